@@ -1,0 +1,286 @@
+//! Names the Docker Engine API operation a request performs and the resource it addresses.
+//!
+//! Matching mirrors dockerd's router (gorilla/mux): patterns are anchored, `{name}` is one segment,
+//! `{name:.*}` may span slashes, and methods compare case-sensitively. Every route is tried, not just
+//! the first: when one path matches routes of two different operations (for example
+//! `DELETE /containers/a/checkpoints/b`), the request is refused as ambiguous rather than guessed.
+//! Classification happens once; later steps speak only in [`Operation`]s. It does not decide anything.
+
+mod routes;
+
+use std::fmt;
+use std::sync::LazyLock;
+
+use regex::{Regex, RegexSet};
+
+/// One operation of the Engine API, such as `containers.create`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Operation(u16);
+
+impl Operation {
+    /// Its dotted name, as policies, metrics and logs spell it.
+    pub fn name(self) -> &'static str {
+        TABLE
+            .operations
+            .get(usize::from(self.0))
+            .copied()
+            .unwrap_or("unknown")
+    }
+
+    /// The operation with this exact name.
+    pub fn from_name(name: &str) -> Option<Operation> {
+        TABLE
+            .operations
+            .binary_search(&name)
+            .ok()
+            .and_then(|i| u16::try_from(i).ok())
+            .map(Operation)
+    }
+
+    /// Every operation, in name order.
+    pub fn all() -> impl Iterator<Item = Operation> {
+        (0..TABLE.operations.len())
+            .filter_map(|i| u16::try_from(i).ok())
+            .map(Operation)
+    }
+
+    /// A dense index, for tables keyed by operation.
+    pub fn index(self) -> usize {
+        usize::from(self.0)
+    }
+
+    /// How many operations there are.
+    pub fn count() -> usize {
+        TABLE.operations.len()
+    }
+
+    /// Whether this operation hands the connection over to a raw stream after `101`.
+    pub fn may_upgrade(self) -> bool {
+        matches!(
+            self.name(),
+            "containers.attach" | "containers.attach.ws" | "exec.start" | "session" | "grpc"
+        )
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a request is: its operation and the resource named in its path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classified {
+    pub operation: Operation,
+    /// The first path variable (container, image, network, volume, exec id ...), if the route has one.
+    pub resource: Option<String>,
+}
+
+/// Why a request could not be classified.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClassifyError {
+    #[error("no docker api route matches `{method} {path}`")]
+    NoRoute { method: String, path: String },
+    #[error("`{method} {path}` matches more than one docker api route ({})", .operations.join(", "))]
+    Ambiguous {
+        method: String,
+        path: String,
+        operations: Vec<&'static str>,
+    },
+}
+
+struct Route {
+    method: &'static str,
+    regex: Regex,
+    operation: Operation,
+}
+
+struct Table {
+    set: RegexSet,
+    routes: Vec<Route>,
+    operations: Vec<&'static str>,
+}
+
+static TABLE: LazyLock<Table> = LazyLock::new(build_table);
+
+/// Turns a gorilla/mux path template into an anchored regular expression.
+fn template_to_regex(template: &str) -> String {
+    let mut out = String::from("^");
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&regex::escape(&rest[..open]));
+        let close = rest[open..].find('}').map_or(rest.len(), |c| open + c);
+        let var = &rest[open + 1..close];
+        let pattern = var.split_once(':').map_or("[^/]+", |(_, p)| p);
+        out.push('(');
+        out.push_str(pattern);
+        out.push(')');
+        rest = rest.get(close + 1..).unwrap_or("");
+    }
+    out.push_str(&regex::escape(rest));
+    out.push('$');
+    out
+}
+
+#[expect(
+    clippy::expect_used,
+    reason = "the route table is a constant; its unit tests compile every pattern"
+)]
+fn build_table() -> Table {
+    let mut operations: Vec<&'static str> = routes::ROUTES.iter().map(|r| r.2).collect();
+    operations.sort_unstable();
+    operations.dedup();
+    let patterns: Vec<String> = routes::ROUTES
+        .iter()
+        .map(|r| template_to_regex(r.1))
+        .collect();
+    let set = RegexSet::new(&patterns).expect("route patterns compile");
+    let routes = routes::ROUTES
+        .iter()
+        .zip(&patterns)
+        .map(|(&(method, _, op), pattern)| Route {
+            method,
+            regex: Regex::new(pattern).expect("route pattern compiles"),
+            operation: Operation(
+                operations
+                    .binary_search(&op)
+                    .ok()
+                    .and_then(|i| u16::try_from(i).ok())
+                    .expect("operation listed"),
+            ),
+        })
+        .collect();
+    Table {
+        set,
+        routes,
+        operations,
+    }
+}
+
+/// Classifies a request by its method and normalized, unversioned path.
+pub fn classify(method: &http::Method, path: &str) -> Result<Classified, ClassifyError> {
+    let table = &*TABLE;
+    let method_str = method.as_str();
+    let mut found: Option<&Route> = None;
+    let mut others: Vec<&'static str> = Vec::new();
+    for i in table.set.matches(path).iter() {
+        let Some(route) = table.routes.get(i) else {
+            continue;
+        };
+        if route.method != method_str {
+            continue;
+        }
+        match found {
+            None => found = Some(route),
+            Some(first) if first.operation != route.operation => {
+                others.push(route.operation.name())
+            }
+            Some(_) => {}
+        }
+    }
+    let Some(route) = found else {
+        return Err(ClassifyError::NoRoute {
+            method: method_str.to_string(),
+            path: path.to_string(),
+        });
+    };
+    if !others.is_empty() {
+        let mut operations = vec![route.operation.name()];
+        operations.extend(others);
+        return Err(ClassifyError::Ambiguous {
+            method: method_str.to_string(),
+            path: path.to_string(),
+            operations,
+        });
+    }
+    let resource = route
+        .regex
+        .captures(path)
+        .and_then(|c| c.get(1))
+        .map(|m| m.as_str().to_string())
+        .filter(|s| !s.is_empty());
+    Ok(Classified {
+        operation: route.operation,
+        resource,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::Method;
+
+    fn op(method: &str, path: &str) -> String {
+        let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+        match classify(&method, path) {
+            Ok(c) => format!(
+                "{}{}",
+                c.operation,
+                c.resource.map(|r| format!(" {r}")).unwrap_or_default()
+            ),
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    #[test]
+    fn names_common_requests() {
+        assert_eq!(op("GET", "/_ping"), "system.ping");
+        assert_eq!(op("HEAD", "/_ping"), "system.ping");
+        assert_eq!(op("GET", "/containers/json"), "containers.list");
+        assert_eq!(op("POST", "/containers/create"), "containers.create");
+        assert_eq!(op("GET", "/containers/abc/json"), "containers.inspect abc");
+        assert_eq!(op("POST", "/containers/abc/exec"), "exec.create abc");
+        assert_eq!(op("POST", "/exec/123/start"), "exec.start 123");
+        assert_eq!(
+            op("GET", "/images/library/alpine:3/json"),
+            "images.inspect library/alpine:3"
+        );
+        assert_eq!(op("GET", "/networks/"), "networks.list");
+        assert_eq!(op("GET", "/networks/n1"), "networks.inspect n1");
+        assert_eq!(op("POST", "/session"), "session");
+    }
+
+    #[test]
+    fn names_can_span_slashes_as_in_dockerd() {
+        // `{name:.*}` is greedy and spans `/`: this is an inspect of a container named `x/logs`.
+        assert_eq!(
+            op("GET", "/containers/x/logs/json"),
+            "containers.inspect x/logs"
+        );
+        assert_eq!(
+            op("GET", "/containers/json/json"),
+            "containers.inspect json"
+        );
+    }
+
+    #[test]
+    fn methods_are_case_sensitive_and_unknown_routes_fail() {
+        assert!(op("get", "/containers/json").starts_with("error: no docker api route"));
+        assert!(op("GET", "/containers/create").starts_with("error: no docker api route"));
+        assert!(op("HEAD", "/info").starts_with("error: no docker api route"));
+        assert!(op("GET", "/nope").starts_with("error: no docker api route"));
+        assert!(op("GET", "/containers/json/").starts_with("error: no docker api route"));
+    }
+
+    #[test]
+    fn overlapping_routes_of_different_operations_are_ambiguous() {
+        let out = op("DELETE", "/containers/a/checkpoints/b");
+        assert!(out.contains("more than one docker api route"), "{out}");
+        // Several routes of one operation are not ambiguous.
+        assert_eq!(op("GET", "/debug/pprof/cmdline"), "debug.pprof");
+    }
+
+    #[test]
+    fn every_operation_has_a_dotted_lowercase_name() {
+        for op in Operation::all() {
+            assert!(
+                op.name()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'.'),
+                "{op}"
+            );
+            assert_eq!(Operation::from_name(op.name()), Some(op));
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! The failures a request can meet on its way through the gateway, and the one function that turns
+//! any of them into the HTTP response a client sees: `{"message": "sockgate: ..."}`, the shape the
+//! docker CLI prints as `Error response from daemon: ...`. No other module builds error responses.
+
+use http::{header, Response, StatusCode};
+
+use crate::body::{self, Body};
+use crate::classify::ClassifyError;
+use crate::decide::Decision;
+use crate::forward::ForwardError;
+use crate::normalize::TargetError;
+
+/// Why a request was not forwarded, or failed on the way.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error(transparent)]
+    Classify(#[from] ClassifyError),
+    #[error("{}", .0.denial_message())]
+    Denied(Box<Decision>),
+    #[error(transparent)]
+    Forward(#[from] ForwardError),
+}
+
+impl GatewayError {
+    /// The status a client gets for this failure.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            GatewayError::Target(_) | GatewayError::Classify(ClassifyError::Ambiguous { .. }) => {
+                StatusCode::BAD_REQUEST
+            }
+            GatewayError::Classify(ClassifyError::NoRoute { .. }) | GatewayError::Denied(_) => {
+                StatusCode::FORBIDDEN
+            }
+            GatewayError::Forward(_) => StatusCode::BAD_GATEWAY,
+        }
+    }
+}
+
+/// Renders a failure as the JSON error response the docker CLI understands.
+pub fn rescue(error: &GatewayError) -> Response<Body> {
+    json_message(error.status(), &format!("sockgate: {error}"))
+}
+
+fn json_message(status: StatusCode, message: &str) -> Response<Body> {
+    let body = serde_json::json!({ "message": message }).to_string();
+    let mut response = Response::new(body::full(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn renders_json_message() {
+        let error = GatewayError::Classify(ClassifyError::NoRoute {
+            method: "GET".into(),
+            path: "/x\"y".into(),
+        });
+        let response = rescue(&error);
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        assert_eq!(
+            value["message"],
+            "sockgate: no docker api route matches `GET /x\"y`"
+        );
+    }
+}

@@ -1,0 +1,79 @@
+//! Tells who is on the other end of a connection: unix peer credentials or the TCP source address,
+//! and the listener it came in on. It does not decide what that caller may do.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::UnixStream;
+
+/// The caller at the other end of one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Peer {
+    /// A unix socket peer, from `SO_PEERCRED`.
+    Unix {
+        uid: u32,
+        gid: u32,
+        pid: Option<i32>,
+    },
+    /// A unix socket peer whose credentials could not be read.
+    UnixUnknown,
+    /// A TCP peer.
+    Tcp { addr: SocketAddr },
+}
+
+/// Who made a request, as judged and logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// The listener the connection arrived on, as given on the command line.
+    pub listener: Arc<str>,
+    pub peer: Peer,
+}
+
+impl Identity {
+    /// The identity of a unix socket peer.
+    pub fn unix(listener: Arc<str>, stream: &UnixStream) -> Identity {
+        let peer = match stream.peer_cred() {
+            Ok(cred) => Peer::Unix {
+                uid: cred.uid(),
+                gid: cred.gid(),
+                pid: cred.pid(),
+            },
+            Err(_) => Peer::UnixUnknown,
+        };
+        Identity { listener, peer }
+    }
+
+    /// The identity of a TCP peer.
+    pub fn tcp(listener: Arc<str>, addr: SocketAddr) -> Identity {
+        Identity {
+            listener,
+            peer: Peer::Tcp { addr },
+        }
+    }
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Peer::Unix {
+                uid,
+                gid,
+                pid: Some(pid),
+            } => write!(f, "uid={uid} gid={gid} pid={pid}"),
+            Peer::Unix {
+                uid,
+                gid,
+                pid: None,
+            } => write!(f, "uid={uid} gid={gid}"),
+            Peer::UnixUnknown => f.write_str("unix peer"),
+            Peer::Tcp { addr } => write!(f, "{addr}"),
+        }
+    }
+}
+
+impl fmt::Display for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} via {}", self.peer, self.listener)
+    }
+}

@@ -1,0 +1,29 @@
+//! sockgate: a Docker socket proxy and access-control gateway.
+//!
+//! A request walks through the modules in this order:
+//!
+//! - [`listen`]: binds the unix and TCP listeners and accepts connections within bounds;
+//! - [`identify`]: tells who is on the other end of a connection;
+//! - [`normalize`]: turns the request target into the exact path dockerd would route, or refuses it;
+//! - [`classify`]: names the Docker Engine API operation and the resource the path addresses;
+//! - [`policy`]: loads and checks policy files (the data [`decide`] evaluates);
+//! - [`decide`]: evaluates the policy for one request into a [`decide::Decision`];
+//! - [`forward`]: sends allowed requests to the real engine, streams and hijacked connections included;
+//! - [`record`]: logs every decision.
+//!
+//! [`gateway`] wires those steps together for one request, and [`error`] is the only place where a
+//! failure becomes an HTTP response. [`serve`] runs the whole server until it is told to stop.
+
+pub mod body;
+pub mod classify;
+pub mod config;
+pub mod decide;
+pub mod error;
+pub mod forward;
+pub mod gateway;
+pub mod identify;
+pub mod listen;
+pub mod normalize;
+pub mod policy;
+pub mod record;
+pub mod serve;

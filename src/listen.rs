@@ -1,0 +1,227 @@
+//! Binds the listeners sockgate serves on and accepts their connections.
+//!
+//! A unix socket is created with the requested mode and group before anyone can connect to it (the
+//! umask is narrowed while binding), and an existing file at its path is replaced only if it is a
+//! socket. A TCP listener on a non-loopback address is served with a warning, as dockerd does. This
+//! module does not speak HTTP.
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use nix::sys::stat::{umask, Mode};
+use nix::unistd::{chown, Gid, Group};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+
+use crate::config::ListenAddr;
+use crate::identify::Identity;
+
+/// Why a listener could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    #[error("cannot listen on `{addr}`: {source}")]
+    Bind { addr: String, source: io::Error },
+    #[error("refusing to replace `{0}`: it exists and is not a socket")]
+    NotASocket(PathBuf),
+    #[error("unknown group `{0}` for the socket")]
+    UnknownGroup(String),
+    #[error("cannot set owner or mode of `{path}`: {reason}")]
+    Permissions { path: PathBuf, reason: String },
+}
+
+/// How unix sockets are created.
+#[derive(Debug, Clone)]
+pub struct SocketOptions {
+    pub mode: u32,
+    pub group: Option<String>,
+}
+
+/// An open listener.
+pub enum Listener {
+    Unix {
+        listener: UnixListener,
+        path: PathBuf,
+        name: Arc<str>,
+    },
+    Tcp {
+        listener: TcpListener,
+        name: Arc<str>,
+    },
+}
+
+/// An accepted connection.
+pub enum Accepted {
+    Unix(UnixStream),
+    Tcp(TcpStream),
+}
+
+impl Listener {
+    /// Opens a listener at `addr`.
+    pub async fn bind(addr: &ListenAddr, options: &SocketOptions) -> Result<Listener, ListenError> {
+        let name: Arc<str> = addr.to_string().into();
+        match addr {
+            ListenAddr::Unix(path) => {
+                let listener = bind_unix(path, options)?;
+                Ok(Listener::Unix {
+                    listener,
+                    path: path.clone(),
+                    name,
+                })
+            }
+            ListenAddr::Tcp(hostport) => {
+                let listener = TcpListener::bind(hostport.as_str())
+                    .await
+                    .map_err(|source| ListenError::Bind {
+                        addr: name.to_string(),
+                        source,
+                    })?;
+                let local = listener.local_addr().map_err(|source| ListenError::Bind {
+                    addr: name.to_string(),
+                    source,
+                })?;
+                if !local.ip().is_loopback() {
+                    tracing::warn!(
+                        "listening on `{name}` without TLS: anyone who can reach it gets what the policy allows, unauthenticated"
+                    );
+                }
+                Ok(Listener::Tcp {
+                    listener,
+                    name: format!("tcp://{local}").into(),
+                })
+            }
+        }
+    }
+
+    /// The address it listens on, as shown to users (with the real port for `:0`).
+    pub fn name(&self) -> &Arc<str> {
+        match self {
+            Listener::Unix { name, .. } | Listener::Tcp { name, .. } => name,
+        }
+    }
+
+    /// Waits for the next connection and tells who made it.
+    pub async fn accept(&self) -> io::Result<(Accepted, Identity)> {
+        match self {
+            Listener::Unix { listener, name, .. } => {
+                let (stream, _) = listener.accept().await?;
+                let identity = Identity::unix(name.clone(), &stream);
+                Ok((Accepted::Unix(stream), identity))
+            }
+            Listener::Tcp { listener, name } => {
+                let (stream, addr) = listener.accept().await?;
+                stream.set_nodelay(true)?;
+                Ok((Accepted::Tcp(stream), Identity::tcp(name.clone(), addr)))
+            }
+        }
+    }
+
+    /// Removes the socket file of a unix listener.
+    pub fn cleanup(&self) {
+        if let Listener::Unix { path, .. } = self {
+            if is_socket(path) {
+                let _ = fs::remove_file(path);
+            }
+        }
+    }
+}
+
+fn is_socket(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket())
+}
+
+fn bind_unix(path: &Path, options: &SocketOptions) -> Result<UnixListener, ListenError> {
+    let addr = format!("unix://{}", path.display());
+    let bind_error = |source| ListenError::Bind {
+        addr: addr.clone(),
+        source,
+    };
+    match fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => fs::remove_file(path).map_err(bind_error)?,
+        Ok(_) => return Err(ListenError::NotASocket(path.to_path_buf())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(bind_error(e)),
+    }
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).map_err(bind_error)?;
+    }
+    let gid = options.group.as_deref().map(resolve_group).transpose()?;
+    // The socket must never be reachable with wider permissions than asked for, not even between
+    // bind and chmod: bind under a umask that leaves only the owner's bits.
+    let previous = umask(Mode::from_bits_truncate(0o177));
+    let bound = UnixListener::bind(path);
+    umask(previous);
+    let listener = bound.map_err(bind_error)?;
+    let permissions = |reason: String| ListenError::Permissions {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if let Some(gid) = gid {
+        chown(path, None, Some(gid)).map_err(|e| permissions(e.to_string()))?;
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(options.mode))
+        .map_err(|e| permissions(e.to_string()))?;
+    Ok(listener)
+}
+
+fn resolve_group(group: &str) -> Result<Gid, ListenError> {
+    if let Ok(gid) = group.parse::<u32>() {
+        return Ok(Gid::from_raw(gid));
+    }
+    match Group::from_name(group) {
+        Ok(Some(g)) => Ok(g.gid),
+        _ => Err(ListenError::UnknownGroup(group.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(mode: u32) -> SocketOptions {
+        SocketOptions { mode, group: None }
+    }
+
+    #[tokio::test]
+    async fn creates_socket_with_mode_and_replaces_only_sockets() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let path = dir.path().join("sub/gw.sock");
+        let addr = ListenAddr::Unix(path.clone());
+        let first = Listener::bind(&addr, &options(0o660)).await;
+        assert!(first.is_ok());
+        let mode = fs::metadata(&path)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0);
+        assert_eq!(mode, 0o660);
+        // A stale socket is replaced.
+        drop(first);
+        let second = Listener::bind(&addr, &options(0o600)).await;
+        assert!(second.is_ok());
+        let mode = fs::metadata(&path)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0);
+        assert_eq!(mode, 0o600);
+        // A regular file is not.
+        let file = dir.path().join("file");
+        fs::write(&file, b"keep me").unwrap_or_else(|e| unreachable!("{e}"));
+        let third = Listener::bind(&ListenAddr::Unix(file.clone()), &options(0o660)).await;
+        assert!(matches!(third, Err(ListenError::NotASocket(_))));
+        assert_eq!(fs::read(&file).unwrap_or_default(), b"keep me");
+    }
+
+    #[tokio::test]
+    async fn unknown_group_is_an_error() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        let addr = ListenAddr::Unix(dir.path().join("g.sock"));
+        let result = Listener::bind(
+            &addr,
+            &SocketOptions {
+                mode: 0o660,
+                group: Some("no-such-group-xyz".into()),
+            },
+        )
+        .await;
+        assert!(matches!(result, Err(ListenError::UnknownGroup(_))));
+    }
+}

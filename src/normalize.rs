@@ -1,0 +1,308 @@
+//! Turns a request target into the path dockerd would route, or refuses it.
+//!
+//! dockerd routes on the percent-decoded path (`req.URL.Path`, gorilla/mux without `UseEncodedPath`)
+//! and answers a path that `path.Clean` would change with a redirect instead of a handler
+//! (gorilla/mux `Router.ServeHTTP`, `cleanPath`). This module decodes exactly as Go's
+//! `url.PathUnescape` does and then refuses anything whose meaning could differ between sockgate and
+//! dockerd: absolute-form and `*` targets, bad escapes, unclean paths, bytes outside a conservative
+//! set, and version prefixes other than `v` and dotted digits. The path it returns holds no `%`,
+//! so the engine decodes it to the very string sockgate classified. It does not look at the query.
+
+use std::fmt;
+
+/// A request target that dockerd will route exactly as sockgate classifies it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The API version from a `/vX.Y` prefix, if any.
+    pub version: Option<String>,
+    /// The decoded, clean path without the version prefix: what the route table is matched on.
+    pub path: String,
+    /// The raw query string, passed on untouched.
+    pub query: Option<String>,
+}
+
+impl Target {
+    /// The origin-form request target to send to the engine.
+    pub fn to_origin_form(&self) -> String {
+        let mut out = String::with_capacity(self.path.len() + 16);
+        if let Some(version) = &self.version {
+            out.push_str("/v");
+            out.push_str(version);
+        }
+        out.push_str(&self.path);
+        if let Some(query) = &self.query {
+            out.push('?');
+            out.push_str(query);
+        }
+        out
+    }
+}
+
+/// Why a request target was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TargetError {
+    #[error("request target `{0}` is not in origin form (`/path?query`)")]
+    NotOriginForm(String),
+    #[error("request path `{0}` has an invalid percent-escape")]
+    BadEscape(String),
+    #[error("request path `{0}` holds a character dockerd might read differently")]
+    UnsafeByte(String),
+    #[error("request path `{0}` is not clean (`//`, `.` or `..` segments)")]
+    Unclean(String),
+    #[error("request path `{0}` has an unsupported API version prefix")]
+    BadVersion(String),
+}
+
+/// Normalizes the target of one request.
+pub fn target(uri: &http::Uri) -> Result<Target, TargetError> {
+    // Absolute-form (`GET http://host/path`) and authority-form targets are for proxies; dockerd's
+    // clients never send them, and Go would route the embedded path while the Host header differs.
+    if uri.scheme().is_some() || uri.authority().is_some() {
+        return Err(TargetError::NotOriginForm(uri.to_string()));
+    }
+    let raw = uri.path();
+    if !raw.starts_with('/') {
+        return Err(TargetError::NotOriginForm(raw.to_string()));
+    }
+    let decoded = percent_decode(raw)?;
+    if !decoded.bytes().all(is_plain) {
+        return Err(TargetError::UnsafeByte(raw.to_string()));
+    }
+    if !is_clean(&decoded) {
+        return Err(TargetError::Unclean(raw.to_string()));
+    }
+    let (version, path) =
+        split_version(&decoded).map_err(|()| TargetError::BadVersion(raw.to_string()))?;
+    Ok(Target {
+        version: version.map(str::to_string),
+        path: path.to_string(),
+        query: uri.query().map(str::to_string),
+    })
+}
+
+/// Decodes `%XX` escapes as Go's `url.PathUnescape` does: every escape is decoded (including `%2F`),
+/// `+` stays `+`, and a `%` not followed by two hex digits is an error.
+fn percent_decode(raw: &str) -> Result<String, TargetError> {
+    if !raw.contains('%') {
+        return Ok(raw.to_string());
+    }
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hi = bytes.get(i + 1).and_then(|b| hex(*b));
+            let lo = bytes.get(i + 2).and_then(|b| hex(*b));
+            match (hi, lo) {
+                (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
+                _ => return Err(TargetError::BadEscape(raw.to_string())),
+            }
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    // Non-UTF-8 is refused below anyway; a lossless conversion keeps the check in one place.
+    String::from_utf8(out).map_err(|_| TargetError::UnsafeByte(raw.to_string()))
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Bytes that mean the same to every URL parser when they stand unescaped in a path: unreserved and
+/// sub-delims (RFC 3986 section 2), `:`, `@` and `/`. Everything Docker names (containers, images with
+/// tags and digests, volumes, networks, exec ids) is spelt with these. `%`, `?`, `#`, spaces, controls
+/// and non-ASCII are refused.
+fn is_plain(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'-' | b'.'
+                | b'_'
+                | b'~'
+                | b'/'
+                | b':'
+                | b'@'
+                | b'!'
+                | b'$'
+                | b'&'
+                | b'\''
+                | b'('
+                | b')'
+                | b'*'
+                | b'+'
+                | b','
+                | b';'
+                | b'='
+        )
+}
+
+/// True when Go's `path.Clean` would leave the path as it is, allowing one trailing slash as
+/// gorilla/mux `cleanPath` does.
+fn is_clean(path: &str) -> bool {
+    let inner = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path);
+    inner == "/"
+        || inner
+            .split('/')
+            .skip(1)
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+}
+
+/// Splits a `/v{version:[0-9.]+}` prefix off the path as dockerd's router does, but accepts only
+/// dotted digits (`1.41`), not the other strings that pattern would let through (`..`, `1.`).
+fn split_version(path: &str) -> Result<(Option<&str>, &str), ()> {
+    let Some(rest) = path.strip_prefix("/v") else {
+        return Ok((None, path));
+    };
+    let end = rest.find('/').unwrap_or(rest.len());
+    let (version, tail) = rest.split_at(end);
+    if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        // Not a version prefix as the router sees it (`/volumes`, `/vfoo`): an ordinary path.
+        return Ok((None, path));
+    }
+    if tail.is_empty() {
+        // `/v1.41` alone matches no route in dockerd; leave it whole so it classifies as nothing.
+        return Ok((None, path));
+    }
+    let well_formed = version.split('.').all(|part| !part.is_empty());
+    if well_formed {
+        Ok((Some(version), tail))
+    } else {
+        Err(())
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_origin_form())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(s: &str) -> Result<Target, TargetError> {
+        target(
+            &s.parse::<http::Uri>()
+                .map_err(|_| TargetError::NotOriginForm(s.into()))?,
+        )
+    }
+
+    fn path_of(s: &str) -> String {
+        match norm(s) {
+            Ok(t) => t.path,
+            Err(e) => format!("error: {e}"),
+        }
+    }
+
+    #[test]
+    fn plain_paths_pass_through() {
+        let t = norm("/v1.41/containers/json?all=1").unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(t.version.as_deref(), Some("1.41"));
+        assert_eq!(t.path, "/containers/json");
+        assert_eq!(t.query.as_deref(), Some("all=1"));
+        assert_eq!(t.to_origin_form(), "/v1.41/containers/json?all=1");
+        assert_eq!(path_of("/_ping"), "/_ping");
+        assert_eq!(
+            path_of("/images/registry.example.com:5000/app:1.2/json"),
+            "/images/registry.example.com:5000/app:1.2/json"
+        );
+        assert_eq!(
+            path_of("/images/alpine@sha256:abc/json"),
+            "/images/alpine@sha256:abc/json"
+        );
+    }
+
+    #[test]
+    fn percent_escapes_decode_like_go() {
+        // An encoded slash is a slash to dockerd's router (it matches on the decoded path).
+        assert_eq!(path_of("/containers/abc%2Fjson"), "/containers/abc/json");
+        assert_eq!(path_of("/%63ontainers/json"), "/containers/json");
+        assert_eq!(path_of("/containers/a%2bb/json"), "/containers/a+b/json");
+        assert!(matches!(
+            norm("/containers/%zz/json"),
+            Err(TargetError::BadEscape(_))
+        ));
+        assert!(matches!(
+            norm("/containers/%2/json"),
+            Err(TargetError::BadEscape(_))
+        ));
+        // Double encoding would decode to `%`, which the engine might decode again: refused.
+        assert!(matches!(
+            norm("/containers/%252e%252e/json"),
+            Err(TargetError::UnsafeByte(_))
+        ));
+    }
+
+    #[test]
+    fn unclean_paths_are_refused() {
+        for p in [
+            "//containers/json",
+            "/containers//json",
+            "/containers/./json",
+            "/containers/x/../json",
+            "/containers/x/..",
+            "/containers/%2e%2e/create",
+            "/containers/x%2F..%2F..%2Fcreate",
+            "/v1.41//containers/json",
+        ] {
+            assert!(
+                matches!(norm(p), Err(TargetError::Unclean(_))),
+                "{p}: {:?}",
+                norm(p)
+            );
+        }
+        // One trailing slash is clean to gorilla/mux (`GET /networks/` is a route of its own).
+        assert_eq!(path_of("/networks/"), "/networks/");
+    }
+
+    #[test]
+    fn unsafe_bytes_are_refused() {
+        for p in [
+            "/containers/a%20b/json",
+            "/containers/a%3Fb/json",
+            "/containers/a%00/json",
+            "/containers/%C3%A9/json",
+            "/containers/a%23b/json",
+        ] {
+            assert!(matches!(norm(p), Err(TargetError::UnsafeByte(_))), "{p}");
+        }
+    }
+
+    #[test]
+    fn version_prefixes() {
+        assert_eq!(norm("/v1/_ping").map(|t| t.version), Ok(Some("1".into())));
+        assert_eq!(
+            norm("/v1.24.1/_ping").map(|t| t.version),
+            Ok(Some("1.24.1".into()))
+        );
+        for p in ["/v./_ping", "/v1..41/_ping", "/v1./_ping", "/v.1/_ping"] {
+            assert!(matches!(norm(p), Err(TargetError::BadVersion(_))), "{p}");
+        }
+        // Not a version prefix at all: routed (and classified) as a plain path.
+        assert_eq!(path_of("/volumes"), "/volumes");
+        assert_eq!(path_of("/vx/_ping"), "/vx/_ping");
+        assert_eq!(path_of("/V1.41/_ping"), "/V1.41/_ping");
+        assert_eq!(path_of("/v1.41"), "/v1.41");
+    }
+
+    #[test]
+    fn absolute_and_asterisk_forms_are_refused() {
+        assert!(matches!(
+            norm("http://docker/containers/json"),
+            Err(TargetError::NotOriginForm(_))
+        ));
+        assert!(matches!(norm("*"), Err(TargetError::NotOriginForm(_))));
+    }
+}
