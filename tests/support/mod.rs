@@ -1,0 +1,194 @@
+//! A recording stub engine and an in-process sockgate, for tests that must see exactly what reaches
+//! the engine. The real engine is the proof elsewhere; this stub is for fault injection.
+
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use sockgate::config::{ListenAddr, ServeConfig};
+use sockgate::forward::UpstreamAddr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::oneshot;
+
+/// One request as the stub engine received it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub target: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// A stub engine on a unix socket that records every request and answers `200 {}`.
+pub struct Stub {
+    pub path: PathBuf,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Stub {
+    pub async fn start(path: &Path, delay: Duration) -> Stub {
+        let _ = std::fs::remove_file(path);
+        let listener = UnixListener::bind(path).unwrap_or_else(|e| panic!("stub bind: {e}"));
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let recorded = seen.clone();
+        let task = tokio::spawn(async move {
+            // Connections live in this set, so stopping the stub closes them all, as a dying engine does.
+            let mut connections = tokio::task::JoinSet::new();
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let recorded = recorded.clone();
+                connections.spawn(async move {
+                    let service = service_fn(move |req: Request<Incoming>| {
+                        let recorded = recorded.clone();
+                        async move {
+                            let method = req.method().to_string();
+                            let target = req.uri().to_string();
+                            let headers = req
+                                .headers()
+                                .iter()
+                                .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+                                .collect();
+                            let body = req
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes().to_vec())
+                                .unwrap_or_default();
+                            recorded
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .push(Seen {
+                                    method,
+                                    target,
+                                    headers,
+                                    body,
+                                });
+                            tokio::time::sleep(delay).await;
+                            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"{}"))))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Stub {
+            path: path.to_path_buf(),
+            seen,
+            task,
+        }
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn stop(self) {
+        self.task.abort();
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// sockgate served in-process on a unix socket, stopped on drop or with [`Gateway::stop`].
+pub struct Gateway {
+    pub socket: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    pub done: tokio::task::JoinHandle<()>,
+}
+
+impl Gateway {
+    pub async fn start(socket: &Path, upstream: &Path, policy_text: &str, dir: &Path) -> Gateway {
+        let policy = dir.join(format!(
+            "policy-{}.toml",
+            socket.file_name().and_then(|s| s.to_str()).unwrap_or("p")
+        ));
+        std::fs::write(&policy, policy_text).unwrap_or_else(|e| panic!("write policy: {e}"));
+        let config = ServeConfig {
+            listen: vec![ListenAddr::Unix(socket.to_path_buf())],
+            upstream: UpstreamAddr::Unix(upstream.to_path_buf()),
+            policy: vec![policy],
+            socket_mode: 0o600,
+            socket_group: None,
+            grace_period: Duration::from_secs(5),
+            max_connections: 64,
+        };
+        let (tx, rx) = oneshot::channel::<()>();
+        let done = tokio::spawn(async move {
+            let result = sockgate::serve::run(config, async move {
+                let _ = rx.await;
+            })
+            .await;
+            if let Err(e) = result {
+                panic!("sockgate failed: {e}");
+            }
+        });
+        for _ in 0..200 {
+            if UnixStream::connect(socket).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Gateway {
+            socket: socket.to_path_buf(),
+            stop: Some(tx),
+            done,
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub const FULL_ACCESS: &str = "version = 1\n[[rule]]\nid = \"all\"\nallow = [\"*\"]\n";
+pub const READ_ONLY: &str = include_str!("../../policies/read-only.toml");
+
+/// Sends raw bytes on a fresh connection and returns everything read until the server closes.
+pub async fn raw(socket: &Path, request: &[u8]) -> String {
+    let mut stream = UnixStream::connect(socket)
+        .await
+        .unwrap_or_else(|e| panic!("connect: {e}"));
+    stream
+        .write_all(request)
+        .await
+        .unwrap_or_else(|e| panic!("write: {e}"));
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out)).await;
+    assert!(
+        read.is_ok(),
+        "no response within 10 s to {:?}",
+        String::from_utf8_lossy(request)
+    );
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The status code of the first response in `response`.
+pub fn status(response: &str) -> u16 {
+    response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
