@@ -1,9 +1,9 @@
 //! Names the Docker Engine API operation a request performs and the resource it addresses.
 //!
 //! Matching mirrors dockerd's router (gorilla/mux): patterns are anchored, `{name}` is one segment,
-//! `{name:.*}` may span slashes, and methods compare case-sensitively. Every route is tried, not just
-//! the first: when one path matches routes of two different operations (for example
-//! `DELETE /containers/a/checkpoints/b`), the request is refused as ambiguous rather than guessed.
+//! `{name:.*}` may span slashes, methods compare case-sensitively, and the first route registered
+//! wins where two match (`DELETE /containers/a/checkpoints/b` is a checkpoint delete, as in dockerd).
+//! A test proves that this is the only such overlap, so the table's order matters nowhere else.
 //! Classification happens once; later steps speak only in [`Operation`]s. It does not decide anything.
 
 mod routes;
@@ -20,28 +20,17 @@ pub struct Operation(u16);
 impl Operation {
     /// Its dotted name, as policies, metrics and logs spell it.
     pub fn name(self) -> &'static str {
-        TABLE
-            .operations
-            .get(usize::from(self.0))
-            .copied()
-            .unwrap_or("unknown")
+        TABLE.operations.get(usize::from(self.0)).copied().unwrap_or("unknown")
     }
 
     /// The operation with this exact name.
     pub fn from_name(name: &str) -> Option<Operation> {
-        TABLE
-            .operations
-            .binary_search(&name)
-            .ok()
-            .and_then(|i| u16::try_from(i).ok())
-            .map(Operation)
+        TABLE.operations.binary_search(&name).ok().and_then(|i| u16::try_from(i).ok()).map(Operation)
     }
 
     /// Every operation, in name order.
     pub fn all() -> impl Iterator<Item = Operation> {
-        (0..TABLE.operations.len())
-            .filter_map(|i| u16::try_from(i).ok())
-            .map(Operation)
+        (0..TABLE.operations.len()).filter_map(|i| u16::try_from(i).ok()).map(Operation)
     }
 
     /// A dense index, for tables keyed by operation.
@@ -56,10 +45,7 @@ impl Operation {
 
     /// Whether this operation hands the connection over to a raw stream after `101`.
     pub fn may_upgrade(self) -> bool {
-        matches!(
-            self.name(),
-            "containers.attach" | "containers.attach.ws" | "exec.start" | "session" | "grpc"
-        )
+        matches!(self.name(), "containers.attach" | "containers.attach.ws" | "exec.start" | "session" | "grpc")
     }
 }
 
@@ -67,6 +53,11 @@ impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
+}
+
+/// Every route: `(method, path template, operation name)`, as dockerd registers them.
+pub fn routes() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
+    routes::ROUTES.iter().copied()
 }
 
 /// What a request is: its operation and the resource named in its path.
@@ -83,11 +74,7 @@ pub enum ClassifyError {
     #[error("no docker api route matches `{method} {path}`")]
     NoRoute { method: String, path: String },
     #[error("`{method} {path}` matches more than one docker api route ({})", .operations.join(", "))]
-    Ambiguous {
-        method: String,
-        path: String,
-        operations: Vec<&'static str>,
-    },
+    Ambiguous { method: String, path: String, operations: Vec<&'static str> },
 }
 
 struct Route {
@@ -123,18 +110,12 @@ fn template_to_regex(template: &str) -> String {
     out
 }
 
-#[expect(
-    clippy::expect_used,
-    reason = "the route table is a constant; its unit tests compile every pattern"
-)]
+#[expect(clippy::expect_used, reason = "the route table is a constant; its unit tests compile every pattern")]
 fn build_table() -> Table {
     let mut operations: Vec<&'static str> = routes::ROUTES.iter().map(|r| r.2).collect();
     operations.sort_unstable();
     operations.dedup();
-    let patterns: Vec<String> = routes::ROUTES
-        .iter()
-        .map(|r| template_to_regex(r.1))
-        .collect();
+    let patterns: Vec<String> = routes::ROUTES.iter().map(|r| template_to_regex(r.1)).collect();
     let set = RegexSet::new(&patterns).expect("route patterns compile");
     let routes = routes::ROUTES
         .iter()
@@ -143,67 +124,28 @@ fn build_table() -> Table {
             method,
             regex: Regex::new(pattern).expect("route pattern compiles"),
             operation: Operation(
-                operations
-                    .binary_search(&op)
-                    .ok()
-                    .and_then(|i| u16::try_from(i).ok())
-                    .expect("operation listed"),
+                operations.binary_search(&op).ok().and_then(|i| u16::try_from(i).ok()).expect("operation listed"),
             ),
         })
         .collect();
-    Table {
-        set,
-        routes,
-        operations,
-    }
+    Table { set, routes, operations }
 }
 
-/// Classifies a request by its method and normalized, unversioned path.
+/// Classifies a request by its method and normalized, unversioned path. Like gorilla/mux, the
+/// first matching route in registration order wins.
 pub fn classify(method: &http::Method, path: &str) -> Result<Classified, ClassifyError> {
     let table = &*TABLE;
     let method_str = method.as_str();
-    let mut found: Option<&Route> = None;
-    let mut others: Vec<&'static str> = Vec::new();
-    for i in table.set.matches(path).iter() {
-        let Some(route) = table.routes.get(i) else {
-            continue;
-        };
-        if route.method != method_str {
-            continue;
-        }
-        match found {
-            None => found = Some(route),
-            Some(first) if first.operation != route.operation => {
-                others.push(route.operation.name())
-            }
-            Some(_) => {}
-        }
-    }
-    let Some(route) = found else {
-        return Err(ClassifyError::NoRoute {
-            method: method_str.to_string(),
-            path: path.to_string(),
-        });
-    };
-    if !others.is_empty() {
-        let mut operations = vec![route.operation.name()];
-        operations.extend(others);
-        return Err(ClassifyError::Ambiguous {
-            method: method_str.to_string(),
-            path: path.to_string(),
-            operations,
-        });
-    }
-    let resource = route
-        .regex
-        .captures(path)
-        .and_then(|c| c.get(1))
-        .map(|m| m.as_str().to_string())
-        .filter(|s| !s.is_empty());
-    Ok(Classified {
-        operation: route.operation,
-        resource,
-    })
+    let route = table
+        .set
+        .matches(path)
+        .iter()
+        .filter_map(|i| table.routes.get(i))
+        .find(|route| route.method == method_str)
+        .ok_or_else(|| ClassifyError::NoRoute { method: method_str.to_string(), path: path.to_string() })?;
+    let resource =
+        route.regex.captures(path).and_then(|c| c.get(1)).map(|m| m.as_str().to_string()).filter(|s| !s.is_empty());
+    Ok(Classified { operation: route.operation, resource })
 }
 
 #[cfg(test)]
@@ -214,11 +156,7 @@ mod tests {
     fn op(method: &str, path: &str) -> String {
         let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
         match classify(&method, path) {
-            Ok(c) => format!(
-                "{}{}",
-                c.operation,
-                c.resource.map(|r| format!(" {r}")).unwrap_or_default()
-            ),
+            Ok(c) => format!("{}{}", c.operation, c.resource.map(|r| format!(" {r}")).unwrap_or_default()),
             Err(e) => format!("error: {e}"),
         }
     }
@@ -232,10 +170,7 @@ mod tests {
         assert_eq!(op("GET", "/containers/abc/json"), "containers.inspect abc");
         assert_eq!(op("POST", "/containers/abc/exec"), "exec.create abc");
         assert_eq!(op("POST", "/exec/123/start"), "exec.start 123");
-        assert_eq!(
-            op("GET", "/images/library/alpine:3/json"),
-            "images.inspect library/alpine:3"
-        );
+        assert_eq!(op("GET", "/images/library/alpine:3/json"), "images.inspect library/alpine:3");
         assert_eq!(op("GET", "/networks/"), "networks.list");
         assert_eq!(op("GET", "/networks/n1"), "networks.inspect n1");
         assert_eq!(op("POST", "/session"), "session");
@@ -244,14 +179,8 @@ mod tests {
     #[test]
     fn names_can_span_slashes_as_in_dockerd() {
         // `{name:.*}` is greedy and spans `/`: this is an inspect of a container named `x/logs`.
-        assert_eq!(
-            op("GET", "/containers/x/logs/json"),
-            "containers.inspect x/logs"
-        );
-        assert_eq!(
-            op("GET", "/containers/json/json"),
-            "containers.inspect json"
-        );
+        assert_eq!(op("GET", "/containers/x/logs/json"), "containers.inspect x/logs");
+        assert_eq!(op("GET", "/containers/json/json"), "containers.inspect json");
     }
 
     #[test]
@@ -264,22 +193,47 @@ mod tests {
     }
 
     #[test]
-    fn overlapping_routes_of_different_operations_are_ambiguous() {
-        let out = op("DELETE", "/containers/a/checkpoints/b");
-        assert!(out.contains("more than one docker api route"), "{out}");
-        // Several routes of one operation are not ambiguous.
+    fn overlapping_routes_resolve_as_dockerd_registers_them() {
+        assert_eq!(op("DELETE", "/containers/a/checkpoints/b"), "containers.checkpoints.delete a");
+        assert_eq!(op("DELETE", "/containers/a/b"), "containers.delete a/b");
         assert_eq!(op("GET", "/debug/pprof/cmdline"), "debug.pprof");
+    }
+
+    /// Samples paths for every route (variables filled with values with and without slashes) and
+    /// checks which other routes of the same method match them too.
+    #[test]
+    fn the_only_overlap_between_operations_is_the_checkpoint_delete() {
+        let samples = ["a", "a/b", "json", "create", "a/checkpoints/b", "x/json"];
+        let variable = Regex::new(r"\{[^}]*\}").unwrap_or_else(|e| unreachable!("{e}"));
+        let mut overlaps = Vec::new();
+        for (i, (method, template, op)) in routes::ROUTES.iter().enumerate() {
+            for sample in samples {
+                let path = variable.replace_all(template, sample).into_owned();
+                for (j, other) in TABLE.routes.iter().enumerate() {
+                    if j != i
+                        && other.method == *method
+                        && other.regex.is_match(&path)
+                        && other.operation.name() != *op
+                        && *method != "OPTIONS"
+                    {
+                        overlaps.push(format!("{method} {path}: {op} / {}", other.operation));
+                    }
+                }
+            }
+        }
+        overlaps.sort();
+        overlaps.dedup();
+        assert!(
+            overlaps.iter().all(|o| o.contains("containers.checkpoints.delete") && o.contains("containers.delete")),
+            "{overlaps:#?}"
+        );
+        assert!(!overlaps.is_empty());
     }
 
     #[test]
     fn every_operation_has_a_dotted_lowercase_name() {
         for op in Operation::all() {
-            assert!(
-                op.name()
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b == b'.'),
-                "{op}"
-            );
+            assert!(op.name().bytes().all(|b| b.is_ascii_lowercase() || b == b'.'), "{op}");
             assert_eq!(Operation::from_name(op.name()), Some(op));
         }
     }

@@ -32,9 +32,8 @@ fn parse_addr(s: &str) -> Result<(bool, String), AddrError> {
         }
     } else if let Some(hostport) = s.strip_prefix("tcp://") {
         let hostport = hostport.trim_end_matches('/');
-        let has_port = hostport
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        let has_port =
+            hostport.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
         if has_port {
             return Ok((false, hostport.to_string()));
         }
@@ -46,11 +45,7 @@ impl FromStr for ListenAddr {
     type Err = AddrError;
     fn from_str(s: &str) -> Result<Self, AddrError> {
         let (unix, rest) = parse_addr(s)?;
-        Ok(if unix {
-            ListenAddr::Unix(rest.into())
-        } else {
-            ListenAddr::Tcp(rest)
-        })
+        Ok(if unix { ListenAddr::Unix(rest.into()) } else { ListenAddr::Tcp(rest) })
     }
 }
 
@@ -66,11 +61,7 @@ impl fmt::Display for ListenAddr {
 /// Parses an upstream address with the same spelling as listeners.
 pub fn parse_upstream(s: &str) -> Result<UpstreamAddr, AddrError> {
     let (unix, rest) = parse_addr(s)?;
-    Ok(if unix {
-        UpstreamAddr::Unix(rest.into())
-    } else {
-        UpstreamAddr::Tcp(rest)
-    })
+    Ok(if unix { UpstreamAddr::Unix(rest.into()) } else { UpstreamAddr::Tcp(rest) })
 }
 
 /// Everything `serve` needs.
@@ -88,7 +79,12 @@ pub struct ServeConfig {
     pub grace_period: Duration,
     /// Connections served at once; further ones wait to be accepted.
     pub max_connections: usize,
+    /// The largest request body read for inspection; larger ones get 413.
+    pub max_body_bytes: usize,
 }
+
+/// The default bound on inspected bodies: far above any container spec the CLI sends.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -96,30 +92,12 @@ mod tests {
 
     #[test]
     fn parses_addresses() {
-        assert_eq!(
-            "unix:///run/x.sock".parse(),
-            Ok(ListenAddr::Unix("/run/x.sock".into()))
-        );
-        assert_eq!(
-            "tcp://127.0.0.1:2375".parse(),
-            Ok(ListenAddr::Tcp("127.0.0.1:2375".into()))
-        );
-        assert_eq!(
-            "tcp://[::1]:2375".parse(),
-            Ok(ListenAddr::Tcp("[::1]:2375".into()))
-        );
-        for bad in [
-            "unix://relative.sock",
-            "tcp://127.0.0.1",
-            "tcp://:2375",
-            "http://x:1",
-            "/var/run/docker.sock",
-        ] {
+        assert_eq!("unix:///run/x.sock".parse(), Ok(ListenAddr::Unix("/run/x.sock".into())));
+        assert_eq!("tcp://127.0.0.1:2375".parse(), Ok(ListenAddr::Tcp("127.0.0.1:2375".into())));
+        assert_eq!("tcp://[::1]:2375".parse(), Ok(ListenAddr::Tcp("[::1]:2375".into())));
+        for bad in ["unix://relative.sock", "tcp://127.0.0.1", "tcp://:2375", "http://x:1", "/var/run/docker.sock"] {
             assert!(bad.parse::<ListenAddr>().is_err(), "{bad}");
         }
-        assert_eq!(
-            parse_upstream(DEFAULT_UPSTREAM),
-            Ok(UpstreamAddr::Unix("/var/run/docker.sock".into()))
-        );
+        assert_eq!(parse_upstream(DEFAULT_UPSTREAM), Ok(UpstreamAddr::Unix("/var/run/docker.sock".into())));
     }
 }

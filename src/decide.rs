@@ -1,19 +1,36 @@
-//! Evaluates a policy for one classified request into a [`Decision`].
+//! Evaluates a policy for one request into a [`Decision`].
 //!
 //! Evaluation does not depend on rule order and fails closed: a matching deny wins, no allow means
-//! deny. A decision carries its reasons (the rule ids that decided), and every client-facing message,
-//! log line and metric label is rendered from it. This module does not load policies or log.
+//! deny, and an allowed request is then held to the policy's `[containers]` constraints, each
+//! finding of the inspection against the constraint it touches. A decision carries its reasons
+//! (the rule or constraint ids, and the fields at fault); every client-facing message, log line and
+//! metric label is rendered from it. This module does not load policies, read bodies or log.
 
-use crate::classify::{Classified, Operation};
-use crate::policy::{Effect, Policy};
+use crate::classify::Operation;
+use crate::inspect::{image, Finding, Kind};
+use crate::policy::constraints::{under, Constraints};
+use crate::policy::{glob_match, Effect, Policy};
+
+/// What is judged of one request.
+#[derive(Debug, Clone, Copy)]
+pub struct Request<'a> {
+    pub operation: Operation,
+    pub method: &'a str,
+    /// The normalized, unversioned path.
+    pub path: &'a str,
+    pub findings: &'a [Finding],
+}
 
 /// The outcome for one request, with the reasons for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decision {
     pub operation: Operation,
     pub allowed: bool,
-    /// The rules that decided: the allowing rules, or the denying rules; empty when nothing allowed.
+    /// The rules that decided: the allowing rules, or the denying rules or constraints (as
+    /// `containers.privileged`); empty when nothing allowed.
     pub rules: Vec<String>,
+    /// What was at fault, one entry per violated constraint (`HostConfig.Privileged is true`).
+    pub reasons: Vec<String>,
     /// The policy that was evaluated.
     pub policy: String,
 }
@@ -21,13 +38,15 @@ pub struct Decision {
 impl Decision {
     /// The sentence a denied client sees, after `sockgate: `.
     pub fn denial_message(&self) -> String {
-        match self.rules.as_slice() {
-            [] => format!(
-                "{} denied by policy `{}`: no rule allows it",
-                self.operation, self.policy
-            ),
+        let by = match self.rules.as_slice() {
+            [] => return format!("{} denied by policy `{}`: no rule allows it", self.operation, self.policy),
             [rule] => format!("{} denied by rule `{rule}`", self.operation),
             rules => format!("{} denied by rules {}", self.operation, backticked(rules)),
+        };
+        if self.reasons.is_empty() {
+            by
+        } else {
+            format!("{by}: {}", self.reasons.join("; "))
         }
     }
 
@@ -38,47 +57,94 @@ impl Decision {
 }
 
 fn backticked(items: &[String]) -> String {
-    items
-        .iter()
-        .map(|i| format!("`{i}`"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    let mut unique: Vec<&String> = Vec::new();
+    for item in items {
+        if !unique.contains(&item) {
+            unique.push(item);
+        }
+    }
+    unique.iter().map(|i| format!("`{i}`")).collect::<Vec<_>>().join(", ")
 }
 
 /// Decides one request.
-pub fn decide(policy: &Policy, request: &Classified) -> Decision {
+pub fn decide(policy: &Policy, request: &Request<'_>) -> Decision {
     let mut allow = Vec::new();
     let mut deny = Vec::new();
-    for rule in policy.rules_for(request.operation) {
+    for rule in policy.rules_for(request.operation).filter(|r| r.applies(request.method, request.path)) {
         match rule.effect {
             Effect::Allow => allow.push(rule.id.clone()),
             Effect::Deny => deny.push(rule.id.clone()),
         }
     }
-    let allowed = deny.is_empty() && !allow.is_empty();
-    Decision {
+    let decision = |allowed, rules, reasons| Decision {
         operation: request.operation,
         allowed,
-        rules: if deny.is_empty() { allow } else { deny },
+        rules,
+        reasons,
         policy: policy.name.clone(),
+    };
+    if !deny.is_empty() {
+        return decision(false, deny, Vec::new());
     }
+    if allow.is_empty() {
+        return decision(false, Vec::new(), Vec::new());
+    }
+    let violations: Vec<(&'static str, &Finding)> =
+        request.findings.iter().filter_map(|f| violated(&policy.constraints, f).map(|c| (c, f))).collect();
+    if violations.is_empty() {
+        return decision(true, allow, Vec::new());
+    }
+    let rules = violations.iter().map(|(c, _)| format!("containers.{c}")).collect();
+    let reasons = violations.iter().map(|(_, f)| f.to_string()).collect();
+    decision(false, rules, reasons)
+}
+
+/// The constraint a finding breaks, if any.
+pub fn violated(c: &Constraints, finding: &Finding) -> Option<&'static str> {
+    let value = finding.value.as_str();
+    let broken = match finding.kind {
+        Kind::Privileged => ("privileged", !c.privileged),
+        Kind::HostMount { read_only } => {
+            let outside = c.host_mounts.as_ref().is_some_and(|allowed| !allowed.iter().any(|p| under(value, p)));
+            if outside {
+                ("host_mounts", true)
+            } else {
+                ("host_mounts_read_only", c.host_mounts_read_only && !read_only)
+            }
+        }
+        Kind::Device => ("devices", !c.devices),
+        Kind::Capability => (
+            "capabilities",
+            c.capabilities.as_ref().is_some_and(|allowed| !allowed.iter().any(|a| a == value || a == "ALL")),
+        ),
+        Kind::Unconfined => ("unconfined", !c.unconfined),
+        Kind::Namespace => ("host_namespaces", !c.host_namespaces),
+        Kind::Sysctl => ("sysctls", !c.sysctls),
+        Kind::Runtime => {
+            ("runtimes", c.runtimes.as_ref().is_some_and(|allowed| !allowed.iter().any(|r| glob_match(r, value))))
+        }
+        Kind::CgroupParent => ("cgroup_parent", !c.cgroup_parent),
+        Kind::VolumesFrom => ("volumes_from", !c.volumes_from),
+        Kind::ExecRoot => ("exec_root", !c.exec_root),
+        Kind::Image => {
+            ("images", c.images.as_ref().is_some_and(|allowed| !allowed.iter().any(|p| image::matches(p, value))))
+        }
+        Kind::BuildHostNetwork => ("build_host_network", !c.build_host_network),
+    };
+    broken.1.then_some(broken.0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn decide_op(policy: &str, op: &str) -> Decision {
-        let policy = Policy::from_sources("test", &[("t.toml".into(), policy.into())])
-            .unwrap_or_else(|e| unreachable!("{e}"));
+    fn policy(text: &str) -> Policy {
+        Policy::from_sources("test", &[("t.toml".into(), text.into())]).unwrap_or_else(|e| unreachable!("{e}"))
+    }
+
+    fn decide_op(policy: &Policy, op: &str, method: &str, path: &str, findings: &[Finding]) -> Decision {
         let operation = Operation::from_name(op).unwrap_or_else(|| unreachable!("{op}"));
-        decide(
-            &policy,
-            &Classified {
-                operation,
-                resource: None,
-            },
-        )
+        decide(policy, &Request { operation, method, path, findings })
     }
 
     const POLICY: &str = r#"
@@ -93,32 +159,97 @@ deny = ["containers.create"]
 
     #[test]
     fn allow_needs_a_rule_and_deny_wins() {
-        let d = decide_op(POLICY, "containers.list");
+        let p = policy(POLICY);
+        let d = decide_op(&p, "containers.list", "GET", "/containers/json", &[]);
         assert!(d.allowed);
         assert_eq!(d.rules, ["containers"]);
-        let d = decide_op(POLICY, "containers.create");
+        let d = decide_op(&p, "containers.create", "POST", "/containers/create", &[]);
         assert!(!d.allowed);
-        assert_eq!(
-            d.denial_message(),
-            "containers.create denied by rule `no-create`"
-        );
-        let d = decide_op(POLICY, "exec.create");
+        assert_eq!(d.denial_message(), "containers.create denied by rule `no-create`");
+        let d = decide_op(&p, "exec.create", "POST", "/containers/x/exec", &[]);
         assert!(!d.allowed);
-        assert_eq!(
-            d.denial_message(),
-            "exec.create denied by policy `test`: no rule allows it"
-        );
+        assert_eq!(d.denial_message(), "exec.create denied by policy `test`: no rule allows it");
     }
 
     #[test]
     fn order_does_not_matter() {
-        let reversed = "version = 1\n[[rule]]\nid = \"no-create\"\ndeny = [\"containers.create\"]\n[[rule]]\nid = \"containers\"\nallow = [\"containers.*\"]\n";
+        let reversed = policy("version = 1\n[[rule]]\nid = \"no-create\"\ndeny = [\"containers.create\"]\n[[rule]]\nid = \"containers\"\nallow = [\"containers.*\"]\n");
+        let p = policy(POLICY);
         for op in ["containers.list", "containers.create", "exec.create"] {
             assert_eq!(
-                decide_op(POLICY, op).allowed,
-                decide_op(reversed, op).allowed,
+                decide_op(&p, op, "GET", "/", &[]).allowed,
+                decide_op(&reversed, op, "GET", "/", &[]).allowed,
                 "{op}"
             );
         }
+    }
+
+    #[test]
+    fn path_and_method_conditions_narrow_rules() {
+        let p = policy(
+            "version = 1\n[[rule]]\nid = \"web-only\"\nallow = [\"containers.inspect\"]\npaths = [\"^/containers/web-[a-z0-9]+/json$\"]\nmethods = [\"GET\"]\n",
+        );
+        assert!(decide_op(&p, "containers.inspect", "GET", "/containers/web-1/json", &[]).allowed);
+        assert!(!decide_op(&p, "containers.inspect", "GET", "/containers/db/json", &[]).allowed);
+    }
+
+    #[test]
+    fn groups_expand() {
+        let p = policy("version = 1\n[groups]\nreaders = [\"containers.list\", \"images.*\"]\n[[rule]]\nid = \"r\"\nallow = [\"@readers\"]\n");
+        assert!(decide_op(&p, "images.inspect", "GET", "/images/x/json", &[]).allowed);
+        assert!(!decide_op(&p, "containers.create", "POST", "/containers/create", &[]).allowed);
+    }
+
+    fn finding(kind: Kind, value: &str) -> Finding {
+        Finding { kind, field: "HostConfig.X".into(), value: value.into(), says: "is set".into() }
+    }
+
+    #[test]
+    fn constraints_default_to_safe_and_name_the_field() {
+        let p = policy("version = 1\n[[rule]]\nid = \"all\"\nallow = [\"*\"]\n");
+        let d = decide_op(&p, "containers.create", "POST", "/containers/create", &[finding(Kind::Privileged, "true")]);
+        assert!(!d.allowed);
+        assert_eq!(d.denial_message(), "containers.create denied by rule `containers.privileged`: HostConfig.X is set");
+        for (kind, value, allowed) in [
+            (Kind::Capability, "NET_BIND_SERVICE", true),
+            (Kind::Capability, "SYS_ADMIN", false),
+            (Kind::HostMount { read_only: true }, "/etc", false),
+            (Kind::Namespace, "host", false),
+            (Kind::Runtime, "runc", true),
+            (Kind::Runtime, "runsc", false),
+            (Kind::ExecRoot, "root", true),
+            (Kind::Image, "docker.io/library/alpine:latest", true),
+        ] {
+            let d = decide_op(&p, "containers.create", "POST", "/containers/create", &[finding(kind, value)]);
+            assert_eq!(d.allowed, allowed, "{kind:?} {value}");
+        }
+    }
+
+    #[test]
+    fn constraints_as_configured() {
+        let p = policy(
+            r#"version = 1
+[[rule]]
+id = "all"
+allow = ["*"]
+[containers]
+host_mounts = ["/srv/cache"]
+host_mounts_read_only = true
+capabilities = ["ALL"]
+images = ["alpine:*", "registry.example.com/*"]
+"#,
+        );
+        let check = |kind, value: &str| {
+            decide_op(&p, "containers.create", "POST", "/containers/create", &[finding(kind, value)])
+        };
+        assert!(check(Kind::HostMount { read_only: true }, "/srv/cache/x").allowed);
+        let d = check(Kind::HostMount { read_only: false }, "/srv/cache/x");
+        assert_eq!(d.rules, ["containers.host_mounts_read_only"]);
+        assert_eq!(check(Kind::HostMount { read_only: true }, "/srv/cache2").rules, ["containers.host_mounts"]);
+        assert!(check(Kind::Capability, "SYS_ADMIN").allowed);
+        assert!(check(Kind::Image, "docker.io/library/alpine:3.19").allowed);
+        assert!(check(Kind::Image, "registry.example.com/team/app:1").allowed);
+        assert_eq!(check(Kind::Image, "docker.io/library/ubuntu:latest").rules, ["containers.images"]);
+        assert!(!check(Kind::Image, "id:76dba27166db").allowed);
     }
 }

@@ -8,6 +8,7 @@ use crate::body::{self, Body};
 use crate::classify::ClassifyError;
 use crate::decide::Decision;
 use crate::forward::ForwardError;
+use crate::inspect::InspectError;
 use crate::normalize::TargetError;
 
 /// Why a request was not forwarded, or failed on the way.
@@ -17,6 +18,12 @@ pub enum GatewayError {
     Target(#[from] TargetError),
     #[error(transparent)]
     Classify(#[from] ClassifyError),
+    #[error("cannot judge the request: {0}")]
+    Inspect(#[from] InspectError),
+    #[error("request body is larger than {0} bytes")]
+    BodyTooLarge(usize),
+    #[error("cannot read the request body: {0}")]
+    BodyRead(String),
     #[error("{}", .0.denial_message())]
     Denied(Box<Decision>),
     #[error(transparent)]
@@ -27,12 +34,9 @@ impl GatewayError {
     /// The status a client gets for this failure.
     pub fn status(&self) -> StatusCode {
         match self {
-            GatewayError::Target(_) | GatewayError::Classify(ClassifyError::Ambiguous { .. }) => {
-                StatusCode::BAD_REQUEST
-            }
-            GatewayError::Classify(ClassifyError::NoRoute { .. }) | GatewayError::Denied(_) => {
-                StatusCode::FORBIDDEN
-            }
+            GatewayError::Target(_) | GatewayError::Inspect(_) | GatewayError::BodyRead(_) => StatusCode::BAD_REQUEST,
+            GatewayError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::Classify(_) | GatewayError::Denied(_) => StatusCode::FORBIDDEN,
             GatewayError::Forward(_) => StatusCode::BAD_GATEWAY,
         }
     }
@@ -47,10 +51,7 @@ fn json_message(status: StatusCode, message: &str) -> Response<Body> {
     let body = serde_json::json!({ "message": message }).to_string();
     let mut response = Response::new(body::full(body));
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
     response
 }
 
@@ -61,23 +62,12 @@ mod tests {
 
     #[tokio::test]
     async fn renders_json_message() {
-        let error = GatewayError::Classify(ClassifyError::NoRoute {
-            method: "GET".into(),
-            path: "/x\"y".into(),
-        });
+        let error = GatewayError::Classify(ClassifyError::NoRoute { method: "GET".into(), path: "/x\"y".into() });
         let response = rescue(&error);
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
         assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
-        let bytes = response
-            .into_body()
-            .collect()
-            .await
-            .map(|b| b.to_bytes())
-            .unwrap_or_default();
+        let bytes = response.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
         let value: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        assert_eq!(
-            value["message"],
-            "sockgate: no docker api route matches `GET /x\"y`"
-        );
+        assert_eq!(value["message"], "sockgate: no docker api route matches `GET /x\"y`");
     }
 }

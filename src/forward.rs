@@ -15,8 +15,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts;
 use http::{Request, Response, StatusCode, Uri};
-use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::client::legacy::Client;
@@ -58,9 +58,7 @@ impl Upstream {
     /// A client for the engine at `addr`; hijacked connections are tracked in `tunnels`.
     pub fn new(addr: UpstreamAddr, tunnels: TaskTracker) -> Upstream {
         let (display, authority) = match &addr {
-            UpstreamAddr::Unix(path) => {
-                (format!("unix://{}", path.display()), "docker".to_string())
-            }
+            UpstreamAddr::Unix(path) => (format!("unix://{}", path.display()), "docker".to_string()),
             UpstreamAddr::Tcp(hostport) => (format!("tcp://{hostport}"), hostport.clone()),
         };
         let client = Client::builder(TokioExecutor::new())
@@ -68,15 +66,8 @@ impl Upstream {
             // Shorter than dockerd keeps idle connections, so sockgate closes them first.
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(256)
-            .build(Connector {
-                addr: std::sync::Arc::new(addr),
-            });
-        Upstream {
-            client,
-            addr: display,
-            authority,
-            tunnels,
-        }
+            .build(Connector { addr: std::sync::Arc::new(addr) });
+        Upstream { client, addr: display, authority, tunnels }
     }
 
     /// Where the engine is, for messages.
@@ -88,37 +79,34 @@ impl Upstream {
     /// and a `101` from the engine turns both connections into one tunnel.
     pub async fn forward(
         &self,
-        request: Request<Incoming>,
+        parts: &mut Parts,
+        body: Body,
         target: &Target,
         upgrade: Option<OnUpgrade>,
     ) -> Result<Response<Body>, ForwardError> {
-        let (parts, incoming) = request.into_parts();
         let uri = Uri::builder()
             .scheme("http")
             .authority(self.authority.as_str())
             .path_and_query(target.to_origin_form())
             .build()
             .map_err(|e| ForwardError::Request(e.to_string()))?;
-        let mut headers = parts.headers;
+        let mut headers = std::mem::take(&mut parts.headers);
         let upgrade_protocol = headers.get(header::UPGRADE).cloned();
         strip_hop_by_hop(&mut headers);
         if let (Some(_), Some(protocol)) = (&upgrade, &upgrade_protocol) {
             headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
             headers.insert(header::UPGRADE, protocol.clone());
         }
-        let mut outgoing = Request::new(body::streamed(incoming));
-        *outgoing.method_mut() = parts.method;
+        let mut outgoing = Request::new(body);
+        *outgoing.method_mut() = parts.method.clone();
         *outgoing.uri_mut() = uri;
         *outgoing.headers_mut() = headers;
 
-        let mut response =
-            self.client
-                .request(outgoing)
-                .await
-                .map_err(|e| ForwardError::Unavailable {
-                    addr: self.addr.clone(),
-                    reason: error_chain(&e),
-                })?;
+        let mut response = self
+            .client
+            .request(outgoing)
+            .await
+            .map_err(|e| ForwardError::Unavailable { addr: self.addr.clone(), reason: error_chain(&e) })?;
 
         if response.status() == StatusCode::SWITCHING_PROTOCOLS {
             if let Some(client_side) = upgrade {
@@ -163,11 +151,7 @@ async fn tunnel(client_side: OnUpgrade, engine_side: OnUpgrade) {
     let mut client = TokioIo::new(client);
     let mut engine = TokioIo::new(engine);
     match tokio::io::copy_bidirectional(&mut client, &mut engine).await {
-        Ok((up, down)) => tracing::debug!(
-            bytes_to_engine = up,
-            bytes_to_client = down,
-            "tunnel closed"
-        ),
+        Ok((up, down)) => tracing::debug!(bytes_to_engine = up, bytes_to_client = down, "tunnel closed"),
         Err(e) => tracing::debug!("tunnel ended: {e}"),
     }
 }
@@ -255,11 +239,7 @@ impl Connection for Stream {
 }
 
 impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
@@ -268,11 +248,7 @@ impl AsyncRead for Stream {
 }
 
 impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         match self.get_mut() {
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
@@ -316,21 +292,12 @@ mod tests {
     #[test]
     fn strips_hop_by_hop_headers_and_those_connection_names() {
         let mut headers = HeaderMap::new();
-        headers.insert(
-            header::CONNECTION,
-            HeaderValue::from_static("close, X-Secret-Hop"),
-        );
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close, X-Secret-Hop"));
         headers.insert("x-secret-hop", HeaderValue::from_static("1"));
         headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
-        headers.insert(
-            header::TRANSFER_ENCODING,
-            HeaderValue::from_static("chunked"),
-        );
+        headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
         headers.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert("x-registry-auth", HeaderValue::from_static("e30="));
         strip_hop_by_hop(&mut headers);
         let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();

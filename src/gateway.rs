@@ -1,33 +1,53 @@
-//! Walks one request through the pipeline: normalize, classify, decide, record, then forward or
-//! refuse. It owns no logic of its own beyond that order; each step lives in its module.
+//! Walks one request through the pipeline: normalize, classify, inspect, decide, record, then
+//! forward or refuse. It owns no logic of its own beyond that order; each step lives in its module.
+//! [`explain`] runs the same steps on a request given as data, for `sockgate policy`.
 
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-use http::{header, Request, Response};
+use bytes::Bytes;
+use http::request::Parts;
+use http::{header, HeaderValue, Method, Request, Response, Uri};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
 
-use crate::body::Body;
-use crate::classify;
-use crate::decide;
+use crate::body::{self, Body};
+use crate::classify::{self, Classified};
+use crate::decide::{self, Decision};
 use crate::error::{self, GatewayError};
 use crate::forward::Upstream;
 use crate::identify::Identity;
-use crate::normalize;
+use crate::inspect::{self, Finding, Reads};
+use crate::normalize::{self, Target};
 use crate::policy::Policy;
 use crate::record;
+
+/// How much of an unread request body is read and dropped after a refusal, so the client can
+/// finish sending and read the answer on a connection that stays usable (as Go's `net/http`
+/// server does with `maxPostHandlerReadBytes`).
+const DRAIN_BYTES: usize = 256 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(5);
 
 /// The shared state every connection serves requests with.
 pub struct Gateway {
     policy: RwLock<Arc<Policy>>,
     upstream: Upstream,
+    max_body_bytes: usize,
+}
+
+/// Everything sockgate concluded about one request.
+#[derive(Debug, Clone)]
+pub struct Judgement {
+    pub target: Target,
+    pub classified: Classified,
+    pub findings: Vec<Finding>,
+    pub decision: Decision,
 }
 
 impl Gateway {
-    pub fn new(policy: Policy, upstream: Upstream) -> Gateway {
-        Gateway {
-            policy: RwLock::new(Arc::new(policy)),
-            upstream,
-        }
+    pub fn new(policy: Policy, upstream: Upstream, max_body_bytes: usize) -> Gateway {
+        Gateway { policy: RwLock::new(Arc::new(policy)), upstream, max_body_bytes }
     }
 
     /// The policy in force.
@@ -40,12 +60,15 @@ impl Gateway {
 
     /// Answers one request: the engine's response, or sockgate's JSON error.
     pub async fn handle(&self, identity: &Identity, request: Request<Incoming>) -> Response<Body> {
-        let method = request.method().clone();
-        let uri = request.uri().clone();
-        match self.route(identity, request).await {
+        let (mut parts, incoming) = request.into_parts();
+        let mut incoming = Some(incoming);
+        match self.route(identity, &mut parts, &mut incoming).await {
             Ok(response) => response,
             Err(e) => {
-                record::failure(identity, &method, &uri, &e);
+                record::failure(identity, &parts.method, &parts.uri, &e);
+                if let Some(unread) = incoming {
+                    drain(unread).await;
+                }
                 error::rescue(&e)
             }
         }
@@ -54,29 +77,126 @@ impl Gateway {
     async fn route(
         &self,
         identity: &Identity,
-        mut request: Request<Incoming>,
+        parts: &mut Parts,
+        incoming: &mut Option<Incoming>,
     ) -> Result<Response<Body>, GatewayError> {
-        let target = normalize::target(request.uri())?;
-        let classified = classify::classify(request.method(), &target.path)?;
-        let decision = decide::decide(&self.policy(), &classified);
-        record::decision(identity, request.method(), &target, &classified, &decision);
+        let (target, classified) = recognize(&parts.method, &parts.uri)?;
+        let buffered = match inspect::reads(classified.operation) {
+            Reads::Body => Some(self.read_body(incoming.take()).await?),
+            Reads::Query | Reads::Nothing => None,
+        };
+        let content_type = parts.headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes);
+        let policy = self.policy();
+        let (findings, decision) =
+            judge(&policy, &parts.method, &target, &classified, content_type, buffered.as_deref())?;
+        record::decision(identity, &parts.method, &target, &classified, &findings, &decision);
         if !decision.allowed {
             return Err(GatewayError::Denied(Box::new(decision)));
         }
-        let upgrade = (classified.operation.may_upgrade() && asks_for_upgrade(&request))
-            .then(|| hyper::upgrade::on(&mut request));
-        Ok(self.upstream.forward(request, &target, upgrade).await?)
+        let upgrade = if classified.operation.may_upgrade() && asks_for_upgrade(&parts.headers) {
+            parts.extensions.remove::<OnUpgrade>()
+        } else {
+            None
+        };
+        let outgoing = match (buffered, incoming.take()) {
+            (Some(bytes), _) => {
+                // Exactly the bytes that were inspected, framed by length whatever the client used.
+                parts.headers.remove(header::TRANSFER_ENCODING);
+                parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+                body::full(bytes)
+            }
+            (None, Some(streamed)) => body::streamed(streamed),
+            (None, None) => body::full(Bytes::new()),
+        };
+        Ok(self.upstream.forward(parts, outgoing, &target, upgrade).await?)
+    }
+
+    async fn read_body(&self, incoming: Option<Incoming>) -> Result<Bytes, GatewayError> {
+        let Some(incoming) = incoming else {
+            return Ok(Bytes::new());
+        };
+        match Limited::new(incoming, self.max_body_bytes).collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                Err(GatewayError::BodyTooLarge(self.max_body_bytes))
+            }
+            Err(e) => Err(GatewayError::BodyRead(e.to_string())),
+        }
     }
 }
 
+/// Steps one and two: the exact path dockerd will route, and what it names.
+pub fn recognize(method: &Method, uri: &Uri) -> Result<(Target, Classified), GatewayError> {
+    let target = normalize::target(uri)?;
+    let classified = classify::classify(method, &target.path)?;
+    Ok((target, classified))
+}
+
+/// Steps three and four: what the request asks for, and whether the policy allows it.
+pub fn judge(
+    policy: &Policy,
+    method: &Method,
+    target: &Target,
+    classified: &Classified,
+    content_type: Option<&[u8]>,
+    body: Option<&[u8]>,
+) -> Result<(Vec<Finding>, Decision), GatewayError> {
+    let findings = inspect::inspect(&inspect::Request {
+        operation: classified.operation,
+        query: target.query.as_deref(),
+        content_type,
+        body,
+    })?;
+    let decision = decide::decide(
+        policy,
+        &decide::Request {
+            operation: classified.operation,
+            method: method.as_str(),
+            path: &target.path,
+            findings: &findings,
+        },
+    );
+    Ok((findings, decision))
+}
+
+/// All steps for a request given as data, as `sockgate policy explain` and policy tests use them.
+pub fn explain(
+    policy: &Policy,
+    method: &Method,
+    uri: &Uri,
+    content_type: Option<&[u8]>,
+    body: Option<&[u8]>,
+) -> Result<Judgement, GatewayError> {
+    let (target, classified) = recognize(method, uri)?;
+    let body = match inspect::reads(classified.operation) {
+        Reads::Body => Some(body.unwrap_or_default()),
+        _ => None,
+    };
+    let (findings, decision) = judge(policy, method, &target, &classified, content_type, body)?;
+    Ok(Judgement { target, classified, findings, decision })
+}
+
 /// True when the request asks to switch protocols (`Connection: Upgrade` and an `Upgrade` header).
-fn asks_for_upgrade<B>(request: &Request<B>) -> bool {
-    request.headers().contains_key(header::UPGRADE)
-        && request
-            .headers()
+fn asks_for_upgrade(headers: &http::HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
             .get_all(header::CONNECTION)
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// Reads and drops what is left of a refused request's body, within bounds.
+async fn drain(mut incoming: Incoming) {
+    let mut read = 0usize;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while read <= DRAIN_BYTES {
+            match incoming.frame().await {
+                Some(Ok(frame)) => read += frame.data_ref().map_or(0, Bytes::len),
+                _ => break,
+            }
+        }
+    })
+    .await;
 }

@@ -11,11 +11,7 @@ use tokio::net::UnixStream;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Peer {
     /// A unix socket peer, from `SO_PEERCRED`.
-    Unix {
-        uid: u32,
-        gid: u32,
-        pid: Option<i32>,
-    },
+    Unix { uid: u32, gid: u32, pid: Option<i32> },
     /// A unix socket peer whose credentials could not be read.
     UnixUnknown,
     /// A TCP peer.
@@ -34,11 +30,7 @@ impl Identity {
     /// The identity of a unix socket peer.
     pub fn unix(listener: Arc<str>, stream: &UnixStream) -> Identity {
         let peer = match stream.peer_cred() {
-            Ok(cred) => Peer::Unix {
-                uid: cred.uid(),
-                gid: cred.gid(),
-                pid: cred.pid(),
-            },
+            Ok(cred) => Peer::Unix { uid: cred.uid(), gid: cred.gid(), pid: cred.pid() },
             Err(_) => Peer::UnixUnknown,
         };
         Identity { listener, peer }
@@ -46,26 +38,15 @@ impl Identity {
 
     /// The identity of a TCP peer.
     pub fn tcp(listener: Arc<str>, addr: SocketAddr) -> Identity {
-        Identity {
-            listener,
-            peer: Peer::Tcp { addr },
-        }
+        Identity { listener, peer: Peer::Tcp { addr } }
     }
 }
 
 impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Peer::Unix {
-                uid,
-                gid,
-                pid: Some(pid),
-            } => write!(f, "uid={uid} gid={gid} pid={pid}"),
-            Peer::Unix {
-                uid,
-                gid,
-                pid: None,
-            } => write!(f, "uid={uid} gid={gid}"),
+            Peer::Unix { uid, gid, pid: Some(pid) } => write!(f, "uid={uid} gid={gid} pid={pid}"),
+            Peer::Unix { uid, gid, pid: None } => write!(f, "uid={uid} gid={gid}"),
             Peer::UnixUnknown => f.write_str("unix peer"),
             Peer::Tcp { addr } => write!(f, "{addr}"),
         }

@@ -6,6 +6,7 @@
 //! - [`identify`]: tells who is on the other end of a connection;
 //! - [`normalize`]: turns the request target into the exact path dockerd would route, or refuses it;
 //! - [`classify`]: names the Docker Engine API operation and the resource the path addresses;
+//! - [`inspect`]: reads what the body and query ask of the host, exactly as dockerd reads them;
 //! - [`policy`]: loads and checks policy files (the data [`decide`] evaluates);
 //! - [`decide`]: evaluates the policy for one request into a [`decide::Decision`];
 //! - [`forward`]: sends allowed requests to the real engine, streams and hijacked connections included;
@@ -22,6 +23,7 @@ pub mod error;
 pub mod forward;
 pub mod gateway;
 pub mod identify;
+pub mod inspect;
 pub mod listen;
 pub mod normalize;
 pub mod policy;

@@ -40,15 +40,8 @@ pub struct SocketOptions {
 
 /// An open listener.
 pub enum Listener {
-    Unix {
-        listener: UnixListener,
-        path: PathBuf,
-        name: Arc<str>,
-    },
-    Tcp {
-        listener: TcpListener,
-        name: Arc<str>,
-    },
+    Unix { listener: UnixListener, path: PathBuf, name: Arc<str> },
+    Tcp { listener: TcpListener, name: Arc<str> },
 }
 
 /// An accepted connection.
@@ -64,32 +57,20 @@ impl Listener {
         match addr {
             ListenAddr::Unix(path) => {
                 let listener = bind_unix(path, options)?;
-                Ok(Listener::Unix {
-                    listener,
-                    path: path.clone(),
-                    name,
-                })
+                Ok(Listener::Unix { listener, path: path.clone(), name })
             }
             ListenAddr::Tcp(hostport) => {
                 let listener = TcpListener::bind(hostport.as_str())
                     .await
-                    .map_err(|source| ListenError::Bind {
-                        addr: name.to_string(),
-                        source,
-                    })?;
-                let local = listener.local_addr().map_err(|source| ListenError::Bind {
-                    addr: name.to_string(),
-                    source,
-                })?;
+                    .map_err(|source| ListenError::Bind { addr: name.to_string(), source })?;
+                let local =
+                    listener.local_addr().map_err(|source| ListenError::Bind { addr: name.to_string(), source })?;
                 if !local.ip().is_loopback() {
                     tracing::warn!(
                         "listening on `{name}` without TLS: anyone who can reach it gets what the policy allows, unauthenticated"
                     );
                 }
-                Ok(Listener::Tcp {
-                    listener,
-                    name: format!("tcp://{local}").into(),
-                })
+                Ok(Listener::Tcp { listener, name: format!("tcp://{local}").into() })
             }
         }
     }
@@ -133,10 +114,7 @@ fn is_socket(path: &Path) -> bool {
 
 fn bind_unix(path: &Path, options: &SocketOptions) -> Result<UnixListener, ListenError> {
     let addr = format!("unix://{}", path.display());
-    let bind_error = |source| ListenError::Bind {
-        addr: addr.clone(),
-        source,
-    };
+    let bind_error = |source| ListenError::Bind { addr: addr.clone(), source };
     match fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => fs::remove_file(path).map_err(bind_error)?,
         Ok(_) => return Err(ListenError::NotASocket(path.to_path_buf())),
@@ -153,15 +131,11 @@ fn bind_unix(path: &Path, options: &SocketOptions) -> Result<UnixListener, Liste
     let bound = UnixListener::bind(path);
     umask(previous);
     let listener = bound.map_err(bind_error)?;
-    let permissions = |reason: String| ListenError::Permissions {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let permissions = |reason: String| ListenError::Permissions { path: path.to_path_buf(), reason };
     if let Some(gid) = gid {
         chown(path, None, Some(gid)).map_err(|e| permissions(e.to_string()))?;
     }
-    fs::set_permissions(path, fs::Permissions::from_mode(options.mode))
-        .map_err(|e| permissions(e.to_string()))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(options.mode)).map_err(|e| permissions(e.to_string()))?;
     Ok(listener)
 }
 
@@ -190,17 +164,13 @@ mod tests {
         let addr = ListenAddr::Unix(path.clone());
         let first = Listener::bind(&addr, &options(0o660)).await;
         assert!(first.is_ok());
-        let mode = fs::metadata(&path)
-            .map(|m| m.permissions().mode() & 0o777)
-            .unwrap_or(0);
+        let mode = fs::metadata(&path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
         assert_eq!(mode, 0o660);
         // A stale socket is replaced.
         drop(first);
         let second = Listener::bind(&addr, &options(0o600)).await;
         assert!(second.is_ok());
-        let mode = fs::metadata(&path)
-            .map(|m| m.permissions().mode() & 0o777)
-            .unwrap_or(0);
+        let mode = fs::metadata(&path).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
         assert_eq!(mode, 0o600);
         // A regular file is not.
         let file = dir.path().join("file");
@@ -214,14 +184,8 @@ mod tests {
     async fn unknown_group_is_an_error() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
         let addr = ListenAddr::Unix(dir.path().join("g.sock"));
-        let result = Listener::bind(
-            &addr,
-            &SocketOptions {
-                mode: 0o660,
-                group: Some("no-such-group-xyz".into()),
-            },
-        )
-        .await;
+        let result =
+            Listener::bind(&addr, &SocketOptions { mode: 0o660, group: Some("no-such-group-xyz".into()) }).await;
         assert!(matches!(result, Err(ListenError::UnknownGroup(_))));
     }
 }

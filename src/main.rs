@@ -5,17 +5,14 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use sockgate::config::{self, ListenAddr, ServeConfig};
 use sockgate::forward::UpstreamAddr;
+use sockgate::policy::{cases, compat, Policy};
 
 #[derive(Parser)]
-#[command(
-    name = "sockgate",
-    version,
-    about = "A Docker socket proxy and access-control gateway"
-)]
+#[command(name = "sockgate", version, about = "A Docker socket proxy and access-control gateway")]
 struct Cli {
     /// Log filter (`error`, `warn`, `info`, `debug`, or a tracing directive)
     #[arg(long, global = true, env = "SOCKGATE_LOG", default_value = "info")]
@@ -28,6 +25,9 @@ struct Cli {
 enum Command {
     /// Serve the Docker Engine API through the policy
     Serve(ServeArgs),
+    /// Check, explain and test policies
+    #[command(subcommand)]
+    Policy(PolicyCommand),
 }
 
 #[derive(Args)]
@@ -38,7 +38,8 @@ struct ServeArgs {
     /// The real engine: `unix:///path` or `tcp://host:port`
     #[arg(long, value_name = "ADDR", default_value = config::DEFAULT_UPSTREAM, value_parser = config::parse_upstream)]
     upstream: UpstreamAddr,
-    /// Policy file (repeatable: several files make one policy); the built-in read-only policy if none
+    /// Policy file (repeatable: several files make one policy). Without it: docker-socket-proxy
+    /// variables (`CONTAINERS=1`, `POST=0`, ...) if set, else the built-in read-only policy
     #[arg(long, value_name = "FILE")]
     policy: Vec<PathBuf>,
     /// Permission bits of created unix sockets, in octal
@@ -53,6 +54,41 @@ struct ServeArgs {
     /// Connections served at once; more wait to be accepted
     #[arg(long, value_name = "N", default_value_t = 1024)]
     max_connections: usize,
+    /// Largest request body read for inspection (container specs and the like); larger get 413
+    #[arg(long, value_name = "BYTES", default_value_t = config::DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Check policy files (together, as one policy); report every problem with file:line:col
+    Check {
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// Show how a policy decides one request, and why
+    Explain {
+        /// Policy file (repeatable)
+        #[arg(long, required = true, value_name = "FILE")]
+        policy: Vec<PathBuf>,
+        /// Request body, read from this file (`-` for standard input)
+        #[arg(long, value_name = "FILE")]
+        body: Option<PathBuf>,
+        /// Content-Type of the body
+        #[arg(long, value_name = "TYPE", default_value = "application/json")]
+        content_type: String,
+        /// HTTP method, e.g. POST
+        method: String,
+        /// Request path, e.g. /v1.41/containers/create
+        path: String,
+    },
+    /// Run the policy test cases (`*.cases.toml`) in a directory
+    Test {
+        #[arg(default_value = "policies", value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Print the policy equivalent to docker-socket-proxy environment variables
+    FromEnv,
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {
@@ -68,14 +104,9 @@ fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_target(false)
-        .with_ansi(ansi)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_target(false).with_ansi(ansi).init();
     match run(cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             tracing::error!("{e:#}");
             ExitCode::FAILURE
@@ -83,21 +114,106 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(command: Command) -> anyhow::Result<()> {
+fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Serve(args) => {
-            let config = ServeConfig {
-                listen: args.listen,
-                upstream: args.upstream,
-                policy: args.policy,
-                socket_mode: args.socket_mode,
-                socket_group: args.socket_group,
-                grace_period: Duration::from_secs(args.grace_period),
-                max_connections: args.max_connections,
+        Command::Serve(args) => serve(args),
+        Command::Policy(command) => policy(command),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let env = |name: &str| std::env::var(name).ok();
+    let env_policy = if args.policy.is_empty() && compat::present(&env) {
+        let text = compat::policy_from_env(&env)?;
+        tracing::info!(
+            "no --policy given: using the docker-socket-proxy environment variables (see `sockgate policy from-env`)"
+        );
+        Some(text)
+    } else {
+        None
+    };
+    let config = ServeConfig {
+        listen: args.listen,
+        upstream: args.upstream,
+        policy: args.policy,
+        socket_mode: args.socket_mode,
+        socket_group: args.socket_group,
+        grace_period: Duration::from_secs(args.grace_period),
+        max_connections: args.max_connections,
+        max_body_bytes: args.max_body_bytes,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    runtime.block_on(sockgate::serve::run(config, env_policy, stop_signal()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn policy(command: PolicyCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        PolicyCommand::Check { files } => match Policy::load(&files) {
+            Ok(policy) => {
+                println!("ok: policy `{}` with {} rules", policy.name, policy.rules.len());
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(errors) => {
+                eprintln!("{errors}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        PolicyCommand::Explain { policy, body, content_type, method, path } => {
+            let policy = Policy::load(&policy).map_err(|e| anyhow::anyhow!("invalid policy:\n{e}"))?;
+            let body = match body {
+                None => None,
+                Some(p) if p.as_os_str() == "-" => {
+                    let mut buf = Vec::new();
+                    std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
+                    Some(buf)
+                }
+                Some(p) => Some(std::fs::read(&p).with_context(|| format!("cannot read `{}`", p.display()))?),
             };
-            let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
-            runtime.block_on(sockgate::serve::run(config, stop_signal()))?;
-            Ok(())
+            let method = http::Method::from_bytes(method.as_bytes()).context("invalid method")?;
+            let uri: http::Uri = path.parse().context("invalid path")?;
+            let content_type = body.as_ref().map(|_| content_type.as_bytes());
+            match sockgate::gateway::explain(&policy, &method, &uri, content_type, body.as_deref()) {
+                Ok(j) => {
+                    println!("operation: {}", j.classified.operation);
+                    if let Some(resource) = &j.classified.resource {
+                        println!("resource:  {resource}");
+                    }
+                    for finding in &j.findings {
+                        println!("finding:   {finding}");
+                    }
+                    if j.decision.allowed {
+                        println!("decision:  allow, by rule {}", j.decision.rule_list());
+                        Ok(ExitCode::SUCCESS)
+                    } else {
+                        println!("decision:  deny");
+                        println!("message:   sockgate: {}", j.decision.denial_message());
+                        Ok(ExitCode::from(2))
+                    }
+                }
+                Err(e) => {
+                    println!("decision:  refuse ({})", e.status().as_u16());
+                    println!("message:   sockgate: {e}");
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
+        PolicyCommand::Test { dir } => {
+            let outcomes = cases::run_dir(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if outcomes.is_empty() {
+                bail!("no `*.cases.toml` files in `{}`", dir.display());
+            }
+            let failed = outcomes.iter().filter(|o| !o.passed).count();
+            for o in &outcomes {
+                let mark = if o.passed { "ok  " } else { "FAIL" };
+                println!("{mark} {}: {}: {}", o.file.display(), o.name, o.detail);
+            }
+            println!("{} passed, {failed} failed", outcomes.len() - failed);
+            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        PolicyCommand::FromEnv => {
+            print!("{}", compat::policy_from_env(&|name: &str| std::env::var(name).ok())?);
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

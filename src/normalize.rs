@@ -71,13 +71,8 @@ pub fn target(uri: &http::Uri) -> Result<Target, TargetError> {
     if !is_clean(&decoded) {
         return Err(TargetError::Unclean(raw.to_string()));
     }
-    let (version, path) =
-        split_version(&decoded).map_err(|()| TargetError::BadVersion(raw.to_string()))?;
-    Ok(Target {
-        version: version.map(str::to_string),
-        path: path.to_string(),
-        query: uri.query().map(str::to_string),
-    })
+    let (version, path) = split_version(&decoded).map_err(|()| TargetError::BadVersion(raw.to_string()))?;
+    Ok(Target { version: version.map(str::to_string), path: path.to_string(), query: uri.query().map(str::to_string) })
 }
 
 /// Decodes `%XX` escapes as Go's `url.PathUnescape` does: every escape is decoded (including `%2F`),
@@ -147,15 +142,8 @@ fn is_plain(b: u8) -> bool {
 /// True when Go's `path.Clean` would leave the path as it is, allowing one trailing slash as
 /// gorilla/mux `cleanPath` does.
 fn is_clean(path: &str) -> bool {
-    let inner = path
-        .strip_suffix('/')
-        .filter(|p| !p.is_empty())
-        .unwrap_or(path);
-    inner == "/"
-        || inner
-            .split('/')
-            .skip(1)
-            .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+    let inner = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+    inner == "/" || inner.split('/').skip(1).all(|seg| !seg.is_empty() && seg != "." && seg != "..")
 }
 
 /// Splits a `/v{version:[0-9.]+}` prefix off the path as dockerd's router does, but accepts only
@@ -193,10 +181,7 @@ mod tests {
     use super::*;
 
     fn norm(s: &str) -> Result<Target, TargetError> {
-        target(
-            &s.parse::<http::Uri>()
-                .map_err(|_| TargetError::NotOriginForm(s.into()))?,
-        )
+        target(&s.parse::<http::Uri>().map_err(|_| TargetError::NotOriginForm(s.into()))?)
     }
 
     fn path_of(s: &str) -> String {
@@ -218,10 +203,7 @@ mod tests {
             path_of("/images/registry.example.com:5000/app:1.2/json"),
             "/images/registry.example.com:5000/app:1.2/json"
         );
-        assert_eq!(
-            path_of("/images/alpine@sha256:abc/json"),
-            "/images/alpine@sha256:abc/json"
-        );
+        assert_eq!(path_of("/images/alpine@sha256:abc/json"), "/images/alpine@sha256:abc/json");
     }
 
     #[test]
@@ -230,19 +212,10 @@ mod tests {
         assert_eq!(path_of("/containers/abc%2Fjson"), "/containers/abc/json");
         assert_eq!(path_of("/%63ontainers/json"), "/containers/json");
         assert_eq!(path_of("/containers/a%2bb/json"), "/containers/a+b/json");
-        assert!(matches!(
-            norm("/containers/%zz/json"),
-            Err(TargetError::BadEscape(_))
-        ));
-        assert!(matches!(
-            norm("/containers/%2/json"),
-            Err(TargetError::BadEscape(_))
-        ));
+        assert!(matches!(norm("/containers/%zz/json"), Err(TargetError::BadEscape(_))));
+        assert!(matches!(norm("/containers/%2/json"), Err(TargetError::BadEscape(_))));
         // Double encoding would decode to `%`, which the engine might decode again: refused.
-        assert!(matches!(
-            norm("/containers/%252e%252e/json"),
-            Err(TargetError::UnsafeByte(_))
-        ));
+        assert!(matches!(norm("/containers/%252e%252e/json"), Err(TargetError::UnsafeByte(_))));
     }
 
     #[test]
@@ -257,11 +230,7 @@ mod tests {
             "/containers/x%2F..%2F..%2Fcreate",
             "/v1.41//containers/json",
         ] {
-            assert!(
-                matches!(norm(p), Err(TargetError::Unclean(_))),
-                "{p}: {:?}",
-                norm(p)
-            );
+            assert!(matches!(norm(p), Err(TargetError::Unclean(_))), "{p}: {:?}", norm(p));
         }
         // One trailing slash is clean to gorilla/mux (`GET /networks/` is a route of its own).
         assert_eq!(path_of("/networks/"), "/networks/");
@@ -283,10 +252,7 @@ mod tests {
     #[test]
     fn version_prefixes() {
         assert_eq!(norm("/v1/_ping").map(|t| t.version), Ok(Some("1".into())));
-        assert_eq!(
-            norm("/v1.24.1/_ping").map(|t| t.version),
-            Ok(Some("1.24.1".into()))
-        );
+        assert_eq!(norm("/v1.24.1/_ping").map(|t| t.version), Ok(Some("1.24.1".into())));
         for p in ["/v./_ping", "/v1..41/_ping", "/v1./_ping", "/v.1/_ping"] {
             assert!(matches!(norm(p), Err(TargetError::BadVersion(_))), "{p}");
         }
@@ -299,10 +265,7 @@ mod tests {
 
     #[test]
     fn absolute_and_asterisk_forms_are_refused() {
-        assert!(matches!(
-            norm("http://docker/containers/json"),
-            Err(TargetError::NotOriginForm(_))
-        ));
+        assert!(matches!(norm("http://docker/containers/json"), Err(TargetError::NotOriginForm(_))));
         assert!(matches!(norm("*"), Err(TargetError::NotOriginForm(_))));
     }
 }

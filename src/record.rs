@@ -5,6 +5,7 @@ use crate::classify::Classified;
 use crate::decide::Decision;
 use crate::error::GatewayError;
 use crate::identify::Identity;
+use crate::inspect::Finding;
 use crate::normalize::Target;
 
 /// Logs the decision taken for a classified request.
@@ -13,18 +14,20 @@ pub fn decision(
     method: &http::Method,
     target: &Target,
     request: &Classified,
+    findings: &[Finding],
     decision: &Decision,
 ) {
     let resource = request.resource.as_deref().unwrap_or("");
+    let reasons = decision.reasons.join("; ");
     if decision.allowed {
         tracing::info!(
             client = %identity, %method, path = %target.path, operation = %decision.operation, resource,
-            rules = %decision.rule_list(), "allowed"
+            rules = %decision.rule_list(), findings = findings.len(), "allowed"
         );
     } else {
         tracing::warn!(
             client = %identity, %method, path = %target.path, operation = %decision.operation, resource,
-            rules = %decision.rule_list(), policy = %decision.policy, "denied"
+            rules = %decision.rule_list(), policy = %decision.policy, reasons, "denied"
         );
     }
 }

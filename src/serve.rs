@@ -38,24 +38,25 @@ pub enum ServeError {
 }
 
 /// Serves until `shutdown` completes, then drains within the grace period.
+///
+/// `inline_policy` is policy text used when `config.policy` names no file (the docker-socket-proxy
+/// compatibility mode); with neither, the built-in read-only policy applies.
 pub async fn run(
     config: ServeConfig,
+    inline_policy: Option<String>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServeError> {
-    let policy = if config.policy.is_empty() {
-        Policy::builtin_read_only()?
-    } else {
-        Policy::load(&config.policy)?
+    let policy = match (&inline_policy, config.policy.is_empty()) {
+        (_, false) => Policy::load(&config.policy)?,
+        (Some(text), true) => Policy::from_sources("docker-socket-proxy", &[("<environment>".into(), text.clone())])?,
+        (None, true) => Policy::builtin_read_only()?,
     };
     let tunnels = TaskTracker::new();
     let upstream = Upstream::new(config.upstream.clone(), tunnels.clone());
     tracing::info!(policy = %policy.name, upstream = %upstream.addr(), "policy loaded");
-    let gateway = Arc::new(Gateway::new(policy, upstream));
+    let gateway = Arc::new(Gateway::new(policy, upstream, config.max_body_bytes));
 
-    let options = SocketOptions {
-        mode: config.socket_mode,
-        group: config.socket_group.clone(),
-    };
+    let options = SocketOptions { mode: config.socket_mode, group: config.socket_group.clone() };
     let mut listeners = Vec::new();
     for addr in &config.listen {
         let listener = Listener::bind(addr, &options).await?;
@@ -120,22 +121,10 @@ async fn accept_loop(
         };
         match accepted {
             Ok((Accepted::Unix(stream), identity)) => {
-                connections.spawn(serve_connection(
-                    stream,
-                    identity,
-                    gateway.clone(),
-                    stop.clone(),
-                    permit,
-                ));
+                connections.spawn(serve_connection(stream, identity, gateway.clone(), stop.clone(), permit));
             }
             Ok((Accepted::Tcp(stream), identity)) => {
-                connections.spawn(serve_connection(
-                    stream,
-                    identity,
-                    gateway.clone(),
-                    stop.clone(),
-                    permit,
-                ));
+                connections.spawn(serve_connection(stream, identity, gateway.clone(), stop.clone(), permit));
             }
             Err(e) => {
                 // Usually out of file descriptors: back off instead of spinning.

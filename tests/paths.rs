@@ -1,6 +1,8 @@
 //! Ambiguous request targets are refused or judged as the route dockerd will route them to, and
 //! nothing denied or refused reaches the engine. A recording stub stands in for the engine.
 
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
+
 mod support;
 
 use std::time::Duration;
@@ -15,33 +17,15 @@ fn get(target: &str) -> Vec<u8> {
 async fn ambiguous_paths_are_refused_or_decoded_as_dockerd_does() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let stub = Stub::start(&dir.path().join("engine.sock"), Duration::ZERO).await;
-    let gw = Gateway::start(
-        &dir.path().join("gw.sock"),
-        &stub.path,
-        FULL_ACCESS,
-        dir.path(),
-    )
-    .await;
+    let gw = Gateway::start(&dir.path().join("gw.sock"), &stub.path, FULL_ACCESS, dir.path()).await;
 
     // (request target, expected status, what the engine must receive, if anything)
     let cases: &[(&str, u16, Option<&str>)] = &[
-        (
-            "/v1.41/containers/json",
-            200,
-            Some("/v1.41/containers/json"),
-        ),
+        ("/v1.41/containers/json", 200, Some("/v1.41/containers/json")),
         // Encoded letters and slashes: dockerd's router matches on the decoded path.
         ("/%63ontainers/json", 200, Some("/containers/json")),
-        (
-            "/v1.41/containers/abc%2Fjson",
-            200,
-            Some("/v1.41/containers/abc/json"),
-        ),
-        (
-            "/containers/a%3Ab/json?x=%2F",
-            200,
-            Some("/containers/a:b/json?x=%2F"),
-        ),
+        ("/v1.41/containers/abc%2Fjson", 200, Some("/v1.41/containers/abc/json")),
+        ("/containers/a%3Ab/json?x=%2F", 200, Some("/containers/a:b/json?x=%2F")),
         // Dot segments and double slashes: dockerd would redirect; sockgate refuses.
         ("/containers/x/../../containers/create", 400, None),
         ("/containers/x%2F..%2F..%2Fcreate", 400, None),
@@ -73,23 +57,11 @@ async fn ambiguous_paths_are_refused_or_decoded_as_dockerd_does() {
         match want_forwarded {
             Some(path) => {
                 assert_eq!(seen.len(), before + 1, "{target} was not forwarded");
-                assert_eq!(
-                    seen.last().map(|s| s.target.as_str()),
-                    Some(*path),
-                    "{target}"
-                );
+                assert_eq!(seen.last().map(|s| s.target.as_str()), Some(*path), "{target}");
             }
             None => {
-                assert_eq!(
-                    seen.len(),
-                    before,
-                    "{target} reached the engine: {:?}",
-                    seen.last()
-                );
-                assert!(
-                    response.contains(r#"{"message":"sockgate: "#),
-                    "{target}: {response}"
-                );
+                assert_eq!(seen.len(), before, "{target} reached the engine: {:?}", seen.last());
+                assert!(response.contains(r#"{"message":"sockgate: "#), "{target}: {response}");
             }
         }
     }
@@ -97,8 +69,7 @@ async fn ambiguous_paths_are_refused_or_decoded_as_dockerd_does() {
     // Request forms that are not origin-form, methods in the wrong case, raw non-ASCII bytes.
     let before = stub.seen().len();
     for request in [
-        &b"GET http://docker/containers/json HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n"
-            [..],
+        &b"GET http://docker/containers/json HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n"[..],
         b"OPTIONS * HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n",
         b"get /containers/json HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n",
         b"GET /containers/\xc3\xa9/json HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n",
@@ -106,18 +77,9 @@ async fn ambiguous_paths_are_refused_or_decoded_as_dockerd_does() {
     ] {
         let response = raw(&gw.socket, request).await;
         let code = status(&response);
-        assert!(
-            code == 400 || code == 403,
-            "{:?}: {response}",
-            String::from_utf8_lossy(request)
-        );
+        assert!(code == 400 || code == 403, "{:?}: {response}", String::from_utf8_lossy(request));
     }
-    assert_eq!(
-        stub.seen().len(),
-        before,
-        "a refused request reached the engine: {:?}",
-        stub.seen().last()
-    );
+    assert_eq!(stub.seen().len(), before, "a refused request reached the engine: {:?}", stub.seen().last());
     stub.stop();
 }
 
@@ -125,13 +87,7 @@ async fn ambiguous_paths_are_refused_or_decoded_as_dockerd_does() {
 async fn denied_requests_and_their_bodies_never_reach_the_engine() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let stub = Stub::start(&dir.path().join("engine.sock"), Duration::ZERO).await;
-    let gw = Gateway::start(
-        &dir.path().join("gw.sock"),
-        &stub.path,
-        READ_ONLY,
-        dir.path(),
-    )
-    .await;
+    let gw = Gateway::start(&dir.path().join("gw.sock"), &stub.path, READ_ONLY, dir.path()).await;
 
     let body = r#"{"Image":"x","HostConfig":{"Privileged":true}}"#;
     let create = format!(
@@ -140,15 +96,11 @@ async fn denied_requests_and_their_bodies_never_reach_the_engine() {
     );
     let response = raw(&gw.socket, create.as_bytes()).await;
     assert_eq!(status(&response), 403, "{response}");
-    assert!(
-        response.contains("sockgate: containers.create denied by policy `read-only`"),
-        "{response}"
-    );
+    assert!(response.contains("sockgate: containers.create denied by policy `read-only`"), "{response}");
 
     // A denied request hidden in the body of an allowed one is its own request, judged on its own.
     let hidden = "POST /containers/create HTTP/1.1\r\nHost: docker\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}";
-    let smuggle =
-        format!("GET /_ping HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\n\r\n{hidden}");
+    let smuggle = format!("GET /_ping HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\n\r\n{hidden}");
     let response = raw(&gw.socket, smuggle.as_bytes()).await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 
@@ -157,10 +109,7 @@ async fn denied_requests_and_their_bodies_never_reach_the_engine() {
     let _ = raw(&gw.socket, conflicting.as_bytes()).await;
 
     let seen = stub.seen();
-    assert!(
-        seen.iter().all(|s| s.target == "/_ping"),
-        "the engine saw a denied request: {seen:?}"
-    );
+    assert!(seen.iter().all(|s| s.target == "/_ping"), "the engine saw a denied request: {seen:?}");
     assert!(!seen.is_empty(), "the allowed ping never arrived");
     stub.stop();
 }
@@ -169,28 +118,16 @@ async fn denied_requests_and_their_bodies_never_reach_the_engine() {
 async fn hop_by_hop_headers_are_not_forwarded() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let stub = Stub::start(&dir.path().join("engine.sock"), Duration::ZERO).await;
-    let gw = Gateway::start(
-        &dir.path().join("gw.sock"),
-        &stub.path,
-        FULL_ACCESS,
-        dir.path(),
-    )
-    .await;
+    let gw = Gateway::start(&dir.path().join("gw.sock"), &stub.path, FULL_ACCESS, dir.path()).await;
     let request = b"GET /info HTTP/1.1\r\nHost: docker\r\nConnection: close, X-Hop\r\nX-Hop: secret\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\nProxy-Authorization: Basic eA==\r\nX-Registry-Auth: e30=\r\n\r\n";
     let response = raw(&gw.socket, request).await;
     assert_eq!(status(&response), 200, "{response}");
     let seen = stub.seen();
-    let headers: Vec<&str> = seen
-        .iter()
-        .flat_map(|s| s.headers.iter().map(|(k, _)| k.as_str()))
-        .collect();
+    let headers: Vec<&str> = seen.iter().flat_map(|s| s.headers.iter().map(|(k, _)| k.as_str())).collect();
     for hop in ["x-hop", "keep-alive", "te", "proxy-authorization"] {
         assert!(!headers.contains(&hop), "{hop} was forwarded: {headers:?}");
     }
-    assert!(
-        headers.contains(&"x-registry-auth"),
-        "an end-to-end header was dropped: {headers:?}"
-    );
+    assert!(headers.contains(&"x-registry-auth"), "an end-to-end header was dropped: {headers:?}");
     stub.stop();
 }
 
@@ -198,20 +135,11 @@ async fn hop_by_hop_headers_are_not_forwarded() {
 async fn bodies_arrive_intact_whatever_their_framing() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let stub = Stub::start(&dir.path().join("engine.sock"), Duration::ZERO).await;
-    let gw = Gateway::start(
-        &dir.path().join("gw.sock"),
-        &stub.path,
-        FULL_ACCESS,
-        dir.path(),
-    )
-    .await;
+    let gw = Gateway::start(&dir.path().join("gw.sock"), &stub.path, FULL_ACCESS, dir.path()).await;
     let chunked = "PUT /containers/c1/archive?path=/ HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
     let response = raw(&gw.socket, chunked.as_bytes()).await;
     assert_eq!(status(&response), 200, "{response}");
     let seen = stub.seen();
-    assert_eq!(
-        seen.last().map(|s| s.body.as_slice()),
-        Some(&b"hello world"[..])
-    );
+    assert_eq!(seen.last().map(|s| s.body.as_slice()), Some(&b"hello world"[..]));
     stub.stop();
 }

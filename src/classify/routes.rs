@@ -4,7 +4,9 @@
 //! also served behind `/v{version}`. Patterns use gorilla/mux syntax: `{name}` is one segment,
 //! `{name:.*}` may span slashes. The table only names routes; matching lives in the parent module.
 
-/// `(method, path pattern, operation)` for every route the engine registers.
+/// `(method, path pattern, operation)` for every route the engine registers. Where two patterns
+/// can match one path, the engine takes the one it registered first; so does sockgate, and this
+/// table keeps the engine's order for such pairs.
 pub(crate) const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/_ping", "system.ping"),
     ("HEAD", "/_ping", "system.ping"),
@@ -18,42 +20,21 @@ pub(crate) const ROUTES: &[(&str, &str, &str)] = &[
     ("DELETE", "/configs/{id}", "configs.delete"),
     ("GET", "/configs/{id}", "configs.inspect"),
     ("POST", "/configs/{id}/update", "configs.update"),
+    // dockerd registers the checkpoint router before the container router "or the DELETE gets
+    // masked" (moby cmd/dockerd/daemon.go initRouter): it must stay ahead of containers.delete.
+    ("DELETE", "/containers/{name}/checkpoints/{checkpoint}", "containers.checkpoints.delete"),
     ("POST", "/containers/create", "containers.create"),
     ("GET", "/containers/json", "containers.list"),
     ("POST", "/containers/prune", "containers.prune"),
     ("DELETE", "/containers/{name:.*}", "containers.delete"),
-    (
-        "GET",
-        "/containers/{name:.*}/archive",
-        "containers.archive.get",
-    ),
-    (
-        "HEAD",
-        "/containers/{name:.*}/archive",
-        "containers.archive.stat",
-    ),
-    (
-        "PUT",
-        "/containers/{name:.*}/archive",
-        "containers.archive.put",
-    ),
+    ("GET", "/containers/{name:.*}/archive", "containers.archive.get"),
+    ("HEAD", "/containers/{name:.*}/archive", "containers.archive.stat"),
+    ("PUT", "/containers/{name:.*}/archive", "containers.archive.put"),
     ("POST", "/containers/{name:.*}/attach", "containers.attach"),
-    (
-        "GET",
-        "/containers/{name:.*}/attach/ws",
-        "containers.attach.ws",
-    ),
+    ("GET", "/containers/{name:.*}/attach/ws", "containers.attach.ws"),
     ("GET", "/containers/{name:.*}/changes", "containers.changes"),
-    (
-        "GET",
-        "/containers/{name:.*}/checkpoints",
-        "containers.checkpoints.list",
-    ),
-    (
-        "POST",
-        "/containers/{name:.*}/checkpoints",
-        "containers.checkpoints.create",
-    ),
+    ("GET", "/containers/{name:.*}/checkpoints", "containers.checkpoints.list"),
+    ("POST", "/containers/{name:.*}/checkpoints", "containers.checkpoints.create"),
     ("POST", "/containers/{name:.*}/exec", "exec.create"),
     ("GET", "/containers/{name:.*}/export", "containers.export"),
     ("GET", "/containers/{name:.*}/json", "containers.inspect"),
@@ -62,27 +43,14 @@ pub(crate) const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/containers/{name:.*}/pause", "containers.pause"),
     ("POST", "/containers/{name:.*}/rename", "containers.rename"),
     ("POST", "/containers/{name:.*}/resize", "containers.resize"),
-    (
-        "POST",
-        "/containers/{name:.*}/restart",
-        "containers.restart",
-    ),
+    ("POST", "/containers/{name:.*}/restart", "containers.restart"),
     ("POST", "/containers/{name:.*}/start", "containers.start"),
     ("GET", "/containers/{name:.*}/stats", "containers.stats"),
     ("POST", "/containers/{name:.*}/stop", "containers.stop"),
     ("GET", "/containers/{name:.*}/top", "containers.top"),
-    (
-        "POST",
-        "/containers/{name:.*}/unpause",
-        "containers.unpause",
-    ),
+    ("POST", "/containers/{name:.*}/unpause", "containers.unpause"),
     ("POST", "/containers/{name:.*}/update", "containers.update"),
     ("POST", "/containers/{name:.*}/wait", "containers.wait"),
-    (
-        "DELETE",
-        "/containers/{name}/checkpoints/{checkpoint}",
-        "containers.checkpoints.delete",
-    ),
     ("GET", "/debug/pprof/", "debug.pprof"),
     ("GET", "/debug/pprof/cmdline", "debug.pprof"),
     ("GET", "/debug/pprof/profile", "debug.pprof"),
@@ -90,11 +58,7 @@ pub(crate) const ROUTES: &[(&str, &str, &str)] = &[
     ("GET", "/debug/pprof/trace", "debug.pprof"),
     ("GET", "/debug/pprof/{name}", "debug.pprof"),
     ("GET", "/debug/vars", "debug.vars"),
-    (
-        "GET",
-        "/distribution/{name:.*}/json",
-        "distribution.inspect",
-    ),
+    ("GET", "/distribution/{name:.*}/json", "distribution.inspect"),
     ("GET", "/events", "system.events"),
     ("GET", "/exec/{id:.*}/json", "exec.inspect"),
     ("POST", "/exec/{name:.*}/resize", "exec.resize"),
@@ -107,11 +71,7 @@ pub(crate) const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/images/prune", "images.prune"),
     ("GET", "/images/search", "images.search"),
     ("DELETE", "/images/{name:.*}", "images.delete"),
-    (
-        "GET",
-        "/images/{name:.*}/attestations",
-        "images.attestations",
-    ),
+    ("GET", "/images/{name:.*}/attestations", "images.attestations"),
     ("GET", "/images/{name:.*}/get", "images.get"),
     ("GET", "/images/{name:.*}/history", "images.history"),
     ("GET", "/images/{name:.*}/json", "images.inspect"),
@@ -124,11 +84,7 @@ pub(crate) const ROUTES: &[(&str, &str, &str)] = &[
     ("POST", "/networks/prune", "networks.prune"),
     ("DELETE", "/networks/{id:.*}", "networks.delete"),
     ("POST", "/networks/{id:.*}/connect", "networks.connect"),
-    (
-        "POST",
-        "/networks/{id:.*}/disconnect",
-        "networks.disconnect",
-    ),
+    ("POST", "/networks/{id:.*}/disconnect", "networks.disconnect"),
     ("GET", "/networks/{id:.+}", "networks.inspect"),
     ("GET", "/nodes", "nodes.list"),
     ("DELETE", "/nodes/{id}", "nodes.delete"),

@@ -61,21 +61,14 @@ impl Stub {
                                 .iter()
                                 .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
                                 .collect();
-                            let body = req
-                                .into_body()
-                                .collect()
-                                .await
-                                .map(|b| b.to_bytes().to_vec())
-                                .unwrap_or_default();
-                            recorded
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .push(Seen {
-                                    method,
-                                    target,
-                                    headers,
-                                    body,
-                                });
+                            let body =
+                                req.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
+                            recorded.lock().unwrap_or_else(|e| e.into_inner()).push(Seen {
+                                method,
+                                target,
+                                headers,
+                                body,
+                            });
                             tokio::time::sleep(delay).await;
                             Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"{}"))))
                         }
@@ -86,11 +79,7 @@ impl Stub {
                 });
             }
         });
-        Stub {
-            path: path.to_path_buf(),
-            seen,
-            task,
-        }
+        Stub { path: path.to_path_buf(), seen, task }
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -112,10 +101,7 @@ pub struct Gateway {
 
 impl Gateway {
     pub async fn start(socket: &Path, upstream: &Path, policy_text: &str, dir: &Path) -> Gateway {
-        let policy = dir.join(format!(
-            "policy-{}.toml",
-            socket.file_name().and_then(|s| s.to_str()).unwrap_or("p")
-        ));
+        let policy = dir.join(format!("policy-{}.toml", socket.file_name().and_then(|s| s.to_str()).unwrap_or("p")));
         std::fs::write(&policy, policy_text).unwrap_or_else(|e| panic!("write policy: {e}"));
         let config = ServeConfig {
             listen: vec![ListenAddr::Unix(socket.to_path_buf())],
@@ -125,10 +111,11 @@ impl Gateway {
             socket_group: None,
             grace_period: Duration::from_secs(5),
             max_connections: 64,
+            max_body_bytes: 1024 * 1024,
         };
         let (tx, rx) = oneshot::channel::<()>();
         let done = tokio::spawn(async move {
-            let result = sockgate::serve::run(config, async move {
+            let result = sockgate::serve::run(config, None, async move {
                 let _ = rx.await;
             })
             .await;
@@ -142,11 +129,7 @@ impl Gateway {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        Gateway {
-            socket: socket.to_path_buf(),
-            stop: Some(tx),
-            done,
-        }
+        Gateway { socket: socket.to_path_buf(), stop: Some(tx), done }
     }
 
     pub fn stop(&mut self) {
@@ -167,28 +150,15 @@ pub const READ_ONLY: &str = include_str!("../../policies/read-only.toml");
 
 /// Sends raw bytes on a fresh connection and returns everything read until the server closes.
 pub async fn raw(socket: &Path, request: &[u8]) -> String {
-    let mut stream = UnixStream::connect(socket)
-        .await
-        .unwrap_or_else(|e| panic!("connect: {e}"));
-    stream
-        .write_all(request)
-        .await
-        .unwrap_or_else(|e| panic!("write: {e}"));
+    let mut stream = UnixStream::connect(socket).await.unwrap_or_else(|e| panic!("connect: {e}"));
+    stream.write_all(request).await.unwrap_or_else(|e| panic!("write: {e}"));
     let mut out = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out)).await;
-    assert!(
-        read.is_ok(),
-        "no response within 10 s to {:?}",
-        String::from_utf8_lossy(request)
-    );
+    assert!(read.is_ok(), "no response within 10 s to {:?}", String::from_utf8_lossy(request));
     String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The status code of the first response in `response`.
 pub fn status(response: &str) -> u16 {
-    response
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
+    response.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
 }

@@ -1,0 +1,183 @@
+//! The `[containers]` table of a policy: what a container, exec, service, volume, plugin or build
+//! may ask of the host. Every constraint has a safe default, used when the table or the key is
+//! absent, so allowing `containers.create` never silently allows `--privileged`.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::inspect::image;
+
+/// Docker's default capability set (`oci/caps/defaults.go`).
+pub const DEFAULT_CAPABILITIES: &[&str] = &[
+    "AUDIT_WRITE",
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "MKNOD",
+    "NET_BIND_SERVICE",
+    "NET_RAW",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+];
+
+/// Checked constraints. A `None` list means "any".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Constraints {
+    pub privileged: bool,
+    pub host_mounts: Option<Vec<String>>,
+    pub host_mounts_read_only: bool,
+    pub devices: bool,
+    pub capabilities: Option<Vec<String>>,
+    pub unconfined: bool,
+    pub host_namespaces: bool,
+    pub sysctls: bool,
+    pub runtimes: Option<Vec<String>>,
+    pub cgroup_parent: bool,
+    pub volumes_from: bool,
+    pub exec_root: bool,
+    /// Normalized image patterns.
+    pub images: Option<Vec<String>>,
+    pub build_host_network: bool,
+}
+
+impl Default for Constraints {
+    fn default() -> Constraints {
+        Constraints {
+            privileged: false,
+            host_mounts: Some(Vec::new()),
+            host_mounts_read_only: false,
+            devices: false,
+            capabilities: Some(DEFAULT_CAPABILITIES.iter().map(|c| (*c).to_string()).collect()),
+            unconfined: false,
+            host_namespaces: false,
+            sysctls: false,
+            runtimes: Some(vec!["runc".to_string()]),
+            cgroup_parent: false,
+            volumes_from: false,
+            exec_root: true,
+            images: None,
+            build_host_network: false,
+        }
+    }
+}
+
+/// `[containers]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConstraints {
+    privileged: Option<bool>,
+    host_mounts: Option<Vec<Spanned<String>>>,
+    host_mounts_read_only: Option<bool>,
+    devices: Option<bool>,
+    capabilities: Option<Vec<Spanned<String>>>,
+    unconfined: Option<bool>,
+    host_namespaces: Option<bool>,
+    sysctls: Option<bool>,
+    runtimes: Option<Vec<String>>,
+    cgroup_parent: Option<bool>,
+    volumes_from: Option<bool>,
+    exec_root: Option<bool>,
+    images: Option<Vec<Spanned<String>>>,
+    build_host_network: Option<bool>,
+}
+
+impl RawConstraints {
+    /// Checks values, reporting `(byte offset, message)` for each problem.
+    pub(super) fn check(self) -> Result<Constraints, Vec<(usize, String)>> {
+        let mut errors = Vec::new();
+        let defaults = Constraints::default();
+        let host_mounts = self.host_mounts.map(|paths| {
+            paths
+                .into_iter()
+                .filter_map(|p| {
+                    let span = p.span().start;
+                    let path = p.into_inner();
+                    if path.starts_with('/') {
+                        Some(clean(&path))
+                    } else {
+                        errors.push((span, format!("host mount `{path}` must be an absolute path")));
+                        None
+                    }
+                })
+                .collect()
+        });
+        let capabilities = self.capabilities.map(|caps| {
+            caps.into_iter()
+                .map(|c| {
+                    let upper = c.get_ref().to_ascii_uppercase();
+                    upper.strip_prefix("CAP_").unwrap_or(&upper).to_string()
+                })
+                .collect()
+        });
+        let images = self.images.map(|patterns| {
+            patterns
+                .into_iter()
+                .filter_map(|p| {
+                    if p.get_ref().trim().is_empty() {
+                        errors.push((p.span().start, "empty image pattern".to_string()));
+                        None
+                    } else {
+                        Some(image::normalize_pattern(p.get_ref()))
+                    }
+                })
+                .collect()
+        });
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Constraints {
+            privileged: self.privileged.unwrap_or(defaults.privileged),
+            host_mounts: host_mounts.or(defaults.host_mounts),
+            host_mounts_read_only: self.host_mounts_read_only.unwrap_or(defaults.host_mounts_read_only),
+            devices: self.devices.unwrap_or(defaults.devices),
+            capabilities: capabilities.or(defaults.capabilities),
+            unconfined: self.unconfined.unwrap_or(defaults.unconfined),
+            host_namespaces: self.host_namespaces.unwrap_or(defaults.host_namespaces),
+            sysctls: self.sysctls.unwrap_or(defaults.sysctls),
+            runtimes: self.runtimes.or(defaults.runtimes),
+            cgroup_parent: self.cgroup_parent.unwrap_or(defaults.cgroup_parent),
+            volumes_from: self.volumes_from.unwrap_or(defaults.volumes_from),
+            exec_root: self.exec_root.unwrap_or(defaults.exec_root),
+            images: images.or(defaults.images),
+            build_host_network: self.build_host_network.unwrap_or(defaults.build_host_network),
+        })
+    }
+}
+
+/// Lexical cleaning of an absolute path, as Go's `path.Clean`.
+fn clean(path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty() && *s != ".").fold(Vec::new(), |mut acc, s| {
+        if s == ".." {
+            acc.pop();
+        } else {
+            acc.push(s);
+        }
+        acc
+    });
+    format!("/{}", segments.join("/"))
+}
+
+/// Whether `path` is `prefix` or lies below it, comparing whole path components.
+pub fn under(path: &str, prefix: &str) -> bool {
+    prefix == "/" || path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_compare_whole_components() {
+        assert!(under("/srv/cache", "/srv/cache"));
+        assert!(under("/srv/cache/x", "/srv/cache"));
+        assert!(!under("/srv/cache2", "/srv/cache"));
+        assert!(!under("/srv", "/srv/cache"));
+        assert!(under("/etc", "/"));
+        assert_eq!(clean("/srv/./cache/../cache//x/"), "/srv/cache/x");
+    }
+}

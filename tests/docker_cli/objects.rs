@@ -1,0 +1,89 @@
+//! Commands that change dockerd's state: `run`, `wait`, `rm -f`, networks and volumes. Every
+//! effect is checked on dockerd directly.
+
+use anyhow::{ensure, Result};
+
+use crate::common::dockerd::{container_exists, container_running, network_exists, volume_exists};
+use crate::common::{docker, docker_ready, Scratch, TEST_IMAGE};
+use crate::full_access;
+
+#[test]
+fn run_rm_prints_the_output_and_removes_the_container() -> Result<()> {
+    if !docker_ready()? {
+        return Ok(());
+    }
+    let mut scratch = Scratch::new();
+    let name = scratch.container("run-rm");
+    let gw = full_access()?;
+    let out = docker(&gw, &["run", "--rm", "--name", &name, TEST_IMAGE, "echo", "hi"])?.ok()?;
+    ensure!(out.stdout == "hi\n", "expected `hi`: {out}");
+    ensure!(!container_exists(&name)?, "--rm left {name} behind");
+    Ok(())
+}
+
+#[test]
+fn wait_prints_the_exit_code() -> Result<()> {
+    if !docker_ready()? {
+        return Ok(());
+    }
+    let mut scratch = Scratch::new();
+    let name = scratch.container("wait");
+    let gw = full_access()?;
+    let command = "sleep 1; exit 3";
+    docker(&gw, &["run", "-d", "--name", &name, TEST_IMAGE, "sh", "-c", command])?.ok()?;
+    let out = docker(&gw, &["wait", &name])?.ok()?;
+    ensure!(out.stdout.trim() == "3", "expected exit code 3: {out}");
+    ensure!(!container_running(&name)?, "{name} still runs after `wait`");
+    Ok(())
+}
+
+#[test]
+fn rm_force_removes_a_running_container() -> Result<()> {
+    if !docker_ready()? {
+        return Ok(());
+    }
+    let mut scratch = Scratch::new();
+    let name = scratch.container("rm-f");
+    let gw = full_access()?;
+    docker(&gw, &["run", "-d", "--name", &name, TEST_IMAGE, "sleep", "600"])?.ok()?;
+    ensure!(container_running(&name)?, "{name} is not running");
+    let out = docker(&gw, &["rm", "-f", &name])?.ok()?;
+    ensure!(out.stdout.trim() == name, "expected `{name}`: {out}");
+    ensure!(!container_exists(&name)?, "{name} still exists after `rm -f`");
+    Ok(())
+}
+
+#[test]
+fn network_create_and_rm() -> Result<()> {
+    if !docker_ready()? {
+        return Ok(());
+    }
+    let mut scratch = Scratch::new();
+    let name = scratch.network("net");
+    let gw = full_access()?;
+    docker(&gw, &["network", "create", &name])?.ok()?;
+    ensure!(network_exists(&name)?, "dockerd has no network {name}");
+    let listed = docker(&gw, &["network", "ls", "--format", "{{.Name}}"])?.ok()?;
+    ensure!(listed.stdout.lines().any(|line| line == name), "{name} not listed: {listed}");
+    docker(&gw, &["network", "rm", &name])?.ok()?;
+    ensure!(!network_exists(&name)?, "{name} still exists after `network rm`");
+    Ok(())
+}
+
+#[test]
+fn volume_create_and_rm() -> Result<()> {
+    if !docker_ready()? {
+        return Ok(());
+    }
+    let mut scratch = Scratch::new();
+    let name = scratch.volume("vol");
+    let gw = full_access()?;
+    let created = docker(&gw, &["volume", "create", &name])?.ok()?;
+    ensure!(created.stdout.trim() == name, "expected `{name}`: {created}");
+    ensure!(volume_exists(&name)?, "dockerd has no volume {name}");
+    let listed = docker(&gw, &["volume", "ls", "--format", "{{.Name}}"])?.ok()?;
+    ensure!(listed.stdout.lines().any(|line| line == name), "{name} not listed: {listed}");
+    docker(&gw, &["volume", "rm", &name])?.ok()?;
+    ensure!(!volume_exists(&name)?, "{name} still exists after `volume rm`");
+    Ok(())
+}
