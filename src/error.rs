@@ -44,7 +44,12 @@ impl GatewayError {
 
 /// Renders a failure as the JSON error response the docker CLI understands.
 pub fn rescue(error: &GatewayError) -> Response<Body> {
-    json_message(error.status(), &format!("sockgate: {error}"))
+    let mut response = json_message(error.status(), &format!("sockgate: {error}"));
+    if matches!(error, GatewayError::BodyTooLarge(_)) {
+        // The rest of the body is not read, so the connection cannot carry another request.
+        response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    }
+    response
 }
 
 fn json_message(status: StatusCode, message: &str) -> Response<Body> {

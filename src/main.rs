@@ -33,14 +33,14 @@ enum Command {
 #[derive(Args)]
 struct ServeArgs {
     /// Where to listen: `unix:///path/to.sock` or `tcp://host:port` (repeatable)
-    #[arg(long = "listen", value_name = "ADDR", default_value = config::DEFAULT_LISTEN)]
+    #[arg(long = "listen", value_name = "ADDR", default_value = config::DEFAULT_LISTEN, env = "SOCKGATE_LISTEN", value_delimiter = ',')]
     listen: Vec<ListenAddr>,
     /// The real engine: `unix:///path` or `tcp://host:port`
-    #[arg(long, value_name = "ADDR", default_value = config::DEFAULT_UPSTREAM, value_parser = config::parse_upstream)]
+    #[arg(long, value_name = "ADDR", default_value = config::DEFAULT_UPSTREAM, value_parser = config::parse_upstream, env = "SOCKGATE_UPSTREAM")]
     upstream: UpstreamAddr,
     /// Policy file (repeatable: several files make one policy). Without it: docker-socket-proxy
     /// variables (`CONTAINERS=1`, `POST=0`, ...) if set, else the built-in read-only policy
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "SOCKGATE_POLICY", value_delimiter = ',')]
     policy: Vec<PathBuf>,
     /// Permission bits of created unix sockets, in octal
     #[arg(long, value_name = "MODE", default_value = "660", value_parser = parse_mode)]

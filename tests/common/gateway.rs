@@ -32,15 +32,21 @@ pub struct Gateway {
 impl Gateway {
     /// Starts `sockgate serve` on a fresh unix socket with `policy` (none: the built-in one).
     pub fn start(policy: Option<&str>) -> Result<Self> {
-        Self::launch(policy, None)
+        Self::launch(policy, None, &[])
     }
 
     /// Like `start`, with a second listener on `tcp://127.0.0.1:<port>`.
     pub fn start_with_tcp(policy: Option<&str>, port: u16) -> Result<Self> {
-        Self::launch(policy, Some(port))
+        Self::launch(policy, Some(port), &[])
     }
 
-    fn launch(policy: Option<&str>, tcp_port: Option<u16>) -> Result<Self> {
+    /// Like `start`, with docker-socket-proxy variables (`CONTAINERS=1`, `POST=0`, ...) set in
+    /// the gateway's environment; without `policy`, sockgate builds its policy from them.
+    pub fn start_with_env(policy: Option<&str>, env: &[(&str, &str)]) -> Result<Self> {
+        Self::launch(policy, None, env)
+    }
+
+    fn launch(policy: Option<&str>, tcp_port: Option<u16>, env: &[(&str, &str)]) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("sockgate-e2e-")
             .tempdir()
@@ -57,6 +63,10 @@ impl Gateway {
         if let Some(policy) = policy {
             cmd.arg("--policy").arg(policy);
         }
+        // Only the variables a test names may switch on the docker-socket-proxy mode: one
+        // inherited from the test's own environment (`VERSION=1`, `INFO=1`) must not.
+        clear_compat_env(&mut cmd);
+        cmd.envs(env.iter().copied());
         // The startup line is logged at `info`; an inherited filter must not hide it.
         cmd.env_remove("SOCKGATE_LOG").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(stderr));
         let child = cmd.spawn().context("cannot start sockgate")?;
@@ -127,6 +137,13 @@ impl Drop for Gateway {
         }
         // The test harness captures this and shows it only for a failed test.
         eprintln!("--- sockgate stderr ({}) ---\n{}", self.host(), self.stderr());
+    }
+}
+
+/// Removes every docker-socket-proxy variable sockgate reads from a child's environment.
+pub fn clear_compat_env(cmd: &mut Command) {
+    for name in sockgate::policy::compat::variables() {
+        cmd.env_remove(name);
     }
 }
 

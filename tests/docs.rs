@@ -1,0 +1,271 @@
+//! Every example in `README.md` and `docs/` runs here.
+//!
+//! - ```` ```toml ```` blocks: a policy (it has `version =`) must pass `sockgate policy check`'s
+//!   checks; a case file (`[[case]]`) must parse; anything else must be valid TOML.
+//! - ```` ```sh ```` blocks: each command runs in `bash`, with `cargo run --release --` replaced by
+//!   the built binary and `/run/sockgate` by a temporary directory (also the default listener,
+//!   through `SOCKGATE_LISTEN`). `sockgate serve` commands run in
+//!   the background until the block ends. A `# fails: TEXT` line after a command means it must
+//!   fail and print TEXT; `# prints: TEXT` means it must succeed and print TEXT; otherwise it must
+//!   succeed. `cargo test` itself is not re-run, and `cargo bench` runs as a short smoke run.
+//! - ```` ```yaml ```` blocks that are compose files pass `docker-compose config`.
+//!
+//! Blocks that call `docker` need dockerd; without it they are skipped, except under `CI=true`.
+
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
+
+mod common;
+
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::dockerd::real_docker;
+use common::image::ensure_test_image;
+use common::process::run;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sockgate");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+struct Block {
+    file: PathBuf,
+    line: usize,
+    lang: String,
+    text: String,
+}
+
+fn markdown_files() -> Vec<PathBuf> {
+    let mut files = vec![Path::new(ROOT).join("README.md")];
+    let mut dirs = vec![Path::new(ROOT).join("docs")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+fn blocks(file: &Path) -> Vec<Block> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let mut out = Vec::new();
+    let mut current: Option<Block> = None;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        if let Some(info) = trimmed.strip_prefix("```") {
+            match current.take() {
+                Some(block) => out.push(block),
+                None => {
+                    current = Some(Block {
+                        file: file.to_path_buf(),
+                        line: i + 1,
+                        lang: info.trim().to_string(),
+                        text: String::new(),
+                    })
+                }
+            }
+        } else if let Some(block) = current.as_mut() {
+            block.text.push_str(line);
+            block.text.push('\n');
+        }
+    }
+    out
+}
+
+fn all_blocks(lang: &str) -> Vec<Block> {
+    markdown_files().iter().flat_map(|f| blocks(f)).filter(|b| b.lang == lang).collect()
+}
+
+#[test]
+fn toml_examples_are_valid() {
+    let toml_blocks = all_blocks("toml");
+    assert!(toml_blocks.len() >= 5, "the docs lost their TOML examples");
+    for block in toml_blocks {
+        let place = format!("{}:{}", block.file.display(), block.line);
+        if block.text.contains("[[case]]") {
+            let parsed: Result<toml::Table, _> = toml::from_str(&block.text);
+            assert!(parsed.is_ok(), "{place}: {parsed:?}");
+        } else if block.text.contains("version =") {
+            let policy = sockgate::policy::Policy::from_sources("doc", &[(place.clone(), block.text.clone())]);
+            assert!(policy.is_ok(), "{place}: {}", policy.err().map(|e| e.to_string()).unwrap_or_default());
+        } else {
+            let parsed: Result<toml::Table, _> = toml::from_str(&block.text);
+            assert!(parsed.is_ok(), "{place}: {parsed:?}");
+        }
+    }
+}
+
+/// One command of a shell block and what must come of it.
+struct Step {
+    command: String,
+    fails: Option<String>,
+    prints: Option<String>,
+}
+
+fn steps(text: &str) -> Vec<Step> {
+    let mut out: Vec<Step> = Vec::new();
+    let mut pending = String::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(want) = line.strip_prefix("# fails:") {
+            if let Some(step) = out.last_mut() {
+                step.fails = Some(want.trim().to_string());
+            }
+            continue;
+        }
+        if let Some(want) = line.strip_prefix("# prints:") {
+            if let Some(step) = out.last_mut() {
+                step.prints = Some(want.trim().to_string());
+            }
+            continue;
+        }
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(part) = line.strip_suffix('\\') {
+            pending.push_str(part);
+            continue;
+        }
+        pending.push_str(line);
+        out.push(Step { command: std::mem::take(&mut pending), fails: None, prints: None });
+    }
+    out
+}
+
+fn substitute(command: &str, dir: &Path) -> String {
+    command.replace("cargo run --release --", BIN).replace("/run/sockgate", &dir.display().to_string())
+}
+
+/// Starts a `serve` command and waits for the socket it listens on.
+fn start_server(command: &str, dir: &Path) -> Child {
+    let log = std::fs::File::create(dir.join("serve.log")).unwrap();
+    let mut child = Command::new("bash")
+        .arg("-c")
+        .arg(format!("exec env {command}"))
+        .current_dir(ROOT)
+        .env_remove("SOCKGATE_LOG")
+        .env_remove("SOCKGATE_POLICY")
+        .env("SOCKGATE_LISTEN", format!("unix://{}/docker.sock", dir.display()))
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let socket = dir.join("docker.sock");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while UnixStream::connect(&socket).is_err() {
+        if Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
+            let _ = child.kill();
+            let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
+            panic!("`{command}` did not start listening on {}:\n{log}", socket.display());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+fn stop(server: &mut Option<Child>) {
+    if let Some(mut child) = server.take() {
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// `busybox` in the docs is the locally built test image under its usual name; never pulled.
+fn ensure_busybox() {
+    ensure_test_image().unwrap();
+    if real_docker(&["image", "inspect", "busybox:latest"]).map(|o| o.success()).unwrap_or(false) {
+        return;
+    }
+    real_docker(&["tag", common::TEST_IMAGE, "busybox:latest"]).unwrap().ok().unwrap();
+}
+
+#[test]
+fn shell_examples_run() {
+    let sh_blocks = all_blocks("sh");
+    assert!(sh_blocks.len() >= 8, "the docs lost their shell examples");
+    let needs_docker = sh_blocks.iter().any(|b| b.text.contains("docker"));
+    let docker = needs_docker && common::docker_ready().unwrap();
+    if docker {
+        ensure_busybox();
+    }
+    let mut ran = 0;
+    // A server started in one block of a file serves the blocks after it, as a reader would
+    // leave it running; it stops when the next one starts or the file ends.
+    let mut current_file: Option<PathBuf> = None;
+    let mut dir = tempfile::tempdir().unwrap();
+    let mut server: Option<Child> = None;
+    for block in sh_blocks {
+        let place = format!("{}:{}", block.file.display(), block.line);
+        if current_file.as_ref() != Some(&block.file) {
+            stop(&mut server);
+            dir = tempfile::tempdir().unwrap();
+            current_file = Some(block.file.clone());
+        }
+        if block.text.contains("docker") && !docker {
+            eprintln!("skipping {place}: dockerd unreachable");
+            continue;
+        }
+        for step in steps(&block.text) {
+            if step.command.starts_with("cargo test") {
+                continue;
+            }
+            let command = substitute(&step.command, dir.path());
+            if command.contains(" serve") {
+                stop(&mut server);
+                server = Some(start_server(&command, dir.path()));
+                continue;
+            }
+            let mut cmd = Command::new("bash");
+            cmd.arg("-c").arg(&command).current_dir(ROOT);
+            // The documented benchmark runs as a short smoke run; its figures are not checked here.
+            cmd.env("SOCKGATE_BENCH_SECS", "0.2").env("SOCKGATE_BENCH_STREAM_MB", "16");
+            common::cli::clear_docker_env(&mut cmd);
+            common::gateway::clear_compat_env(&mut cmd);
+            let started = Instant::now();
+            let out = run(cmd, None, Duration::from_secs(120)).unwrap();
+            eprintln!("{place}: `{}` took {:?}", step.command, started.elapsed());
+            let output = format!("{}{}", out.stdout, out.stderr);
+            match (&step.fails, &step.prints) {
+                (Some(want), _) => {
+                    assert!(!out.success(), "{place}: `{}` should fail:\n{output}", step.command);
+                    assert!(
+                        output.contains(want.as_str()),
+                        "{place}: `{}` should print {want:?}:\n{output}",
+                        step.command
+                    );
+                }
+                (None, Some(want)) => {
+                    assert!(out.success(), "{place}: `{}` failed:\n{output}", step.command);
+                    assert!(
+                        output.contains(want.as_str()),
+                        "{place}: `{}` should print {want:?}:\n{output}",
+                        step.command
+                    );
+                }
+                (None, None) => assert!(out.success(), "{place}: `{}` failed:\n{output}", step.command),
+            }
+            ran += 1;
+        }
+    }
+    stop(&mut server);
+    assert!(ran > 0 || !docker, "no documented command ran");
+}
+
+#[test]
+fn every_operation_is_documented() {
+    let policy_doc = std::fs::read_to_string(Path::new(ROOT).join("docs/policy.md")).unwrap();
+    for op in sockgate::classify::Operation::all() {
+        assert!(policy_doc.contains(&format!("| `{}` |", op.name())), "docs/policy.md does not list {op}");
+    }
+}
