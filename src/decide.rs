@@ -33,21 +33,23 @@ pub struct Decision {
     pub reasons: Vec<String>,
     /// The policy that was evaluated.
     pub policy: String,
+    /// Who was judged, when known (a connection's identity; not for `policy explain`).
+    pub client: Option<String>,
 }
 
 impl Decision {
     /// The sentence a denied client sees, after `sockgate: `.
     pub fn denial_message(&self) -> String {
         let by = match self.rules.as_slice() {
-            [] => return format!("{} denied by policy `{}`: no rule allows it", self.operation, self.policy),
+            [] => format!("{} denied by policy `{}`: no rule allows it", self.operation, self.policy),
             [rule] => format!("{} denied by rule `{rule}`", self.operation),
             rules => format!("{} denied by rules {}", self.operation, backticked(rules)),
         };
-        if self.reasons.is_empty() {
-            by
-        } else {
-            format!("{by}: {}", self.reasons.join("; "))
+        let mut message = if self.reasons.is_empty() { by } else { format!("{by}: {}", self.reasons.join("; ")) };
+        if let Some(client) = &self.client {
+            message.push_str(&format!(" (client: {client})"));
         }
+        message
     }
 
     /// The rule ids joined for logs and labels.
@@ -82,6 +84,7 @@ pub fn decide(policy: &Policy, request: &Request<'_>) -> Decision {
         rules,
         reasons,
         policy: policy.name.clone(),
+        client: None,
     };
     if !deny.is_empty() {
         return decision(false, deny, Vec::new());

@@ -11,6 +11,7 @@ use std::future::Future;
 use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -23,6 +24,10 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::rustls::ClientConfig;
+use tokio_rustls::TlsConnector;
 use tokio_util::task::TaskTracker;
 
 use crate::body::{self, Body};
@@ -56,23 +61,45 @@ pub struct Upstream {
 
 impl Upstream {
     /// A client for the engine at `addr`; hijacked connections are tracked in `tunnels`.
-    pub fn new(addr: UpstreamAddr, tunnels: TaskTracker) -> Upstream {
+    pub fn new(
+        addr: UpstreamAddr,
+        tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+        tunnels: TaskTracker,
+    ) -> Upstream {
         let (display, authority) = match &addr {
             UpstreamAddr::Unix(path) => (format!("unix://{}", path.display()), "docker".to_string()),
+            UpstreamAddr::Tcp(hostport) if tls.is_some() => (format!("tcp://{hostport} (TLS)"), hostport.clone()),
             UpstreamAddr::Tcp(hostport) => (format!("tcp://{hostport}"), hostport.clone()),
         };
+        let tls = tls.map(|(config, name)| (TlsConnector::from(config), name));
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             // Shorter than dockerd keeps idle connections, so sockgate closes them first.
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(256)
-            .build(Connector { addr: std::sync::Arc::new(addr) });
+            .build(Connector { addr: Arc::new(addr), tls: tls.map(Arc::new) });
         Upstream { client, addr: display, authority, tunnels }
     }
 
     /// Where the engine is, for messages.
     pub fn addr(&self) -> &str {
         &self.addr
+    }
+
+    /// Sends sockgate's own `GET` to the engine (container discovery, readiness), not a client's.
+    pub async fn get(&self, path_and_query: &str) -> Result<Response<hyper::body::Incoming>, ForwardError> {
+        let uri = Uri::builder()
+            .scheme("http")
+            .authority(self.authority.as_str())
+            .path_and_query(path_and_query)
+            .build()
+            .map_err(|e| ForwardError::Request(e.to_string()))?;
+        let mut request = Request::new(body::full(bytes::Bytes::new()));
+        *request.uri_mut() = uri;
+        self.client
+            .request(request)
+            .await
+            .map_err(|e| ForwardError::Unavailable { addr: self.addr.clone(), reason: error_chain(&e) })
     }
 
     /// Forwards one request to `target`. With `upgrade`, the request asks to hijack the connection,
@@ -198,7 +225,8 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 /// Connects to the engine, whatever URI the client pool asks for.
 #[derive(Clone)]
 struct Connector {
-    addr: std::sync::Arc<UpstreamAddr>,
+    addr: Arc<UpstreamAddr>,
+    tls: Option<Arc<(TlsConnector, ServerName<'static>)>>,
 }
 
 impl tower_service::Service<Uri> for Connector {
@@ -212,13 +240,17 @@ impl tower_service::Service<Uri> for Connector {
 
     fn call(&mut self, _: Uri) -> Self::Future {
         let addr = self.addr.clone();
+        let tls = self.tls.clone();
         Box::pin(async move {
             let stream = match &*addr {
                 UpstreamAddr::Unix(path) => Stream::Unix(UnixStream::connect(path).await?),
                 UpstreamAddr::Tcp(hostport) => {
                     let tcp = TcpStream::connect(hostport.as_str()).await?;
                     tcp.set_nodelay(true)?;
-                    Stream::Tcp(tcp)
+                    match tls.as_deref() {
+                        Some((connector, name)) => Stream::Tls(Box::new(connector.connect(name.clone(), tcp).await?)),
+                        None => Stream::Tcp(tcp),
+                    }
                 }
             };
             Ok(TokioIo::new(stream))
@@ -230,6 +262,7 @@ impl tower_service::Service<Uri> for Connector {
 pub enum Stream {
     Unix(UnixStream),
     Tcp(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
 }
 
 impl Connection for Stream {
@@ -243,6 +276,7 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -252,6 +286,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -263,17 +298,19 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
-        true
+        !matches!(self, Stream::Tls(_))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -281,6 +318,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }

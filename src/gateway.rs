@@ -2,7 +2,7 @@
 //! forward or refuse. It owns no logic of its own beyond that order; each step lives in its module.
 //! [`explain`] runs the same steps on a request given as data, for `sockgate policy`.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -31,7 +31,6 @@ const DRAIN_TIME: Duration = Duration::from_secs(5);
 
 /// The shared state every connection serves requests with.
 pub struct Gateway {
-    policy: RwLock<Arc<Policy>>,
     upstream: Upstream,
     max_body_bytes: usize,
 }
@@ -46,23 +45,23 @@ pub struct Judgement {
 }
 
 impl Gateway {
-    pub fn new(policy: Policy, upstream: Upstream, max_body_bytes: usize) -> Gateway {
-        Gateway { policy: RwLock::new(Arc::new(policy)), upstream, max_body_bytes }
+    pub fn new(upstream: Upstream, max_body_bytes: usize) -> Gateway {
+        Gateway { upstream, max_body_bytes }
     }
 
-    /// The policy in force.
-    pub fn policy(&self) -> Arc<Policy> {
-        match self.policy.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// Answers one request: the engine's response, or sockgate's JSON error.
-    pub async fn handle(&self, identity: &Identity, request: Request<Incoming>) -> Response<Body> {
+    /// Answers one request under `policy` (chosen for this caller, by `profile` if one matched):
+    /// the engine's response, or sockgate's JSON error.
+    pub async fn handle(
+        &self,
+        identity: &Identity,
+        profile: Option<Arc<str>>,
+        policy: &Policy,
+        request: Request<Incoming>,
+    ) -> Response<Body> {
         let (mut parts, incoming) = request.into_parts();
         let mut incoming = Some(incoming);
-        match self.route(identity, &mut parts, &mut incoming).await {
+        let caller = Caller { identity, profile: profile.as_deref() };
+        match self.route(&caller, policy, &mut parts, &mut incoming).await {
             Ok(response) => response,
             Err(e) => {
                 record::failure(identity, &parts.method, &parts.uri, &e);
@@ -76,7 +75,8 @@ impl Gateway {
 
     async fn route(
         &self,
-        identity: &Identity,
+        caller: &Caller<'_>,
+        policy: &Policy,
         parts: &mut Parts,
         incoming: &mut Option<Incoming>,
     ) -> Result<Response<Body>, GatewayError> {
@@ -86,10 +86,10 @@ impl Gateway {
             Reads::Query | Reads::Nothing => None,
         };
         let content_type = parts.headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes);
-        let policy = self.policy();
-        let (findings, decision) =
-            judge(&policy, &parts.method, &target, &classified, content_type, buffered.as_deref())?;
-        record::decision(identity, &parts.method, &target, &classified, &findings, &decision);
+        let (findings, mut decision) =
+            judge(policy, &parts.method, &target, &classified, content_type, buffered.as_deref())?;
+        decision.client = Some(caller.to_string());
+        record::decision(caller.identity, &parts.method, &target, &classified, &findings, &decision);
         if !decision.allowed {
             return Err(GatewayError::Denied(Box::new(decision)));
         }
@@ -122,6 +122,22 @@ impl Gateway {
             }
             Err(e) => Err(GatewayError::BodyRead(e.to_string())),
         }
+    }
+}
+
+/// Who is asking, as named in messages and logs.
+struct Caller<'a> {
+    identity: &'a Identity,
+    profile: Option<&'a str>,
+}
+
+impl std::fmt::Display for Caller<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.identity)?;
+        if let Some(profile) = self.profile {
+            write!(f, ", profile `{profile}`")?;
+        }
+        Ok(())
     }
 }
 

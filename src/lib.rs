@@ -27,5 +27,7 @@ pub mod inspect;
 pub mod listen;
 pub mod normalize;
 pub mod policy;
+pub mod profile;
 pub mod record;
 pub mod serve;
+pub mod tls;

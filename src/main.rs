@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
-use sockgate::config::{self, ListenAddr, ServeConfig};
+use sockgate::config::{self, ListenAddr, ListenerConfig, PolicySource, ServeConfig, UpstreamConfig};
 use sockgate::forward::UpstreamAddr;
 use sockgate::policy::{cases, compat, Policy};
+use sockgate::tls::{ClientTls, ServerTls};
 
 #[derive(Parser)]
 #[command(name = "sockgate", version, about = "A Docker socket proxy and access-control gateway")]
@@ -24,14 +25,22 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the Docker Engine API through the policy
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Check, explain and test policies
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Check a configuration file and every policy it names
+    CheckConfig {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Args)]
 struct ServeArgs {
+    /// Configuration file: listeners, TLS and a policy per client (replaces the flags below)
+    #[arg(long, value_name = "FILE", env = "SOCKGATE_CONFIG", conflicts_with_all = ["listen", "policy", "tlscert", "upstream"])]
+    config: Option<PathBuf>,
     /// Where to listen: `unix:///path/to.sock` or `tcp://host:port` (repeatable)
     #[arg(long = "listen", value_name = "ADDR", default_value = config::DEFAULT_LISTEN, env = "SOCKGATE_LISTEN", value_delimiter = ',')]
     listen: Vec<ListenAddr>,
@@ -48,6 +57,33 @@ struct ServeArgs {
     /// Group (name or id) that owns created unix sockets
     #[arg(long, value_name = "GROUP")]
     socket_group: Option<String>,
+    /// TLS certificate of TCP listeners (as dockerd's --tlscert)
+    #[arg(long, value_name = "FILE", requires = "tlskey")]
+    tlscert: Option<PathBuf>,
+    /// TLS private key of TCP listeners
+    #[arg(long, value_name = "FILE", requires = "tlscert")]
+    tlskey: Option<PathBuf>,
+    /// CA that signs client certificates
+    #[arg(long, value_name = "FILE")]
+    tlscacert: Option<PathBuf>,
+    /// Require client certificates signed by --tlscacert
+    #[arg(long, requires_all = ["tlscert", "tlscacert"])]
+    tlsverify: bool,
+    /// Source networks TCP listeners accept (repeatable), e.g. 172.16.0.0/12; any if none
+    #[arg(long = "allow-cidr", value_name = "CIDR")]
+    allow_cidr: Vec<sockgate::config::Cidr>,
+    /// Serve a non-loopback TCP address without TLS (anyone who reaches it gets what the policy allows)
+    #[arg(long)]
+    insecure_tcp: bool,
+    /// CA that signs the engine's certificate, for a `tcp://` upstream with TLS
+    #[arg(long, value_name = "FILE")]
+    upstream_tlscacert: Option<PathBuf>,
+    /// sockgate's client certificate for the engine
+    #[arg(long, value_name = "FILE", requires_all = ["upstream_tlskey", "upstream_tlscacert"])]
+    upstream_tlscert: Option<PathBuf>,
+    /// sockgate's client key for the engine
+    #[arg(long, value_name = "FILE", requires = "upstream_tlscert")]
+    upstream_tlskey: Option<PathBuf>,
     /// Seconds in-flight requests may take to finish after SIGTERM or SIGINT
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     grace_period: u64,
@@ -116,35 +152,88 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         Command::Policy(command) => policy(command),
+        Command::CheckConfig { file } => check_config(&file),
     }
 }
 
+fn check_config(file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let config = match sockgate::config::file::load(file) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprintln!("{errors}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let mut failed = false;
+    for listener in &config.listeners {
+        if let Err(errors) = sockgate::profile::Profiles::load(&listener.policy, &listener.profiles) {
+            eprintln!("{errors}");
+            failed = true;
+        }
+    }
+    if failed {
+        return Ok(ExitCode::FAILURE);
+    }
+    println!("ok: {} listeners", config.listeners.len());
+    Ok(ExitCode::SUCCESS)
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = match &args.config {
+        Some(file) => sockgate::config::file::load(file).map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?,
+        None => config_from_flags(args)?,
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    runtime.block_on(sockgate::serve::run(config, stop_signal()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The configuration the flags describe: every `--listen` with the same policy and TLS settings.
+fn config_from_flags(args: ServeArgs) -> anyhow::Result<ServeConfig> {
     let env = |name: &str| std::env::var(name).ok();
-    let env_policy = if args.policy.is_empty() && compat::present(&env) {
-        let text = compat::policy_from_env(&env)?;
+    let policy = if !args.policy.is_empty() {
+        PolicySource::Files(args.policy)
+    } else if compat::present(&env) {
         tracing::info!(
             "no --policy given: using the docker-socket-proxy environment variables (see `sockgate policy from-env`)"
         );
-        Some(text)
+        PolicySource::Inline { name: "docker-socket-proxy".into(), text: compat::policy_from_env(&env)? }
     } else {
-        None
+        PolicySource::BuiltinReadOnly
     };
-    let config = ServeConfig {
-        listen: args.listen,
-        upstream: args.upstream,
-        policy: args.policy,
-        socket_mode: args.socket_mode,
-        socket_group: args.socket_group,
+    let tls = match (args.tlscert, args.tlskey) {
+        (Some(cert), Some(key)) => Some(ServerTls { cert, key, ca: args.tlscacert, verify: args.tlsverify }),
+        _ => None,
+    };
+    let upstream_tls =
+        args.upstream_tlscacert.map(|ca| ClientTls { ca, cert: args.upstream_tlscert, key: args.upstream_tlskey });
+    let listeners = args
+        .listen
+        .into_iter()
+        .map(|addr| {
+            let tcp = matches!(addr, ListenAddr::Tcp(_));
+            ListenerConfig {
+                addr,
+                socket_mode: args.socket_mode,
+                socket_group: args.socket_group.clone(),
+                tls: if tcp { tls.clone() } else { None },
+                allow_cidrs: args.allow_cidr.clone(),
+                insecure: args.insecure_tcp,
+                policy: policy.clone(),
+                profiles: Vec::new(),
+            }
+        })
+        .collect();
+    Ok(ServeConfig {
+        listeners,
+        upstream: UpstreamConfig { addr: args.upstream, tls: upstream_tls },
         grace_period: Duration::from_secs(args.grace_period),
         max_connections: args.max_connections,
         max_body_bytes: args.max_body_bytes,
-    };
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
-    runtime.block_on(sockgate::serve::run(config, env_policy, stop_signal()))?;
-    Ok(ExitCode::SUCCESS)
+        container_discovery: false,
+    })
 }
 
 fn policy(command: PolicyCommand) -> anyhow::Result<ExitCode> {

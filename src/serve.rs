@@ -1,10 +1,12 @@
-//! Runs the server: loads the policy, opens the listeners, serves each connection with HTTP/1.1
-//! (upgrades included) within the connection bound, and on a stop signal stops accepting and lets
-//! in-flight requests and tunnels finish within the grace period.
+//! Runs the server: loads every listener's policies, opens the listeners, accepts connections
+//! within the connection bound (refusing sources outside a listener's networks, completing TLS
+//! handshakes, recognising callers), serves each with HTTP/1.1 (upgrades included), reloads TLS
+//! certificates on `SIGHUP`, and on a stop signal stops accepting and lets in-flight requests and
+//! tunnels finish within the grace period.
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -12,21 +14,28 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::ServeConfig;
-use crate::forward::Upstream;
+use crate::config::{Cidr, ListenAddr, ListenerConfig, ServeConfig};
+use crate::forward::{Upstream, UpstreamAddr};
 use crate::gateway::Gateway;
-use crate::identify::Identity;
+use crate::identify::cert::CertIdentity;
+use crate::identify::containers::Directory;
+use crate::identify::{Identity, Peer};
 use crate::listen::{Accepted, ListenError, Listener, SocketOptions};
-use crate::policy::{Policy, PolicyErrors};
+use crate::policy::PolicyErrors;
+use crate::profile::Profiles;
+use crate::tls::{self, Reloadable, TlsError};
 
 /// The largest request head (request line and headers) accepted, as Go's `DefaultMaxHeaderBytes`.
 pub const MAX_HEADER_BYTES: usize = 1024 * 1024;
 /// How long a connection may take to send a complete request head, idle keep-alive time included.
 /// Longer than Go's `http.Transport` keeps idle connections (90 s), so clients close them first.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a client may take to complete a TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -35,56 +44,105 @@ pub enum ServeError {
     Policy(#[from] PolicyErrors),
     #[error(transparent)]
     Listen(#[from] ListenError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(
+        "refusing to listen on `{0}` without TLS: anyone who can reach it would get what its policy allows, \
+         unauthenticated; add --tlscert/--tlskey (and --tlsverify), listen on loopback, or pass --insecure-tcp"
+    )]
+    Insecure(String),
+}
+
+/// One listener and what its callers may do.
+struct ListenerState {
+    listener: Listener,
+    tls: Option<Reloadable>,
+    allow_cidrs: Vec<Cidr>,
+    profiles: RwLock<Arc<Profiles>>,
+}
+
+impl ListenerState {
+    fn profiles(&self) -> Arc<Profiles> {
+        match self.profiles.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
 }
 
 /// Serves until `shutdown` completes, then drains within the grace period.
-///
-/// `inline_policy` is policy text used when `config.policy` names no file (the docker-socket-proxy
-/// compatibility mode); with neither, the built-in read-only policy applies.
-pub async fn run(
-    config: ServeConfig,
-    inline_policy: Option<String>,
-    shutdown: impl Future<Output = ()>,
-) -> Result<(), ServeError> {
-    let policy = match (&inline_policy, config.policy.is_empty()) {
-        (_, false) => Policy::load(&config.policy)?,
-        (Some(text), true) => Policy::from_sources("docker-socket-proxy", &[("<environment>".into(), text.clone())])?,
-        (None, true) => Policy::builtin_read_only()?,
-    };
-    let tunnels = TaskTracker::new();
-    let upstream = Upstream::new(config.upstream.clone(), tunnels.clone());
-    tracing::info!(policy = %policy.name, upstream = %upstream.addr(), "policy loaded");
-    let gateway = Arc::new(Gateway::new(policy, upstream, config.max_body_bytes));
+pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
+    let mut errors = PolicyErrors::default();
+    let mut loaded = Vec::new();
+    for listener in &config.listeners {
+        check_exposure(listener)?;
+        match Profiles::load(&listener.policy, &listener.profiles) {
+            Ok(profiles) => loaded.push(profiles),
+            Err(e) => errors.0.extend(e.0),
+        }
+    }
+    if !errors.0.is_empty() {
+        return Err(errors.into());
+    }
 
-    let options = SocketOptions { mode: config.socket_mode, group: config.socket_group.clone() };
-    let mut listeners = Vec::new();
-    for addr in &config.listen {
-        let listener = Listener::bind(addr, &options).await?;
-        tracing::info!("listening on {}", listener.name());
-        listeners.push(Arc::new(listener));
+    let tunnels = TaskTracker::new();
+    let client_tls = match (&config.upstream.tls, &config.upstream.addr) {
+        (Some(files), UpstreamAddr::Tcp(hostport)) => Some((tls::client_config(files)?, tls::server_name(hostport)?)),
+        (Some(_), UpstreamAddr::Unix(_)) => {
+            return Err(TlsError::Config("TLS to the engine needs a `tcp://` upstream".into()).into())
+        }
+        (None, _) => None,
+    };
+    let upstream = Upstream::new(config.upstream.addr.clone(), client_tls, tunnels.clone());
+    let directory = if config.container_discovery { Directory::start(upstream.clone()) } else { Directory::empty() };
+    let gateway = Arc::new(Gateway::new(upstream.clone(), config.max_body_bytes));
+
+    let mut states = Vec::new();
+    for (listener, profiles) in config.listeners.iter().zip(loaded) {
+        let tls = listener.tls.clone().map(Reloadable::new).transpose()?;
+        let options = SocketOptions { mode: listener.socket_mode, group: listener.socket_group.clone() };
+        let bound = Listener::bind(&listener.addr, &options).await?;
+        if listener.insecure && tls.is_none() && matches!(listener.addr, ListenAddr::Tcp(_)) {
+            tracing::warn!(
+                "listening on `{}` without TLS: anyone who can reach it gets what its policy allows, unauthenticated",
+                bound.name()
+            );
+        }
+        let scheme = if tls.is_some() { " with TLS" } else { "" };
+        tracing::info!(upstream = %upstream.addr(), "listening on {}{scheme}", bound.name());
+        states.push(Arc::new(ListenerState {
+            listener: bound,
+            tls,
+            allow_cidrs: listener.allow_cidrs.clone(),
+            profiles: RwLock::new(Arc::new(profiles)),
+        }));
     }
 
     let stop = CancellationToken::new();
     let connections = TaskTracker::new();
     let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let accept_loops = TaskTracker::new();
-    for listener in &listeners {
-        accept_loops.spawn(accept_loop(
-            listener.clone(),
-            gateway.clone(),
-            stop.clone(),
-            connections.clone(),
-            slots.clone(),
-        ));
+    for state in &states {
+        let context = Accepting {
+            state: state.clone(),
+            gateway: gateway.clone(),
+            directory: directory.clone(),
+            stop: stop.clone(),
+            connections: connections.clone(),
+            slots: slots.clone(),
+        };
+        accept_loops.spawn(accept_loop(context));
     }
     accept_loops.close();
+    let reloader = tokio::spawn(reload_on_hangup(states.clone()));
 
     shutdown.await;
     tracing::info!(grace_period = ?config.grace_period, "stopping: no new connections, draining in-flight requests");
+    reloader.abort();
     stop.cancel();
     accept_loops.wait().await;
-    for listener in &listeners {
-        listener.cleanup();
+    for state in &states {
+        state.listener.cleanup();
     }
     connections.close();
     tunnels.close();
@@ -103,55 +161,137 @@ pub async fn run(
     Ok(())
 }
 
-async fn accept_loop(
-    listener: Arc<Listener>,
-    gateway: Arc<Gateway>,
-    stop: CancellationToken,
-    connections: TaskTracker,
-    slots: Arc<Semaphore>,
-) {
-    loop {
-        let permit = tokio::select! {
-            permit = slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
-            () = stop.cancelled() => return,
-        };
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = stop.cancelled() => return,
-        };
-        match accepted {
-            Ok((Accepted::Unix(stream), identity)) => {
-                connections.spawn(serve_connection(stream, identity, gateway.clone(), stop.clone(), permit));
-            }
-            Ok((Accepted::Tcp(stream), identity)) => {
-                connections.spawn(serve_connection(stream, identity, gateway.clone(), stop.clone(), permit));
-            }
-            Err(e) => {
-                // Usually out of file descriptors: back off instead of spinning.
-                tracing::warn!(listener = %listener.name(), "accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+/// Like dockerd, sockgate does not serve the API unauthenticated beyond the machine unless told to.
+fn check_exposure(listener: &ListenerConfig) -> Result<(), ServeError> {
+    let ListenAddr::Tcp(hostport) = &listener.addr else { return Ok(()) };
+    if listener.tls.is_some() || listener.insecure {
+        return Ok(());
+    }
+    let host = hostport.rsplit_once(':').map_or(hostport.as_str(), |(h, _)| h);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let loopback = match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host == "localhost",
+    };
+    if loopback {
+        Ok(())
+    } else {
+        Err(ServeError::Insecure(listener.addr.to_string()))
+    }
+}
+
+async fn reload_on_hangup(states: Vec<Arc<ListenerState>>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else { return };
+    while hangups.recv().await.is_some() {
+        for state in &states {
+            if let Some(tls) = &state.tls {
+                match tls.reload() {
+                    Ok(()) => tracing::info!(listener = %state.listener.name(), "TLS certificates reloaded"),
+                    Err(e) => {
+                        tracing::error!(listener = %state.listener.name(), "TLS reload failed, keeping the old certificates: {e}")
+                    }
+                }
             }
         }
     }
 }
 
-/// Serves HTTP/1.1 on one connection until the client leaves or a stop asks it to finish.
-pub async fn serve_connection<I>(
-    io: I,
-    identity: Identity,
+/// What an accept loop needs.
+struct Accepting {
+    state: Arc<ListenerState>,
     gateway: Arc<Gateway>,
+    directory: Arc<Directory>,
+    stop: CancellationToken,
+    connections: TaskTracker,
+    slots: Arc<Semaphore>,
+}
+
+async fn accept_loop(ctx: Accepting) {
+    loop {
+        let permit = tokio::select! {
+            permit = ctx.slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
+            () = ctx.stop.cancelled() => return,
+        };
+        let accepted = tokio::select! {
+            accepted = ctx.state.listener.accept() => accepted,
+            () = ctx.stop.cancelled() => return,
+        };
+        let (stream, identity) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Usually out of file descriptors: back off instead of spinning.
+                tracing::warn!(listener = %ctx.state.listener.name(), "accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if let Peer::Tcp { addr } = identity.peer {
+            if !ctx.state.allow_cidrs.is_empty() && !ctx.state.allow_cidrs.iter().any(|c| c.contains(addr.ip())) {
+                tracing::warn!(client = %identity, "connection refused: source address outside the listener's allowed networks");
+                continue;
+            }
+        }
+        let state = ctx.state.clone();
+        let gateway = ctx.gateway.clone();
+        let directory = ctx.directory.clone();
+        let stop = ctx.stop.clone();
+        ctx.connections.spawn(async move {
+            match (stream, &state.tls) {
+                (Accepted::Unix(stream), _) => {
+                    serve_connection(stream, identity, gateway, state, directory, stop, permit).await;
+                }
+                (Accepted::Tcp(stream), None) => {
+                    serve_connection(stream, identity, gateway, state, directory, stop, permit).await;
+                }
+                (Accepted::Tcp(stream), Some(tls)) => {
+                    let acceptor = TlsAcceptor::from(tls.current());
+                    let tls_stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::warn!(client = %identity, "TLS handshake failed: {e}");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::warn!(client = %identity, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let mut identity = identity;
+                    identity.certificate = tls_stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|certs| certs.first())
+                        .and_then(|der| CertIdentity::from_der(der));
+                    serve_connection(tls_stream, identity, gateway, state, directory, stop, permit).await;
+                }
+            }
+        });
+    }
+}
+
+/// Serves HTTP/1.1 on one connection until the client leaves or a stop asks it to finish.
+async fn serve_connection<I>(
+    io: I,
+    mut identity: Identity,
+    gateway: Arc<Gateway>,
+    state: Arc<ListenerState>,
+    directory: Arc<Directory>,
     stop: CancellationToken,
     _slot: OwnedSemaphorePermit,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    identity.discover(&directory).await;
     let identity = Arc::new(identity);
     let service = {
         let identity = identity.clone();
         service_fn(move |request| {
             let gateway = gateway.clone();
             let identity = identity.clone();
-            async move { Ok::<_, Infallible>(gateway.handle(&identity, request).await) }
+            let (profile, policy) = state.profiles().select(&identity);
+            async move { Ok::<_, Infallible>(gateway.handle(&identity, profile, &policy, request).await) }
         })
     };
     let connection = http1::Builder::new()

@@ -349,7 +349,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// `(line, column)`, both counted from 1, of a byte offset.
-fn position(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn position(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
@@ -357,7 +357,7 @@ fn position(text: &str, offset: usize) -> (usize, usize) {
 }
 
 /// toml's message on one line, with a suggestion for a misspelt key.
-fn toml_message(message: &str) -> String {
+pub(crate) fn toml_message(message: &str) -> String {
     let message = message.trim().trim_end_matches('.').replace('\n', " ");
     let Some(rest) = message.strip_prefix("unknown field `") else {
         return message;

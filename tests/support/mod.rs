@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use sockgate::config::{ListenAddr, ServeConfig};
+use sockgate::config::{ListenAddr, ListenerConfig, PolicySource, ServeConfig, UpstreamConfig};
 use sockgate::forward::UpstreamAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
@@ -104,18 +104,25 @@ impl Gateway {
         let policy = dir.join(format!("policy-{}.toml", socket.file_name().and_then(|s| s.to_str()).unwrap_or("p")));
         std::fs::write(&policy, policy_text).unwrap_or_else(|e| panic!("write policy: {e}"));
         let config = ServeConfig {
-            listen: vec![ListenAddr::Unix(socket.to_path_buf())],
-            upstream: UpstreamAddr::Unix(upstream.to_path_buf()),
-            policy: vec![policy],
-            socket_mode: 0o600,
-            socket_group: None,
+            listeners: vec![ListenerConfig {
+                addr: ListenAddr::Unix(socket.to_path_buf()),
+                socket_mode: 0o600,
+                socket_group: None,
+                tls: None,
+                allow_cidrs: Vec::new(),
+                insecure: false,
+                policy: PolicySource::Files(vec![policy]),
+                profiles: Vec::new(),
+            }],
+            upstream: UpstreamConfig { addr: UpstreamAddr::Unix(upstream.to_path_buf()), tls: None },
             grace_period: Duration::from_secs(5),
             max_connections: 64,
             max_body_bytes: 1024 * 1024,
+            container_discovery: false,
         };
         let (tx, rx) = oneshot::channel::<()>();
         let done = tokio::spawn(async move {
-            let result = sockgate::serve::run(config, None, async move {
+            let result = sockgate::serve::run(config, async move {
                 let _ = rx.await;
             })
             .await;

@@ -1,5 +1,10 @@
 //! Tells who is on the other end of a connection: unix peer credentials or the TCP source address,
-//! and the listener it came in on. It does not decide what that caller may do.
+//! the verified TLS client certificate ([`cert`]), the container it is ([`containers`]), and the
+//! listener it came in on. It does not decide what that caller may do.
+
+pub mod cert;
+
+pub mod containers;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -24,6 +29,12 @@ pub struct Identity {
     /// The listener the connection arrived on, as given on the command line.
     pub listener: Arc<str>,
     pub peer: Peer,
+    /// The verified client certificate, on a TLS listener that asks for one.
+    pub certificate: Option<cert::CertIdentity>,
+    /// The container making the call, when the caller is one on the same engine.
+    pub container: Option<containers::ContainerInfo>,
+    /// The profile whose policy applies, once chosen.
+    pub profile: Option<Arc<str>>,
 }
 
 impl Identity {
@@ -33,12 +44,21 @@ impl Identity {
             Ok(cred) => Peer::Unix { uid: cred.uid(), gid: cred.gid(), pid: cred.pid() },
             Err(_) => Peer::UnixUnknown,
         };
-        Identity { listener, peer }
+        Identity { listener, peer, certificate: None, container: None, profile: None }
     }
 
     /// The identity of a TCP peer.
     pub fn tcp(listener: Arc<str>, addr: SocketAddr) -> Identity {
-        Identity { listener, peer: Peer::Tcp { addr } }
+        Identity { listener, peer: Peer::Tcp { addr }, certificate: None, container: None, profile: None }
+    }
+
+    /// Adds what can be learnt beyond the socket: the container behind the peer address or pid.
+    pub async fn discover(&mut self, directory: &containers::Directory) {
+        self.container = match self.peer {
+            Peer::Tcp { addr } => directory.by_ip(addr.ip()),
+            Peer::Unix { pid: Some(pid), .. } => directory.by_pid(pid).await,
+            _ => None,
+        };
     }
 }
 
@@ -55,6 +75,16 @@ impl fmt::Display for Peer {
 
 impl fmt::Display for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} via {}", self.peer, self.listener)
+        if let Some(cert) = &self.certificate {
+            write!(f, "{cert} ")?;
+        }
+        if let Some(container) = &self.container {
+            write!(f, "container {} ", container.name)?;
+        }
+        write!(f, "{} via {}", self.peer, self.listener)?;
+        if let Some(profile) = &self.profile {
+            write!(f, " (profile {profile})")?;
+        }
+        Ok(())
     }
 }

@@ -1,0 +1,293 @@
+//! Reads `sockgate.toml`, the configuration file: everything the command line can say, plus
+//! profiles (a policy per caller) on each listener. Problems are reported all at once, each with
+//! `file:line:col`; unknown keys are refused with a suggestion. Relative paths are relative to the
+//! file. It loads no policy and opens nothing.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::{
+    parse_upstream, Cidr, ListenAddr, ListenerConfig, Match, PolicySource, Profile, ServeConfig, UpstreamConfig,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_UPSTREAM,
+};
+use crate::policy::{position, toml_message, PolicyError, PolicyErrors};
+use crate::tls::{ClientTls, ServerTls};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    version: Spanned<i64>,
+    upstream: Option<Spanned<String>>,
+    upstream_tls: Option<RawClientTls>,
+    grace_period: Option<u64>,
+    max_connections: Option<usize>,
+    max_body_bytes: Option<usize>,
+    container_discovery: Option<bool>,
+    #[serde(default)]
+    listener: Vec<RawListener>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClientTls {
+    ca: String,
+    cert: Option<String>,
+    key: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawListener {
+    address: Spanned<String>,
+    policy: Option<Vec<String>>,
+    socket_mode: Option<Spanned<String>>,
+    socket_group: Option<String>,
+    #[serde(default)]
+    allow_cidrs: Vec<Spanned<String>>,
+    #[serde(default)]
+    insecure: bool,
+    tls: Option<RawServerTls>,
+    #[serde(default)]
+    profile: Vec<RawProfile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServerTls {
+    cert: String,
+    key: String,
+    ca: Option<String>,
+    #[serde(default)]
+    verify: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProfile {
+    name: Spanned<String>,
+    policy: Vec<String>,
+    uid: Option<u32>,
+    gid: Option<u32>,
+    cn: Option<String>,
+    san: Option<String>,
+    cidr: Option<Spanned<String>>,
+    container_name: Option<String>,
+    container_label: Option<String>,
+}
+
+/// Reads and checks a configuration file.
+pub fn load(path: &Path) -> Result<ServeConfig, PolicyErrors> {
+    let file = path.display().to_string();
+    let text =
+        std::fs::read_to_string(path).map_err(|e| single(&file, None, format!("cannot read configuration: {e}")))?;
+    parse(&file, &text, path.parent().unwrap_or(Path::new(".")))
+}
+
+fn single(file: &str, at: Option<(usize, usize)>, message: String) -> PolicyErrors {
+    PolicyErrors(vec![PolicyError { file: file.to_string(), position: at, message }])
+}
+
+/// Checks configuration text; `base` is where relative paths start.
+pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, PolicyErrors> {
+    let raw: RawConfig = toml::from_str(text)
+        .map_err(|e| single(file, e.span().map(|s| position(text, s.start)), toml_message(e.message())))?;
+    let mut errors = Vec::new();
+    let mut err = |offset: usize, message: String| {
+        errors.push(PolicyError { file: file.to_string(), position: Some(position(text, offset)), message });
+    };
+    let path = |p: &str| -> PathBuf { base.join(p) };
+    if *raw.version.get_ref() != 1 {
+        err(
+            raw.version.span().start,
+            format!("unsupported configuration version `{}`, expected `1`", raw.version.get_ref()),
+        );
+    }
+    let upstream_addr = match &raw.upstream {
+        Some(spanned) => parse_upstream(spanned.get_ref()).unwrap_or_else(|e| {
+            err(spanned.span().start, e.to_string());
+            crate::forward::UpstreamAddr::Unix(PathBuf::new())
+        }),
+        None => parse_upstream(DEFAULT_UPSTREAM).unwrap_or(crate::forward::UpstreamAddr::Unix(PathBuf::new())),
+    };
+    let upstream_tls = raw.upstream_tls.map(|t| ClientTls {
+        ca: path(&t.ca),
+        cert: t.cert.as_deref().map(path),
+        key: t.key.as_deref().map(path),
+    });
+    if raw.listener.is_empty() {
+        err(0, "no `[[listener]]`: sockgate would serve nothing".to_string());
+    }
+    let mut listeners = Vec::new();
+    for listener in raw.listener {
+        let addr = match listener.address.get_ref().parse::<ListenAddr>() {
+            Ok(addr) => addr,
+            Err(e) => {
+                err(listener.address.span().start, e.to_string());
+                continue;
+            }
+        };
+        let socket_mode = match &listener.socket_mode {
+            None => 0o660,
+            Some(mode) => match u32::from_str_radix(mode.get_ref(), 8).ok().filter(|m| *m <= 0o777) {
+                Some(m) => m,
+                None => {
+                    err(
+                        mode.span().start,
+                        format!("`{}` is not an octal permission mode such as \"660\"", mode.get_ref()),
+                    );
+                    0o660
+                }
+            },
+        };
+        let mut allow_cidrs = Vec::new();
+        for cidr in &listener.allow_cidrs {
+            match cidr.get_ref().parse::<Cidr>() {
+                Ok(c) => allow_cidrs.push(c),
+                Err(e) => err(cidr.span().start, e),
+            }
+        }
+        let tls = listener.tls.map(|t| ServerTls {
+            cert: path(&t.cert),
+            key: path(&t.key),
+            ca: t.ca.as_deref().map(path),
+            verify: t.verify,
+        });
+        if tls.as_ref().is_some_and(|t| t.verify && t.ca.is_none()) {
+            err(
+                listener.address.span().start,
+                "`tls.verify = true` needs `tls.ca`, the CA that signs client certificates".into(),
+            );
+        }
+        let mut profiles = Vec::new();
+        for profile in listener.profile {
+            let cidr = profile.cidr.as_ref().and_then(|c| match c.get_ref().parse::<Cidr>() {
+                Ok(cidr) => Some(cidr),
+                Err(e) => {
+                    err(c.span().start, e);
+                    None
+                }
+            });
+            let matches = Match {
+                uid: profile.uid,
+                gid: profile.gid,
+                cn: profile.cn,
+                san: profile.san,
+                cidr,
+                container_name: profile.container_name,
+                container_label: profile.container_label,
+            };
+            if matches == Match::default() {
+                err(
+                    profile.name.span().start,
+                    format!(
+                        "profile `{}` matches nobody: give it `uid`, `gid`, `cn`, `san`, `cidr`, `container_name` or `container_label`",
+                        profile.name.get_ref()
+                    ),
+                );
+            }
+            let policy = PolicySource::Files(profile.policy.iter().map(|p| path(p)).collect());
+            profiles.push(Profile { name: profile.name.into_inner(), matches, policy });
+        }
+        listeners.push(ListenerConfig {
+            addr,
+            socket_mode,
+            socket_group: listener.socket_group,
+            tls,
+            allow_cidrs,
+            insecure: listener.insecure,
+            policy: match listener.policy {
+                Some(files) => PolicySource::Files(files.iter().map(|p| path(p)).collect()),
+                None => PolicySource::DenyAll,
+            },
+            profiles,
+        });
+    }
+    if !errors.is_empty() {
+        return Err(PolicyErrors(errors));
+    }
+    // Following the engine's containers costs a connection and an event stream: only when a
+    // profile asks who a container is, unless the file says otherwise.
+    let needs_discovery = listeners
+        .iter()
+        .flat_map(|l| &l.profiles)
+        .any(|p| p.matches.container_name.is_some() || p.matches.container_label.is_some());
+    Ok(ServeConfig {
+        listeners,
+        upstream: UpstreamConfig { addr: upstream_addr, tls: upstream_tls },
+        grace_period: Duration::from_secs(raw.grace_period.unwrap_or(10)),
+        max_connections: raw.max_connections.unwrap_or(1024),
+        max_body_bytes: raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+        container_discovery: raw.container_discovery.unwrap_or(needs_discovery),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> Result<ServeConfig, String> {
+        parse("s.toml", text, Path::new("/etc/sockgate")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_full_configuration() {
+        let config = check(
+            r#"version = 1
+upstream = "tcp://10.0.0.2:2376"
+[upstream_tls]
+ca = "engine-ca.pem"
+cert = "client.pem"
+key = "client-key.pem"
+
+[[listener]]
+address = "tcp://0.0.0.0:2376"
+policy = ["policies/deny.toml"]
+allow_cidrs = ["172.16.0.0/12"]
+[listener.tls]
+cert = "server.pem"
+key = "server-key.pem"
+ca = "ca.pem"
+verify = true
+[[listener.profile]]
+name = "reader"
+cn = "reader"
+policy = ["policies/read-only.toml"]
+[[listener.profile]]
+name = "ci"
+container_label = "role=ci"
+policy = ["policies/ci.toml"]
+
+[[listener]]
+address = "unix:///run/sockgate/ci.sock"
+socket_mode = "600"
+"#,
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(config.listeners.len(), 2);
+        let tcp = &config.listeners[0];
+        assert_eq!(tcp.profiles[0].matches.cn.as_deref(), Some("reader"));
+        assert_eq!(tcp.profiles[1].policy, PolicySource::Files(vec!["/etc/sockgate/policies/ci.toml".into()]));
+        assert_eq!(tcp.tls.as_ref().map(|t| t.verify), Some(true));
+        assert_eq!(config.listeners[1].policy, PolicySource::DenyAll);
+        assert_eq!(config.listeners[1].socket_mode, 0o600);
+        assert!(config.upstream.tls.is_some());
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_place() {
+        let err = check(
+            "version = 1\n[[listener]]\naddress = \"tcp://nowhere\"\n[[listener]]\naddress = \"unix:///x.sock\"\nallow_cidrs = [\"10.0.0.0/99\"]\nsocket_mode = \"999\"\n[[listener.profile]]\nname = \"nobody\"\npolicy = []\n",
+        )
+        .err()
+        .unwrap_or_default();
+        assert!(err.contains("s.toml:3:11: invalid address `tcp://nowhere`"), "{err}");
+        assert!(err.contains("s.toml:6:16: `10.0.0.0/99` has an invalid prefix length"), "{err}");
+        assert!(err.contains("s.toml:7:15: `999` is not an octal permission mode"), "{err}");
+        assert!(err.contains("s.toml:9:8: profile `nobody` matches nobody"), "{err}");
+        let err = check("version = 1\n[[listener]]\nadress = \"unix:///x\"\n").err().unwrap_or_default();
+        assert!(err.contains("s.toml:3:1: unknown key `adress`, did you mean `address`?"), "{err}");
+    }
+}

@@ -1,0 +1,579 @@
+//! Knows which container is on the other end of a connection: a map of the engine's running
+//! containers by network address, kept current from the engine's `/events` stream, and a lookup
+//! of a local process's container through its cgroup. It never guesses: an address two containers
+//! claim, an unknown cgroup, or a map the engine cannot currently vouch for all answer "unknown".
+//! It does not decide what a container may do.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::StatusCode;
+use http_body_util::{BodyExt, Limited};
+use serde::Deserialize;
+use tokio::sync::watch;
+use tokio::task::AbortHandle;
+
+use crate::forward::{ForwardError, Upstream};
+
+/// dockerd 20.10 speaks API 1.41; every field read here exists in it.
+const API: &str = "/v1.41";
+/// The event actions that can change a container's name, labels, addresses or liveness. dockerd
+/// matches `event` filters exactly, and different keys must all match (daemon/events/filter.go).
+const EVENTS_FILTER: &str = r#"{"type":["container","network"],"event":["start","restart","die","destroy","rename","update","connect","disconnect"]}"#;
+const MAX_LISTING: usize = 64 << 20;
+const MAX_INSPECT: usize = 4 << 20;
+const MAX_EVENT_LINE: usize = 1 << 20;
+/// For one-shot answers only; the event stream itself has no timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const BACKOFF_FIRST: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// A running container, as the engine last described it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerInfo {
+    /// The full 64-hex id.
+    pub id: String,
+    /// The name without its leading `/`.
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Why the engine's answer could not be used.
+#[derive(Debug, thiserror::Error)]
+enum DiscoveryError {
+    #[error(transparent)]
+    Engine(#[from] ForwardError),
+    #[error("engine answered {status} to `{path}`")]
+    Status { path: String, status: StatusCode },
+    #[error("engine did not answer `{path}` within {REQUEST_TIMEOUT:?}")]
+    Timeout { path: String },
+    #[error("cannot read the engine's answer to `{path}`: {reason}")]
+    Body { path: String, reason: String },
+    #[error("cannot parse the engine's answer: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("engine event longer than {MAX_EVENT_LINE} bytes")]
+    EventTooLong,
+}
+
+/// A container and the addresses it holds on its networks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Known {
+    info: ContainerInfo,
+    ips: Vec<IpAddr>,
+}
+
+/// The running containers the engine knows, followed from its events.
+pub struct Directory {
+    upstream: Option<Upstream>,
+    known: Mutex<HashMap<String, Known>>,
+    listed: watch::Sender<bool>,
+    follower: Mutex<Option<AbortHandle>>,
+}
+
+impl Directory {
+    /// Starts following the engine: lists the running containers, then follows `/events` to keep
+    /// the map current, and re-lists after reconnecting (with bounded backoff) when the engine goes
+    /// away. Outside a tokio runtime it logs a warning and never learns anything.
+    pub fn start(upstream: Upstream) -> Arc<Directory> {
+        let directory = Arc::new(Directory::new(Some(upstream.clone()), false));
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let task = runtime.spawn(follow(Arc::downgrade(&directory), upstream));
+                *lock(&directory.follower) = Some(task.abort_handle());
+            }
+            Err(_) => tracing::warn!("container discovery needs a tokio runtime; it stays off"),
+        }
+        directory
+    }
+
+    /// An empty directory that never learns anything; it counts as listed from the start.
+    pub fn empty() -> Arc<Directory> {
+        Arc::new(Directory::new(None, true))
+    }
+
+    fn new(upstream: Option<Upstream>, listed: bool) -> Directory {
+        let (listed, _) = watch::channel(listed);
+        Directory { upstream, known: Mutex::new(HashMap::new()), listed, follower: Mutex::new(None) }
+    }
+
+    /// The running container holding `ip` on a docker network; `None` when none or several do.
+    pub fn by_ip(&self, ip: IpAddr) -> Option<ContainerInfo> {
+        // A dual-stack listener reports IPv4 peers as `::ffff:a.b.c.d`.
+        let ip = ip.to_canonical();
+        let known = lock(&self.known);
+        // A scan, not an index: hosts run hundreds of containers, and lookups are per connection.
+        let mut owners = known.values().filter(|k| k.ips.contains(&ip));
+        match (owners.next(), owners.next()) {
+            (Some(only), None) => Some(only.info.clone()),
+            (Some(_), Some(_)) => {
+                tracing::warn!(%ip, "several containers claim this address; not naming either");
+                None
+            }
+            _ => None,
+        }
+    }
+
+    /// The running container whose cgroup holds process `pid`, if the process is visible here.
+    pub async fn by_pid(&self, pid: i32) -> Option<ContainerInfo> {
+        if pid <= 0 {
+            return None;
+        }
+        let cgroup = tokio::fs::read_to_string(format!("/proc/{pid}/cgroup")).await.ok()?;
+        let id = container_id_from_cgroup(&cgroup)?;
+        let cached = lock(&self.known).get(id).map(|k| k.info.clone());
+        if cached.is_some() {
+            return cached;
+        }
+        // Not added to the map: a die event handled meanwhile would be undone by a late insert.
+        match inspect(self.upstream.as_ref()?, id).await {
+            Ok(found) => found.map(|k| k.info),
+            Err(e) => {
+                tracing::debug!(pid, "cannot ask the engine about container `{id}`: {e}");
+                None
+            }
+        }
+    }
+
+    /// Waits until the first listing is done or `timeout` passes; returns whether it is done.
+    pub async fn ready(&self, timeout: Duration) -> bool {
+        let mut listed = self.listed.subscribe();
+        let done = tokio::time::timeout(timeout, listed.wait_for(|done| *done)).await;
+        matches!(done, Ok(Ok(_)))
+    }
+
+    fn replace_all(&self, containers: Vec<Known>) {
+        let mut known = lock(&self.known);
+        *known = containers.into_iter().map(|k| (k.info.id.clone(), k)).collect();
+        tracing::debug!(containers = known.len(), "listed running containers");
+    }
+
+    fn set(&self, id: &str, found: Option<Known>) {
+        let mut known = lock(&self.known);
+        match found {
+            Some(k) => known.insert(id.to_owned(), k),
+            None => known.remove(id),
+        };
+    }
+}
+
+impl Drop for Directory {
+    fn drop(&mut self) {
+        if let Some(task) = lock(&self.follower).take() {
+            task.abort();
+        }
+    }
+}
+
+/// The map stays usable even if a holder of the lock panicked: every update replaces whole entries.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Follows the engine for as long as the directory exists.
+async fn follow(directory: Weak<Directory>, upstream: Upstream) {
+    let mut backoff = BACKOFF_FIRST;
+    while directory.strong_count() > 0 {
+        match follow_once(&directory, &upstream, &mut backoff).await {
+            Ok(()) => tracing::debug!("engine closed the event stream; reconnecting"),
+            Err(e) => tracing::warn!("container discovery lost the engine: {e}; retrying in {backoff:?}"),
+        }
+        // Once the stream is gone the engine may hand a known address to a new container unseen.
+        match directory.upgrade() {
+            Some(directory) => directory.replace_all(Vec::new()),
+            None => return,
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// One connection's worth: subscribe, list, then apply events until the stream ends. Subscribing
+/// first means nothing that happens during the listing is missed (dockerd flushes the `/events`
+/// headers at once, api/server/router/system/system_routes.go `getEvents`).
+async fn follow_once(
+    directory: &Weak<Directory>,
+    upstream: &Upstream,
+    backoff: &mut Duration,
+) -> Result<(), DiscoveryError> {
+    let path = format!("{API}/events?filters={}", percent_encode(EVENTS_FILTER));
+    let events = send(upstream, &path).await?;
+    let list = format!("{API}/containers/json");
+    let listing = fetch(upstream, &list, MAX_LISTING).await?;
+    let listing = listing.ok_or(DiscoveryError::Status { path: list, status: StatusCode::NOT_FOUND })?;
+    let listing = parse_listing(&listing)?;
+    match directory.upgrade() {
+        Some(directory) => {
+            directory.replace_all(listing);
+            directory.listed.send_replace(true);
+        }
+        None => return Ok(()),
+    }
+    *backoff = BACKOFF_FIRST;
+    let mut body = events.into_body();
+    let mut pending: Vec<u8> = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| DiscoveryError::Body { path: path.clone(), reason: e.to_string() })?;
+        let Ok(data) = frame.into_data() else { continue };
+        pending.extend_from_slice(&data);
+        // dockerd writes each event with a `json.Encoder`, so every object ends with `\n`.
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            let Some(change) = change_for(&line)? else { continue };
+            let found = match &change {
+                Change::Forget(_) => None,
+                Change::Refresh(id) => inspect(upstream, id).await?,
+            };
+            let Some(directory) = directory.upgrade() else { return Ok(()) };
+            directory.set(change.id(), found);
+        }
+        if pending.len() > MAX_EVENT_LINE {
+            return Err(DiscoveryError::EventTooLong);
+        }
+    }
+    Ok(())
+}
+
+/// What one event means for the map.
+#[derive(Debug, PartialEq, Eq)]
+enum Change {
+    Forget(String),
+    /// Ask the engine again rather than trust the event's attributes.
+    Refresh(String),
+}
+
+impl Change {
+    fn id(&self) -> &str {
+        match self {
+            Change::Forget(id) | Change::Refresh(id) => id,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Event {
+    #[serde(rename = "Type")]
+    kind: String,
+    action: String,
+    actor: Actor,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Actor {
+    #[serde(rename = "ID")]
+    id: String,
+    attributes: Option<BTreeMap<String, String>>,
+}
+
+/// The change one line of `/events` asks for, if it touches a container.
+fn change_for(line: &[u8]) -> Result<Option<Change>, DiscoveryError> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let event: Event = serde_json::from_slice(line)?;
+    let id = match event.kind.as_str() {
+        "container" => event.actor.id,
+        // Network events name the container in an attribute (daemon/events.go
+        // `LogNetworkEventWithAttributes`); a network's own create or destroy names none.
+        "network" => match event.actor.attributes.and_then(|mut a| a.remove("container")) {
+            Some(id) => id,
+            None => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    if !is_container_id(&id) {
+        return Ok(None);
+    }
+    Ok(Some(match (event.kind.as_str(), event.action.as_str()) {
+        ("container", "die" | "destroy") => Change::Forget(id),
+        _ => Change::Refresh(id),
+    }))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct NetworkSettings {
+    networks: Option<BTreeMap<String, Endpoint>>,
+}
+
+#[derive(Deserialize)]
+struct Endpoint {
+    #[serde(rename = "IPAddress")]
+    ipv4: Option<String>,
+    #[serde(rename = "GlobalIPv6Address")]
+    ipv6: Option<String>,
+}
+
+impl NetworkSettings {
+    /// Every address on every network; dockerd leaves unassigned ones as `""`.
+    fn addresses(self) -> Vec<IpAddr> {
+        let endpoints = self.networks.unwrap_or_default().into_values();
+        let texts = endpoints.flat_map(|e| [e.ipv4, e.ipv6]).flatten();
+        let mut ips: Vec<IpAddr> =
+            texts.filter_map(|t| t.parse::<IpAddr>().ok()).filter(|ip| !ip.is_unspecified()).collect();
+        ips.sort_unstable();
+        ips.dedup();
+        ips
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Listed {
+    id: String,
+    names: Option<Vec<String>>,
+    labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    network_settings: Option<NetworkSettings>,
+}
+
+/// The answer to `GET /containers/json` (running containers only, without `all=1`).
+fn parse_listing(body: &[u8]) -> Result<Vec<Known>, DiscoveryError> {
+    let listed: Vec<Listed> = serde_json::from_slice(body)?;
+    Ok(listed
+        .into_iter()
+        .map(|c| {
+            // `Names` also holds link aliases such as `/web/db` (daemon/list.go); the container's
+            // own name is the one with no other `/`.
+            let names = c.names.unwrap_or_default();
+            let name = names.iter().map(|n| n.strip_prefix('/').unwrap_or(n)).find(|n| !n.contains('/'));
+            let name = name.or(names.first().map(|n| n.trim_start_matches('/'))).unwrap_or_default().to_owned();
+            let info = ContainerInfo { id: c.id, name, labels: c.labels.unwrap_or_default() };
+            Known { info, ips: c.network_settings.unwrap_or_default().addresses() }
+        })
+        .collect())
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Inspected {
+    id: String,
+    name: String,
+    state: Option<State>,
+    config: Option<Config>,
+    network_settings: Option<NetworkSettings>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct State {
+    running: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Config {
+    labels: Option<BTreeMap<String, String>>,
+}
+
+/// The answer to `GET /containers/<id>/json`; `None` unless the container is running.
+fn parse_inspect(body: &[u8]) -> Result<Option<Known>, DiscoveryError> {
+    let c: Inspected = serde_json::from_slice(body)?;
+    if !c.state.is_some_and(|s| s.running) {
+        return Ok(None);
+    }
+    let labels = c.config.and_then(|config| config.labels).unwrap_or_default();
+    let info = ContainerInfo { id: c.id, name: c.name.trim_start_matches('/').to_owned(), labels };
+    Ok(Some(Known { info, ips: c.network_settings.unwrap_or_default().addresses() }))
+}
+
+/// The engine's current view of container `id`, if it is running.
+async fn inspect(upstream: &Upstream, id: &str) -> Result<Option<Known>, DiscoveryError> {
+    match fetch(upstream, &format!("{API}/containers/{id}/json"), MAX_INSPECT).await? {
+        Some(body) => parse_inspect(&body),
+        None => Ok(None),
+    }
+}
+
+/// A bounded one-shot `GET`; `None` for a 404.
+async fn fetch(upstream: &Upstream, path: &str, limit: usize) -> Result<Option<Bytes>, DiscoveryError> {
+    let answer = async {
+        let response = send(upstream, path).await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let body = Limited::new(response.into_body(), limit).collect().await;
+        let body = body.map_err(|e| DiscoveryError::Body { path: path.to_owned(), reason: e.to_string() })?;
+        Ok(Some(body.to_bytes()))
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, answer)
+        .await
+        .unwrap_or_else(|_| Err(DiscoveryError::Timeout { path: path.to_owned() }))
+}
+
+/// Sends a `GET` and accepts only `200 OK` and `404 Not Found`; the headers must come in time.
+async fn send(upstream: &Upstream, path: &str) -> Result<http::Response<hyper::body::Incoming>, DiscoveryError> {
+    let response = tokio::time::timeout(REQUEST_TIMEOUT, upstream.get(path))
+        .await
+        .map_err(|_| DiscoveryError::Timeout { path: path.to_owned() })??;
+    match response.status() {
+        StatusCode::OK | StatusCode::NOT_FOUND => Ok(response),
+        status => Err(DiscoveryError::Status { path: path.to_owned(), status }),
+    }
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn is_container_id(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The docker container id in a `/proc/<pid>/cgroup` file. The cgroupfs driver puts a container
+/// in `/docker/<id>`, the systemd driver in `/system.slice/docker-<id>.scope` (dockerd
+/// daemon/oci_linux.go `getCgroupsPath`), on cgroup v1 (`N:controllers:path`) and v2 (`0::path`)
+/// alike; the innermost such segment is the process's own container.
+fn container_id_from_cgroup(cgroup: &str) -> Option<&str> {
+    cgroup.lines().find_map(|line| {
+        let path = line.splitn(3, ':').nth(2)?;
+        path.rsplit('/').find_map(|segment| {
+            let id = segment.strip_prefix("docker-").and_then(|s| s.strip_suffix(".scope")).unwrap_or(segment);
+            is_container_id(id).then_some(id)
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "6010f7e5d3bc9dc357def38a4deeebb7aa7360dc302db978775eeb8e7f1d585b";
+    const OTHER: &str = "42b0fa1a8cb979a6d8cdc777574f3eb9d9dfb1ee2153acd7b6442b2fa18afa99";
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
+    }
+
+    fn known(id: &str, name: &str, ips: &[&str]) -> Known {
+        let info = ContainerInfo { id: id.into(), name: name.into(), labels: BTreeMap::new() };
+        Known { info, ips: ips.iter().map(|t| ip(t)).collect() }
+    }
+
+    #[test]
+    fn finds_the_container_id_in_cgroup_v1_and_v2_paths() {
+        let cgroupfs_v1 = format!("12:pids:/docker/{ID}\n11:memory:/docker/{ID}\n0::/docker/{ID}\n");
+        assert_eq!(container_id_from_cgroup(&cgroupfs_v1), Some(ID));
+        let systemd_v2 = format!("0::/system.slice/docker-{ID}.scope\n");
+        assert_eq!(container_id_from_cgroup(&systemd_v2), Some(ID));
+        let systemd_v1 = format!("1:name=systemd:/system.slice/docker-{ID}.scope/init\n");
+        assert_eq!(container_id_from_cgroup(&systemd_v1), Some(ID));
+        // Docker in docker: the innermost container is the process's own.
+        let nested = format!("0::/docker/{OTHER}/docker/{ID}\n");
+        assert_eq!(container_id_from_cgroup(&nested), Some(ID));
+    }
+
+    #[test]
+    fn finds_no_container_for_host_processes_or_look_alikes() {
+        for cgroup in [
+            "0::/user.slice/user-1000.slice/session-2.scope\n",
+            "9:name=systemd:/\n4:memory:/process_api/0d8bac403dd2d9d25cf28722524ef110\n0::/\n",
+            &format!("0::/docker/{}\n", ID.to_uppercase()),
+            &format!("0::/docker/{ID}0\n"),
+            &format!("0::/system.slice/containerd-{ID}.scope\n"),
+            "",
+            "garbage without colons",
+        ] {
+            assert_eq!(container_id_from_cgroup(cgroup), None, "{cgroup}");
+        }
+    }
+
+    #[test]
+    fn reads_a_listing_with_addresses_on_every_network() {
+        let body = format!(
+            r#"[{{"Id":"{ID}","Names":["/web/db","/db"],"Labels":{{"team":"blue"}},"State":"running",
+              "NetworkSettings":{{"Networks":{{
+                "a":{{"IPAddress":"172.28.0.2","GlobalIPv6Address":"fd00:5a:3796::2"}},
+                "b":{{"IPAddress":"10.9.0.3","GlobalIPv6Address":""}},
+                "host":{{"IPAddress":"","GlobalIPv6Address":""}}}}}}}},
+              {{"Id":"{OTHER}","Names":["/lonely"],"Labels":null,"NetworkSettings":{{"Networks":null}}}}]"#
+        );
+        let listing = parse_listing(body.as_bytes()).ok();
+        let mut db = known(ID, "db", &["10.9.0.3", "172.28.0.2", "fd00:5a:3796::2"]);
+        db.info.labels.insert("team".into(), "blue".into());
+        assert_eq!(listing, Some(vec![db, known(OTHER, "lonely", &[])]));
+    }
+
+    #[test]
+    fn reads_an_inspect_answer_and_ignores_stopped_containers() {
+        let running = format!(
+            r#"{{"Id":"{ID}","Name":"/renamed","State":{{"Running":true,"Pid":23582}},
+               "Config":{{"Labels":null}},"NetworkSettings":{{"IPAddress":"",
+               "Networks":{{"n":{{"IPAddress":"172.28.0.2","GlobalIPv6Address":"fd00:5a:3796::2"}}}}}}}}"#
+        );
+        let expected = known(ID, "renamed", &["172.28.0.2", "fd00:5a:3796::2"]);
+        assert_eq!(parse_inspect(running.as_bytes()).ok(), Some(Some(expected)));
+        let stopped = format!(r#"{{"Id":"{ID}","Name":"/x","State":{{"Running":false}},"NetworkSettings":{{}}}}"#);
+        assert_eq!(parse_inspect(stopped.as_bytes()).ok(), Some(None));
+        assert!(parse_inspect(b"{\"Id\":1}").is_err());
+    }
+
+    #[test]
+    fn turns_events_into_changes() {
+        // Lines as dockerd 20.10 writes them (old `status`/`id` fields beside `Type`/`Action`/`Actor`).
+        let container = |action: &str| {
+            format!(
+                r#"{{"status":"{action}","id":"{ID}","Type":"container","Action":"{action}","Actor":{{"ID":"{ID}","Attributes":{{"name":"c","team":"blue"}}}},"scope":"local","time":1}}"#
+            )
+        };
+        let change = |line: &str| change_for(line.as_bytes()).ok().flatten();
+        assert_eq!(change(&container("start")), Some(Change::Refresh(ID.into())));
+        assert_eq!(change(&container("rename")), Some(Change::Refresh(ID.into())));
+        assert_eq!(change(&container("die")), Some(Change::Forget(ID.into())));
+        assert_eq!(change(&container("destroy")), Some(Change::Forget(ID.into())));
+        let connect = format!(
+            r#"{{"Type":"network","Action":"connect","Actor":{{"ID":"{OTHER}","Attributes":{{"container":"{ID}","name":"n","type":"bridge"}}}}}}"#
+        );
+        assert_eq!(change(&connect), Some(Change::Refresh(ID.into())));
+        let destroyed = format!(
+            r#"{{"Type":"network","Action":"destroy","Actor":{{"ID":"{OTHER}","Attributes":{{"name":"n"}}}}}}"#
+        );
+        assert_eq!(change(&destroyed), None);
+        let image = format!(r#"{{"Type":"image","Action":"pull","Actor":{{"ID":"{ID}"}}}}"#);
+        assert_eq!(change(&image), None);
+        let odd_id = r#"{"Type":"container","Action":"start","Actor":{"ID":"../../etc"}}"#;
+        assert_eq!(change(odd_id), None);
+        assert_eq!(change(" \r\n"), None);
+        assert!(change_for(b"{\"Type\":").is_err());
+    }
+
+    #[tokio::test]
+    async fn names_an_address_only_when_exactly_one_container_holds_it() {
+        let directory = Directory::empty();
+        assert!(directory.ready(Duration::ZERO).await);
+        directory.replace_all(vec![known(ID, "one", &["172.28.0.2", "fd00::2"]), known(OTHER, "two", &["10.0.0.9"])]);
+        assert_eq!(directory.by_ip(ip("172.28.0.2")).map(|c| c.name), Some("one".into()));
+        assert_eq!(directory.by_ip(ip("::ffff:172.28.0.2")).map(|c| c.name), Some("one".into()));
+        assert_eq!(directory.by_ip(ip("fd00::2")).map(|c| c.name), Some("one".into()));
+        assert_eq!(directory.by_ip(ip("172.28.0.3")), None);
+        directory.set(OTHER, Some(known(OTHER, "two", &["172.28.0.2"])));
+        assert_eq!(directory.by_ip(ip("172.28.0.2")), None);
+        directory.set(ID, None);
+        assert_eq!(directory.by_ip(ip("172.28.0.2")).map(|c| c.name), Some("two".into()));
+        assert_eq!(directory.by_pid(std::process::id().try_into().unwrap_or(0)).await, None);
+        assert_eq!(directory.by_pid(-1).await, None);
+    }
+
+    #[test]
+    fn lookups_can_run_on_any_task() {
+        fn send<T: Send>(_: &T) {}
+        let directory = Directory::empty();
+        send(&directory);
+        send(&directory.by_pid(1));
+        send(&directory.ready(Duration::ZERO));
+    }
+
+    #[test]
+    fn encodes_the_events_filter_for_a_query() {
+        assert_eq!(percent_encode(r#"{"type":["a b"]}"#), "%7B%22type%22%3A%5B%22a%20b%22%5D%7D");
+    }
+}

@@ -1,0 +1,196 @@
+//! The container directory against the real dockerd: it names a container by its address and by
+//! its process, and follows the engine's events as the container is started, renamed and stopped.
+
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
+
+mod common;
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sockgate::forward::{Upstream, UpstreamAddr};
+use sockgate::identify::containers::{ContainerInfo, Directory};
+
+use common::dockerd::{inspect_container, DOCKER_SOCKET};
+use common::{CmdOutput, Scratch, TEST_IMAGE};
+
+/// How long an event may take to reach the directory.
+const SETTLE: Duration = Duration::from_secs(10);
+const LABEL: &str = "sockgate.test.identity";
+
+/// `docker <args>` on the real socket, which must succeed; blocking, so off the async workers.
+fn docker(args: &[&str]) -> CmdOutput {
+    tokio::task::block_in_place(|| common::real_docker(args).and_then(CmdOutput::ok)).unwrap()
+}
+
+fn inspect(name: &str) -> Value {
+    tokio::task::block_in_place(|| inspect_container(name)).unwrap().expect("the container exists")
+}
+
+/// Polls `probe` until it answers `Some`, for at most `SETTLE`.
+async fn eventually<T, F: Future<Output = Option<T>>>(what: &str, mut probe: impl FnMut() -> F) -> T {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {SETTLE:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A unique-enough IPv6 ULA subnet, so concurrent runs do not ask for overlapping pools.
+fn ipv6_subnet() -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("fd5a:{:x}:{:x}::/64", std::process::id() & 0xffff, nanos & 0xffff)
+}
+
+fn address(container: &Value, network: &str, field: &str) -> IpAddr {
+    let text = container["NetworkSettings"]["Networks"][network][field].as_str().unwrap_or_default();
+    text.parse().unwrap_or_else(|_| panic!("no {field} on `{network}`: {container}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follows_a_container_through_its_life() {
+    if !common::docker_ready().unwrap() {
+        return;
+    }
+    let upstream = Upstream::new(UpstreamAddr::Unix(DOCKER_SOCKET.into()), None, tokio_util::task::TaskTracker::new());
+    let directory = Directory::start(upstream);
+    assert!(directory.ready(SETTLE).await, "the first listing did not finish");
+
+    let mut scratch = Scratch::new();
+    let network = scratch.network("identity");
+    let name = scratch.container("identity");
+    docker(&["network", "create", "--ipv6", "--subnet", &ipv6_subnet(), &network]);
+    // Started only now, so only the event stream can tell the directory about it.
+    let label = format!("{LABEL}=blue");
+    docker(&["run", "-d", "--name", &name, "--network", &network, "--label", &label, TEST_IMAGE, "sleep", "60"]);
+    let container = inspect(&name);
+    let id = container["Id"].as_str().unwrap().to_owned();
+    let ipv4 = address(&container, &network, "IPAddress");
+    let ipv6 = address(&container, &network, "GlobalIPv6Address");
+    let pid: i32 = container["State"]["Pid"].as_i64().unwrap().try_into().unwrap();
+
+    let named = |wanted: String| {
+        let directory = &directory;
+        move || {
+            let found = directory.by_ip(ipv4).filter(|c| c.name == wanted);
+            std::future::ready(found)
+        }
+    };
+    let found: ContainerInfo = eventually("the started container by its IPv4 address", named(name.clone())).await;
+    assert_eq!(found.id, id);
+    assert_eq!(found.labels.get(LABEL).map(String::as_str), Some("blue"));
+    assert_eq!(directory.by_ip(ipv6), Some(found.clone()), "by its IPv6 address");
+
+    assert_eq!(directory.by_pid(pid).await, Some(found), "by the pid of its process");
+    assert_eq!(directory.by_pid(i32::try_from(std::process::id()).unwrap()).await, None, "the test itself");
+
+    let renamed = scratch.container("renamed");
+    docker(&["rename", &name, &renamed]);
+    eventually("the renamed container by its address", named(renamed.clone())).await;
+
+    docker(&["stop", "-t", "0", &renamed]);
+    let forgotten = || std::future::ready(directory.by_ip(ipv4).is_none().then_some(()));
+    eventually("the stopped container forgotten", forgotten).await;
+    assert_eq!(directory.by_ip(ipv6), None);
+    assert_eq!(directory.by_pid(pid).await, None, "the process is gone");
+}
+
+/// What the stub engine's first `/events` stream sends: a chunk of bytes, or the end of the stream.
+type EventFeed = tokio::sync::mpsc::UnboundedReceiver<Option<String>>;
+
+/// A stub engine on a unix socket: the listing names container A on the first connection to
+/// `/events` and container C afterwards; the first event stream is fed by the test, later ones
+/// stay silent; container B answers inspection.
+async fn stub_engine(socket: std::path::PathBuf, feed: EventFeed) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let listener = tokio::net::UnixListener::bind(socket).unwrap();
+    let subscriptions = Arc::new(AtomicUsize::new(0));
+    let feed = Arc::new(tokio::sync::Mutex::new(Some(feed)));
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { return };
+        let (subscriptions, feed) = (subscriptions.clone(), feed.clone());
+        tokio::spawn(async move {
+            use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+            let mut stream = BufReader::new(stream);
+            loop {
+                let mut head = String::new();
+                while !head.ends_with("\r\n\r\n") {
+                    if stream.read_line(&mut head).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                }
+                let path = head.split(' ').nth(1).unwrap_or_default().to_owned();
+                let body = if path.starts_with("/v1.41/events?filters=") {
+                    subscriptions.fetch_add(1, Ordering::SeqCst);
+                    let head =
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+                    stream.write_all(head.as_bytes()).await.unwrap();
+                    let Some(mut feed) = feed.lock().await.take() else {
+                        return std::future::pending().await;
+                    };
+                    while let Some(Some(chunk)) = feed.recv().await {
+                        stream.write_all(format!("{:x}\r\n{chunk}\r\n", chunk.len()).as_bytes()).await.unwrap();
+                    }
+                    let _ = stream.write_all(b"0\r\n\r\n").await;
+                    return;
+                } else if path == "/v1.41/containers/json" {
+                    let (id, ip) =
+                        if subscriptions.load(Ordering::SeqCst) == 1 { (A, "10.0.0.1") } else { (C, "10.0.0.3") };
+                    format!(
+                        r#"[{{"Id":"{id}","Names":["/{}"],"Labels":{{}},"NetworkSettings":{{"Networks":{{"n":{{"IPAddress":"{ip}"}}}}}}}}]"#,
+                        &id[..1]
+                    )
+                } else if path == format!("/v1.41/containers/{B}/json") {
+                    format!(
+                        r#"{{"Id":"{B}","Name":"/b","State":{{"Running":true}},"Config":{{"Labels":null}},"NetworkSettings":{{"Networks":{{"n":{{"IPAddress":"10.0.0.2","GlobalIPv6Address":""}}}}}}}}"#
+                    )
+                } else {
+                    panic!("the stub engine was asked for `{path}`");
+                };
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                stream.write_all(response.as_bytes()).await.unwrap();
+            }
+        });
+    }
+}
+
+const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+const C: &str = "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
+
+#[tokio::test]
+async fn follows_events_split_across_chunks_and_relists_after_the_stream_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("engine.sock");
+    let (feed, events) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(stub_engine(socket.clone(), events));
+    let upstream = Upstream::new(UpstreamAddr::Unix(socket), None, tokio_util::task::TaskTracker::new());
+    let directory = Directory::start(upstream);
+    assert!(directory.ready(SETTLE).await, "the first listing did not finish");
+    let name_at = |ip: [u8; 4]| directory.by_ip(IpAddr::from(ip)).map(|c| c.name);
+    assert_eq!(name_at([10, 0, 0, 1]).as_deref(), Some("a"));
+
+    // One event line in two chunks: only the whole line may be read.
+    let event =
+        format!(r#"{{"Type":"network","Action":"connect","Actor":{{"ID":"n","Attributes":{{"container":"{B}"}}}}}}"#);
+    let (first, second) = event.split_at(20);
+    feed.send(Some(first.to_owned())).unwrap();
+    feed.send(Some(format!("{second}\n"))).unwrap();
+    eventually("container B from the connect event", || std::future::ready(name_at([10, 0, 0, 2]))).await;
+    assert_eq!(name_at([10, 0, 0, 1]).as_deref(), Some("a"));
+
+    // The engine ends the stream: the directory reconnects and lists again.
+    feed.send(None).unwrap();
+    eventually("container C from the second listing", || std::future::ready(name_at([10, 0, 0, 3]))).await;
+    assert_eq!(name_at([10, 0, 0, 1]), None);
+    assert_eq!(name_at([10, 0, 0, 2]), None);
+}
