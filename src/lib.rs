@@ -3,7 +3,8 @@
 //! A request walks through the modules in this order:
 //!
 //! - [`listen`]: binds the unix and TCP listeners and accepts connections within bounds;
-//! - [`identify`]: tells who is on the other end of a connection;
+//! - [`identify`]: tells who is on the other end of a connection (peer, certificate, container);
+//! - [`profile`]: picks the policy that applies to that caller;
 //! - [`normalize`]: turns the request target into the exact path dockerd would route, or refuses it;
 //! - [`classify`]: names the Docker Engine API operation and the resource the path addresses;
 //! - [`inspect`]: reads what the body and query ask of the host, exactly as dockerd reads them;
@@ -13,7 +14,8 @@
 //! - [`record`]: logs every decision.
 //!
 //! [`gateway`] wires those steps together for one request, and [`error`] is the only place where a
-//! failure becomes an HTTP response. [`serve`] runs the whole server until it is told to stop.
+//! failure becomes an HTTP response. [`serve`] runs the whole server until it is told to stop, as
+//! [`config`] describes it; [`tls`] builds its TLS configurations and [`body`] is the one body type.
 
 pub mod body;
 pub mod classify;

@@ -1,7 +1,8 @@
 //! Every example in `README.md` and `docs/` runs here.
 //!
-//! - ```` ```toml ```` blocks: a policy (it has `version =`) must pass `sockgate policy check`'s
-//!   checks; a case file (`[[case]]`) must parse; anything else must be valid TOML.
+//! - ```` ```toml ```` blocks: a configuration file (it has `[[listener]]`) must pass
+//!   `sockgate check-config`'s checks with the policies it names; a policy (it has `version =`) must
+//!   pass `sockgate policy check`'s; a case file (`[[case]]`) must parse; anything else must be TOML.
 //! - ```` ```sh ```` blocks: each command runs in `bash`, with `cargo run --release --` replaced by
 //!   the built binary and `/run/sockgate` by a temporary directory (also the default listener,
 //!   through `SOCKGATE_LISTEN`). `sockgate serve` commands run in
@@ -88,7 +89,15 @@ fn toml_examples_are_valid() {
     assert!(toml_blocks.len() >= 5, "the docs lost their TOML examples");
     for block in toml_blocks {
         let place = format!("{}:{}", block.file.display(), block.line);
-        if block.text.contains("[[case]]") {
+        if block.text.contains("[[listener]]") {
+            // A configuration file: checked as `sockgate check-config` reads it, policies included.
+            let config = sockgate::config::file::parse(&place, &block.text, Path::new(ROOT));
+            let config = config.unwrap_or_else(|e| panic!("{place}: {e}"));
+            for listener in &config.listeners {
+                let loaded = sockgate::profile::Profiles::load(&listener.policy, &listener.profiles);
+                assert!(loaded.is_ok(), "{place}: {}", loaded.err().map(|e| e.to_string()).unwrap_or_default());
+            }
+        } else if block.text.contains("[[case]]") {
             let parsed: Result<toml::Table, _> = toml::from_str(&block.text);
             assert!(parsed.is_ok(), "{place}: {parsed:?}");
         } else if block.text.contains("version =") {
