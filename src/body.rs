@@ -1,19 +1,114 @@
-//! The one body type that flows through the gateway in both directions: either bytes streamed from a
-//! peer, or a small body sockgate produced itself (an error message). It never buffers a stream.
+//! The one body type that flows through the gateway in both directions: bytes streamed from a
+//! peer, or a small body sockgate produced itself. It can count the bytes that pass and run a hook
+//! when it is dropped (finished or abandoned), which is how a request is recorded once its response
+//! is done. It never buffers a stream.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http_body_util::{Either, Full};
+use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 
-/// A request or response body: streamed from a peer, or produced by sockgate.
-pub type Body = Either<Incoming, Full<Bytes>>;
+/// A request or response body.
+pub struct Body {
+    kind: Kind,
+    counter: Option<Arc<AtomicU64>>,
+    on_drop: Option<Box<dyn FnOnce() + Send>>,
+}
+
+enum Kind {
+    Streamed(Incoming),
+    Full(Option<Bytes>),
+}
 
 /// A body sockgate produced itself.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
-    Either::Right(Full::new(bytes.into()))
+    let bytes: Bytes = bytes.into();
+    Body { kind: Kind::Full((!bytes.is_empty()).then_some(bytes)), counter: None, on_drop: None }
 }
 
 /// A body streamed from a peer, passed on frame by frame.
 pub fn streamed(incoming: Incoming) -> Body {
-    Either::Left(incoming)
+    Body { kind: Kind::Streamed(incoming), counter: None, on_drop: None }
+}
+
+impl Body {
+    /// Adds the length of every data frame that passes to `counter`.
+    pub fn counted(mut self, counter: Arc<AtomicU64>) -> Body {
+        self.counter = Some(counter);
+        self
+    }
+
+    /// Runs `hook` once, when the body is dropped: after its last frame was sent, or when the
+    /// connection went away first.
+    pub fn on_drop(mut self, hook: impl FnOnce() + Send + 'static) -> Body {
+        self.on_drop = Some(Box::new(hook));
+        self
+    }
+}
+
+impl Drop for Body {
+    fn drop(&mut self) {
+        if let Some(hook) = self.on_drop.take() {
+            hook();
+        }
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let polled = match &mut this.kind {
+            Kind::Streamed(incoming) => Pin::new(incoming).poll_frame(cx),
+            Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+        };
+        if let (Some(counter), Poll::Ready(Some(Ok(frame)))) = (&this.counter, &polled) {
+            if let Some(data) = frame.data_ref() {
+                counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+            }
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            Kind::Streamed(incoming) => incoming.is_end_stream(),
+            Kind::Full(bytes) => bytes.is_none(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Streamed(incoming) => incoming.size_hint(),
+            Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body::Body as _;
+    use http_body_util::BodyExt;
+    use std::sync::atomic::AtomicBool;
+
+    #[tokio::test]
+    async fn counts_and_runs_its_hook_once() {
+        let counter = Arc::new(AtomicU64::new(0));
+        let dropped = Arc::new(AtomicBool::new(false));
+        let flag = dropped.clone();
+        let body = full("hello").counted(counter.clone()).on_drop(move || flag.store(true, Ordering::SeqCst));
+        assert_eq!(body.size_hint().exact(), Some(5));
+        let collected = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+        assert_eq!(&collected[..], b"hello");
+        assert_eq!(counter.load(Ordering::SeqCst), 5);
+        assert!(dropped.load(Ordering::SeqCst));
+        assert!(full(Bytes::new()).is_end_stream());
+    }
 }

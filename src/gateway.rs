@@ -21,7 +21,7 @@ use crate::identify::Identity;
 use crate::inspect::{self, Finding, Reads};
 use crate::normalize::{self, Target};
 use crate::policy::Policy;
-use crate::record;
+use crate::record::{self, Entry, Mode, Recorder};
 
 /// How much of an unread request body is read and dropped after a refusal, so the client can
 /// finish sending and read the answer on a connection that stays usable (as Go's `net/http`
@@ -33,6 +33,7 @@ const DRAIN_TIME: Duration = Duration::from_secs(5);
 pub struct Gateway {
     upstream: Upstream,
     max_body_bytes: usize,
+    recorder: Arc<Recorder>,
 }
 
 /// Everything sockgate concluded about one request.
@@ -45,8 +46,13 @@ pub struct Judgement {
 }
 
 impl Gateway {
-    pub fn new(upstream: Upstream, max_body_bytes: usize) -> Gateway {
-        Gateway { upstream, max_body_bytes }
+    pub fn new(upstream: Upstream, max_body_bytes: usize, recorder: Arc<Recorder>) -> Gateway {
+        Gateway { upstream, max_body_bytes, recorder }
+    }
+
+    /// Where requests are recorded.
+    pub fn recorder(&self) -> &Arc<Recorder> {
+        &self.recorder
     }
 
     /// Answers one request under `policy` (chosen for this caller, by `profile` if one matched):
@@ -61,14 +67,16 @@ impl Gateway {
         let (mut parts, incoming) = request.into_parts();
         let mut incoming = Some(incoming);
         let caller = Caller { identity, profile: profile.as_deref() };
-        match self.route(&caller, policy, &mut parts, &mut incoming).await {
-            Ok(response) => response,
+        let mut entry = Entry::begin(identity, caller.to_string(), &parts.method, &parts.uri);
+        match self.route(&caller, policy, &mut parts, &mut incoming, &mut entry).await {
+            Ok(response) => record::finish(&self.recorder, entry, response, false),
             Err(e) => {
-                record::failure(identity, &parts.method, &parts.uri, &e);
+                entry.failed(&e);
                 if let Some(unread) = incoming {
                     drain(unread).await;
                 }
-                error::rescue(&e)
+                let upstream_failed = matches!(e, GatewayError::Forward(_));
+                record::finish(&self.recorder, entry, error::rescue(&e), upstream_failed)
             }
         }
     }
@@ -79,6 +87,7 @@ impl Gateway {
         policy: &Policy,
         parts: &mut Parts,
         incoming: &mut Option<Incoming>,
+        entry: &mut Entry,
     ) -> Result<Response<Body>, GatewayError> {
         let (target, classified) = recognize(&parts.method, &parts.uri)?;
         let buffered = match inspect::reads(classified.operation) {
@@ -89,8 +98,10 @@ impl Gateway {
         let (findings, mut decision) =
             judge(policy, &parts.method, &target, &classified, content_type, buffered.as_deref())?;
         decision.client = Some(caller.to_string());
-        record::decision(caller.identity, &parts.method, &target, &classified, &findings, &decision);
-        if !decision.allowed {
+        let mode = self.recorder.mode;
+        entry.decided(&target, &classified, findings, &decision, mode);
+        // In audit and learn modes a denial is recorded but not enforced.
+        if !decision.allowed && mode == Mode::Enforce {
             return Err(GatewayError::Denied(Box::new(decision)));
         }
         let upgrade = if classified.operation.may_upgrade() && asks_for_upgrade(&parts.headers) {
@@ -103,9 +114,10 @@ impl Gateway {
                 // Exactly the bytes that were inspected, framed by length whatever the client used.
                 parts.headers.remove(header::TRANSFER_ENCODING);
                 parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+                entry.bytes_in.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 body::full(bytes)
             }
-            (None, Some(streamed)) => body::streamed(streamed),
+            (None, Some(streamed)) => body::streamed(streamed).counted(entry.bytes_in.clone()),
             (None, None) => body::full(Bytes::new()),
         };
         Ok(self.upstream.forward(parts, outgoing, &target, upgrade).await?)

@@ -17,6 +17,7 @@
 //! failure becomes an HTTP response. [`serve`] runs the whole server until it is told to stop, as
 //! [`config`] describes it; [`tls`] builds its TLS configurations and [`body`] is the one body type.
 
+pub mod admin;
 pub mod body;
 pub mod classify;
 pub mod config;

@@ -10,6 +10,8 @@ use clap::{Args, Parser, Subcommand};
 use sockgate::config::{self, ListenAddr, ListenerConfig, PolicySource, ServeConfig, UpstreamConfig};
 use sockgate::forward::UpstreamAddr;
 use sockgate::policy::{cases, compat, Policy};
+use sockgate::record::audit::AuditTarget;
+use sockgate::record::Mode;
 use sockgate::tls::{ClientTls, ServerTls};
 
 #[derive(Parser)]
@@ -29,6 +31,15 @@ enum Command {
     /// Check, explain and test policies
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Ask a running sockgate's admin listener whether it is healthy (exit 0) or not (exit 1)
+    Healthcheck {
+        /// The admin listener
+        #[arg(value_name = "ADDR", default_value = config::DEFAULT_ADMIN)]
+        addr: ListenAddr,
+        /// Also require the engine to answer (`/ready` instead of `/health`)
+        #[arg(long)]
+        ready: bool,
+    },
     /// Check a configuration file and every policy it names
     CheckConfig {
         #[arg(value_name = "FILE")]
@@ -93,6 +104,19 @@ struct ServeArgs {
     /// Largest request body read for inspection (container specs and the like); larger get 413
     #[arg(long, value_name = "BYTES", default_value_t = config::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// Serve /metrics, /health and /ready here, e.g. tcp://127.0.0.1:9323
+    #[arg(long, value_name = "ADDR", env = "SOCKGATE_ADMIN_LISTEN")]
+    admin_listen: Option<ListenAddr>,
+    /// Write one JSON line per decision here (`-` for standard output); reopened on SIGHUP
+    #[arg(long, value_name = "PATH", env = "SOCKGATE_AUDIT_LOG")]
+    audit_log: Option<String>,
+    /// enforce: deny what the policy denies; audit: log and count it, but let it through;
+    /// learn: let everything readable through and write the policy that allows exactly that
+    #[arg(long, value_name = "MODE", default_value = "enforce", env = "SOCKGATE_MODE")]
+    mode: Mode,
+    /// Where learn mode writes its policy (on exit and on SIGUSR1)
+    #[arg(long, value_name = "FILE", default_value = config::DEFAULT_LEARN_OUTPUT)]
+    learn_output: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -155,6 +179,16 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve(*args),
         Command::Policy(command) => policy(command),
         Command::CheckConfig { file } => check_config(&file),
+        Command::Healthcheck { addr, ready } => {
+            let path = if ready { "/ready" } else { "/health" };
+            match sockgate::admin::check(&addr, path, Duration::from_secs(3)) {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(e) => {
+                    eprintln!("sockgate healthcheck: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
     }
 }
 
@@ -233,6 +267,11 @@ fn config_from_flags(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         max_connections: args.max_connections,
         max_body_bytes: args.max_body_bytes,
         container_discovery: false,
+        admin_listen: args.admin_listen,
+        audit_log: args.audit_log.as_deref().map(AuditTarget::parse),
+        mode: args.mode,
+        learn_output: args.learn_output,
+        config_file: None,
     })
 }
 

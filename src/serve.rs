@@ -1,13 +1,14 @@
 //! Runs the server: loads every listener's policies, opens the listeners, accepts connections
 //! within the connection bound (refusing sources outside a listener's networks, completing TLS
-//! handshakes, recognising callers), serves each with HTTP/1.1 (upgrades included), reloads TLS
-//! certificates on `SIGHUP`, and on a stop signal stops accepting and lets in-flight requests and
-//! tunnels finish within the grace period.
+//! handshakes, recognising callers), serves each with HTTP/1.1 (upgrades included), serves the
+//! admin endpoints, reloads certificates and policies on `SIGHUP` or a file change, and on a stop
+//! signal stops accepting and lets in-flight requests and tunnels finish within the grace period.
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -18,7 +19,8 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{Cidr, ListenAddr, ListenerConfig, ServeConfig};
+use crate::admin::{self, Admin};
+use crate::config::{Cidr, ListenAddr, ListenerConfig, PolicySource, ServeConfig};
 use crate::forward::{Upstream, UpstreamAddr};
 use crate::gateway::Gateway;
 use crate::identify::cert::CertIdentity;
@@ -27,6 +29,9 @@ use crate::identify::{Identity, Peer};
 use crate::listen::{Accepted, ListenError, Listener, SocketOptions};
 use crate::policy::PolicyErrors;
 use crate::profile::Profiles;
+use crate::record::audit::AuditLog;
+use crate::record::learn::Learner;
+use crate::record::{Mode, Recorder};
 use crate::tls::{self, Reloadable, TlsError};
 
 /// The largest request head (request line and headers) accepted, as Go's `DefaultMaxHeaderBytes`.
@@ -36,6 +41,8 @@ pub const MAX_HEADER_BYTES: usize = 1024 * 1024;
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a client may take to complete a TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often policy and configuration files are checked for changes.
+const FILE_POLL: Duration = Duration::from_secs(2);
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +53,8 @@ pub enum ServeError {
     Listen(#[from] ListenError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("cannot open the audit log {0}")]
+    Audit(String),
     #[error(
         "refusing to listen on `{0}` without TLS: anyone who can reach it would get what its policy allows, \
          unauthenticated; add --tlscert/--tlskey (and --tlsverify), listen on loopback, or pass --insecure-tcp"
@@ -95,7 +104,18 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
     };
     let upstream = Upstream::new(config.upstream.addr.clone(), client_tls, tunnels.clone());
     let directory = if config.container_discovery { Directory::start(upstream.clone()) } else { Directory::empty() };
-    let gateway = Arc::new(Gateway::new(upstream.clone(), config.max_body_bytes));
+    let audit = match &config.audit_log {
+        Some(target) => {
+            Some(AuditLog::open(target.clone()).map_err(|e| ServeError::Audit(format!("{target:?}: {e}")))?)
+        }
+        None => None,
+    };
+    let learner = (config.mode == Mode::Learn).then(|| Learner::new(config.learn_output.clone()));
+    if config.mode != Mode::Enforce {
+        tracing::warn!(mode = ?config.mode, "denials are logged but not enforced");
+    }
+    let recorder = Arc::new(Recorder::new(config.mode, audit, learner));
+    let gateway = Arc::new(Gateway::new(upstream.clone(), config.max_body_bytes, recorder.clone()));
 
     let mut states = Vec::new();
     for (listener, profiles) in config.listeners.iter().zip(loaded) {
@@ -134,11 +154,30 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
         accept_loops.spawn(accept_loop(context));
     }
     accept_loops.close();
-    let reloader = tokio::spawn(reload_on_hangup(states.clone()));
+    if let Some(addr) = &config.admin_listen {
+        let admin_listener = Listener::bind(addr, &SocketOptions { mode: 0o660, group: None }).await?;
+        tracing::info!("admin endpoints (/metrics, /health, /ready) on {}", admin_listener.name());
+        let admin = Admin {
+            recorder: recorder.clone(),
+            upstream: upstream.clone(),
+            connections: connections.clone(),
+            tunnels: tunnels.clone(),
+        };
+        tokio::spawn(admin::serve(admin_listener, admin, stop.clone()));
+    }
+    let reloader = Arc::new(Reloader {
+        config_file: config.config_file.clone(),
+        listeners: Mutex::new(config.listeners.clone()),
+        states: states.clone(),
+        recorder: recorder.clone(),
+    });
+    let signals = tokio::spawn(handle_signals(reloader.clone()));
+    let watcher = tokio::spawn(watch_files(reloader));
 
     shutdown.await;
     tracing::info!(grace_period = ?config.grace_period, "stopping: no new connections, draining in-flight requests");
-    reloader.abort();
+    signals.abort();
+    watcher.abort();
     stop.cancel();
     accept_loops.wait().await;
     for state in &states {
@@ -158,7 +197,17 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
             "grace period over, closing what is still open"
         );
     }
+    write_learned(&recorder);
     Ok(())
+}
+
+fn write_learned(recorder: &Recorder) {
+    if let Some(learner) = &recorder.learner {
+        match learner.write() {
+            Ok(()) => tracing::info!(file = %learner.output().display(), "learned policy written"),
+            Err(e) => tracing::error!(file = %learner.output().display(), "cannot write the learned policy: {e}"),
+        }
+    }
 }
 
 /// Like dockerd, sockgate does not serve the API unauthenticated beyond the machine unless told to.
@@ -180,19 +229,133 @@ fn check_exposure(listener: &ListenerConfig) -> Result<(), ServeError> {
     }
 }
 
-async fn reload_on_hangup(states: Vec<Arc<ListenerState>>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hangups) = signal(SignalKind::hangup()) else { return };
-    while hangups.recv().await.is_some() {
-        for state in &states {
-            if let Some(tls) = &state.tls {
-                match tls.reload() {
-                    Ok(()) => tracing::info!(listener = %state.listener.name(), "TLS certificates reloaded"),
-                    Err(e) => {
-                        tracing::error!(listener = %state.listener.name(), "TLS reload failed, keeping the old certificates: {e}")
+/// Reloads policies (and the configuration file's profiles) all at once, or not at all.
+struct Reloader {
+    config_file: Option<PathBuf>,
+    listeners: Mutex<Vec<ListenerConfig>>,
+    states: Vec<Arc<ListenerState>>,
+    recorder: Arc<Recorder>,
+}
+
+impl Reloader {
+    fn current(&self) -> Vec<ListenerConfig> {
+        match self.listeners.lock() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Loads every listener's policies again; an error anywhere keeps every old policy.
+    fn reload(&self) {
+        let mut configs = self.current();
+        if let Some(file) = &self.config_file {
+            match crate::config::file::load(file) {
+                Ok(fresh) => {
+                    for config in &mut configs {
+                        match fresh.listeners.iter().find(|f| f.addr == config.addr) {
+                            Some(f) => *config = f.clone(),
+                            None => {
+                                tracing::warn!(listener = %config.addr, "listener removed from the configuration: a restart applies that")
+                            }
+                        }
                     }
                 }
+                Err(errors) => return self.failed(&errors),
             }
+        }
+        let mut loaded = Vec::new();
+        let mut errors = PolicyErrors::default();
+        for config in &configs {
+            match Profiles::load(&config.policy, &config.profiles) {
+                Ok(profiles) => loaded.push(profiles),
+                Err(e) => errors.0.extend(e.0),
+            }
+        }
+        if !errors.0.is_empty() {
+            return self.failed(&errors);
+        }
+        for (state, profiles) in self.states.iter().zip(loaded) {
+            match state.profiles.write() {
+                Ok(mut guard) => *guard = Arc::new(profiles),
+                Err(poisoned) => *poisoned.into_inner() = Arc::new(profiles),
+            }
+        }
+        if let Ok(mut guard) = self.listeners.lock() {
+            *guard = configs;
+        }
+        self.recorder.metrics.reloads.with_label_values(&["ok"]).inc();
+        tracing::info!("policies reloaded");
+    }
+
+    fn failed(&self, errors: &PolicyErrors) {
+        self.recorder.metrics.reloads.with_label_values(&["failed"]).inc();
+        for error in &errors.0 {
+            tracing::error!("reload refused, the old policies stay: {error}");
+        }
+    }
+
+    /// The files whose change triggers a reload, with what they looked like.
+    fn snapshot(&self) -> Vec<(PathBuf, Option<(SystemTime, u64)>)> {
+        let mut files: Vec<PathBuf> = self.config_file.iter().cloned().collect();
+        for config in self.current() {
+            for source in std::iter::once(&config.policy).chain(config.profiles.iter().map(|p| &p.policy)) {
+                if let PolicySource::Files(paths) = source {
+                    files.extend(paths.iter().cloned());
+                }
+            }
+        }
+        files.sort();
+        files.dedup();
+        files
+            .into_iter()
+            .map(|path| {
+                let stamp = std::fs::metadata(&path).ok().and_then(|m| Some((m.modified().ok()?, m.len())));
+                (path, stamp)
+            })
+            .collect()
+    }
+}
+
+/// `SIGHUP` reloads certificates, policies and the audit log file; `SIGUSR1` writes what learn mode learnt.
+async fn handle_signals(reloader: Arc<Reloader>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut hangups), Ok(mut user1)) = (signal(SignalKind::hangup()), signal(SignalKind::user_defined1())) else {
+        return;
+    };
+    loop {
+        tokio::select! {
+            Some(()) = hangups.recv() => {
+                for state in &reloader.states {
+                    if let Some(tls) = &state.tls {
+                        match tls.reload() {
+                            Ok(()) => tracing::info!(listener = %state.listener.name(), "TLS certificates reloaded"),
+                            Err(e) => tracing::error!(listener = %state.listener.name(), "TLS reload failed, keeping the old certificates: {e}"),
+                        }
+                    }
+                }
+                if let Some(audit) = &reloader.recorder.audit {
+                    if let Err(e) = audit.reopen() {
+                        tracing::error!("cannot reopen the audit log: {e}");
+                    }
+                }
+                reloader.reload();
+            }
+            Some(()) = user1.recv() => write_learned(&reloader.recorder),
+            else => return,
+        }
+    }
+}
+
+/// Reloads when a policy or configuration file changes (checked every two seconds).
+async fn watch_files(reloader: Arc<Reloader>) {
+    let mut last = reloader.snapshot();
+    loop {
+        tokio::time::sleep(FILE_POLL).await;
+        let now = reloader.snapshot();
+        if now != last {
+            tracing::info!("a policy or configuration file changed");
+            reloader.reload();
+            last = reloader.snapshot();
         }
     }
 }

@@ -14,6 +14,8 @@ use super::{
     DEFAULT_MAX_BODY_BYTES, DEFAULT_UPSTREAM,
 };
 use crate::policy::{position, toml_message, PolicyError, PolicyErrors};
+use crate::record::audit::AuditTarget;
+use crate::record::Mode;
 use crate::tls::{ClientTls, ServerTls};
 
 #[derive(Deserialize)]
@@ -26,6 +28,10 @@ struct RawConfig {
     max_connections: Option<usize>,
     max_body_bytes: Option<usize>,
     container_discovery: Option<bool>,
+    admin_listen: Option<Spanned<String>>,
+    audit_log: Option<String>,
+    mode: Option<Mode>,
+    learn_output: Option<String>,
     #[serde(default)]
     listener: Vec<RawListener>,
 }
@@ -120,6 +126,13 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, PolicyE
     if raw.listener.is_empty() {
         err(0, "no `[[listener]]`: sockgate would serve nothing".to_string());
     }
+    let admin_listen = raw.admin_listen.as_ref().and_then(|a| match a.get_ref().parse::<ListenAddr>() {
+        Ok(addr) => Some(addr),
+        Err(e) => {
+            err(a.span().start, e.to_string());
+            None
+        }
+    });
     let mut listeners = Vec::new();
     for listener in raw.listener {
         let addr = match listener.address.get_ref().parse::<ListenAddr>() {
@@ -221,6 +234,17 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, PolicyE
         max_connections: raw.max_connections.unwrap_or(1024),
         max_body_bytes: raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
         container_discovery: raw.container_discovery.unwrap_or(needs_discovery),
+        admin_listen,
+        audit_log: raw.audit_log.as_deref().map(|p| {
+            if p == "-" {
+                AuditTarget::Stdout
+            } else {
+                AuditTarget::File(base.join(p))
+            }
+        }),
+        mode: raw.mode.unwrap_or_default(),
+        learn_output: path(raw.learn_output.as_deref().unwrap_or(super::DEFAULT_LEARN_OUTPUT)),
+        config_file: None,
     })
 }
 

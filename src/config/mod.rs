@@ -11,6 +11,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::forward::UpstreamAddr;
+use crate::record::audit::AuditTarget;
+use crate::record::Mode;
 use crate::tls::{ClientTls, ServerTls};
 
 /// Where sockgate listens when not told otherwise.
@@ -82,7 +84,22 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// Follow the engine's containers, to recognise callers that are containers.
     pub container_discovery: bool,
+    /// Where `/metrics`, `/health` and `/ready` are served, if anywhere.
+    pub admin_listen: Option<ListenAddr>,
+    /// Where audit lines go, if anywhere.
+    pub audit_log: Option<AuditTarget>,
+    pub mode: Mode,
+    /// Where learn mode writes its policy.
+    pub learn_output: PathBuf,
+    /// The configuration file this came from, read again on reload.
+    pub config_file: Option<PathBuf>,
 }
+
+/// Where learn mode writes its policy unless told otherwise.
+pub const DEFAULT_LEARN_OUTPUT: &str = "sockgate-learned.toml";
+/// Where the admin endpoints are served by default in the container image, and asked by
+/// `sockgate healthcheck`.
+pub const DEFAULT_ADMIN: &str = "tcp://127.0.0.1:9323";
 
 /// The engine and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -119,6 +119,11 @@ impl Gateway {
             max_connections: 64,
             max_body_bytes: 1024 * 1024,
             container_discovery: false,
+            admin_listen: None,
+            audit_log: None,
+            mode: sockgate::record::Mode::Enforce,
+            learn_output: dir.join("learned.toml"),
+            config_file: None,
         };
         let (tx, rx) = oneshot::channel::<()>();
         let done = tokio::spawn(async move {

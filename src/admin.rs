@@ -1,0 +1,130 @@
+//! The admin listener: `/metrics` (Prometheus text format), `/health` (the process serves) and
+//! `/ready` (the engine answers `/_ping`). It never proxies to the engine and takes no policy; bind
+//! it where only operators and monitoring reach it.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{header, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::body::{self, Body};
+use crate::forward::Upstream;
+use crate::listen::{Accepted, Listener};
+use crate::record::Recorder;
+
+/// What the admin endpoints report on.
+#[derive(Clone)]
+pub struct Admin {
+    pub recorder: Arc<Recorder>,
+    pub upstream: Upstream,
+    pub connections: TaskTracker,
+    pub tunnels: TaskTracker,
+}
+
+/// Serves the admin endpoints until `stop`.
+pub async fn serve(listener: Listener, admin: Admin, stop: CancellationToken) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = stop.cancelled() => break,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let admin = admin.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let admin = admin.clone();
+                async move { Ok::<_, Infallible>(admin.answer(request).await) }
+            });
+            let builder = http1::Builder::new();
+            let _ = match stream {
+                Accepted::Unix(s) => builder.serve_connection(TokioIo::new(s), service).await,
+                Accepted::Tcp(s) => builder.serve_connection(TokioIo::new(s), service).await,
+            };
+        });
+    }
+    listener.cleanup();
+}
+
+impl Admin {
+    async fn answer(&self, request: Request<Incoming>) -> Response<Body> {
+        if request.method() != Method::GET && request.method() != Method::HEAD {
+            return reply(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "GET only\n".into());
+        }
+        match request.uri().path() {
+            "/metrics" => {
+                let metrics = &self.recorder.metrics;
+                metrics.connections.set(i64::try_from(self.connections.len()).unwrap_or(i64::MAX));
+                metrics.tunnels.set(i64::try_from(self.tunnels.len()).unwrap_or(i64::MAX));
+                reply(StatusCode::OK, "text/plain; version=0.0.4", metrics.render())
+            }
+            "/health" => reply(StatusCode::OK, "application/json", "{\"status\":\"ok\"}\n".into()),
+            "/ready" => {
+                let ping = tokio::time::timeout(Duration::from_secs(2), self.upstream.get("/_ping")).await;
+                match ping {
+                    Ok(Ok(response)) if response.status().is_success() => {
+                        reply(StatusCode::OK, "application/json", "{\"status\":\"ready\"}\n".into())
+                    }
+                    Ok(Ok(response)) => reply(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "application/json",
+                        not_ready(&format!("engine answered {}", response.status())),
+                    ),
+                    Ok(Err(e)) => reply(StatusCode::SERVICE_UNAVAILABLE, "application/json", not_ready(&e.to_string())),
+                    Err(_) => reply(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "application/json",
+                        not_ready("engine did not answer within 2 s"),
+                    ),
+                }
+            }
+            _ => reply(StatusCode::NOT_FOUND, "text/plain", "not found: /metrics, /health, /ready\n".into()),
+        }
+    }
+}
+
+fn not_ready(reason: &str) -> String {
+    format!("{}\n", serde_json::json!({ "status": "unavailable", "reason": reason }))
+}
+
+fn reply(status: StatusCode, content_type: &'static str, text: String) -> Response<Body> {
+    let mut response = Response::new(body::full(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
+    response
+}
+
+/// `sockgate healthcheck`: asks an admin listener for `path` and says whether it answered 200.
+pub fn check(addr: &crate::config::ListenAddr, path: &str, timeout: Duration) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let request = format!("GET {path} HTTP/1.0\r\nHost: sockgate\r\n\r\n");
+    let mut response = Vec::new();
+    let result = match addr {
+        crate::config::ListenAddr::Tcp(hostport) => {
+            let addrs = std::net::ToSocketAddrs::to_socket_addrs(hostport.as_str()).map_err(|e| e.to_string())?;
+            let target = addrs.into_iter().next().ok_or_else(|| format!("`{hostport}` resolves to nothing"))?;
+            let mut stream = std::net::TcpStream::connect_timeout(&target, timeout).map_err(|e| e.to_string())?;
+            stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+            stream.write_all(request.as_bytes()).and_then(|()| stream.read_to_end(&mut response))
+        }
+        crate::config::ListenAddr::Unix(path) => {
+            let mut stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| e.to_string())?;
+            stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+            stream.write_all(request.as_bytes()).and_then(|()| stream.read_to_end(&mut response))
+        }
+    };
+    result.map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&response);
+    let status = text.split(' ').nth(1).unwrap_or("");
+    if status == "200" {
+        Ok(())
+    } else {
+        Err(format!("{path} answered: {}", text.lines().next().unwrap_or("nothing")))
+    }
+}

@@ -1,0 +1,117 @@
+//! The Prometheus metrics sockgate exports on its admin listener: requests by operation, decision,
+//! rule and status; request durations; upstream errors; open connections and tunnels; bytes each
+//! way; policy reloads; build info. It only counts; the admin listener serves them.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+/// Every metric, registered in its own registry.
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub duration: HistogramVec,
+    pub upstream_errors: IntCounter,
+    pub connections: IntGauge,
+    pub tunnels: IntGauge,
+    pub bytes: IntCounterVec,
+    pub reloads: IntCounterVec,
+    /// Time from receiving a request head to answering it, whatever the operation.
+    pub head_latency: Histogram,
+}
+
+impl Metrics {
+    #[expect(clippy::expect_used, reason = "constant metric definitions; a unit test registers them all")]
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new("sockgate_requests_total", "Requests by operation, decision, deciding rules and status"),
+            &["operation", "decision", "rule", "status"],
+        )
+        .expect("metric");
+        let duration = HistogramVec::new(
+            HistogramOpts::new("sockgate_request_duration_seconds", "Time from request to the end of the response"),
+            &["operation"],
+        )
+        .expect("metric");
+        let head_latency = Histogram::with_opts(
+            HistogramOpts::new("sockgate_response_head_seconds", "Time from request to the response head")
+                .buckets(vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0, 5.0]),
+        )
+        .expect("metric");
+        let upstream_errors =
+            IntCounter::new("sockgate_upstream_errors_total", "Requests the engine could not be reached for")
+                .expect("metric");
+        let connections = IntGauge::new("sockgate_connections_open", "Client connections open").expect("metric");
+        let tunnels = IntGauge::new("sockgate_tunnels_open", "Hijacked connections (attach, exec, BuildKit) open")
+            .expect("metric");
+        let bytes = IntCounterVec::new(
+            Opts::new("sockgate_bytes_total", "Body bytes passed, by direction (to_engine, to_client)"),
+            &["direction"],
+        )
+        .expect("metric");
+        let reloads = IntCounterVec::new(
+            Opts::new("sockgate_policy_reloads_total", "Policy reloads by result (ok, failed)"),
+            &["result"],
+        )
+        .expect("metric");
+        let build =
+            IntGaugeVec::new(Opts::new("sockgate_build_info", "Build information"), &["version"]).expect("metric");
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        for collector in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(duration.clone()),
+            Box::new(head_latency.clone()),
+            Box::new(upstream_errors.clone()),
+            Box::new(connections.clone()),
+            Box::new(tunnels.clone()),
+            Box::new(bytes.clone()),
+            Box::new(reloads.clone()),
+            Box::new(build),
+        ] {
+            registry.register(collector).expect("unique metric names");
+        }
+        // Present from the start, so a dashboard shows 0 rather than nothing.
+        reloads.with_label_values(&["ok"]);
+        reloads.with_label_values(&["failed"]);
+        bytes.with_label_values(&["to_engine"]);
+        bytes.with_label_values(&["to_client"]);
+        Metrics { registry, requests, duration, upstream_errors, connections, tunnels, bytes, reloads, head_latency }
+    }
+
+    /// The metrics in Prometheus' text format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if TextEncoder::new().encode(&self.registry.gather(), &mut out).is_err() {
+            return String::new();
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_family() {
+        let metrics = Metrics::new();
+        metrics.requests.with_label_values(&["system.ping", "allow", "r", "200"]).inc();
+        let text = metrics.render();
+        for name in [
+            "sockgate_requests_total{decision=\"allow\",operation=\"system.ping\",rule=\"r\",status=\"200\"} 1",
+            "sockgate_policy_reloads_total{result=\"failed\"} 0",
+            "sockgate_build_info{version=",
+            "sockgate_connections_open 0",
+        ] {
+            assert!(text.contains(name), "missing {name} in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Records every request: a log line when it is decided (allowed at `info`, denied and refused at
+//! `warn`), and once its response is done an audit line ([`audit`]), metrics ([`metrics`]) and, in
+//! learn mode, what it asked for ([`learn`]). It decides nothing.
+
+pub mod audit;
+pub mod learn;
+pub mod metrics;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use http::Response;
+
+use crate::body::Body;
+use crate::classify::{Classified, Operation};
+use crate::decide::Decision;
+use crate::error::GatewayError;
+use crate::identify::Identity;
+use crate::inspect::Finding;
+use crate::normalize::Target;
+use audit::{AuditLine, AuditLog};
+use learn::Learner;
+use metrics::Metrics;
+
+/// How decisions are applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Denials are enforced.
+    #[default]
+    Enforce,
+    /// Denials are logged and counted (decision `audit`) but the request goes through.
+    Audit,
+    /// Everything readable goes through, and the smallest policy allowing it is learnt.
+    Learn,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Mode, String> {
+        match s {
+            "enforce" => Ok(Mode::Enforce),
+            "audit" => Ok(Mode::Audit),
+            "learn" => Ok(Mode::Learn),
+            _ => Err(format!("unknown mode `{s}`: expected `enforce`, `audit` or `learn`")),
+        }
+    }
+}
+
+/// Where records go.
+pub struct Recorder {
+    pub mode: Mode,
+    pub metrics: Metrics,
+    pub audit: Option<AuditLog>,
+    pub learner: Option<Learner>,
+}
+
+impl Recorder {
+    pub fn new(mode: Mode, audit: Option<AuditLog>, learner: Option<Learner>) -> Recorder {
+        Recorder { mode, metrics: Metrics::new(), audit, learner }
+    }
+}
+
+/// What is known about one request; filled in on its way through the gateway.
+pub struct Entry {
+    time: SystemTime,
+    started: Instant,
+    pub listener: Arc<str>,
+    pub client: String,
+    pub method: String,
+    pub path: String,
+    pub operation: Option<Operation>,
+    pub resource: Option<String>,
+    /// `allow`, `deny`, `audit` or `refuse`.
+    pub decision: &'static str,
+    pub rules: Vec<String>,
+    pub reason: String,
+    pub findings: Vec<Finding>,
+    pub bytes_in: Arc<AtomicU64>,
+    pub bytes_out: Arc<AtomicU64>,
+}
+
+impl Entry {
+    /// Starts the record of a request that just arrived.
+    pub fn begin(identity: &Identity, client: String, method: &http::Method, uri: &http::Uri) -> Entry {
+        Entry {
+            time: SystemTime::now(),
+            started: Instant::now(),
+            listener: identity.listener.clone(),
+            client,
+            method: method.to_string(),
+            path: uri.path().to_string(),
+            operation: None,
+            resource: None,
+            decision: "refuse",
+            rules: Vec::new(),
+            reason: String::new(),
+            findings: Vec::new(),
+            bytes_in: Arc::default(),
+            bytes_out: Arc::default(),
+        }
+    }
+
+    /// Notes what the request is and what was decided, and logs it.
+    pub fn decided(
+        &mut self,
+        target: &Target,
+        request: &Classified,
+        findings: Vec<Finding>,
+        decision: &Decision,
+        mode: Mode,
+    ) {
+        self.path = target.path.clone();
+        self.operation = Some(request.operation);
+        self.resource = request.resource.clone();
+        self.rules = decision.rules.clone();
+        self.reason = decision.reasons.join("; ");
+        self.findings = findings;
+        self.decision = match (decision.allowed, mode) {
+            (true, _) => "allow",
+            (false, Mode::Enforce) => "deny",
+            (false, Mode::Audit | Mode::Learn) => "audit",
+        };
+        let resource = self.resource.as_deref().unwrap_or("");
+        let rules = decision.rule_list();
+        if decision.allowed {
+            tracing::info!(client = %self.client, method = %self.method, path = %self.path, operation = %request.operation, resource, rules, "allowed");
+        } else {
+            tracing::warn!(
+                client = %self.client, method = %self.method, path = %self.path, operation = %request.operation, resource,
+                rules, policy = %decision.policy, reasons = %self.reason, mode = ?mode,
+                "{}", if self.decision == "deny" { "denied" } else { "would be denied (not enforced)" }
+            );
+        }
+    }
+
+    /// Notes a request refused before or after its decision (bad target, no route, unreadable body,
+    /// engine unreachable), and logs it.
+    pub fn failed(&mut self, error: &GatewayError) {
+        match error {
+            GatewayError::Denied(_) => {}
+            GatewayError::Forward(_) => {
+                self.reason = error.to_string();
+                tracing::warn!(client = %self.client, method = %self.method, path = %self.path, "{error}");
+            }
+            _ => {
+                self.decision = if matches!(error, GatewayError::Classify(_)) { "deny" } else { "refuse" };
+                self.reason = error.to_string();
+                tracing::warn!(client = %self.client, method = %self.method, path = %self.path, status = error.status().as_u16(), "{error}");
+            }
+        }
+    }
+}
+
+/// Attaches the record to a response: it is completed when the response body is done.
+pub fn finish(
+    recorder: &Arc<Recorder>,
+    entry: Entry,
+    response: Response<Body>,
+    upstream_failed: bool,
+) -> Response<Body> {
+    let status = response.status().as_u16();
+    recorder.metrics.head_latency.observe(entry.started.elapsed().as_secs_f64());
+    if upstream_failed {
+        recorder.metrics.upstream_errors.inc();
+    }
+    let (parts, body) = response.into_parts();
+    let recorder = recorder.clone();
+    let counter = entry.bytes_out.clone();
+    let body = body.counted(counter).on_drop(move || complete(&recorder, &entry, status));
+    Response::from_parts(parts, body)
+}
+
+fn complete(recorder: &Recorder, entry: &Entry, status: u16) {
+    let duration = entry.started.elapsed();
+    let operation = entry.operation.map_or("none", Operation::name);
+    let bytes_in = entry.bytes_in.load(Ordering::Relaxed);
+    let bytes_out = entry.bytes_out.load(Ordering::Relaxed);
+    let metrics = &recorder.metrics;
+    let rules = entry.rules.join(",");
+    let status_label = status.to_string();
+    metrics.requests.with_label_values(&[operation, entry.decision, &rules, &status_label]).inc();
+    metrics.duration.with_label_values(&[operation]).observe(duration.as_secs_f64());
+    metrics.bytes.with_label_values(&["to_engine"]).inc_by(bytes_in);
+    metrics.bytes.with_label_values(&["to_client"]).inc_by(bytes_out);
+    if let (Some(learner), Some(op)) = (&recorder.learner, entry.operation) {
+        if entry.decision != "refuse" {
+            learner.observe(&entry.client, op, &entry.findings);
+        }
+    }
+    if let Some(audit) = &recorder.audit {
+        audit.write(&AuditLine {
+            time: rfc3339(entry.time),
+            listener: &entry.listener,
+            client: &entry.client,
+            method: &entry.method,
+            path: &entry.path,
+            operation,
+            resource: entry.resource.as_deref().unwrap_or(""),
+            decision: entry.decision,
+            rules: &entry.rules,
+            reason: &entry.reason,
+            status,
+            duration_ms: duration.as_secs_f64() * 1000.0,
+            bytes_in,
+            bytes_out,
+        });
+    }
+}
+
+/// A UTC timestamp such as `2026-11-29T12:00:00.123Z`.
+fn rfc3339(time: SystemTime) -> String {
+    let since = time.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (h, m, s) = (rest / 3600, rest % 3600 / 60, rest % 60);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{:03}Z", since.subsec_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(rfc3339(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_953_600_123);
+        // 2026-11-29 12:00:00 UTC
+        assert_eq!(rfc3339(t), "2026-11-29T12:00:00.123Z");
+    }
+}
