@@ -1,25 +1,42 @@
-# sockgate as a container: a static binary on an empty base.
+# syntax=docker/dockerfile:1
+# sockgate as a container: a static binary on an empty base, running as an unprivileged user.
 #
 #   docker build -t sockgate .
-#   docker run -d --name sockgate -v /var/run/docker.sock:/var/run/docker.sock \
-#     --group-add "$(stat -c %g /var/run/docker.sock)" -v /run/sockgate:/run/sockgate sockgate
+#   docker run -d --name sockgate --restart unless-stopped \
+#     --group-add "$(stat -c %g /var/run/docker.sock)" \
+#     -v /var/run/docker.sock:/var/run/docker.sock \
+#     -v /run/sockgate:/run/sockgate \
+#     sockgate
 #
-# The image runs as an unprivileged user; `--group-add` gives it the socket's group, which is all
-# it needs to reach the engine.
+# The image runs as uid 65534. `--group-add` with the socket's group id is all it needs to reach
+# the engine; the directory mounted at /run/sockgate must be writable by that uid (or its group),
+# and clients mount the same directory. Policies ship under /policies; mount your own there.
+#
+# Tests build the `runtime` stage from a binary built outside (`COPY --from=build /out/X` becomes
+# `COPY X`), since no base image can be pulled there.
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock rustfmt.toml ./
 COPY src src
 COPY policies policies
 COPY benches benches
 RUN RUSTFLAGS='-C target-feature=+crt-static' \
     cargo build --release --locked --target x86_64-unknown-linux-gnu --bin sockgate \
- && cp target/x86_64-unknown-linux-gnu/release/sockgate /sockgate
+ && mkdir -p /out/run/sockgate \
+ && cp target/x86_64-unknown-linux-gnu/release/sockgate /out/sockgate
 
 FROM scratch AS runtime
-COPY --from=build /sockgate /sockgate
-COPY policies /policies
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="sockgate" \
+      org.opencontainers.image.description="A Docker socket proxy and access-control gateway" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+COPY --from=build /out/sockgate /sockgate
+COPY --chown=65534:65534 --from=build /out/run /run
+COPY policies/*.toml /policies/
 USER 65534:65534
+EXPOSE 9323
+HEALTHCHECK --interval=10s --timeout=3s --start-period=3s --retries=3 CMD ["/sockgate", "healthcheck"]
 ENTRYPOINT ["/sockgate"]
-CMD ["serve", "--listen", "unix:///run/sockgate/docker.sock"]
+CMD ["serve", "--listen", "unix:///run/sockgate/docker.sock", "--admin-listen", "tcp://127.0.0.1:9323"]

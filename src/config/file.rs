@@ -13,10 +13,60 @@ use super::{
     parse_upstream, Cidr, ListenAddr, ListenerConfig, Match, PolicySource, Profile, ServeConfig, UpstreamConfig,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_UPSTREAM,
 };
-use crate::policy::{position, toml_message, PolicyError, PolicyErrors};
+use crate::policy::keys::Shape;
+use crate::policy::{position, PolicyError, PolicyErrors};
 use crate::record::audit::AuditTarget;
 use crate::record::Mode;
 use crate::tls::{ClientTls, ServerTls};
+
+/// Every key a configuration file may hold.
+const CONFIG_SHAPE: &[(&str, Shape)] = &[
+    ("version", Shape::Value),
+    ("upstream", Shape::Value),
+    ("upstream_tls", Shape::Table(&[("ca", Shape::Value), ("cert", Shape::Value), ("key", Shape::Value)])),
+    ("grace_period", Shape::Value),
+    ("max_connections", Shape::Value),
+    ("max_body_bytes", Shape::Value),
+    ("container_discovery", Shape::Value),
+    ("admin_listen", Shape::Value),
+    ("audit_log", Shape::Value),
+    ("mode", Shape::Value),
+    ("learn_output", Shape::Value),
+    (
+        "listener",
+        Shape::Tables(&[
+            ("address", Shape::Value),
+            ("policy", Shape::Value),
+            ("socket_mode", Shape::Value),
+            ("socket_group", Shape::Value),
+            ("allow_cidrs", Shape::Value),
+            ("insecure", Shape::Value),
+            (
+                "tls",
+                Shape::Table(&[
+                    ("cert", Shape::Value),
+                    ("key", Shape::Value),
+                    ("ca", Shape::Value),
+                    ("verify", Shape::Value),
+                ]),
+            ),
+            (
+                "profile",
+                Shape::Tables(&[
+                    ("name", Shape::Value),
+                    ("policy", Shape::Value),
+                    ("uid", Shape::Value),
+                    ("gid", Shape::Value),
+                    ("cn", Shape::Value),
+                    ("san", Shape::Value),
+                    ("cidr", Shape::Value),
+                    ("container_name", Shape::Value),
+                    ("container_label", Shape::Value),
+                ]),
+            ),
+        ]),
+    ),
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -98,8 +148,11 @@ fn single(file: &str, at: Option<(usize, usize)>, message: String) -> PolicyErro
 
 /// Checks configuration text; `base` is where relative paths start.
 pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, PolicyErrors> {
-    let raw: RawConfig = toml::from_str(text)
-        .map_err(|e| single(file, e.span().map(|s| position(text, s.start)), toml_message(e.message())))?;
+    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let mut errors = PolicyErrors::default();
+        crate::policy::report_toml_error(&mut errors, file, text, &e, CONFIG_SHAPE);
+        errors
+    })?;
     let mut errors = Vec::new();
     let mut err = |offset: usize, message: String| {
         errors.push(PolicyError { file: file.to_string(), position: Some(position(text, offset)), message });

@@ -86,6 +86,24 @@ pub(super) struct RawConstraints {
     build_host_network: Option<bool>,
 }
 
+/// The keys of `[containers]`.
+pub(super) const KEYS: &[(&str, super::keys::Shape)] = &[
+    ("privileged", super::keys::Shape::Value),
+    ("host_mounts", super::keys::Shape::Value),
+    ("host_mounts_read_only", super::keys::Shape::Value),
+    ("devices", super::keys::Shape::Value),
+    ("capabilities", super::keys::Shape::Value),
+    ("unconfined", super::keys::Shape::Value),
+    ("host_namespaces", super::keys::Shape::Value),
+    ("sysctls", super::keys::Shape::Value),
+    ("runtimes", super::keys::Shape::Value),
+    ("cgroup_parent", super::keys::Shape::Value),
+    ("volumes_from", super::keys::Shape::Value),
+    ("exec_root", super::keys::Shape::Value),
+    ("images", super::keys::Shape::Value),
+    ("build_host_network", super::keys::Shape::Value),
+];
+
 impl RawConstraints {
     /// Checks values, reporting `(byte offset, message)` for each problem.
     pub(super) fn check(self) -> Result<Constraints, Vec<(usize, String)>> {

@@ -11,6 +11,7 @@
 pub mod cases;
 pub mod compat;
 pub mod constraints;
+pub mod keys;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -107,9 +108,7 @@ impl Policy {
         for (file, text) in sources {
             match toml::from_str::<RawPolicy>(text) {
                 Ok(raw) => parsed.push((file, text, raw)),
-                Err(e) => {
-                    errors.push(file.clone(), e.span().map(|s| position(text, s.start)), toml_message(e.message()))
-                }
+                Err(e) => report_toml_error(&mut errors, file, text, &e, POLICY_SHAPE),
             }
         }
         // Groups first: a rule in one file may name a group from another.
@@ -244,6 +243,45 @@ impl Policy {
             constraints: constraints.map(|(_, c)| c).unwrap_or_default(),
             by_operation,
         })
+    }
+}
+
+/// Every key a policy file may hold.
+const POLICY_SHAPE: &[(&str, keys::Shape)] = &[
+    ("version", keys::Shape::Value),
+    ("name", keys::Shape::Value),
+    ("description", keys::Shape::Value),
+    ("groups", keys::Shape::Names),
+    (
+        "rule",
+        keys::Shape::Tables(&[
+            ("id", keys::Shape::Value),
+            ("description", keys::Shape::Value),
+            ("allow", keys::Shape::Value),
+            ("deny", keys::Shape::Value),
+            ("methods", keys::Shape::Value),
+            ("paths", keys::Shape::Value),
+        ]),
+    ),
+    ("containers", keys::Shape::Table(constraints::KEYS)),
+];
+
+/// Reports a file that did not deserialize: every unknown key in it (the usual cause, and there
+/// may be several), and the deserializer's own error when it is about something else.
+pub(crate) fn report_toml_error(
+    errors: &mut PolicyErrors,
+    file: &str,
+    text: &str,
+    error: &toml::de::Error,
+    shape: &'static [(&'static str, keys::Shape)],
+) {
+    let unknown = keys::unknown(text, shape);
+    let about_keys = error.message().starts_with("unknown field");
+    if !about_keys || unknown.is_empty() {
+        errors.push(file.to_string(), error.span().map(|s| position(text, s.start)), toml_message(error.message()));
+    }
+    for (offset, message) in unknown {
+        errors.push(file.to_string(), Some(position(text, offset)), message);
     }
 }
 
@@ -392,7 +430,7 @@ pub struct PolicyError {
 }
 
 impl PolicyErrors {
-    fn push(&mut self, file: String, position: Option<(usize, usize)>, message: impl Into<String>) {
+    pub(crate) fn push(&mut self, file: String, position: Option<(usize, usize)>, message: impl Into<String>) {
         self.0.push(PolicyError { file, position, message: message.into() });
     }
 
@@ -467,6 +505,15 @@ mod tests {
         assert!(err.starts_with("p.toml:4:1: unknown key `alow`, did you mean `allow`?"), "{err}");
         let err = check("version = 1\n[containers]\nprivilege = false\n").err().unwrap_or_default();
         assert!(err.starts_with("p.toml:3:1: unknown key `privilege`, did you mean `privileged`?"), "{err}");
+        // Several misspellings are all reported at once.
+        let err = check(
+            "version = 1\n[[rule]]\nid = \"a\"\nalow = [\"*\"]\n[containers]\nprivilege = false\nhost_mount = []\n",
+        )
+        .err()
+        .unwrap_or_default();
+        assert!(err.contains("p.toml:4:1: unknown key `alow`"), "{err}");
+        assert!(err.contains("p.toml:6:1: unknown key `privilege`"), "{err}");
+        assert!(err.contains("p.toml:7:1: unknown key `host_mount`, did you mean `host_mounts`?"), "{err}");
         let err = check("version = 2\n").err().unwrap_or_default();
         assert!(err.contains("p.toml:1:11: unsupported policy version `2`"), "{err}");
         let err =

@@ -8,13 +8,17 @@
 #![allow(dead_code, reason = "each test binary uses a different subset of these helpers")]
 
 pub mod cli;
+pub mod cli_image;
 pub mod dockerd;
 pub mod files;
 pub mod gateway;
 pub mod http;
 pub mod image;
+pub mod observe;
+pub mod pki;
 pub mod process;
 pub mod scratch;
+pub mod server;
 
 // Short paths for the tests; each test binary uses only some of them, hence the allows.
 #[allow(unused_imports)]
