@@ -1,0 +1,150 @@
+//! `sockgate serve` with any command line or configuration file (TLS listeners, several
+//! listeners, profiles), ready once it has announced every listener it was asked for; stopped
+//! with SIGTERM when the test ends, its stderr kept to explain failures. `Gateway` covers the
+//! common case of one unix socket with a policy; this covers the rest.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use tempfile::TempDir;
+
+use super::gateway::clear_compat_env;
+use super::process::{run, wait_until, CmdOutput};
+
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// A sockgate command that is expected to end by itself (`check-config`, a refused start).
+pub const ONE_SHOT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The variables through which sockgate's flags can be set: none may leak in from the test's own
+/// environment.
+const SOCKGATE_ENV: &[&str] =
+    &["SOCKGATE_LOG", "SOCKGATE_CONFIG", "SOCKGATE_LISTEN", "SOCKGATE_UPSTREAM", "SOCKGATE_POLICY"];
+
+/// `sockgate <args>` with a clean environment, stdin from `/dev/null`.
+pub fn sockgate_command<S: AsRef<OsStr>>(args: &[S]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sockgate"));
+    cmd.args(args);
+    clear_compat_env(&mut cmd);
+    for var in SOCKGATE_ENV {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Runs a sockgate command that ends by itself, such as `check-config` or a refused `serve`.
+pub fn sockgate_once<S: AsRef<OsStr>>(args: &[S]) -> Result<CmdOutput> {
+    run(sockgate_command(args), None, ONE_SHOT_TIMEOUT)
+}
+
+/// A running `sockgate serve`.
+pub struct Sockgate {
+    child: Child,
+    stderr_path: PathBuf,
+    _logs: TempDir,
+}
+
+impl Sockgate {
+    /// Starts `sockgate serve <args>` and waits until it has logged `listening on <addr>` for
+    /// every address in `listeners` (as written there, e.g. `tcp://127.0.0.1:2376`).
+    pub fn serve<S: AsRef<OsStr>>(args: &[S], listeners: &[&str]) -> Result<Sockgate> {
+        let logs = tempfile::Builder::new().prefix("sockgate-e2e-log-").tempdir()?;
+        let stderr_path = logs.path().join("stderr.log");
+        let stderr = File::create(&stderr_path)?;
+        let mut cmd = sockgate_command(&[OsStr::new("serve")]);
+        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(stderr));
+        let child = cmd.spawn().context("cannot start sockgate")?;
+        let mut server = Sockgate { child, stderr_path, _logs: logs };
+        server.wait_ready(listeners)?;
+        Ok(server)
+    }
+
+    /// Starts `sockgate serve --config <file>`.
+    pub fn with_config(file: &Path, listeners: &[&str]) -> Result<Sockgate> {
+        Self::serve(&[OsStr::new("--config"), file.as_os_str()], listeners)
+    }
+
+    fn wait_ready(&mut self, listeners: &[&str]) -> Result<()> {
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("sockgate exited during startup with {status}\n--- sockgate stderr ---\n{}", self.stderr());
+            }
+            let log = self.stderr();
+            // The announcement is `listening on <addr>` or `listening on <addr> with TLS`.
+            let announced = |addr: &str| {
+                log.lines().any(|line| {
+                    line.split_once("listening on ")
+                        .is_some_and(|(_, rest)| rest == addr || rest.starts_with(&format!("{addr} ")))
+                })
+            };
+            if listeners.iter().all(|addr| announced(addr)) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "sockgate did not announce {listeners:?} within {STARTUP_TIMEOUT:?}\n--- sockgate stderr ---\n{log}"
+                );
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (`HUP`, `TERM`, ...) with the host's `kill`.
+    pub fn signal(&self, signal: &str) -> Result<()> {
+        let mut kill = Command::new("kill");
+        kill.arg(format!("-{signal}")).arg(self.pid().to_string());
+        run(kill, None, ONE_SHOT_TIMEOUT)?.ok()?;
+        Ok(())
+    }
+
+    /// What sockgate wrote to stderr so far (its log).
+    pub fn stderr(&self) -> String {
+        std::fs::read(&self.stderr_path)
+            .map(|raw| String::from_utf8_lossy(&raw).into_owned())
+            .unwrap_or_else(|e| format!("<cannot read sockgate stderr: {e}>"))
+    }
+
+    /// Waits until the log holds more than `already` lines containing `needle`; returns them all.
+    pub fn wait_for_log(&self, needle: &str, already: usize, timeout: Duration) -> Result<Vec<String>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.stderr();
+            let found: Vec<String> = log.lines().filter(|l| l.contains(needle)).map(str::to_owned).collect();
+            if found.len() > already {
+                return Ok(found);
+            }
+            if Instant::now() >= deadline {
+                bail!("sockgate logged no new `{needle}` within {timeout:?}\n--- sockgate stderr ---\n{log}");
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The number of log lines containing `needle`.
+    pub fn count_log(&self, needle: &str) -> usize {
+        self.stderr().lines().filter(|l| l.contains(needle)).count()
+    }
+}
+
+impl Drop for Sockgate {
+    fn drop(&mut self) {
+        let _ = self.signal("TERM");
+        let stopped = wait_until(&mut self.child, Instant::now() + SHUTDOWN_GRACE);
+        if !matches!(stopped, Ok(Some(_))) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        // The test harness captures this and shows it only for a failed test.
+        eprintln!("--- sockgate stderr (pid {}) ---\n{}", self.child.id(), self.stderr());
+    }
+}

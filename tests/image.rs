@@ -1,0 +1,157 @@
+//! The container image, as users deploy it: the `runtime` stage of the `Dockerfile` built from a
+//! static binary (no base image can be pulled here, so the `build` stage's output is supplied),
+//! run against the real dockerd with the socket mounted, and a client container that reaches the
+//! engine only through it. Prints the image's size.
+
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::cli_image::build_cli_image;
+use common::dockerd::real_docker;
+use common::process::run;
+use common::{docker_ready, Scratch};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Builds sockgate statically, as the `build` stage does, into its own target directory.
+fn static_binary() -> PathBuf {
+    let target_dir = Path::new(ROOT).join("target/static");
+    let mut cargo = Command::new(env!("CARGO"));
+    cargo
+        .args(["build", "--release", "--target", "x86_64-unknown-linux-gnu", "--bin", "sockgate"])
+        .env("RUSTFLAGS", "-C target-feature=+crt-static")
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .current_dir(ROOT);
+    let out = run(cargo, None, Duration::from_secs(1200)).unwrap();
+    assert!(out.success(), "static build failed:\n{}", out.stderr);
+    target_dir.join("x86_64-unknown-linux-gnu/release/sockgate")
+}
+
+/// The `runtime` stage of the Dockerfile, reading what the `build` stage made from the context.
+fn runtime_stage() -> String {
+    let dockerfile = std::fs::read_to_string(Path::new(ROOT).join("Dockerfile")).unwrap();
+    let start = dockerfile.find("FROM scratch AS runtime").expect("a runtime stage");
+    let stage = &dockerfile[start..];
+    assert!(stage.contains("COPY --from=build /out/sockgate /sockgate"), "the runtime stage changed shape");
+    stage.replace("--from=build /out/", "")
+}
+
+fn inspect(reference: &str, format: &str) -> String {
+    real_docker(&["image", "inspect", "--format", format, reference]).unwrap().ok().unwrap().stdout.trim().to_string()
+}
+
+fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn the_image_runs_as_users_deploy_it() {
+    if !docker_ready().unwrap() {
+        return;
+    }
+    common::image::ensure_test_image().unwrap();
+    let binary = static_binary();
+    let mut scratch = Scratch::new();
+
+    // The build context: the runtime stage and what it copies.
+    let context = tempfile::tempdir().unwrap();
+    std::fs::write(context.path().join("Dockerfile"), runtime_stage()).unwrap();
+    std::fs::copy(&binary, context.path().join("sockgate")).unwrap();
+    std::fs::create_dir_all(context.path().join("run/sockgate")).unwrap();
+    std::fs::create_dir_all(context.path().join("policies")).unwrap();
+    for entry in std::fs::read_dir(Path::new(ROOT).join("policies")).unwrap().flatten() {
+        std::fs::copy(entry.path(), context.path().join("policies").join(entry.file_name())).unwrap();
+    }
+    let image = scratch.image("sockgate");
+    let mut build = Command::new("docker");
+    build.args(["build", "-q", "-t", &image, "."]).current_dir(context.path()).env("DOCKER_BUILDKIT", "0");
+    common::cli::clear_docker_env(&mut build);
+    let built = run(build, None, Duration::from_secs(300)).unwrap();
+    assert!(built.success(), "docker build failed: {built}");
+
+    let size: u64 = inspect(&image, "{{.Size}}").parse().unwrap();
+    println!("sockgate image size: {size} bytes ({:.1} MB)", size as f64 / 1_000_000.0);
+    eprintln!("sockgate image size: {size} bytes ({:.1} MB)", size as f64 / 1_000_000.0);
+    assert!(size < 10_000_000, "the image is {size} bytes, over 10 MB");
+    assert_eq!(inspect(&image, "{{.Config.User}}"), "65534:65534");
+    assert_eq!(inspect(&image, "{{index .Config.Labels \"org.opencontainers.image.title\"}}"), "sockgate");
+    assert!(inspect(&image, "{{json .Config.Healthcheck}}").contains("healthcheck"));
+
+    // Deploy it: the engine's socket mounted, its group added, a directory shared with clients.
+    let shared = tempfile::Builder::new().prefix("sockgate-e2e-").tempdir().unwrap();
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o777);
+    std::fs::set_permissions(shared.path(), mode).unwrap();
+    let socket_gid = std::os::unix::fs::MetadataExt::gid(&std::fs::metadata("/var/run/docker.sock").unwrap());
+    let gateway = scratch.container("gateway");
+    let shared_mount = format!("{}:/run/sockgate", shared.path().display());
+    real_docker(&[
+        "run",
+        "-d",
+        "--name",
+        &gateway,
+        "--group-add",
+        &socket_gid.to_string(),
+        "-v",
+        "/var/run/docker.sock:/var/run/docker.sock",
+        "-v",
+        &shared_mount,
+        &image,
+        "serve",
+        "--listen",
+        "unix:///run/sockgate/docker.sock",
+        "--socket-mode",
+        "666",
+        "--admin-listen",
+        "tcp://127.0.0.1:9323",
+        "--policy",
+        "/policies/ci.toml",
+    ])
+    .unwrap()
+    .ok()
+    .unwrap();
+    wait_for("the gateway's socket", Duration::from_secs(20), || shared.path().join("docker.sock").exists());
+    wait_for("the image's HEALTHCHECK to pass", Duration::from_secs(60), || {
+        let out = real_docker(&["inspect", "--format", "{{.State.Health.Status}}", &gateway]).unwrap();
+        out.stdout.trim() == "healthy"
+    });
+
+    // A client container that knows only sockgate's socket.
+    let cli = scratch.image("docker-cli");
+    build_cli_image(&cli).unwrap();
+    let client = |args: &[&str]| {
+        let mut all = vec![
+            "run",
+            "--rm",
+            "-v",
+            shared_mount.as_str(),
+            "-e",
+            "DOCKER_HOST=unix:///run/sockgate/docker.sock",
+            cli.as_str(),
+            "docker",
+        ];
+        all.extend_from_slice(args);
+        real_docker(&all).unwrap()
+    };
+    let ps = client(&["ps", "--format", "{{.Names}}"]);
+    assert!(ps.success(), "the client cannot list through sockgate: {ps}");
+    assert!(ps.stdout.contains(&gateway), "{ps}");
+    let ran = client(&["run", "--rm", common::TEST_IMAGE, "echo", "through-sockgate"]);
+    assert!(ran.success() && ran.stdout.contains("through-sockgate"), "{ran}");
+    let privileged = client(&["run", "--rm", "--privileged", common::TEST_IMAGE, "true"]);
+    assert!(!privileged.success());
+    assert!(
+        privileged.stderr.contains("sockgate: containers.create denied by rule `containers.privileged`"),
+        "{privileged}"
+    );
+    let logs = real_docker(&["logs", &gateway]).unwrap();
+    assert!(logs.stderr.contains("operation=containers.create"), "{logs}");
+}
