@@ -159,19 +159,19 @@ fn check_json(content_type: Option<&[u8]>, body: &[u8]) -> Result<(), InspectErr
 }
 
 /// Go's `Request.FormValue` reads parameters from an urlencoded or multipart body before the
-/// query; a body of that type could override the query sockgate judged, so it is refused.
+/// query; a body of that type could override the query sockgate judged, so it is refused. Go's
+/// `parsePostForm` ignores `mime.ParseMediaType`'s error and keeps the media type it returns even
+/// when a parameter is malformed, so only the type before the first `;` counts here.
 fn check_not_form(content_type: Option<&[u8]>) -> Result<(), InspectError> {
     let Some(raw) = content_type else {
         return Ok(());
     };
-    match media_type(raw) {
-        Some(mt) if mt == "application/x-www-form-urlencoded" || mt == "multipart/form-data" => {
-            Err(InspectError::FormBody(String::from_utf8_lossy(raw).into_owned()))
-        }
-        Some(_) => Ok(()),
-        // Go fails to parse it too, and then does not read the body as a form.
-        None => Ok(()),
+    let text = String::from_utf8_lossy(raw);
+    let kind = text.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    if kind == "application/x-www-form-urlencoded" || kind == "multipart/form-data" {
+        return Err(InspectError::FormBody(text.into_owned()));
     }
+    Ok(())
 }
 
 /// The lower-cased `type/subtype` of a Content-Type value, as Go's `mime.ParseMediaType` returns
@@ -226,5 +226,10 @@ mod tests {
         assert!(check_json(Some(b"application/json; charset=utf-8"), b"{}").is_ok());
         assert!(matches!(check_not_form(Some(b"application/x-www-form-urlencoded")), Err(InspectError::FormBody(_))));
         assert!(check_not_form(Some(b"application/x-tar")).is_ok());
+        assert!(matches!(
+            check_not_form(Some(b"application/x-www-form-urlencoded; charset")),
+            Err(InspectError::FormBody(_))
+        ));
+        assert!(matches!(check_not_form(Some(b"Multipart/Form-Data; boundary=")), Err(InspectError::FormBody(_))));
     }
 }

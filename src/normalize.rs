@@ -142,8 +142,12 @@ fn is_plain(b: u8) -> bool {
 /// True when Go's `path.Clean` would leave the path as it is, allowing one trailing slash as
 /// gorilla/mux `cleanPath` does.
 fn is_clean(path: &str) -> bool {
-    let inner = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
-    inner == "/" || inner.split('/').skip(1).all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+    if path == "/" {
+        return true;
+    }
+    let body = path.strip_prefix('/').unwrap_or(path);
+    let body = body.strip_suffix('/').unwrap_or(body);
+    !body.is_empty() && body.split('/').all(|seg| !seg.is_empty() && seg != "." && seg != "..")
 }
 
 /// Splits a `/v{version:[0-9.]+}` prefix off the path as dockerd's router does, but accepts only
@@ -229,6 +233,8 @@ mod tests {
             "/containers/%2e%2e/create",
             "/containers/x%2F..%2F..%2Fcreate",
             "/v1.41//containers/json",
+            "//",
+            "/%2F",
         ] {
             assert!(matches!(norm(p), Err(TargetError::Unclean(_))), "{p}: {:?}", norm(p));
         }

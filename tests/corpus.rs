@@ -1,8 +1,8 @@
 //! Replays the kept corpus: the request targets in `corpus/paths.txt` and the bodies in
 //! `corpus/bodies/` with their expectations in `corpus/bodies/EXPECT.toml`. These are the inputs
 //! that once mattered (tricky spellings, refusals, findings of property tests in
-//! `properties.rs`); each file says how to read it. Entries marked as known sockgate bugs are
-//! checked only by the ignored tests here.
+//! `properties.rs`); each file says how to read it. Entries marked with a `bug` once exposed a
+//! sockgate bug; they are checked by their own tests, which now guard the fixes.
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
@@ -118,8 +118,7 @@ fn path_corpus() {
 }
 
 #[test]
-#[ignore = "sockgate bug: `//` (or `/%2F`) is accepted as clean; dockerd redirects it to `/`"]
-fn known_bugs_in_the_path_corpus() {
+fn fixed_bugs_in_the_path_corpus_stay_fixed() {
     check_paths(true);
 }
 
@@ -267,10 +266,7 @@ fn body_corpus() {
 }
 
 #[test]
-#[ignore = "sockgate bugs: local volumes with type=tmpfs and o=bind, `o=bind,ro,rw`, SecurityOpt \
-            `disable` and `writable-cgroups`, exec user `00`, form bodies with a malformed \
-            Content-Type parameter, duplicates in unread structs"]
-fn known_bugs_in_the_body_corpus() {
+fn fixed_bugs_in_the_body_corpus_stay_fixed() {
     check_bodies(true);
 }
 

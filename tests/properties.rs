@@ -8,8 +8,7 @@
 //! the JSON model and writer they share), host access as the engine reads it, and robustness.
 //! Case counts are bounded so that the whole crate runs in seconds in a debug build. Failures are not
 //! persisted by proptest: inputs worth keeping go into `tests/corpus/`, which `corpus.rs` replays.
-//! Properties that a sockgate bug breaks are `#[ignore]`d with the bug named; run them with
-//! `cargo test --test properties -- --ignored`.
+//! Properties that once found a sockgate bug say so in their comments; they now guard the fix.
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 

@@ -46,7 +46,8 @@ pub fn exec(body: &Json, findings: &mut Vec<Finding>) -> Result<(), InspectError
     }
     let user = config.string("User")?;
     let name = user.split(':').next().unwrap_or("");
-    if name == "root" || name == "0" {
+    // The engine parses a numeric user with Go's `strconv.Atoi`: `00`, `+0` and `-0` are uid 0 too.
+    if name == "root" || name.parse::<i64>().is_ok_and(|uid| uid == 0) {
         findings.push(Finding::new(Kind::ExecRoot, "User", user, format!("is `{user}`")));
     }
     Ok(())
@@ -206,11 +207,16 @@ pub(super) fn local_volume(
     let Some(device) = option("device")? else {
         return Ok(None);
     };
-    if option("type")?.is_some_and(|t| t.eq_ignore_ascii_case("tmpfs")) {
+    let flags: Vec<&str> = option("o")?.map(|o| o.split(',').map(str::trim).collect()).unwrap_or_default();
+    // mount(2) ignores the filesystem type of a bind mount: `type=tmpfs,o=bind` binds the device
+    // path all the same. Only a real tmpfs (no bind) takes nothing from the host.
+    let binds = flags.iter().any(|f| *f == "bind" || *f == "rbind");
+    if !binds && option("type")?.is_some_and(|t| t.eq_ignore_ascii_case("tmpfs")) {
         return Ok(None);
     }
-    let read_only = read_only || option("o")?.is_some_and(|o| o.split(',').any(|p| p == "ro"));
-    host_mount(field, device, read_only).map(Some)
+    // Mount options apply left to right: the last of `ro` and `rw` wins.
+    let options_read_only = flags.iter().rev().find(|f| **f == "ro" || **f == "rw").is_some_and(|f| *f == "ro");
+    host_mount(field, device, read_only || options_read_only).map(Some)
 }
 
 /// A host path mounted into a container, cleaned as Go's `filepath.Clean` would.
@@ -310,13 +316,22 @@ pub(super) fn namespace(field: &str, kind: &str, mode: &str) -> Option<Finding> 
     Some(Finding::new(Kind::Namespace, field, mode, says))
 }
 
-/// What a security option turns off, as dockerd's `parseSecurityOpt` reads it (`key=value`, or the
-/// legacy `key:value`).
+/// What a security option turns off, as dockerd's `parseSecurityOpt` reads it: bare `disable`
+/// (an SELinux label option), `key=value`, or the legacy `key:value`; booleans as Go's
+/// `strconv.ParseBool` reads them.
 fn unconfining_security_opt(opt: &str) -> Option<String> {
+    if opt == "disable" {
+        return Some("disables SELinux labels".into());
+    }
+    if opt.eq_ignore_ascii_case("writable-cgroups") {
+        return Some("makes cgroups writable".into());
+    }
     let (key, value) = opt.split_once('=').or_else(|| opt.split_once(':'))?;
     let key = key.to_ascii_lowercase();
     let value_lower = value.to_ascii_lowercase();
+    let go_true = matches!(value, "1" | "t" | "T" | "TRUE" | "true" | "True");
     match key.as_str() {
+        "writable-cgroups" if go_true => Some("makes cgroups writable".into()),
         "seccomp" if value_lower == "unconfined" => Some("disables seccomp".into()),
         "seccomp" if value_lower != "builtin" && value_lower != "default" => {
             Some("sets a custom seccomp profile".into())
@@ -325,7 +340,6 @@ fn unconfining_security_opt(opt: &str) -> Option<String> {
         "label" if value_lower == "disable" => Some("disables SELinux labels".into()),
         "label" if value_lower.starts_with("type:") => Some("sets a custom SELinux type".into()),
         "systempaths" if value_lower == "unconfined" => Some("unmasks kernel paths".into()),
-        "writable-cgroups" if value_lower == "true" => Some("makes cgroups writable".into()),
         _ => None,
     }
 }

@@ -3,8 +3,8 @@
 //! Go matches object keys to struct fields case-insensitively (ASCII case plus Unicode simple
 //! folding, so `ſ` is `s` and the Kelvin sign is `k`: `encoding/json/fold.go`), lets the last of
 //! two matching keys win, and merges a repeated object into the same struct. Instead of emulating
-//! that merge, sockgate refuses any struct object with two keys Go would take for one field, and
-//! any map object with two identical keys. `\u` escapes are decoded before matching (serde_json
+//! that merge, sockgate refuses, anywhere in a body, two keys Go would read as one: equal under
+//! Go's folding in objects that are structs, identical in objects that are maps. `\u` escapes are decoded before matching (serde_json
 //! decodes them as Go does). Invalid UTF-8, lone surrogates, trailing data and nesting deeper than
 //! serde_json's limit are refused too, where Go would substitute or ignore. This module knows no
 //! Docker field names; [`super::container`] and friends walk the tree.
@@ -40,7 +40,9 @@ pub fn parse(bytes: &[u8]) -> Result<Json, JsonError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Json::Null);
     }
-    serde_json::from_slice(bytes).map_err(|e| JsonError::Syntax(e.to_string()))
+    let value: Json = serde_json::from_slice(bytes).map_err(|e| JsonError::Syntax(e.to_string()))?;
+    check_duplicates(&value, "", false)?;
+    Ok(value)
 }
 
 /// The key as Go compares it to a struct field name: ASCII letters upper-cased, and every other
@@ -73,7 +75,7 @@ impl<'a> Struct<'a> {
         let members: &[(String, Json)] = match value {
             Json::Object(members) => members,
             Json::Null => &[],
-            _ => return Err(JsonError::Type { path: path.to_string(), expected: "an object" }),
+            _ => return Err(JsonError::Type { path: display_path(path), expected: "an object" }),
         };
         let mut folded: Vec<String> = members.iter().map(|(k, _)| fold_key(k)).collect();
         folded.sort_unstable();
@@ -185,6 +187,51 @@ fn display_path(path: &str) -> String {
     }
 }
 
+/// Fields of dockerd's types that are Go maps (`map[string]T`): their keys are data, compared
+/// exactly, where every other object is a struct whose keys Go folds (`Labels`, `Sysctls`, `Tmpfs`,
+/// `ExposedPorts`, `Volumes`, `PortBindings`, `LogConfig.Config`, `DriverOpts`, `Options`,
+/// `EndpointsConfig`, `StorageOpt`, `Annotations`), already folded.
+const MAP_FIELDS: &[&str] = &[
+    "LABELS",
+    "SYSCTLS",
+    "TMPFS",
+    "STORAGEOPT",
+    "EXPOSEDPORTS",
+    "VOLUMES",
+    "PORTBINDINGS",
+    "CONFIG",
+    "DRIVEROPTS",
+    "OPTIONS",
+    "ENDPOINTSCONFIG",
+    "ANNOTATIONS",
+];
+
+/// Refuses, anywhere in the document, keys Go would read as one: in a map object identical keys
+/// (Go keeps the last), in every other object keys equal under Go's folding (Go merges them into
+/// one field). Values of a map and items of a list are structs.
+fn check_duplicates(value: &Json, path: &str, is_map: bool) -> Result<(), JsonError> {
+    match value {
+        Json::Object(members) => {
+            let mut keys: Vec<(String, &str)> =
+                members.iter().map(|(k, _)| (if is_map { k.clone() } else { fold_key(k) }, k.as_str())).collect();
+            keys.sort_unstable();
+            if let Some(pair) = keys.windows(2).find(|w| w[0].0 == w[1].0) {
+                return Err(JsonError::DuplicateKey { path: display_path(path), key: pair[1].1.to_string() });
+            }
+            for (key, member) in members {
+                let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                let child_is_map = !is_map && MAP_FIELDS.contains(&fold_key(key).as_str());
+                check_duplicates(member, &child, child_is_map)?;
+            }
+            Ok(())
+        }
+        Json::Array(items) => {
+            items.iter().enumerate().try_for_each(|(i, item)| check_duplicates(item, &format!("{path}[{i}]"), false))
+        }
+        _ => Ok(()),
+    }
+}
+
 impl<'de> Deserialize<'de> for Json {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Json, D::Error> {
         deserializer.deserialize_any(JsonVisitor)
@@ -273,24 +320,26 @@ mod tests {
 
     #[test]
     fn duplicate_struct_keys_are_refused_under_go_folding() {
+        for text in [r#"{"Privileged": false, "privileged": true}"#, "{\"Binds\": [], \"Bind\\u017f\": [\"/:/h\"]}"] {
+            assert!(matches!(parse(text.as_bytes()), Err(JsonError::DuplicateKey { .. })), "{text}");
+        }
+        // Refused anywhere, even in objects sockgate does not read.
         for text in [
             r#"{"Privileged": false, "Privileged": true}"#,
-            r#"{"Privileged": false, "privileged": true}"#,
-            "{\"Binds\": [], \"Bind\\u017f\": [\"/:/h\"]}",
+            r#"{"HostConfig": {"RestartPolicy": {"Name": "no", "name": "always"}}}"#,
+            r#"{"HostConfig": {"Mounts": [{"BindOptions": {"Propagation": "a", "propagation": "b"}}]}}"#,
         ] {
-            let value = obj(text);
-            assert!(matches!(Struct::new(&value, ""), Err(JsonError::DuplicateKey { .. })), "{text}");
+            assert!(matches!(parse(text.as_bytes()), Err(JsonError::DuplicateKey { .. })), "{text}");
         }
     }
 
     #[test]
     fn maps_compare_keys_exactly() {
+        assert!(parse(br#"{"Labels": {"a": "1", "A": "2"}, "HostConfig": {"Tmpfs": {"/a": "", "/A": ""}}}"#).is_ok());
         let value = obj(r#"{"Labels": {"a": "1", "A": "2"}}"#);
         let top = Struct::new(&value, "").unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(top.map("Labels").map(|m| m.len()), Ok(2));
-        let value = obj(r#"{"Labels": {"a": "1", "a": "2"}}"#);
-        let top = Struct::new(&value, "").unwrap_or_else(|e| unreachable!("{e}"));
-        assert!(matches!(top.map("Labels"), Err(JsonError::DuplicateKey { .. })));
+        assert!(matches!(parse(br#"{"Labels": {"a": "1", "a": "2"}}"#), Err(JsonError::DuplicateKey { .. })));
     }
 
     #[test]

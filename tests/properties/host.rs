@@ -78,8 +78,6 @@ proptest! {
     /// With `o=bind`, mount(2) ignores the type: `type=tmpfs,o=bind,device=/etc` mounts the
     /// host's `/etc` (checked against dockerd 20.10: a container sees the host's `/etc/hostname`).
     #[test]
-    #[ignore = "sockgate bug: a local volume with type=tmpfs and o=bind/rbind over a host path \
-                is not reported as a host mount (mount(2) ignores the type of a bind mount)"]
     fn local_bind_volumes_are_host_mounts_whatever_the_type(
         kind in prop::sample::select(&["tmpfs", "TMPFS", "Tmpfs", "none", "ext4"][..]),
         bind in prop::sample::select(&["bind", "rbind"][..]),
@@ -100,8 +98,6 @@ proptest! {
     /// `o=bind,ro,rw` is read-write: the last of `ro` and `rw` wins (checked against dockerd
     /// 20.10: a container can write through such a volume).
     #[test]
-    #[ignore = "sockgate bug: a local bind volume with `o` holding `ro` and a later `rw` (e.g. \
-                `bind,ro,rw`) is reported read-only, but the engine mounts it read-write"]
     fn local_bind_volume_read_only_follows_the_last_ro_or_rw(
         flags in prop::collection::vec(prop::sample::select(&["ro", "rw", "nosuid"][..]), 0..5),
         at in any::<Index>(),
@@ -151,7 +147,6 @@ proptest! {
     /// Checked against dockerd 20.10: `docker exec -u 00`, `-u +0`, `-u -0` and `-u 000:0` all run
     /// as uid 0.
     #[test]
-    #[ignore = "sockgate bug: exec users `00`, `+0`, `-0`, `000:0` run as uid 0 but are not reported as ExecRoot"]
     fn exec_as_uid_zero_in_any_spelling_is_found(user in root_user(false)) {
         prop_assert!(exec_findings(&user).iter().any(|f| f.kind == Kind::ExecRoot), "{}", user);
     }
@@ -191,8 +186,6 @@ fn unconfining_security_options_are_found() {
 }
 
 #[test]
-#[ignore = "sockgate bug: SecurityOpt `disable` (SELinux labels off), `writable-cgroups` and \
-            `writable-cgroups=1`/`t` are not reported as Unconfined"]
 fn every_spelling_of_an_unconfining_security_option_is_found() {
     let missed: Vec<&str> = UNCONFINING_OPTS.iter().map(|(opt, _)| *opt).filter(|opt| !unconfined(opt)).collect();
     assert!(missed.is_empty(), "not found: {missed:?}");
@@ -247,9 +240,6 @@ proptest! {
     /// `Content-Type: application/x-www-form-urlencoded; charset` and body `repo=from-body`
     /// creates the tag `from-body`.
     #[test]
-    #[ignore = "sockgate bug: a form Content-Type with a malformed parameter (e.g. \
-                `application/x-www-form-urlencoded; charset`) is let through, and dockerd then \
-                reads query parameters from the body"]
     fn form_bodies_with_malformed_parameters_are_refused(content_type in form_content_type(false)) {
         prop_assert!(matches!(tag_with(&content_type), Err(InspectError::FormBody(_))), "{}", content_type);
     }

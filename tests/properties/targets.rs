@@ -267,7 +267,6 @@ proptest! {
     /// gorilla/mux redirects every path that `cleanPath` changes instead of routing it, so every
     /// accepted path must be clean.
     #[test]
-    #[ignore = "sockgate bug: `//` (also spelt `/%2F`) is accepted as clean; dockerd redirects it to `/`"]
     fn accepted_paths_are_clean_as_gorilla_mux_sees_them(target in target_soup()) {
         let Some(Ok(accepted)) = normalize_str(&target) else { return Ok(()) };
         let forwarded = forwarded_path(&accepted);
