@@ -55,6 +55,11 @@ impl fmt::Display for Operation {
     }
 }
 
+/// Compiles the route table now, so the first request does not wait for it.
+pub fn warm() {
+    let _ = &*TABLE;
+}
+
 /// Every route: `(method, path template, operation name)`, as dockerd registers them.
 pub fn routes() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
     routes::ROUTES.iter().copied()

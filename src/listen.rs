@@ -2,8 +2,8 @@
 //!
 //! A unix socket is created with the requested mode and group before anyone can connect to it (the
 //! umask is narrowed while binding), and an existing file at its path is replaced only if it is a
-//! socket. A TCP listener on a non-loopback address is served with a warning, as dockerd does. This
-//! module does not speak HTTP.
+//! socket. Whether a TCP address may be served without TLS is the server's call, not this
+//! module's. It does not speak HTTP.
 
 use std::fs;
 use std::io;
@@ -65,11 +65,6 @@ impl Listener {
                     .map_err(|source| ListenError::Bind { addr: name.to_string(), source })?;
                 let local =
                     listener.local_addr().map_err(|source| ListenError::Bind { addr: name.to_string(), source })?;
-                if !local.ip().is_loopback() {
-                    tracing::warn!(
-                        "listening on `{name}` without TLS: anyone who can reach it gets what the policy allows, unauthenticated"
-                    );
-                }
                 Ok(Listener::Tcp { listener, name: format!("tcp://{local}").into() })
             }
         }

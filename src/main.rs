@@ -206,6 +206,18 @@ fn check_config(file: &std::path::Path) -> anyhow::Result<ExitCode> {
             eprintln!("{errors}");
             failed = true;
         }
+        if let Some(tls) = &listener.tls {
+            if let Err(e) = sockgate::tls::server_config(tls) {
+                eprintln!("{}: listener `{}`: {e}", file.display(), listener.addr);
+                failed = true;
+            }
+        }
+    }
+    if let Some(tls) = &config.upstream.tls {
+        if let Err(e) = sockgate::tls::client_config(tls) {
+            eprintln!("{}: upstream: {e}", file.display());
+            failed = true;
+        }
     }
     if failed {
         return Ok(ExitCode::FAILURE);

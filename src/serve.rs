@@ -81,6 +81,8 @@ impl ListenerState {
 
 /// Serves until `shutdown` completes, then drains within the grace period.
 pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
+    crate::classify::warm();
+    crate::inspect::image::warm();
     let mut errors = PolicyErrors::default();
     let mut loaded = Vec::new();
     for listener in &config.listeners {

@@ -254,6 +254,16 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, PolicyE
                     ),
                 );
             }
+            let verifies = tls.as_ref().is_some_and(|t| t.verify);
+            if (matches.cn.is_some() || matches.san.is_some()) && !verifies {
+                err(
+                    profile.name.span().start,
+                    format!(
+                        "profile `{}` matches on a client certificate, but its listener asks for none (`[listener.tls]` with `verify = true`)",
+                        profile.name.get_ref()
+                    ),
+                );
+            }
             let policy = PolicySource::Files(profile.policy.iter().map(|p| path(p)).collect());
             profiles.push(Profile { name: profile.name.into_inner(), matches, policy });
         }

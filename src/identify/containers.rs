@@ -69,6 +69,8 @@ struct Known {
 pub struct Directory {
     upstream: Option<Upstream>,
     known: Mutex<HashMap<String, Known>>,
+    /// When the last listing for an unknown address started.
+    relisted: tokio::sync::Mutex<Option<std::time::Instant>>,
     listed: watch::Sender<bool>,
     follower: Mutex<Option<AbortHandle>>,
 }
@@ -96,7 +98,13 @@ impl Directory {
 
     fn new(upstream: Option<Upstream>, listed: bool) -> Directory {
         let (listed, _) = watch::channel(listed);
-        Directory { upstream, known: Mutex::new(HashMap::new()), listed, follower: Mutex::new(None) }
+        Directory {
+            upstream,
+            known: Mutex::new(HashMap::new()),
+            relisted: tokio::sync::Mutex::new(None),
+            listed,
+            follower: Mutex::new(None),
+        }
     }
 
     /// The running container holding `ip` on a docker network; `None` when none or several do.
@@ -114,6 +122,36 @@ impl Directory {
             }
             _ => None,
         }
+    }
+
+    /// Like [`Directory::by_ip`], but an address not known yet (a container that started a moment
+    /// ago, before its event was handled) is looked up by listing the engine's containers again.
+    /// Callers that ask while a listing runs share it rather than start their own.
+    pub async fn lookup_ip(&self, ip: IpAddr) -> Option<ContainerInfo> {
+        if let Some(found) = self.by_ip(ip) {
+            return Some(found);
+        }
+        let upstream = self.upstream.as_ref()?;
+        let asked = std::time::Instant::now();
+        {
+            let mut last = self.relisted.lock().await;
+            if last.is_none_or(|started| started < asked) {
+                *last = Some(std::time::Instant::now());
+                let list = format!("{API}/containers/json");
+                match fetch(upstream, &list, MAX_LISTING).await {
+                    Ok(Some(body)) => match parse_listing(&body) {
+                        // The listing is the engine's word on what runs now: it also drops a
+                        // container that died but whose event is still on its way, and whose
+                        // address a new container may already hold.
+                        Ok(listing) => self.replace_all(listing),
+                        Err(e) => tracing::debug!("cannot read the container listing: {e}"),
+                    },
+                    Ok(None) => {}
+                    Err(e) => tracing::debug!("cannot list containers: {e}"),
+                }
+            }
+        }
+        self.by_ip(ip)
     }
 
     /// The running container whose cgroup holds process `pid`, if the process is visible here.

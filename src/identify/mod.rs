@@ -55,7 +55,7 @@ impl Identity {
     /// Adds what can be learnt beyond the socket: the container behind the peer address or pid.
     pub async fn discover(&mut self, directory: &containers::Directory) {
         self.container = match self.peer {
-            Peer::Tcp { addr } => directory.by_ip(addr.ip()),
+            Peer::Tcp { addr } => directory.lookup_ip(addr.ip()).await,
             Peer::Unix { pid: Some(pid), .. } => directory.by_pid(pid).await,
             _ => None,
         };

@@ -10,6 +10,11 @@ use regex::Regex;
 
 use crate::policy::glob_match;
 
+/// Compiles the reference grammar now, so the first request that names an image does not wait.
+pub fn warm() {
+    let _ = (&*PATH_COMPONENT, &*DOMAIN, &*TAG, &*DIGEST);
+}
+
 /// A reference the engine would refuse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid image reference `{0}`")]

@@ -115,7 +115,11 @@ impl Entry {
         self.operation = Some(request.operation);
         self.resource = request.resource.clone();
         self.rules = decision.rules.clone();
-        self.reason = decision.reasons.join("; ");
+        self.reason = match (decision.allowed, decision.reasons.is_empty(), decision.rules.is_empty()) {
+            (false, true, true) => format!("no rule of policy `{}` allows it", decision.policy),
+            (false, true, false) => format!("denied by rule `{}`", decision.rules.join("`, `")),
+            _ => decision.reasons.join("; "),
+        };
         self.findings = findings;
         self.decision = match (decision.allowed, mode) {
             (true, _) => "allow",

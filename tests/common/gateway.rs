@@ -1,11 +1,13 @@
-//! A real `sockgate serve` on a temporary unix socket (and optionally a loopback port),
-//! stopped with SIGTERM when the test ends, its stderr kept to explain failures.
+//! A real `sockgate serve` on a temporary unix socket (and optionally a loopback port, an admin
+//! listener, an audit log and any other flag), stopped with SIGTERM when the test ends, its stderr
+//! kept to explain failures.
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -21,32 +23,128 @@ pub const READ_ONLY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/read-
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
+/// Variables through which sockgate's `serve` flags can be set: none may leak in from the test's
+/// own environment (an inherited `SOCKGATE_CONFIG` would even conflict with `--listen`).
+const SOCKGATE_ENV: &[&str] = &[
+    "SOCKGATE_LOG",
+    "SOCKGATE_CONFIG",
+    "SOCKGATE_LISTEN",
+    "SOCKGATE_UPSTREAM",
+    "SOCKGATE_POLICY",
+    "SOCKGATE_ADMIN_LISTEN",
+    "SOCKGATE_AUDIT_LOG",
+    "SOCKGATE_MODE",
+];
+
 pub struct Gateway {
     child: Child,
     socket: PathBuf,
     tcp_port: Option<u16>,
+    admin_port: Option<u16>,
+    audit_log: Option<PathBuf>,
     stderr_path: PathBuf,
     _dir: TempDir,
+}
+
+/// What `sockgate serve` is started with, beyond the unix listener every gateway has.
+pub struct GatewayBuilder {
+    policies: Vec<PathBuf>,
+    tcp_port: Option<u16>,
+    env: Vec<(String, String)>,
+    upstream: String,
+    admin: bool,
+    audit_log: bool,
+    args: Vec<OsString>,
+}
+
+impl GatewayBuilder {
+    /// A `--policy` file (repeatable, as the flag is); none: the built-in read-only policy.
+    pub fn policy(mut self, path: impl AsRef<Path>) -> Self {
+        self.policies.push(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// `policy` when there is one.
+    fn policies(self, policy: Option<&str>) -> Self {
+        match policy {
+            Some(path) => self.policy(path),
+            None => self,
+        }
+    }
+
+    /// A second listener on `tcp://127.0.0.1:<port>`.
+    pub fn tcp(mut self, port: u16) -> Self {
+        self.tcp_port = Some(port);
+        self
+    }
+
+    /// A variable in the gateway's environment (docker-socket-proxy variables and the like).
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// The engine (`unix:///...` or `tcp://...`); the real dockerd unless told otherwise.
+    pub fn upstream(mut self, addr: &str) -> Self {
+        addr.clone_into(&mut self.upstream);
+        self
+    }
+
+    /// `--admin-listen` on a free loopback port (see [`Gateway::admin_port`]).
+    pub fn admin(mut self) -> Self {
+        self.admin = true;
+        self
+    }
+
+    /// `--audit-log` to a file in the gateway's temporary directory (see [`Gateway::audit_log`]).
+    pub fn audit_log(mut self) -> Self {
+        self.audit_log = true;
+        self
+    }
+
+    /// Any other flags, passed after the ones above (`--mode audit`, `--learn-output FILE`, ...).
+    pub fn args<S: Into<OsString> + Clone>(mut self, args: &[S]) -> Self {
+        self.args.extend(args.iter().cloned().map(Into::into));
+        self
+    }
+
+    /// Starts it and waits until every listener, the admin one included, accepts connections.
+    pub fn start(self) -> Result<Gateway> {
+        Gateway::launch(self)
+    }
 }
 
 impl Gateway {
     /// Starts `sockgate serve` on a fresh unix socket with `policy` (none: the built-in one).
     pub fn start(policy: Option<&str>) -> Result<Self> {
-        Self::launch(policy, None, &[])
+        Self::builder().policies(policy).start()
     }
 
     /// Like `start`, with a second listener on `tcp://127.0.0.1:<port>`.
     pub fn start_with_tcp(policy: Option<&str>, port: u16) -> Result<Self> {
-        Self::launch(policy, Some(port), &[])
+        Self::builder().policies(policy).tcp(port).start()
     }
 
     /// Like `start`, with docker-socket-proxy variables (`CONTAINERS=1`, `POST=0`, ...) set in
     /// the gateway's environment; without `policy`, sockgate builds its policy from them.
     pub fn start_with_env(policy: Option<&str>, env: &[(&str, &str)]) -> Result<Self> {
-        Self::launch(policy, None, env)
+        env.iter().fold(Self::builder().policies(policy), |b, (name, value)| b.env(name, value)).start()
     }
 
-    fn launch(policy: Option<&str>, tcp_port: Option<u16>, env: &[(&str, &str)]) -> Result<Self> {
+    /// A gateway to the real dockerd with the built-in policy, until the builder says otherwise.
+    pub fn builder() -> GatewayBuilder {
+        GatewayBuilder {
+            policies: Vec::new(),
+            tcp_port: None,
+            env: Vec::new(),
+            upstream: DOCKER_HOST.to_owned(),
+            admin: false,
+            audit_log: false,
+            args: Vec::new(),
+        }
+    }
+
+    fn launch(options: GatewayBuilder) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("sockgate-e2e-")
             .tempdir()
@@ -56,21 +154,35 @@ impl Gateway {
         let stderr = File::create(&stderr_path)?;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sockgate"));
         cmd.arg("serve").arg("--listen").arg(format!("unix://{}", socket.display()));
-        if let Some(port) = tcp_port {
+        if let Some(port) = options.tcp_port {
             cmd.arg("--listen").arg(format!("tcp://127.0.0.1:{port}"));
         }
-        cmd.arg("--upstream").arg(DOCKER_HOST);
-        if let Some(policy) = policy {
+        cmd.arg("--upstream").arg(&options.upstream);
+        for policy in &options.policies {
             cmd.arg("--policy").arg(policy);
         }
+        let admin_port = if options.admin { Some(free_port()?) } else { None };
+        if let Some(port) = admin_port {
+            cmd.arg("--admin-listen").arg(format!("tcp://127.0.0.1:{port}"));
+        }
+        let audit_log = options.audit_log.then(|| dir.path().join("audit.log"));
+        if let Some(path) = &audit_log {
+            cmd.arg("--audit-log").arg(path);
+        }
+        cmd.args(&options.args);
         // Only the variables a test names may switch on the docker-socket-proxy mode: one
         // inherited from the test's own environment (`VERSION=1`, `INFO=1`) must not.
         clear_compat_env(&mut cmd);
-        cmd.envs(env.iter().copied());
-        // The startup line is logged at `info`; an inherited filter must not hide it.
-        cmd.env_remove("SOCKGATE_LOG").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(stderr));
+        // Nor may sockgate's own variables: an inherited `SOCKGATE_LOG` would hide the startup
+        // line (logged at `info`), an inherited `SOCKGATE_MODE` would stop enforcing.
+        for var in SOCKGATE_ENV {
+            cmd.env_remove(var);
+        }
+        cmd.envs(options.env.iter().map(|(k, v)| (k, v)));
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(stderr));
         let child = cmd.spawn().context("cannot start sockgate")?;
-        let mut gateway = Self { child, socket, tcp_port, stderr_path, _dir: dir };
+        let mut gateway =
+            Self { child, socket, tcp_port: options.tcp_port, admin_port, audit_log, stderr_path, _dir: dir };
         gateway.wait_ready()?;
         Ok(gateway)
     }
@@ -83,7 +195,10 @@ impl Gateway {
                 bail!("sockgate exited during startup with {status}\n--- sockgate stderr ---\n{}", self.stderr());
             }
             let unix_ready = UnixStream::connect(&self.socket).is_ok();
-            let tcp_ready = self.tcp_port.is_none_or(|port| TcpStream::connect(("127.0.0.1", port)).is_ok());
+            let tcp_ready = [self.tcp_port, self.admin_port]
+                .into_iter()
+                .flatten()
+                .all(|port| TcpStream::connect(("127.0.0.1", port)).is_ok());
             if unix_ready && tcp_ready {
                 return Ok(());
             }
@@ -119,21 +234,70 @@ impl Gateway {
             .map(|raw| String::from_utf8_lossy(&raw).into_owned())
             .unwrap_or_else(|e| format!("<cannot read sockgate stderr: {e}>"))
     }
+
+    /// The admin listener's port, when [`GatewayBuilder::admin`] asked for one.
+    pub fn admin_port(&self) -> Option<u16> {
+        self.admin_port
+    }
+
+    /// The admin listener as `sockgate healthcheck` takes it (`tcp://127.0.0.1:<port>`).
+    pub fn admin_addr(&self) -> Option<String> {
+        self.admin_port.map(|port| format!("tcp://127.0.0.1:{port}"))
+    }
+
+    /// The audit log file, when [`GatewayBuilder::audit_log`] asked for one.
+    pub fn audit_log(&self) -> Option<&Path> {
+        self.audit_log.as_deref()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (`HUP`, `USR1`, `TERM`, ...) to the running gateway.
+    pub fn signal(&mut self, signal: &str) -> Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!("cannot send SIG{signal}: sockgate already exited with {status}\n{}", self.stderr());
+        }
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .context("cannot run `kill`")?;
+        if !status.success() {
+            bail!("`kill -{signal} {}` failed with {status}", self.child.id());
+        }
+        Ok(())
+    }
+
+    /// SIGTERM, then waits (within the grace period) for the exit status.
+    pub fn stop(&mut self) -> Result<ExitStatus> {
+        self.signal("TERM")?;
+        match wait_until(&mut self.child, Instant::now() + SHUTDOWN_GRACE)? {
+            Some(status) => Ok(status),
+            None => bail!("sockgate did not exit within {SHUTDOWN_GRACE:?} of SIGTERM (killed)\n{}", self.stderr()),
+        }
+    }
 }
 
 impl Drop for Gateway {
     fn drop(&mut self) {
-        // SIGTERM first (the documented way to stop it), then SIGKILL after a grace period.
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let stopped = wait_until(&mut self.child, Instant::now() + SHUTDOWN_GRACE);
-        if !matches!(stopped, Ok(Some(_))) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        // Not when it already exited (`stop`): its pid may belong to another process by now.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            // SIGTERM first (the documented way to stop it), then SIGKILL after a grace period.
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            let stopped = wait_until(&mut self.child, Instant::now() + SHUTDOWN_GRACE);
+            if !matches!(stopped, Ok(Some(_))) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
         }
         // The test harness captures this and shows it only for a failed test.
         eprintln!("--- sockgate stderr ({}) ---\n{}", self.host(), self.stderr());
