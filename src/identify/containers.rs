@@ -65,6 +65,9 @@ struct Known {
     ips: Vec<IpAddr>,
 }
 
+/// How long an address no container holds yet may wait for the engine's events to name one.
+const ADDRESS_WAIT: Duration = Duration::from_millis(1500);
+
 /// The running containers the engine knows, followed from its events.
 pub struct Directory {
     upstream: Option<Upstream>,
@@ -72,6 +75,8 @@ pub struct Directory {
     /// When the last listing for an unknown address started.
     relisted: tokio::sync::Mutex<Option<std::time::Instant>>,
     listed: watch::Sender<bool>,
+    /// Bumped whenever an event changes the map, for callers waiting on an address.
+    changed: watch::Sender<u64>,
     follower: Mutex<Option<AbortHandle>>,
 }
 
@@ -103,6 +108,7 @@ impl Directory {
             known: Mutex::new(HashMap::new()),
             relisted: tokio::sync::Mutex::new(None),
             listed,
+            changed: watch::channel(0).0,
             follower: Mutex::new(None),
         }
     }
@@ -131,27 +137,55 @@ impl Directory {
         if let Some(found) = self.by_ip(ip) {
             return Some(found);
         }
+        if ip.to_canonical().is_loopback() {
+            return None; // no container holds a loopback address on a docker network
+        }
         let upstream = self.upstream.as_ref()?;
         let asked = std::time::Instant::now();
-        {
-            let mut last = self.relisted.lock().await;
-            if last.is_none_or(|started| started < asked) {
-                *last = Some(std::time::Instant::now());
-                let list = format!("{API}/containers/json");
-                match fetch(upstream, &list, MAX_LISTING).await {
-                    Ok(Some(body)) => match parse_listing(&body) {
-                        // The listing is the engine's word on what runs now: it also drops a
-                        // container that died but whose event is still on its way, and whose
-                        // address a new container may already hold.
-                        Ok(listing) => self.replace_all(listing),
-                        Err(e) => tracing::debug!("cannot read the container listing: {e}"),
-                    },
-                    Ok(None) => {}
-                    Err(e) => tracing::debug!("cannot list containers: {e}"),
-                }
-            }
+        let mut last = self.relisted.lock().await;
+        if last.is_some_and(|started| started >= asked) {
+            // A listing started after this caller asked has just been applied.
+            return self.by_ip(ip);
         }
-        self.by_ip(ip)
+        *last = Some(std::time::Instant::now());
+        // `all=1`: a process can call before dockerd has marked its container running.
+        let list = format!("{API}/containers/json?all=1");
+        let listing = match fetch(upstream, &list, MAX_LISTING).await {
+            Ok(Some(body)) => {
+                parse_listing(&body).map_err(|e| tracing::debug!("cannot read the container listing: {e}")).ok()?
+            }
+            Ok(None) => return None,
+            Err(e) => {
+                tracing::debug!("cannot list containers: {e}");
+                return None;
+            }
+        };
+        let ip = ip.to_canonical();
+        let mut owners = listing.iter().filter(|k| k.ips.contains(&ip));
+        let found = match (owners.next(), owners.next()) {
+            (Some(only), None) => Some(only.info.clone()),
+            _ => None,
+        };
+        // The listing is the engine's word on what holds an address now: it also drops a
+        // container that died but whose event is still on its way.
+        let mut changes = self.changed.subscribe();
+        self.replace_all(listing);
+        drop(last);
+        if found.is_some() {
+            return found;
+        }
+        // A process can call before the engine lists its address at all: its start event, and
+        // the inspect that follows it, are a few milliseconds behind. Wait that long, no longer.
+        let waited = tokio::time::timeout(ADDRESS_WAIT, async {
+            loop {
+                if let Some(found) = self.by_ip(ip) {
+                    return Some(found);
+                }
+                changes.changed().await.ok()?;
+            }
+        })
+        .await;
+        waited.ok().flatten()
     }
 
     /// The running container whose cgroup holds process `pid`, if the process is visible here.
@@ -194,6 +228,8 @@ impl Directory {
             Some(k) => known.insert(id.to_owned(), k),
             None => known.remove(id),
         };
+        drop(known);
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
 
