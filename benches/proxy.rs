@@ -8,6 +8,8 @@
 //! - `SOCKGATE_BENCH_STREAM_MB`: size of one streamed transfer (default 200).
 //! - `SOCKGATE_BENCH_DIRECT_ONLY=1`: skip sockgate, measure the stub alone.
 //! - `SOCKGATE_BENCH_BIN`: the sockgate binary to measure (default: the one cargo just built).
+//! - `SOCKGATE_LOG`: passed on to sockgate like the rest of the environment (`warn` drops its
+//!   per-request log line).
 //!
 //! Run without `--bench` (as `cargo test --all-targets` does) it is a quick smoke run.
 
@@ -16,6 +18,8 @@
 mod body;
 #[path = "proxy/child.rs"]
 mod child;
+#[path = "proxy/cpu.rs"]
+mod cpu;
 #[path = "proxy/load.rs"]
 mod load;
 #[path = "proxy/report.rs"]
@@ -28,7 +32,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use child::{Cpu, Sockgate};
+use child::Sockgate;
+use cpu::{Cpu, Others};
 use load::Direction;
 use report::{Pair, Results};
 
@@ -78,9 +83,9 @@ impl Config {
 
 fn main() -> anyhow::Result<()> {
     let config = Config::from_env()?;
-    // Two workers for the stub and the load generator together: the machine has two cores, which
-    // the proxy shares with them.
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    // One thread for the load generator, one for the stub (see `stub::spawn`), and sockgate's own:
+    // three parties, like the docker CLI, sockgate and dockerd, on the machine's two cores.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(run(&config))
 }
 
@@ -89,7 +94,7 @@ async fn run(config: &Config) -> anyhow::Result<()> {
     let stub_socket = dir.path().join("docker.sock");
     let proxy_socket = dir.path().join("sockgate.sock");
     let list_len = stub::spawn(&stub_socket, config.stream_bytes)?;
-    let (tick, tick_source) = child::clock_tick();
+    let (tick, tick_source) = cpu::clock_tick();
 
     let mut sockgate = if config.direct_only {
         None
@@ -156,6 +161,7 @@ async fn requests(
     window: Duration,
 ) -> anyhow::Result<Pair<load::RequestStats>> {
     eprintln!("GET {path}, {conns} conn(s): direct");
+    let others = Others::start(proxy.tick, proxy.cpu())?;
     let direct = load::requests(direct, path, conns, warmup, window, None).await?;
     let sockgate = match proxy.cpu() {
         Some(cpu) => {
@@ -166,7 +172,7 @@ async fn requests(
         }
         None => None,
     };
-    Ok(Pair { direct, sockgate })
+    Ok(Pair { direct, sockgate, others: others.cores()? })
 }
 
 async fn stream(
@@ -180,6 +186,7 @@ async fn stream(
         Direction::Upload => "upload",
     };
     eprintln!("{name}: direct");
+    let others = Others::start(proxy.tick, proxy.cpu())?;
     let direct = load::stream(direct, direction, c.stream_bytes, c.window, None).await?;
     let sockgate = match proxy.cpu() {
         Some(cpu) => {
@@ -190,7 +197,7 @@ async fn stream(
         }
         None => None,
     };
-    Ok(Pair { direct, sockgate })
+    Ok(Pair { direct, sockgate, others: others.cores()? })
 }
 
 /// The repository's full-access policy, or the same rule written into the temp dir while the

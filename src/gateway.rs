@@ -97,7 +97,7 @@ impl Gateway {
         let content_type = parts.headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes);
         let (findings, mut decision) =
             judge(policy, &parts.method, &target, &classified, content_type, buffered.as_deref())?;
-        decision.client = Some(caller.to_string());
+        decision.client = Some(entry.client.clone());
         let mode = self.recorder.mode;
         entry.decided(&target, &classified, findings, &decision, mode);
         // In audit and learn modes a denial is recorded but not enforced.

@@ -160,7 +160,10 @@ fn parse_mode(s: &str) -> Result<u32, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (writer, _guard) = tracing_appender::non_blocking(std::io::stderr());
+    // Lines are formatted on the request's thread and written by a worker thread, which writes
+    // what has queued up in one go (it flushes whenever the queue is empty).
+    let (writer, _guard) =
+        tracing_appender::non_blocking(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());

@@ -1,17 +1,22 @@
 //! The proxy under test: starts `sockgate serve` as a child process, waits for its `listening on`
-//! line, drains its output and reads its CPU time from `/proc`. It never signals any other process.
+//! line and drains its output. It never signals any process but its own child.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
-use std::time::Duration;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 
+use crate::cpu::Cpu;
+
 const START_TIMEOUT: Duration = Duration::from_secs(15);
+const POLL: Duration = Duration::from_millis(20);
 const TAIL_LINES: usize = 20;
 
 /// The running proxy; dropping it kills and reaps the child.
@@ -46,6 +51,7 @@ impl Sockgate {
         let output = Arc::new(Output::default());
         let (ready_tx, ready_rx) = mpsc::channel();
         let needle = format!("listening on {listen_url}");
+        let needle_shown = needle.clone();
         if let Some(stderr) = child.stderr.take() {
             let ready_tx = ready_tx.clone();
             drain(stderr, Arc::clone(&output), move |line| {
@@ -59,21 +65,30 @@ impl Sockgate {
         }
         drop(ready_tx);
         let mut sockgate = Self { child, output };
-        match ready_rx.recv_timeout(START_TIMEOUT) {
-            Ok(()) => Ok(sockgate),
-            Err(_) => {
-                let status = sockgate.child.try_wait()?;
-                bail!(
-                    "sockgate did not print `listening on {listen_url}` within {START_TIMEOUT:?} \
-                     (exit status: {status:?}); its last output:\n{}",
-                    sockgate.tail()
-                )
+        // Ready when it says so, or when its socket takes connections: with `SOCKGATE_LOG=warn`
+        // in the environment the `listening on` line is not printed.
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            match ready_rx.recv_timeout(POLL) {
+                Ok(()) => return Ok(sockgate),
+                Err(RecvTimeoutError::Timeout) if UnixStream::connect(listen).is_ok() => return Ok(sockgate),
+                Err(RecvTimeoutError::Timeout) => sockgate.check_alive()?,
+                // Its output is closed: it is exiting, and `check_alive` will say so shortly.
+                Err(RecvTimeoutError::Disconnected) => {
+                    sockgate.check_alive()?;
+                    std::thread::sleep(POLL);
+                }
             }
         }
+        bail!(
+            "sockgate did not print `{needle_shown}` nor accept connections within {START_TIMEOUT:?}; \
+             its last output:\n{}",
+            sockgate.tail()
+        )
     }
 
     pub fn cpu(&self, tick: Duration) -> Cpu {
-        Cpu { pid: self.child.id(), tick }
+        Cpu::of(self.child.id(), tick)
     }
 
     pub fn output_lines(&self) -> u64 {
@@ -122,43 +137,4 @@ fn drain(pipe: impl Read + Send + 'static, output: Arc<Output>, on_line: impl Fn
             buf.clear();
         }
     });
-}
-
-/// Reads one process's user + system CPU time from `/proc/PID/stat`.
-#[derive(Clone, Copy)]
-pub struct Cpu {
-    pid: u32,
-    tick: Duration,
-}
-
-impl Cpu {
-    pub fn read(&self) -> anyhow::Result<Duration> {
-        let path = PathBuf::from(format!("/proc/{}/stat", self.pid));
-        let stat = std::fs::read_to_string(&path).with_context(|| format!("reading `{}`", path.display()))?;
-        // proc(5): the command name in field 2 may hold spaces and parentheses, so count fields
-        // from the last `)`; field 3 (state) comes first, utime is field 14 and stime field 15.
-        let rest = stat.rfind(')').map(|at| &stat[at + 1..]).context("malformed /proc stat")?;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| -> anyhow::Result<u32> {
-            let field = fields.get(i).context("short /proc stat")?;
-            Ok(field.parse()?)
-        };
-        Ok(self.tick * (ticks(11)? + ticks(12)?))
-    }
-}
-
-/// Length of one clock tick, the unit of `/proc` CPU times: from `getconf CLK_TCK`, or 100 Hz,
-/// the value on every mainstream Linux build, when `getconf` is missing.
-pub fn clock_tick() -> (Duration, &'static str) {
-    let hz = Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .and_then(|s| s.trim().parse::<u32>().ok())
-        .filter(|hz| *hz > 0);
-    match hz {
-        Some(hz) => (Duration::from_secs(1) / hz, "getconf CLK_TCK"),
-        None => (Duration::from_millis(10), "assumed 100 Hz"),
-    }
 }

@@ -16,7 +16,7 @@ use tokio::net::UnixStream;
 use tokio::time::{sleep_until, timeout, Instant};
 
 use crate::body::{self, Repeat};
-use crate::child::Cpu;
+use crate::cpu::Cpu;
 use crate::stub;
 
 type ReqBody = Either<Empty<Bytes>, Repeat>;

@@ -8,6 +8,8 @@ use crate::load::{RequestStats, StreamStats};
 pub struct Pair<T> {
     pub direct: T,
     pub sockgate: Option<T>,
+    /// Cores other processes on the machine kept busy meanwhile, on average.
+    pub others: f64,
 }
 
 pub struct Results {
@@ -69,7 +71,26 @@ pub fn print(r: &Results) {
     println!();
     table(&targets);
     println!("\n(targets are informational: the bench never fails on speed)");
+
+    let others = [
+        ("ping 1 conn", r.ping1.others),
+        ("ping 32 conns", r.ping32.others),
+        ("json 32 conns", r.list32.others),
+        ("download", r.download.others),
+        ("upload", r.upload.others),
+    ];
+    let listed: Vec<String> = others.iter().map(|(n, c)| format!("{n} {c:.2}")).collect();
+    println!("\nother processes on this machine kept busy (cores, per scenario): {}", listed.join(", "));
+    if others.iter().any(|(_, c)| *c > MAX_OTHERS) {
+        println!(
+            "WARNING: something else was using the CPU; these figures are disturbed. \
+             Run again on an idle machine."
+        );
+    }
 }
+
+/// Cores other processes may keep busy before the figures count as disturbed.
+const MAX_OTHERS: f64 = 0.1;
 
 fn verdict(met: Option<bool>) -> &'static str {
     match met {

@@ -33,33 +33,40 @@ struct Routes {
     stream_bytes: u64,
 }
 
-/// Binds `socket` and serves it until the runtime shuts down. Returns the size of the
-/// `/containers/json` answer.
+/// Binds `socket` and serves it on a thread of its own until the process ends, as dockerd is a
+/// process of its own: the load generator's wake-ups never land on the stub's thread for free.
+/// Returns the size of the `/containers/json` answer.
 pub fn spawn(socket: &Path, stream_bytes: u64) -> anyhow::Result<usize> {
-    let listener = UnixListener::bind(socket).with_context(|| format!("binding the stub on `{}`", socket.display()))?;
+    let listener = std::os::unix::net::UnixListener::bind(socket)
+        .with_context(|| format!("binding the stub on `{}`", socket.display()))?;
+    listener.set_nonblocking(true)?;
     let routes = Arc::new(Routes { containers: container_list(), chunk: body::chunk(), stream_bytes });
     let list_len = routes.containers.len();
-    tokio::spawn(async move {
-        loop {
-            let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
-                Err(err) => {
-                    eprintln!("stub: accept failed: {err}");
-                    return;
-                }
-            };
-            let routes = Arc::clone(&routes);
-            tokio::spawn(async move {
-                let service = service_fn(move |req| {
-                    let routes = Arc::clone(&routes);
-                    async move { Ok::<_, Infallible>(routes.answer(req).await) }
-                });
-                // A client closing its connection mid-request is expected at the end of a phase.
-                let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-            });
-        }
-    });
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    std::thread::Builder::new().name("stub".into()).spawn(move || runtime.block_on(serve(listener, routes)))?;
     Ok(list_len)
+}
+
+async fn serve(listener: std::os::unix::net::UnixListener, routes: Arc<Routes>) {
+    let listener = match UnixListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(err) => return eprintln!("stub: cannot listen: {err}"),
+    };
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(err) => return eprintln!("stub: accept failed: {err}"),
+        };
+        let routes = Arc::clone(&routes);
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let routes = Arc::clone(&routes);
+                async move { Ok::<_, Infallible>(routes.answer(req).await) }
+            });
+            // A client closing its connection mid-request is expected at the end of a phase.
+            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
 }
 
 impl Routes {

@@ -1,6 +1,7 @@
-//! Records every request: a log line when it is decided (allowed at `info`, denied and refused at
-//! `warn`), and once its response is done an audit line ([`audit`]), metrics ([`metrics`]) and, in
-//! learn mode, what it asked for ([`learn`]). It decides nothing.
+//! Records every request: a log line when it is decided (denied and refused at `warn`; allowed at
+//! `debug`, since a line per allowed request costs more than the proxying itself: the audit log
+//! is the per-request record), and once its response is done an audit line ([`audit`]), metrics
+//! ([`metrics`]) and, in learn mode, what it asked for ([`learn`]). It decides nothing.
 
 pub mod audit;
 pub mod learn;
@@ -129,7 +130,7 @@ impl Entry {
         let resource = self.resource.as_deref().unwrap_or("");
         let rules = decision.rule_list();
         if decision.allowed {
-            tracing::info!(client = %self.client, method = %self.method, path = %self.path, operation = %request.operation, resource, rules, "allowed");
+            tracing::debug!(client = %self.client, method = %self.method, path = %self.path, operation = %request.operation, resource, rules, "allowed");
         } else {
             tracing::warn!(
                 client = %self.client, method = %self.method, path = %self.path, operation = %request.operation, resource,

@@ -34,6 +34,8 @@ pub fn sockgate_command<S: AsRef<OsStr>>(args: &[S]) -> Command {
     for var in SOCKGATE_ENV {
         cmd.env_remove(var);
     }
+    // Allowed requests are logged at `debug`; the tests read those lines to see who was judged.
+    cmd.env("SOCKGATE_LOG", "info,sockgate=debug");
     cmd
 }
 

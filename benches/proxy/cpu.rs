@@ -1,0 +1,101 @@
+//! CPU accounting from `/proc`: one process's user + system time, and the whole machine's busy
+//! time, so the report can say how much CPU the proxy used and whether anything else was running.
+//! It only reads; it never changes what runs.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+/// Reads one process's user + system CPU time from `/proc/PID/stat`.
+#[derive(Clone, Copy)]
+pub struct Cpu {
+    pid: Option<u32>,
+    tick: Duration,
+}
+
+impl Cpu {
+    pub fn of(pid: u32, tick: Duration) -> Self {
+        Self { pid: Some(pid), tick }
+    }
+
+    /// The bench's own process: the stub and the load generator.
+    pub fn this_process(tick: Duration) -> Self {
+        Self { pid: None, tick }
+    }
+
+    pub fn read(&self) -> anyhow::Result<Duration> {
+        let path = match self.pid {
+            Some(pid) => PathBuf::from(format!("/proc/{pid}/stat")),
+            None => PathBuf::from("/proc/self/stat"),
+        };
+        let stat = std::fs::read_to_string(&path).with_context(|| format!("reading `{}`", path.display()))?;
+        // proc(5): the command name in field 2 may hold spaces and parentheses, so count fields
+        // from the last `)`; field 3 (state) comes first, utime is field 14 and stime field 15.
+        let rest = stat.rfind(')').map(|at| &stat[at + 1..]).context("malformed /proc stat")?;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| -> anyhow::Result<u64> {
+            let field = fields.get(i).context("short /proc stat")?;
+            Ok(field.parse()?)
+        };
+        Ok(ticks_to(self.tick, ticks(11)? + ticks(12)?))
+    }
+}
+
+/// CPU time all processes on the machine spent busy, from the `cpu` line of `/proc/stat`:
+/// user, nice, system, irq and softirq (proc(5)); idle, iowait and steal are not busy here.
+pub fn machine_busy(tick: Duration) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").context("reading `/proc/stat`")?;
+    let line = stat.lines().find(|l| l.starts_with("cpu ")).context("no `cpu` line in /proc/stat")?;
+    let fields: Vec<u64> = line.split_whitespace().skip(1).map(str::parse).collect::<Result<_, _>>()?;
+    let busy = [0, 1, 2, 5, 6].iter().map(|&i| fields.get(i).copied().unwrap_or(0)).sum();
+    Ok(ticks_to(tick, busy))
+}
+
+fn ticks_to(tick: Duration, ticks: u64) -> Duration {
+    Duration::from_nanos(u64::try_from(tick.as_nanos()).unwrap_or(u64::MAX).saturating_mul(ticks))
+}
+
+/// Length of one clock tick, the unit of `/proc` CPU times: from `getconf CLK_TCK`, or 100 Hz,
+/// the value on every mainstream Linux build, when `getconf` is missing.
+pub fn clock_tick() -> (Duration, &'static str) {
+    let hz = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .filter(|hz| *hz > 0);
+    match hz {
+        Some(hz) => (Duration::from_secs(1) / hz, "getconf CLK_TCK"),
+        None => (Duration::from_millis(10), "assumed 100 Hz"),
+    }
+}
+
+/// How much CPU other processes on the machine used over a stretch of the run: busy time minus
+/// the bench's own and sockgate's. Anything well above zero means the figures are disturbed.
+pub struct Others {
+    tick: Duration,
+    ours: Vec<Cpu>,
+    busy: Duration,
+    own: Duration,
+    at: std::time::Instant,
+}
+
+impl Others {
+    pub fn start(tick: Duration, sockgate: Option<Cpu>) -> anyhow::Result<Self> {
+        let mut ours = vec![Cpu::this_process(tick)];
+        ours.extend(sockgate);
+        let own = ours.iter().map(Cpu::read).sum::<anyhow::Result<Duration>>()?;
+        Ok(Self { tick, busy: machine_busy(tick)?, own, ours, at: std::time::Instant::now() })
+    }
+
+    /// Average number of cores other processes kept busy since `start`.
+    pub fn cores(&self) -> anyhow::Result<f64> {
+        let own = self.ours.iter().map(Cpu::read).sum::<anyhow::Result<Duration>>()?;
+        let busy = machine_busy(self.tick)?.saturating_sub(self.busy);
+        let others = busy.saturating_sub(own.saturating_sub(self.own));
+        Ok(others.as_secs_f64() / self.at.elapsed().as_secs_f64())
+    }
+}
