@@ -68,7 +68,7 @@ impl Gateway {
         let mut incoming = Some(incoming);
         let caller = Caller { identity, profile: profile.as_deref() };
         let mut entry = Entry::begin(identity, caller.to_string(), &parts.method, &parts.uri);
-        match self.route(&caller, policy, &mut parts, &mut incoming, &mut entry).await {
+        match self.route(policy, &mut parts, &mut incoming, &mut entry).await {
             Ok(response) => record::finish(&self.recorder, entry, response, false),
             Err(e) => {
                 entry.failed(&e);
@@ -83,7 +83,6 @@ impl Gateway {
 
     async fn route(
         &self,
-        caller: &Caller<'_>,
         policy: &Policy,
         parts: &mut Parts,
         incoming: &mut Option<Incoming>,
