@@ -320,3 +320,28 @@ fn every_operation_is_documented() {
         assert!(policy_doc.contains(&format!("| `{}` |", op.name())), "docs/policy.md does not list {op}");
     }
 }
+
+#[test]
+fn the_grafana_dashboard_queries_metrics_that_exist() {
+    let text = std::fs::read_to_string(Path::new(ROOT).join("docs/grafana-dashboard.json")).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let metrics = sockgate::record::metrics::Metrics::new();
+    // Labelled families appear once they have a sample.
+    metrics.requests.with_label_values(&["system.ping", "allow", "r", "200"]).inc();
+    metrics.duration.with_label_values(&["system.ping"]).observe(0.001);
+    let exported = metrics.render();
+    let panels = dashboard["panels"].as_array().unwrap();
+    assert!(panels.len() >= 8, "the dashboard lost its panels");
+    for panel in panels {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            let start = expr.find("sockgate_").unwrap_or_else(|| panic!("{expr} queries no sockgate metric"));
+            let name: String = expr[start..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            let family = name.trim_end_matches("_bucket");
+            assert!(
+                exported.contains(&format!("# TYPE {family} ")),
+                "the dashboard queries `{name}`, which sockgate does not export"
+            );
+        }
+    }
+}
