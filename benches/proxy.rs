@@ -45,6 +45,7 @@ struct Config {
     stream_bytes: u64,
     direct_only: bool,
     bin: PathBuf,
+    smoke: bool,
 }
 
 impl Config {
@@ -77,6 +78,7 @@ impl Config {
             stream_bytes: stream_mb * 1_000_000,
             direct_only: std::env::var("SOCKGATE_BENCH_DIRECT_ONLY").is_ok_and(|v| v == "1"),
             bin,
+            smoke,
         })
     }
 }
@@ -125,9 +127,14 @@ async fn run(config: &Config) -> anyhow::Result<()> {
         download: stream(&mut proxy, direct, Direction::Download, c).await?,
         upload: stream(&mut proxy, direct, Direction::Upload, c).await?,
     };
+    if c.smoke {
+        println!("\nsmoke run (no `--bench` argument): short phases, figures mean nothing");
+    }
     report::print(&results);
     if let Some(sockgate) = proxy.sockgate.as_ref() {
-        println!("\nsockgate wrote {} lines to stdout/stderr during the run", sockgate.output_lines());
+        let lines = sockgate.output_lines();
+        let plural = if lines == 1 { "" } else { "s" };
+        println!("\nsockgate wrote {lines} line{plural} to stdout/stderr during the run");
     }
     Ok(())
 }
