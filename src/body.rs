@@ -12,6 +12,8 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 
+use crate::forward::EngineBody;
+
 /// A request or response body.
 pub struct Body {
     kind: Kind,
@@ -21,6 +23,7 @@ pub struct Body {
 
 enum Kind {
     Streamed(Incoming),
+    Engine(Box<EngineBody>),
     Full(Option<Bytes>),
 }
 
@@ -28,6 +31,11 @@ enum Kind {
 pub fn full(bytes: impl Into<Bytes>) -> Body {
     let bytes: Bytes = bytes.into();
     Body { kind: Kind::Full((!bytes.is_empty()).then_some(bytes)), counter: None, on_drop: None }
+}
+
+/// An answer streamed from the engine, passed on frame by frame.
+pub fn engine(body: EngineBody) -> Body {
+    Body { kind: Kind::Engine(Box::new(body)), counter: None, on_drop: None }
 }
 
 /// A body streamed from a peer, passed on frame by frame.
@@ -66,6 +74,7 @@ impl http_body::Body for Body {
         let this = self.get_mut();
         let polled = match &mut this.kind {
             Kind::Streamed(incoming) => Pin::new(incoming).poll_frame(cx),
+            Kind::Engine(engine) => Pin::new(&mut **engine).poll_frame(cx),
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
         };
         if let (Some(counter), Poll::Ready(Some(Ok(frame)))) = (&this.counter, &polled) {
@@ -79,6 +88,7 @@ impl http_body::Body for Body {
     fn is_end_stream(&self) -> bool {
         match &self.kind {
             Kind::Streamed(incoming) => incoming.is_end_stream(),
+            Kind::Engine(engine) => engine.is_end_stream(),
             Kind::Full(bytes) => bytes.is_none(),
         }
     }
@@ -86,6 +96,7 @@ impl http_body::Body for Body {
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Streamed(incoming) => incoming.size_hint(),
+            Kind::Engine(engine) => engine.size_hint(),
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
         }
     }

@@ -34,7 +34,7 @@ pub struct Decision {
     /// The policy that was evaluated.
     pub policy: String,
     /// Who was judged, when known (a connection's identity; not for `policy explain`).
-    pub client: Option<String>,
+    pub client: Option<std::sync::Arc<str>>,
 }
 
 impl Decision {

@@ -1,27 +1,31 @@
 //! Sends allowed requests to the real engine and streams the answers back.
 //!
-//! Connections to the engine are pooled and kept alive; bodies stream frame by frame in both
-//! directions and are never buffered whole. Hop-by-hop headers are dropped both ways (RFC 9110
-//! section 7.6.1). A hijacked connection (`attach`, `exec start`, BuildKit `/session` and `/grpc`)
-//! becomes a raw tunnel only after the engine answered `101`, and the tunnel keeps half-closes, so
-//! stdin EOF reaches the container while its output keeps flowing. Nothing here has a timeout:
-//! `logs -f`, `events` and tunnels last as long as both ends want. It does not judge requests.
+//! Connections to the engine are kept alive and pooled, and each is driven by the task serving the
+//! client it is lent to, so a request and its answer never hop between threads. Bodies stream
+//! frame by frame in both directions and are never buffered whole. Hop-by-hop headers are dropped
+//! both ways (RFC 9110 section 7.6.1). A hijacked connection (`attach`, `exec start`, BuildKit
+//! `/session` and `/grpc`) becomes a raw tunnel only after the engine answered `101`, and the
+//! tunnel keeps half-closes, so stdin EOF reaches the container while its output keeps flowing.
+//! Nothing here has a timeout: `logs -f`, `events` and tunnels last as long as both ends want. It
+//! does not judge requests.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, Entry, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
 use http::{Request, Response, StatusCode, Uri};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper::client::conn::TrySendError;
 use hyper::upgrade::OnUpgrade;
-use hyper_util::client::legacy::connect::{Connected, Connection};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
 use tokio_rustls::client::TlsStream;
@@ -50,12 +54,18 @@ pub enum ForwardError {
     Request(String),
 }
 
-/// A pooled HTTP/1.1 client for the engine.
+/// The engine's HTTP/1.1 client: connections are kept alive and pooled.
+///
+/// A request does not hand its connection to a task of its own, as general-purpose clients do:
+/// the task serving the caller's connection drives the engine connection itself, first while
+/// waiting for the answer's head and then from the answer's body, and puts it back in the pool
+/// once that body has been read to its end. A request and its answer cross no thread.
 #[derive(Clone)]
 pub struct Upstream {
-    client: Client<Connector, Body>,
+    connector: Connector,
+    pool: Arc<Pool>,
     addr: String,
-    authority: String,
+    host: HeaderValue,
     tunnels: TaskTracker,
 }
 
@@ -72,13 +82,9 @@ impl Upstream {
             UpstreamAddr::Tcp(hostport) => (format!("tcp://{hostport}"), hostport.clone()),
         };
         let tls = tls.map(|(config, name)| (TlsConnector::from(config), name));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            // Shorter than dockerd keeps idle connections, so sockgate closes them first.
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(256)
-            .build(Connector { addr: Arc::new(addr), tls: tls.map(Arc::new) });
-        Upstream { client, addr: display, authority, tunnels }
+        let connector = Connector { addr: Arc::new(addr), tls: tls.map(Arc::new) };
+        let host = HeaderValue::try_from(authority).unwrap_or_else(|_| HeaderValue::from_static("docker"));
+        Upstream { connector, pool: Arc::new(Pool::default()), addr: display, host, tunnels }
     }
 
     /// Where the engine is, for messages.
@@ -86,20 +92,21 @@ impl Upstream {
         &self.addr
     }
 
+    /// Closes pooled connections that have been idle too long; call it now and then.
+    pub fn prune(&self) {
+        self.pool.prune(Instant::now());
+    }
+
     /// Sends sockgate's own `GET` to the engine (container discovery, readiness), not a client's.
-    pub async fn get(&self, path_and_query: &str) -> Result<Response<hyper::body::Incoming>, ForwardError> {
-        let uri = Uri::builder()
-            .scheme("http")
-            .authority(self.authority.as_str())
-            .path_and_query(path_and_query)
-            .build()
-            .map_err(|e| ForwardError::Request(e.to_string()))?;
+    pub async fn get(&self, path_and_query: &str) -> Result<Response<Body>, ForwardError> {
         let mut request = Request::new(body::full(bytes::Bytes::new()));
-        *request.uri_mut() = uri;
-        self.client
-            .request(request)
-            .await
-            .map_err(|e| ForwardError::Unavailable { addr: self.addr.clone(), reason: error_chain(&e) })
+        *request.uri_mut() = self.uri(path_and_query)?;
+        self.send(request).await
+    }
+
+    /// The request target in origin form, as HTTP/1.1 sends it to a server.
+    fn uri(&self, path_and_query: &str) -> Result<Uri, ForwardError> {
+        Uri::builder().path_and_query(path_and_query).build().map_err(|e| ForwardError::Request(e.to_string()))
     }
 
     /// Forwards one request to `target`. With `upgrade`, the request asks to hijack the connection,
@@ -111,12 +118,7 @@ impl Upstream {
         target: &Target,
         upgrade: Option<OnUpgrade>,
     ) -> Result<Response<Body>, ForwardError> {
-        let uri = Uri::builder()
-            .scheme("http")
-            .authority(self.authority.as_str())
-            .path_and_query(target.to_origin_form())
-            .build()
-            .map_err(|e| ForwardError::Request(e.to_string()))?;
+        let uri = self.uri(&target.to_origin_form())?;
         let mut headers = std::mem::take(&mut parts.headers);
         let upgrade_protocol = headers.get(header::UPGRADE).cloned();
         strip_hop_by_hop(&mut headers);
@@ -129,38 +131,243 @@ impl Upstream {
         *outgoing.uri_mut() = uri;
         *outgoing.headers_mut() = headers;
 
-        let mut response = self
-            .client
-            .request(outgoing)
-            .await
-            .map_err(|e| ForwardError::Unavailable { addr: self.addr.clone(), reason: error_chain(&e) })?;
-
-        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-            if let Some(client_side) = upgrade {
-                let engine_side = hyper::upgrade::on(&mut response);
-                let (parts, _) = response.into_parts();
-                let mut headers = parts.headers;
-                let protocol = headers.get(header::UPGRADE).cloned();
-                strip_hop_by_hop(&mut headers);
-                headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-                if let Some(protocol) = protocol {
-                    headers.insert(header::UPGRADE, protocol);
-                }
-                self.tunnels.spawn(tunnel(client_side, engine_side));
-                let mut switching = Response::new(body::full(bytes::Bytes::new()));
-                *switching.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-                *switching.headers_mut() = headers;
-                return Ok(switching);
+        let Some(client_side) = upgrade else {
+            let response = self.send(outgoing).await?;
+            if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                // The engine switched protocols on a request that did not ask to: refuse to pass that on.
+                return Err(self.unavailable("engine switched protocols on a request that did not ask for it"));
             }
-            // The engine switched protocols on a request that did not ask to: refuse to pass that on.
-            return Err(ForwardError::Unavailable {
-                addr: self.addr.clone(),
-                reason: "engine switched protocols on a request that did not ask for it".into(),
-            });
+            let (mut parts, body) = response.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            return Ok(Response::from_parts(parts, body));
+        };
+
+        // A hijacked connection is new and never pooled: its own task drives it until the tunnel
+        // takes it over.
+        self.set_host(&mut outgoing);
+        let Link { mut sender, conn, .. } = self.connect().await?;
+        self.tunnels.spawn(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                tracing::debug!("engine connection ended: {e}");
+            }
+        });
+        let mut response = sender.send_request(outgoing).await.map_err(|e| self.unavailable(&error_chain(&e)))?;
+        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+            let (mut parts, incoming) = response.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            return Ok(Response::from_parts(parts, body::streamed(incoming)));
         }
-        let (mut parts, incoming) = response.into_parts();
-        strip_hop_by_hop(&mut parts.headers);
-        Ok(Response::from_parts(parts, body::streamed(incoming)))
+        let engine_side = hyper::upgrade::on(&mut response);
+        let (parts, _) = response.into_parts();
+        let mut headers = parts.headers;
+        let protocol = headers.get(header::UPGRADE).cloned();
+        strip_hop_by_hop(&mut headers);
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        if let Some(protocol) = protocol {
+            headers.insert(header::UPGRADE, protocol);
+        }
+        self.tunnels.spawn(tunnel(client_side, engine_side));
+        let mut switching = Response::new(body::full(bytes::Bytes::new()));
+        *switching.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        *switching.headers_mut() = headers;
+        Ok(switching)
+    }
+
+    /// Sends `request` on a pooled connection (or a new one when the pooled one turns out to have
+    /// been closed before the request went out) and answers with a body that drives the connection
+    /// and returns it to the pool when read to its end.
+    async fn send(&self, mut request: Request<Body>) -> Result<Response<Body>, ForwardError> {
+        self.set_host(&mut request);
+        let mut link = self.link().await?;
+        let response = loop {
+            match link.exchange(request).await {
+                Ok(response) => break response,
+                Err(mut e) => match e.take_message() {
+                    // Not a byte was written: the pooled connection was already gone.
+                    Some(unsent) if link.reused => {
+                        request = unsent;
+                        link = self.connect().await?;
+                    }
+                    _ => return Err(self.unavailable(&error_chain(e.error()))),
+                },
+            }
+        };
+        let (parts, incoming) = response.into_parts();
+        let body = EngineBody { incoming, link: Some(link), pool: self.pool.clone() };
+        Ok(Response::from_parts(parts, body::engine(body)))
+    }
+
+    /// An idle pooled connection that is still open, or a new one.
+    async fn link(&self) -> Result<Link, ForwardError> {
+        match self.pool.take() {
+            Some(link) => Ok(link),
+            None => self.connect().await,
+        }
+    }
+
+    async fn connect(&self) -> Result<Link, ForwardError> {
+        let stream = self.connector.connect().await.map_err(|e| self.unavailable(&e.to_string()))?;
+        let (sender, conn) = hyper::client::conn::http1::Builder::new()
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| self.unavailable(&error_chain(&e)))?;
+        Ok(Link { sender, conn, reused: false, closed: false })
+    }
+
+    /// HTTP/1.1 needs a `Host`: the client's, or the engine's address.
+    fn set_host(&self, request: &mut Request<Body>) {
+        if let Entry::Vacant(host) = request.headers_mut().entry(header::HOST) {
+            host.insert(self.host.clone());
+        }
+    }
+
+    fn unavailable(&self, reason: &str) -> ForwardError {
+        ForwardError::Unavailable { addr: self.addr.clone(), reason: reason.to_owned() }
+    }
+}
+
+type Conn = hyper::client::conn::http1::Connection<TokioIo<Stream>, Body>;
+
+/// How long a pooled connection may stay idle: shorter than dockerd keeps idle connections, so
+/// sockgate closes them first.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+const MAX_IDLE: usize = 256;
+
+/// One HTTP/1.1 connection to the engine: the sending half and the connection state machine,
+/// which whoever holds the link must poll for anything to happen.
+struct Link {
+    sender: SendRequest<Body>,
+    conn: Conn,
+    /// Taken from the pool rather than just opened.
+    reused: bool,
+    /// The connection is finished (closed, failed or handed over): it is never polled again.
+    closed: bool,
+}
+
+impl Link {
+    /// Sends `request` and drives the connection until the answer's head is in.
+    async fn exchange(&mut self, request: Request<Body>) -> Result<Response<Incoming>, TrySendError<Request<Body>>> {
+        let mut answer = std::pin::pin!(self.sender.try_send_request(request));
+        std::future::poll_fn(|cx| {
+            // The connection writes the request and reads the answer into the channel `answer`
+            // waits on.
+            self.drive(cx);
+            answer.as_mut().poll(cx)
+        })
+        .await
+    }
+
+    /// Lets the connection make progress; false once it is finished.
+    fn drive(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.closed && Pin::new(&mut self.conn).poll(cx).is_ready() {
+            self.closed = true;
+        }
+        !self.closed
+    }
+
+    /// Polls the connection once without waiting, so it notices a close and settles into idle;
+    /// true when it can take another request.
+    fn reusable(&mut self) -> bool {
+        self.drive(&mut Context::from_waker(std::task::Waker::noop())) && self.sender.is_ready()
+    }
+}
+
+/// Idle connections, most recently used last.
+#[derive(Default)]
+struct Pool {
+    idle: std::sync::Mutex<VecDeque<(Link, Instant)>>,
+}
+
+impl Pool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(Link, Instant)>> {
+        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn put(&self, mut link: Link) {
+        if !link.reusable() {
+            return;
+        }
+        link.reused = true;
+        let now = Instant::now();
+        let mut idle = self.lock();
+        idle.push_back((link, now));
+        if idle.len() > MAX_IDLE {
+            idle.pop_front();
+        }
+    }
+
+    fn take(&self) -> Option<Link> {
+        let now = Instant::now();
+        loop {
+            let (mut link, since) = self.lock().pop_back()?;
+            if now.duration_since(since) < IDLE_TIMEOUT && link.reusable() {
+                return Some(link);
+            }
+        }
+    }
+
+    fn prune(&self, now: Instant) {
+        let expired: Vec<(Link, Instant)> = {
+            let mut idle = self.lock();
+            let expired = idle.iter().take_while(|(_, since)| now.duration_since(*since) >= IDLE_TIMEOUT).count();
+            idle.drain(..expired).collect()
+        };
+        drop(expired);
+    }
+}
+
+/// An answer's body from the engine. Reading it drives the engine connection; read to its end,
+/// it puts the connection back in the pool. Dropped early, it closes the connection (HTTP/1.1
+/// cannot abandon an answer half read).
+pub struct EngineBody {
+    incoming: Incoming,
+    link: Option<Link>,
+    pool: Arc<Pool>,
+}
+
+impl EngineBody {
+    fn release(&mut self) {
+        if let Some(link) = self.link.take() {
+            self.pool.put(link);
+        }
+    }
+}
+
+impl http_body::Body for EngineBody {
+    type Data = bytes::Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, hyper::Error>>> {
+        let this = &mut *self;
+        if let Some(link) = this.link.as_mut() {
+            // Closed by the engine or failed, what it read is in the channel already.
+            link.drive(cx);
+        }
+        let polled = Pin::new(&mut this.incoming).poll_frame(cx);
+        if let Poll::Ready(None) = polled {
+            this.release();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.incoming.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::Body::size_hint(&self.incoming)
+    }
+}
+
+impl Drop for EngineBody {
+    fn drop(&mut self) {
+        // An answer without a body (`HEAD`, `204`, `304`) is never read: it is complete all the same.
+        if http_body::Body::is_end_stream(&self.incoming) {
+            self.release();
+        }
     }
 }
 
@@ -222,39 +429,26 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     message
 }
 
-/// Connects to the engine, whatever URI the client pool asks for.
+/// Opens connections to the engine.
 #[derive(Clone)]
 struct Connector {
     addr: Arc<UpstreamAddr>,
     tls: Option<Arc<(TlsConnector, ServerName<'static>)>>,
 }
 
-impl tower_service::Service<Uri> for Connector {
-    type Response = TokioIo<Stream>;
-    type Error = io::Error;
-    type Future = Pin<Box<dyn Future<Output = io::Result<TokioIo<Stream>>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _: Uri) -> Self::Future {
-        let addr = self.addr.clone();
-        let tls = self.tls.clone();
-        Box::pin(async move {
-            let stream = match &*addr {
-                UpstreamAddr::Unix(path) => Stream::Unix(UnixStream::connect(path).await?),
-                UpstreamAddr::Tcp(hostport) => {
-                    let tcp = TcpStream::connect(hostport.as_str()).await?;
-                    tcp.set_nodelay(true)?;
-                    match tls.as_deref() {
-                        Some((connector, name)) => Stream::Tls(Box::new(connector.connect(name.clone(), tcp).await?)),
-                        None => Stream::Tcp(tcp),
-                    }
+impl Connector {
+    async fn connect(&self) -> io::Result<Stream> {
+        match &*self.addr {
+            UpstreamAddr::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
+            UpstreamAddr::Tcp(hostport) => {
+                let tcp = TcpStream::connect(hostport.as_str()).await?;
+                tcp.set_nodelay(true)?;
+                match self.tls.as_deref() {
+                    Some((connector, name)) => Ok(Stream::Tls(Box::new(connector.connect(name.clone(), tcp).await?))),
+                    None => Ok(Stream::Tcp(tcp)),
                 }
-            };
-            Ok(TokioIo::new(stream))
-        })
+            }
+        }
     }
 }
 
@@ -263,12 +457,6 @@ pub enum Stream {
     Unix(UnixStream),
     Tcp(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
-}
-
-impl Connection for Stream {
-    fn connected(&self) -> Connected {
-        Connected::new()
-    }
 }
 
 impl AsyncRead for Stream {

@@ -55,19 +55,18 @@ impl Gateway {
         &self.recorder
     }
 
-    /// Answers one request under `policy` (chosen for this caller, by `profile` if one matched):
-    /// the engine's response, or sockgate's JSON error.
+    /// Answers one request from `caller` under `policy` (chosen for this caller, by `profile` if
+    /// one matched): the engine's response, or sockgate's JSON error.
     pub async fn handle(
         &self,
-        identity: &Identity,
+        caller: &Caller,
         profile: Option<Arc<str>>,
         policy: &Policy,
         request: Request<Incoming>,
     ) -> Response<Body> {
         let (mut parts, incoming) = request.into_parts();
         let mut incoming = Some(incoming);
-        let caller = Caller { identity, profile: profile.as_deref() };
-        let mut entry = Entry::begin(identity, caller.to_string(), &parts.method, &parts.uri);
+        let mut entry = Entry::begin(&caller.identity, caller.name(profile), &parts.method, &parts.uri);
         match self.route(policy, &mut parts, &mut incoming, &mut entry).await {
             Ok(response) => record::finish(&self.recorder, entry, response, false),
             Err(e) => {
@@ -136,19 +135,30 @@ impl Gateway {
     }
 }
 
-/// Who is asking, as named in messages and logs.
-struct Caller<'a> {
-    identity: &'a Identity,
-    profile: Option<&'a str>,
+/// Who is asking on one connection, and how messages and logs name them. The name is made once
+/// per connection (and again only when a reload gives the caller another profile), not per request.
+pub struct Caller {
+    pub identity: Arc<Identity>,
+    named: std::sync::Mutex<(Option<Arc<str>>, Arc<str>)>,
 }
 
-impl std::fmt::Display for Caller<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.identity)?;
-        if let Some(profile) = self.profile {
-            write!(f, ", profile `{profile}`")?;
+impl Caller {
+    pub fn new(identity: Arc<Identity>) -> Caller {
+        let name = Arc::from(identity.to_string());
+        Caller { identity, named: std::sync::Mutex::new((None, name)) }
+    }
+
+    /// The caller's name, with the profile that chose its policy.
+    fn name(&self, profile: Option<Arc<str>>) -> Arc<str> {
+        let mut named = self.named.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if named.0 != profile {
+            let name = match &profile {
+                Some(profile) => format!("{}, profile `{profile}`", self.identity),
+                None => self.identity.to_string(),
+            };
+            *named = (profile, Arc::from(name));
         }
-        Ok(())
+        named.1.clone()
     }
 }
 

@@ -22,7 +22,7 @@ use tokio_util::task::TaskTracker;
 use crate::admin::{self, Admin};
 use crate::config::{Cidr, ListenAddr, ListenerConfig, PolicySource, ServeConfig};
 use crate::forward::{Upstream, UpstreamAddr};
-use crate::gateway::Gateway;
+use crate::gateway::{Caller, Gateway};
 use crate::identify::cert::CertIdentity;
 use crate::identify::containers::Directory;
 use crate::identify::{Identity, Peer};
@@ -175,11 +175,13 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
     });
     let signals = tokio::spawn(handle_signals(reloader.clone()));
     let watcher = tokio::spawn(watch_files(reloader));
+    let pruner = tokio::spawn(prune_idle(upstream.clone()));
 
     shutdown.await;
     tracing::info!(grace_period = ?config.grace_period, "stopping: no new connections, draining in-flight requests");
     signals.abort();
     watcher.abort();
+    pruner.abort();
     stop.cancel();
     accept_loops.wait().await;
     for state in &states {
@@ -201,6 +203,15 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
     }
     write_learned(&recorder);
     Ok(())
+}
+
+/// Closes engine connections that stayed idle in the pool too long.
+async fn prune_idle(upstream: Upstream) {
+    let mut every = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        every.tick().await;
+        upstream.prune();
+    }
 }
 
 fn write_learned(recorder: &Recorder) {
@@ -451,12 +462,12 @@ async fn serve_connection<I>(
     identity.discover(&directory).await;
     let identity = Arc::new(identity);
     let service = {
-        let identity = identity.clone();
+        let caller = Arc::new(Caller::new(identity.clone()));
         service_fn(move |request| {
             let gateway = gateway.clone();
-            let identity = identity.clone();
-            let (profile, policy) = state.profiles().select(&identity);
-            async move { Ok::<_, Infallible>(gateway.handle(&identity, profile, &policy, request).await) }
+            let caller = caller.clone();
+            let (profile, policy) = state.profiles().select(&caller.identity);
+            async move { Ok::<_, Infallible>(gateway.handle(&caller, profile, &policy, request).await) }
         })
     };
     let connection = http1::Builder::new()

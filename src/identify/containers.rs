@@ -480,7 +480,7 @@ async fn fetch(upstream: &Upstream, path: &str, limit: usize) -> Result<Option<B
 }
 
 /// Sends a `GET` and accepts only `200 OK` and `404 Not Found`; the headers must come in time.
-async fn send(upstream: &Upstream, path: &str) -> Result<http::Response<hyper::body::Incoming>, DiscoveryError> {
+async fn send(upstream: &Upstream, path: &str) -> Result<http::Response<crate::body::Body>, DiscoveryError> {
     let response = tokio::time::timeout(REQUEST_TIMEOUT, upstream.get(path))
         .await
         .map_err(|_| DiscoveryError::Timeout { path: path.to_owned() })??;

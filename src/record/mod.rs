@@ -68,7 +68,7 @@ pub struct Entry {
     time: SystemTime,
     started: Instant,
     pub listener: Arc<str>,
-    pub client: String,
+    pub client: Arc<str>,
     pub method: String,
     pub path: String,
     pub operation: Option<Operation>,
@@ -84,7 +84,7 @@ pub struct Entry {
 
 impl Entry {
     /// Starts the record of a request that just arrived.
-    pub fn begin(identity: &Identity, client: String, method: &http::Method, uri: &http::Uri) -> Entry {
+    pub fn begin(identity: &Identity, client: Arc<str>, method: &http::Method, uri: &http::Uri) -> Entry {
         Entry {
             time: SystemTime::now(),
             started: Instant::now(),

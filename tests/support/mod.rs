@@ -27,14 +27,21 @@ pub struct Seen {
     pub target: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Which of the engine's connections it came on, counted from 1 in accept order.
+    pub connection: usize,
 }
 
-/// A stub engine on a unix socket that records every request and answers `200 {}`.
+/// A stub engine on a unix socket that records every request and answers `200 {}`; a path ending
+/// in `/logs` is answered with [`STREAM_BYTES`] streamed in 64 KiB frames, and a request with
+/// `X-Stub-Close: 1` with `Connection: close`.
 pub struct Stub {
     pub path: PathBuf,
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    hang_up: Arc<tokio::sync::Notify>,
     task: tokio::task::JoinHandle<()>,
 }
+
+pub const STREAM_BYTES: usize = 64 << 20;
 
 impl Stub {
     pub async fn start(path: &Path, delay: Duration) -> Stub {
@@ -42,14 +49,20 @@ impl Stub {
         let listener = UnixListener::bind(path).unwrap_or_else(|e| panic!("stub bind: {e}"));
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let recorded = seen.clone();
+        let hang_up = Arc::new(tokio::sync::Notify::new());
+        let hung_up = hang_up.clone();
         let task = tokio::spawn(async move {
             // Connections live in this set, so stopping the stub closes them all, as a dying engine does.
             let mut connections = tokio::task::JoinSet::new();
+            let mut accepted = 0;
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
+                accepted += 1;
+                let connection = accepted;
                 let recorded = recorded.clone();
+                let hung_up = hung_up.clone();
                 connections.spawn(async move {
                     let service = service_fn(move |req: Request<Incoming>| {
                         let recorded = recorded.clone();
@@ -61,6 +74,8 @@ impl Stub {
                                 .iter()
                                 .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
                                 .collect();
+                            let logs = req.uri().path().ends_with("/logs");
+                            let close = req.headers().get("x-stub-close").is_some_and(|v| v == "1");
                             let body =
                                 req.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
                             recorded.lock().unwrap_or_else(|e| e.into_inner()).push(Seen {
@@ -68,18 +83,36 @@ impl Stub {
                                 target,
                                 headers,
                                 body,
+                                connection,
                             });
                             tokio::time::sleep(delay).await;
-                            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"{}"))))
+                            let body = if logs {
+                                Frames { frame: Bytes::from(vec![b'x'; 64 << 10]), left: STREAM_BYTES >> 16 }.boxed()
+                            } else {
+                                Full::new(Bytes::from_static(b"{}")).boxed()
+                            };
+                            let mut response = Response::new(body);
+                            if close {
+                                response.headers_mut().insert("connection", "close".parse().unwrap());
+                            }
+                            Ok::<_, Infallible>(response)
                         }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let serving =
+                        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+                    tokio::select! {
+                        _ = serving => {}
+                        () = hung_up.notified() => {}
+                    }
                 });
             }
         });
-        Stub { path: path.to_path_buf(), seen, task }
+        Stub { path: path.to_path_buf(), seen, hang_up, task }
+    }
+
+    /// Closes every open connection, as an engine does with idle ones, and keeps listening.
+    pub fn hang_up(&self) {
+        self.hang_up.notify_waiters();
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -89,6 +122,28 @@ impl Stub {
     pub fn stop(self) {
         self.task.abort();
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// `left` copies of `frame`, one frame at a time.
+struct Frames {
+    frame: Bytes,
+    left: usize,
+}
+
+impl http_body::Body for Frames {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        self.left -= 1;
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(self.frame.clone()))))
     }
 }
 

@@ -1,0 +1,112 @@
+//! Connections to the engine are kept alive and pooled: reused across requests and across client
+//! connections, put back only when their answer was read to its end, and replaced when the engine
+//! closed them.
+
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use support::{Gateway, Stub, FULL_ACCESS, STREAM_BYTES};
+
+/// A keep-alive client connection to `socket`.
+async fn connect(socket: &Path) -> SendRequest<Empty<Bytes>> {
+    let stream = tokio::net::UnixStream::connect(socket).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.unwrap();
+    tokio::spawn(conn);
+    sender
+}
+
+fn request(method: Method, path: &str, close: bool) -> Request<Empty<Bytes>> {
+    let mut builder = Request::builder().method(method).uri(path).header("host", "docker");
+    if close {
+        builder = builder.header("x-stub-close", "1");
+    }
+    builder.body(Empty::new()).unwrap()
+}
+
+/// Sends a request and reads its whole answer: the status and how many body bytes came.
+async fn exchange(sender: &mut SendRequest<Empty<Bytes>>, request: Request<Empty<Bytes>>) -> (StatusCode, usize) {
+    sender.ready().await.unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, body.len())
+}
+
+fn connections(stub: &Stub) -> Vec<usize> {
+    stub.seen().iter().map(|seen| seen.connection).collect()
+}
+
+#[tokio::test]
+async fn one_engine_connection_serves_requests_from_several_client_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let stub = Stub::start(&dir.path().join("engine.sock"), Duration::ZERO).await;
+    let gw = Gateway::start(&dir.path().join("gw.sock"), &stub.path, FULL_ACCESS, dir.path()).await;
+
+    let mut client = connect(&gw.socket).await;
+    assert_eq!(exchange(&mut client, request(Method::GET, "/_ping", false)).await, (StatusCode::OK, 2));
+    // An answer without a body is complete without being read.
+    assert_eq!(exchange(&mut client, request(Method::HEAD, "/_ping", false)).await, (StatusCode::OK, 0));
+    assert_eq!(exchange(&mut client, request(Method::GET, "/v1.41/version", false)).await, (StatusCode::OK, 2));
+    drop(client);
+    for _ in 0..2 {
+        let mut client = connect(&gw.socket).await;
+        assert_eq!(exchange(&mut client, request(Method::GET, "/info", false)).await, (StatusCode::OK, 2));
+    }
+    assert_eq!(connections(&stub), [1, 1, 1, 1, 1], "{:?}", stub.seen());
+    stub.stop();
+}
+
+#[tokio::test]
+async fn a_stream_read_to_its_end_returns_its_connection_and_an_abandoned_one_closes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let stub = Stub::start(&dir.path().join("engine.sock"), Duration::ZERO).await;
+    let gw = Gateway::start(&dir.path().join("gw.sock"), &stub.path, FULL_ACCESS, dir.path()).await;
+
+    let mut client = connect(&gw.socket).await;
+    let logs = request(Method::GET, "/containers/web/logs", false);
+    assert_eq!(exchange(&mut client, logs).await, (StatusCode::OK, STREAM_BYTES));
+    assert_eq!(exchange(&mut client, request(Method::GET, "/_ping", false)).await, (StatusCode::OK, 2));
+
+    // The client reads the start of a stream and goes away: the engine connection is mid-answer,
+    // so it cannot serve anyone else.
+    client.ready().await.unwrap();
+    let response = client.send_request(request(Method::GET, "/containers/web/logs", false)).await.unwrap();
+    let mut body = response.into_body();
+    let first = body.frame().await.unwrap().unwrap();
+    assert!(first.data_ref().is_some_and(|data| !data.is_empty()));
+    drop(body);
+    drop(client);
+
+    let mut client = connect(&gw.socket).await;
+    assert_eq!(exchange(&mut client, request(Method::GET, "/_ping", false)).await, (StatusCode::OK, 2));
+    assert_eq!(connections(&stub), [1, 1, 1, 2], "{:?}", stub.seen());
+    stub.stop();
+}
+
+#[tokio::test]
+async fn connections_the_engine_closed_are_replaced_without_failing_a_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let stub = Stub::start(&dir.path().join("engine.sock"), Duration::ZERO).await;
+    let gw = Gateway::start(&dir.path().join("gw.sock"), &stub.path, FULL_ACCESS, dir.path()).await;
+    let mut client = connect(&gw.socket).await;
+
+    // The engine says it closes the connection after this answer.
+    assert_eq!(exchange(&mut client, request(Method::GET, "/_ping", true)).await, (StatusCode::OK, 2));
+    assert_eq!(exchange(&mut client, request(Method::GET, "/_ping", false)).await, (StatusCode::OK, 2));
+    // The engine drops its idle connections without a word, as on a restart.
+    stub.hang_up();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(exchange(&mut client, request(Method::GET, "/_ping", false)).await, (StatusCode::OK, 2));
+    assert_eq!(exchange(&mut client, request(Method::GET, "/_ping", false)).await, (StatusCode::OK, 2));
+    assert_eq!(connections(&stub), [1, 2, 3, 3], "{:?}", stub.seen());
+    stub.stop();
+}
