@@ -38,11 +38,6 @@ impl Operation {
         usize::from(self.0)
     }
 
-    /// How many operations there are.
-    pub fn count() -> usize {
-        TABLE.operations.len()
-    }
-
     /// Whether this operation hands the connection over to a raw stream after `101`.
     pub fn may_upgrade(self) -> bool {
         matches!(self.name(), "containers.attach" | "containers.attach.ws" | "exec.start" | "session" | "grpc")

@@ -393,13 +393,8 @@ async fn tunnel(client_side: OnUpgrade, engine_side: OnUpgrade) {
 /// Removes the headers that describe one connection rather than the message (RFC 9110 section
 /// 7.6.1): `Connection` and every field it names, plus the well-known hop-by-hop fields.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
-        .collect();
+    let named: Vec<HeaderName> =
+        connection_options(headers).filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok()).collect();
     for name in named {
         headers.remove(name);
     }
@@ -416,6 +411,11 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
     headers.remove("keep-alive");
     headers.remove("proxy-connection");
+}
+
+/// The options the `Connection` header fields list, trimmed.
+pub fn connection_options(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers.get_all(header::CONNECTION).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim)
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {

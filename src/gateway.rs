@@ -16,7 +16,7 @@ use crate::body::{self, Body};
 use crate::classify::{self, Classified};
 use crate::decide::{self, Decision};
 use crate::error::{self, GatewayError};
-use crate::forward::Upstream;
+use crate::forward::{self, Upstream};
 use crate::identify::Identity;
 use crate::inspect::{self, Finding, Reads};
 use crate::normalize::{self, Target};
@@ -48,11 +48,6 @@ pub struct Judgement {
 impl Gateway {
     pub fn new(upstream: Upstream, max_body_bytes: usize, recorder: Arc<Recorder>) -> Gateway {
         Gateway { upstream, max_body_bytes, recorder }
-    }
-
-    /// Where requests are recorded.
-    pub fn recorder(&self) -> &Arc<Recorder> {
-        &self.recorder
     }
 
     /// Answers one request from `caller` under `policy` (chosen for this caller, by `profile` if
@@ -216,12 +211,7 @@ pub fn explain(
 /// True when the request asks to switch protocols (`Connection: Upgrade` and an `Upgrade` header).
 fn asks_for_upgrade(headers: &http::HeaderMap) -> bool {
     headers.contains_key(header::UPGRADE)
-        && headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
+        && forward::connection_options(headers).any(|option| option.eq_ignore_ascii_case("upgrade"))
 }
 
 /// Reads and drops what is left of a refused request's body, within bounds.

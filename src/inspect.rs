@@ -16,6 +16,7 @@ use std::fmt;
 
 use crate::classify::Operation;
 
+pub(crate) use container::clean_path;
 pub use json::JsonError;
 pub use query::QueryError;
 

@@ -7,7 +7,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
 use hyper::server::conn::http1;
@@ -72,10 +72,7 @@ struct ListenerState {
 
 impl ListenerState {
     fn profiles(&self) -> Arc<Profiles> {
-        match self.profiles.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.profiles.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 }
 
@@ -229,8 +226,7 @@ fn check_exposure(listener: &ListenerConfig) -> Result<(), ServeError> {
     if listener.tls.is_some() || listener.insecure {
         return Ok(());
     }
-    let host = hostport.rsplit_once(':').map_or(hostport.as_str(), |(h, _)| h);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = crate::config::host_of(hostport);
     let loopback = match host.parse::<std::net::IpAddr>() {
         Ok(ip) => ip.is_loopback(),
         Err(_) => host == "localhost",
@@ -252,10 +248,7 @@ struct Reloader {
 
 impl Reloader {
     fn current(&self) -> Vec<ListenerConfig> {
-        match self.listeners.lock() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.listeners.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Loads every listener's policies again; an error anywhere keeps every old policy.
@@ -288,10 +281,7 @@ impl Reloader {
             return self.failed(&errors);
         }
         for (state, profiles) in self.states.iter().zip(loaded) {
-            match state.profiles.write() {
-                Ok(mut guard) => *guard = Arc::new(profiles),
-                Err(poisoned) => *poisoned.into_inner() = Arc::new(profiles),
-            }
+            *state.profiles.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(profiles);
         }
         if let Ok(mut guard) = self.listeners.lock() {
             *guard = configs;

@@ -6,7 +6,7 @@
 //! nothing older). This module does not accept connections or read certificates' contents.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -104,8 +104,7 @@ pub fn client_config(files: &ClientTls) -> Result<Arc<ClientConfig>, TlsError> {
 
 /// The name the engine's certificate must carry: the host of `host:port`, as an IP or DNS name.
 pub fn server_name(hostport: &str) -> Result<ServerName<'static>, TlsError> {
-    let host = hostport.rsplit_once(':').map_or(hostport, |(h, _)| h);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let host = crate::config::host_of(hostport);
     ServerName::try_from(host.to_string()).map_err(|e| TlsError::Config(format!("upstream host `{host}`: {e}")))
 }
 
@@ -125,19 +124,13 @@ impl Reloadable {
 
     /// The configuration for the next handshake.
     pub fn current(&self) -> Arc<ServerConfig> {
-        match self.current.read() {
-            Ok(guard) => guard.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.current.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
     /// Reads the files again; on error the old configuration stays.
     pub fn reload(&self) -> Result<(), TlsError> {
         let config = server_config(&self.files)?;
-        match self.current.write() {
-            Ok(mut guard) => *guard = config,
-            Err(poisoned) => *poisoned.into_inner() = config,
-        }
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = config;
         Ok(())
     }
 }

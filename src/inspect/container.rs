@@ -279,7 +279,7 @@ fn is_volume_name(name: &str) -> bool {
 }
 
 /// Go's `path.Clean` for absolute paths; a relative path is returned as it is.
-pub(super) fn clean_path(path: &str) -> String {
+pub(crate) fn clean_path(path: &str) -> String {
     if !path.starts_with('/') {
         return path.to_string();
     }

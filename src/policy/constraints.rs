@@ -116,7 +116,7 @@ impl RawConstraints {
                     let span = p.span().start;
                     let path = p.into_inner();
                     if path.starts_with('/') {
-                        Some(clean(&path))
+                        Some(crate::inspect::clean_path(&path))
                     } else {
                         errors.push((span, format!("host mount `{path}` must be an absolute path")));
                         None
@@ -168,18 +168,6 @@ impl RawConstraints {
 }
 
 /// Lexical cleaning of an absolute path, as Go's `path.Clean`.
-fn clean(path: &str) -> String {
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty() && *s != ".").fold(Vec::new(), |mut acc, s| {
-        if s == ".." {
-            acc.pop();
-        } else {
-            acc.push(s);
-        }
-        acc
-    });
-    format!("/{}", segments.join("/"))
-}
-
 /// Whether `path` is `prefix` or lies below it, comparing whole path components.
 pub fn under(path: &str, prefix: &str) -> bool {
     prefix == "/" || path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
@@ -196,6 +184,6 @@ mod tests {
         assert!(!under("/srv/cache2", "/srv/cache"));
         assert!(!under("/srv", "/srv/cache"));
         assert!(under("/etc", "/"));
-        assert_eq!(clean("/srv/./cache/../cache//x/"), "/srv/cache/x");
+        assert_eq!(crate::inspect::clean_path("/srv/./cache/../cache//x/"), "/srv/cache/x");
     }
 }
