@@ -15,11 +15,13 @@
 //!
 //! [`gateway`] wires those steps together for one request, and [`error`] is the only place where a
 //! failure becomes an HTTP response. [`serve`] runs the whole server until it is told to stop, as
-//! [`config`] describes it; [`tls`] builds its TLS configurations and [`body`] is the one body type.
+//! [`config`] describes it, each connection's task wrapped in [`coalesce`] so that it stays on one
+//! thread; [`tls`] builds its TLS configurations and [`body`] is the one body type.
 
 pub mod admin;
 pub mod body;
 pub mod classify;
+pub mod coalesce;
 pub mod config;
 pub mod decide;
 pub mod error;

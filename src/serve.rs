@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admin::{self, Admin};
+use crate::coalesce::Coalesced;
 use crate::config::{Cidr, ListenAddr, ListenerConfig, PolicySource, ServeConfig};
 use crate::forward::{Upstream, UpstreamAddr};
 use crate::gateway::{Caller, Gateway};
@@ -402,7 +403,7 @@ async fn accept_loop(ctx: Accepting) {
         let gateway = ctx.gateway.clone();
         let directory = ctx.directory.clone();
         let stop = ctx.stop.clone();
-        ctx.connections.spawn(async move {
+        ctx.connections.spawn(Coalesced::new(async move {
             match (stream, &state.tls) {
                 (Accepted::Unix(stream), _) => {
                     serve_connection(stream, identity, gateway, state, directory, stop, permit).await;
@@ -433,7 +434,7 @@ async fn accept_loop(ctx: Accepting) {
                     serve_connection(tls_stream, identity, gateway, state, directory, stop, permit).await;
                 }
             }
-        });
+        }));
     }
 }
 
