@@ -14,7 +14,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
-/// Polls in a row before yielding to the runtime, so one busy connection cannot hold a worker.
+/// Polls in a row before yielding to the runtime, so one busy connection cannot hold a worker
+/// (the runtime's cooperative budget usually ends a run of polls first).
 const MAX_POLLS: usize = 32;
 
 const IDLE: u8 = 0;
@@ -83,7 +84,11 @@ impl<F: Future> Future for Coalesced<F> {
             if this.shared.state.compare_exchange(POLLING, IDLE, Ordering::AcqRel, Ordering::Acquire).is_ok() {
                 return Poll::Pending;
             }
-            // Woken while polling: there is more to do now.
+            // Woken while polling: there is more to do now, unless the wake-up came from the
+            // runtime's budget running out, which only a return to the runtime restores.
+            if !tokio::task::coop::has_budget_remaining() {
+                break;
+            }
         }
         this.shared.state.store(IDLE, Ordering::Release);
         cx.waker().wake_by_ref();
