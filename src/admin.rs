@@ -66,15 +66,23 @@ impl Admin {
             }
             "/health" => reply(StatusCode::OK, "application/json", "{\"status\":\"ok\"}\n".into()),
             "/ready" => {
-                let ping = tokio::time::timeout(Duration::from_secs(2), self.upstream.get("/_ping")).await;
+                // The answer is read whole so that its engine connection goes back to the pool.
+                let ping = tokio::time::timeout(Duration::from_secs(2), async {
+                    let response = self.upstream.get("/_ping").await?;
+                    let status = response.status();
+                    let _ = http_body_util::BodyExt::collect(http_body_util::Limited::new(response.into_body(), 4096))
+                        .await;
+                    Ok::<_, crate::forward::ForwardError>(status)
+                })
+                .await;
                 match ping {
-                    Ok(Ok(response)) if response.status().is_success() => {
+                    Ok(Ok(status)) if status.is_success() => {
                         reply(StatusCode::OK, "application/json", "{\"status\":\"ready\"}\n".into())
                     }
-                    Ok(Ok(response)) => reply(
+                    Ok(Ok(status)) => reply(
                         StatusCode::SERVICE_UNAVAILABLE,
                         "application/json",
-                        not_ready(&format!("engine answered {}", response.status())),
+                        not_ready(&format!("engine answered {status}")),
                     ),
                     Ok(Err(e)) => reply(StatusCode::SERVICE_UNAVAILABLE, "application/json", not_ready(&e.to_string())),
                     Err(_) => reply(
