@@ -153,7 +153,6 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
         };
         accept_loops.spawn(accept_loop(context));
     }
-    accept_loops.close();
     if let Some(addr) = &config.admin_listen {
         let admin_listener = Listener::bind(addr, &SocketOptions { mode: 0o660, group: None }).await?;
         tracing::info!("admin endpoints (/metrics, /health, /ready) on {}", admin_listener.name());
@@ -163,8 +162,10 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
             connections: connections.clone(),
             tunnels: tunnels.clone(),
         };
-        tokio::spawn(admin::serve(admin_listener, admin, stop.clone()));
+        // Tracked with the accept loops, so its socket file is removed before sockgate exits.
+        accept_loops.spawn(admin::serve(admin_listener, admin, stop.clone()));
     }
+    accept_loops.close();
     let reloader = Arc::new(Reloader {
         config_file: config.config_file.clone(),
         listeners: Mutex::new(config.listeners.clone()),
