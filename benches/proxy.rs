@@ -4,6 +4,8 @@
 //! generator drives both paths in turn. It prints figures and targets; it never fails on speed.
 //!
 //! Knobs (environment):
+//! - `SOCKGATE_BENCH_PHASES`: comma-separated phases to run, of `ping1`, `ping32`, `list32`,
+//!   `download` and `upload` (default all); the others show as `-`.
 //! - `SOCKGATE_BENCH_SECS`: seconds measured per phase (default 3, after a 0.5 s warm-up).
 //! - `SOCKGATE_BENCH_STREAM_MB`: size of one streamed transfer (default 200).
 //! - `SOCKGATE_BENCH_DIRECT_ONLY=1`: skip sockgate, measure the stub alone.
@@ -22,6 +24,8 @@ mod child;
 mod cpu;
 #[path = "proxy/load.rs"]
 mod load;
+#[path = "proxy/phase.rs"]
+mod phase;
 #[path = "proxy/report.rs"]
 mod report;
 #[path = "proxy/stub.rs"]
@@ -30,11 +34,12 @@ mod stub;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Context as _;
+use anyhow::{anyhow, Context as _};
 
 use child::Sockgate;
 use cpu::{Cpu, Others};
 use load::Direction;
+use phase::Phase;
 use report::{Pair, Results};
 
 const FULL_ACCESS: &str = "version = 1\n\n[[rule]]\nid = \"full-access\"\nallow = [\"*\"]\n";
@@ -43,6 +48,7 @@ struct Config {
     window: Duration,
     warmup: Duration,
     stream_bytes: u64,
+    phases: Vec<Phase>,
     direct_only: bool,
     bin: PathBuf,
     smoke: bool,
@@ -70,12 +76,17 @@ impl Config {
             Err(_) if smoke => 16,
             Err(_) => 200,
         };
+        let phases = match std::env::var("SOCKGATE_BENCH_PHASES") {
+            Ok(s) => phase::parse(&s).map_err(|err| anyhow!("SOCKGATE_BENCH_PHASES=`{s}`: {err}"))?,
+            Err(_) => phase::ALL.to_vec(),
+        };
         let bin = std::env::var_os("SOCKGATE_BENCH_BIN")
             .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sockgate")), PathBuf::from);
         Ok(Self {
             window: Duration::from_secs_f64(secs),
             warmup: Duration::from_secs_f64(secs.min(0.5)),
             stream_bytes: stream_mb * 1_000_000,
+            phases,
             direct_only: std::env::var("SOCKGATE_BENCH_DIRECT_ONLY").is_ok_and(|v| v == "1"),
             bin,
             smoke,
@@ -115,17 +126,33 @@ async fn run(config: &Config) -> anyhow::Result<()> {
     );
     let mut proxy = Proxy { socket: proxy_socket, sockgate: sockgate.as_mut(), tick };
     let c = config;
-    let (w, win) = (c.warmup, c.window);
+    let (w, win, size) = (c.warmup, c.window, c.stream_bytes);
     let direct = stub_socket.as_path();
+    let p = &mut proxy;
 
     let results = Results {
         list_kb: list_len as f64 / 1000.0,
-        stream_mb: c.stream_bytes / 1_000_000,
-        ping1: requests(&mut proxy, direct, stub::PING, 1, w, win).await?,
-        ping32: requests(&mut proxy, direct, stub::PING, 32, w, win).await?,
-        list32: requests(&mut proxy, direct, stub::LIST, 32, w, win).await?,
-        download: stream(&mut proxy, direct, Direction::Download, c).await?,
-        upload: stream(&mut proxy, direct, Direction::Upload, c).await?,
+        stream_mb: size / 1_000_000,
+        ping1: measure(p, direct, c, Phase::Ping1, async |socket, cpu| {
+            load::requests(socket, stub::PING, 1, w, win, cpu).await
+        })
+        .await?,
+        ping32: measure(p, direct, c, Phase::Ping32, async |socket, cpu| {
+            load::requests(socket, stub::PING, 32, w, win, cpu).await
+        })
+        .await?,
+        list32: measure(p, direct, c, Phase::List32, async |socket, cpu| {
+            load::requests(socket, stub::LIST, 32, w, win, cpu).await
+        })
+        .await?,
+        download: measure(p, direct, c, Phase::Download, async |socket, cpu| {
+            load::stream(socket, Direction::Download, size, win, cpu).await
+        })
+        .await?,
+        upload: measure(p, direct, c, Phase::Upload, async |socket, cpu| {
+            load::stream(socket, Direction::Upload, size, win, cpu).await
+        })
+        .await?,
     };
     if c.smoke {
         println!("\nsmoke run (no `--bench` argument): short phases, figures mean nothing");
@@ -159,52 +186,32 @@ impl Proxy<'_> {
     }
 }
 
-async fn requests(
+/// Measures one phase straight on the stub socket and then through sockgate, unless the run
+/// leaves the phase out.
+async fn measure<T>(
     proxy: &mut Proxy<'_>,
     direct: &Path,
-    path: &'static str,
-    conns: usize,
-    warmup: Duration,
-    window: Duration,
-) -> anyhow::Result<Pair<load::RequestStats>> {
-    eprintln!("GET {path}, {conns} conn(s): direct");
-    let others = Others::start(proxy.tick, proxy.cpu())?;
-    let direct = load::requests(direct, path, conns, warmup, window, None).await?;
-    let sockgate = match proxy.cpu() {
-        Some(cpu) => {
-            eprintln!("GET {path}, {conns} conn(s): sockgate");
-            let stats = load::requests(&proxy.socket, path, conns, warmup, window, Some(cpu)).await;
-            proxy.check()?;
-            Some(stats.with_context(|| format!("GET {path} through sockgate"))?)
-        }
-        None => None,
-    };
-    Ok(Pair { direct, sockgate, others: others.cores()? })
-}
-
-async fn stream(
-    proxy: &mut Proxy<'_>,
-    direct: &Path,
-    direction: Direction,
     c: &Config,
-) -> anyhow::Result<Pair<load::StreamStats>> {
-    let name = match direction {
-        Direction::Download => "download",
-        Direction::Upload => "upload",
-    };
+    phase: Phase,
+    run: impl AsyncFn(&Path, Option<Cpu>) -> anyhow::Result<T>,
+) -> anyhow::Result<Option<Pair<T>>> {
+    if !c.phases.contains(&phase) {
+        return Ok(None);
+    }
+    let name = phase.name();
     eprintln!("{name}: direct");
     let others = Others::start(proxy.tick, proxy.cpu())?;
-    let direct = load::stream(direct, direction, c.stream_bytes, c.window, None).await?;
+    let direct = run(direct, None).await?;
     let sockgate = match proxy.cpu() {
         Some(cpu) => {
             eprintln!("{name}: sockgate");
-            let stats = load::stream(&proxy.socket, direction, c.stream_bytes, c.window, Some(cpu)).await;
+            let stats = run(&proxy.socket, Some(cpu)).await;
             proxy.check()?;
             Some(stats.with_context(|| format!("{name} through sockgate"))?)
         }
         None => None,
     };
-    Ok(Pair { direct, sockgate, others: others.cores()? })
+    Ok(Some(Pair { direct, sockgate, others: others.cores()? }))
 }
 
 /// The repository's full-access policy, or the same rule written into the temp dir while the

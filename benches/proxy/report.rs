@@ -12,14 +12,15 @@ pub struct Pair<T> {
     pub others: f64,
 }
 
+/// Every phase's measurement, or nothing for a phase the run left out.
 pub struct Results {
     pub list_kb: f64,
     pub stream_mb: u64,
-    pub ping1: Pair<RequestStats>,
-    pub ping32: Pair<RequestStats>,
-    pub list32: Pair<RequestStats>,
-    pub download: Pair<StreamStats>,
-    pub upload: Pair<StreamStats>,
+    pub ping1: Option<Pair<RequestStats>>,
+    pub ping32: Option<Pair<RequestStats>>,
+    pub list32: Option<Pair<RequestStats>>,
+    pub download: Option<Pair<StreamStats>>,
+    pub upload: Option<Pair<StreamStats>>,
 }
 
 /// Minimum sockgate/direct throughput at 32 connections and for streams.
@@ -29,20 +30,25 @@ const MAX_ADDED_US: f64 = 25.0;
 
 pub fn print(r: &Results) {
     let mut rows = vec![row(["scenario", "direct", "sockgate", "sockgate/direct", "sockgate CPU"])];
-    requests_rows(&mut rows, "GET /_ping, 1 conn", &r.ping1, true);
-    requests_rows(&mut rows, "GET /_ping, 32 conns", &r.ping32, false);
+    requests_rows(&mut rows, "GET /_ping, 1 conn", r.ping1.as_ref(), true);
+    requests_rows(&mut rows, "GET /_ping, 32 conns", r.ping32.as_ref(), false);
     let list = format!("GET /containers/json ({:.1} KB), 32 conns", r.list_kb);
-    requests_rows(&mut rows, &list, &r.list32, false);
+    requests_rows(&mut rows, &list, r.list32.as_ref(), false);
     let down = format!("download {} MB (GET /containers/{{id}}/export)", r.stream_mb);
-    stream_rows(&mut rows, &down, &r.download);
+    stream_rows(&mut rows, &down, r.download.as_ref());
     let up = format!("upload {} MB (PUT /containers/{{id}}/archive)", r.stream_mb);
-    stream_rows(&mut rows, &up, &r.upload);
+    stream_rows(&mut rows, &up, r.upload.as_ref());
     println!();
     table(&rows);
 
-    let ratio_of = |p: &Pair<RequestStats>| p.sockgate.as_ref().map(|s| s.per_sec() / p.direct.per_sec());
-    let stream_ratio = |p: &Pair<StreamStats>| p.sockgate.as_ref().map(|s| s.mb_per_sec() / p.direct.mb_per_sec());
-    let added = r.ping1.sockgate.as_ref().map(|s| s.latency_us(0.5) - r.ping1.direct.latency_us(0.5));
+    let ratio_of = |p: &Option<Pair<RequestStats>>| {
+        p.as_ref().and_then(|p| p.sockgate.as_ref().map(|s| s.per_sec() / p.direct.per_sec()))
+    };
+    let stream_ratio = |p: &Option<Pair<StreamStats>>| {
+        p.as_ref().and_then(|p| p.sockgate.as_ref().map(|s| s.mb_per_sec() / p.direct.mb_per_sec()))
+    };
+    let added =
+        r.ping1.as_ref().and_then(|p| p.sockgate.as_ref().map(|s| s.latency_us(0.5) - p.direct.latency_us(0.5)));
     let mut targets = vec![row(["target", "goal", "measured", "nginx", "HAProxy (Tecnativa)", ""])];
     let min = format!(">= {MIN_RATIO:.2}x");
     for (name, ratio, nginx, haproxy) in [
@@ -72,13 +78,16 @@ pub fn print(r: &Results) {
     table(&targets);
     println!("\n(targets are informational: the bench never fails on speed)");
 
-    let others = [
-        ("ping 1 conn", r.ping1.others),
-        ("ping 32 conns", r.ping32.others),
-        ("json 32 conns", r.list32.others),
-        ("download", r.download.others),
-        ("upload", r.upload.others),
-    ];
+    let others: Vec<(&str, f64)> = [
+        ("ping 1 conn", r.ping1.as_ref().map(|p| p.others)),
+        ("ping 32 conns", r.ping32.as_ref().map(|p| p.others)),
+        ("json 32 conns", r.list32.as_ref().map(|p| p.others)),
+        ("download", r.download.as_ref().map(|p| p.others)),
+        ("upload", r.upload.as_ref().map(|p| p.others)),
+    ]
+    .into_iter()
+    .filter_map(|(name, cores)| Some((name, cores?)))
+    .collect();
     let listed: Vec<String> = others.iter().map(|(n, c)| format!("{n} {c:.2}")).collect();
     println!("\nother processes on this machine kept busy (cores, per scenario): {}", listed.join(", "));
     if others.iter().any(|(_, c)| *c > MAX_OTHERS) {
@@ -100,7 +109,15 @@ fn verdict(met: Option<bool>) -> &'static str {
     }
 }
 
-fn requests_rows(rows: &mut Vec<Vec<String>>, name: &str, p: &Pair<RequestStats>, latency: bool) {
+/// A phase the run left out: its name and a `-` in every other column.
+fn absent(rows: &mut Vec<Vec<String>>, name: &str) {
+    let mut cells = vec!["-".to_owned(); rows.first().map_or(1, Vec::len)];
+    cells[0] = name.to_owned();
+    rows.push(cells);
+}
+
+fn requests_rows(rows: &mut Vec<Vec<String>>, name: &str, p: Option<&Pair<RequestStats>>, latency: bool) {
+    let Some(p) = p else { return absent(rows, name) };
     let rate = |s: &RequestStats| format!("{} req/s", thousands(s.per_sec()));
     let mut first = vec![name.to_owned(), rate(&p.direct)];
     match &p.sockgate {
@@ -133,7 +150,8 @@ fn requests_rows(rows: &mut Vec<Vec<String>>, name: &str, p: &Pair<RequestStats>
     }
 }
 
-fn stream_rows(rows: &mut Vec<Vec<String>>, name: &str, p: &Pair<StreamStats>) {
+fn stream_rows(rows: &mut Vec<Vec<String>>, name: &str, p: Option<&Pair<StreamStats>>) {
+    let Some(p) = p else { return absent(rows, name) };
     let rate = |s: &StreamStats| format!("{:.0} MB/s", s.mb_per_sec());
     let mut line = vec![name.to_owned(), rate(&p.direct)];
     match &p.sockgate {
