@@ -146,6 +146,7 @@ impl Upstream {
         // takes it over.
         self.set_host(&mut outgoing);
         let Link { mut sender, conn, .. } = self.connect().await?;
+        let conn = *conn;
         self.tunnels.spawn(async move {
             if let Err(e) = conn.with_upgrades().await {
                 tracing::debug!("engine connection ended: {e}");
@@ -211,7 +212,7 @@ impl Upstream {
             .handshake(TokioIo::new(stream))
             .await
             .map_err(|e| self.unavailable(&error_chain(&e)))?;
-        Ok(Link { sender, conn, reused: false, closed: false })
+        Ok(Link { sender, conn: Box::new(conn), reused: false, closed: false })
     }
 
     /// HTTP/1.1 needs a `Host`: the client's, or the engine's address.
@@ -237,7 +238,9 @@ const MAX_IDLE: usize = 256;
 /// which whoever holds the link must poll for anything to happen.
 struct Link {
     sender: SendRequest<Body>,
-    conn: Conn,
+    /// Boxed: the state machine and its buffers are large, and a link moves in and out of the pool
+    /// at every request.
+    conn: Box<Conn>,
     /// Taken from the pool rather than just opened.
     reused: bool,
     /// The connection is finished (closed, failed or handed over): it is never polled again.
@@ -259,7 +262,7 @@ impl Link {
 
     /// Lets the connection make progress; false once it is finished.
     fn drive(&mut self, cx: &mut Context<'_>) -> bool {
-        if !self.closed && Pin::new(&mut self.conn).poll(cx).is_ready() {
+        if !self.closed && Pin::new(&mut *self.conn).poll(cx).is_ready() {
             self.closed = true;
         }
         !self.closed
@@ -393,24 +396,49 @@ async fn tunnel(client_side: OnUpgrade, engine_side: OnUpgrade) {
 /// Removes the headers that describe one connection rather than the message (RFC 9110 section
 /// 7.6.1): `Connection` and every field it names, plus the well-known hop-by-hop fields.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none: one pass over the names instead of a lookup per hop-by-hop name.
+    // Any `Connection`-named option comes with a `Connection` field, which this pass notices.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     let named: Vec<HeaderName> =
         connection_options(headers).filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok()).collect();
     for name in named {
         headers.remove(name);
     }
-    for name in [
-        header::CONNECTION,
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::UPGRADE,
-        header::PROXY_AUTHENTICATE,
-        header::PROXY_AUTHORIZATION,
-    ] {
+    for name in &HOP_BY_HOP {
         headers.remove(name);
     }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
+}
+
+/// The well-known hop-by-hop fields.
+static HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+];
+
+/// Whether `name` is in [`HOP_BY_HOP`], by a match the compiler turns into a few length and byte
+/// comparisons.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "keep-alive"
+            | "proxy-connection"
+    )
 }
 
 /// The options the `Connection` header fields list, trimmed.
@@ -528,5 +556,21 @@ mod tests {
         strip_hop_by_hop(&mut headers);
         let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
         assert_eq!(left, ["content-type", "x-registry-auth"]);
+    }
+
+    #[test]
+    fn strips_each_hop_by_hop_header_alone() {
+        for name in ["connection", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authenticate"]
+            .into_iter()
+            .chain(["proxy-authorization", "keep-alive", "proxy-connection"])
+        {
+            let mut headers = HeaderMap::new();
+            headers.insert(HeaderName::from_static(name), HeaderValue::from_static("x"));
+            headers.insert(header::HOST, HeaderValue::from_static("docker"));
+            strip_hop_by_hop(&mut headers);
+            let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+            assert_eq!(left, ["host"], "`{name}` was kept");
+        }
+        assert!(HOP_BY_HOP.iter().all(is_hop_by_hop), "the list and the match agree");
     }
 }
