@@ -14,7 +14,7 @@ use std::future::Future;
 use std::io;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -70,11 +70,13 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    /// A client for the engine at `addr`; hijacked connections are tracked in `tunnels`.
+    /// A client for the engine at `addr`, used from `workers` worker threads (see
+    /// [`crate::workers`]) and any other; hijacked connections are tracked in `tunnels`.
     pub fn new(
         addr: UpstreamAddr,
         tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
         tunnels: TaskTracker,
+        workers: usize,
     ) -> Upstream {
         let (display, authority) = match &addr {
             UpstreamAddr::Unix(path) => (format!("unix://{}", path.display()), "docker".to_string()),
@@ -84,7 +86,7 @@ impl Upstream {
         let tls = tls.map(|(config, name)| (TlsConnector::from(config), name));
         let connector = Connector { addr: Arc::new(addr), tls: tls.map(Arc::new) };
         let host = HeaderValue::try_from(authority).unwrap_or_else(|_| HeaderValue::from_static("docker"));
-        Upstream { connector, pool: Arc::new(Pool::default()), addr: display, host, tunnels }
+        Upstream { connector, pool: Arc::new(Pool::new(workers)), addr: display, host, tunnels }
     }
 
     /// Where the engine is, for messages.
@@ -275,15 +277,26 @@ impl Link {
     }
 }
 
-/// Idle connections, most recently used last.
-#[derive(Default)]
+/// Idle connections, most recently used last, kept apart per worker thread (see
+/// [`crate::workers`]): a connection belongs to the runtime of the thread that opened it, so it is
+/// lent only to tasks on that thread, and no thread waits on another's lock.
 struct Pool {
-    idle: std::sync::Mutex<VecDeque<(Link, Instant)>>,
+    shards: Box<[Mutex<Idle>]>,
 }
 
+/// Idle connections and since when, most recently used last.
+type Idle = VecDeque<(Link, Instant)>;
+
 impl Pool {
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<(Link, Instant)>> {
-        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// One shard per worker slot, plus one for every other thread.
+    fn new(workers: usize) -> Pool {
+        Pool { shards: (0..=workers).map(|_| Mutex::default()).collect() }
+    }
+
+    /// The calling thread's idle connections.
+    fn lock(&self) -> MutexGuard<'_, Idle> {
+        let shard = &self.shards[crate::workers::slot() % self.shards.len()];
+        shard.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn put(&self, mut link: Link) {
@@ -310,12 +323,14 @@ impl Pool {
     }
 
     fn prune(&self, now: Instant) {
-        let expired: Vec<(Link, Instant)> = {
-            let mut idle = self.lock();
-            let expired = idle.iter().take_while(|(_, since)| now.duration_since(*since) >= IDLE_TIMEOUT).count();
-            idle.drain(..expired).collect()
-        };
-        drop(expired);
+        for shard in &self.shards {
+            let expired: Vec<(Link, Instant)> = {
+                let mut idle = shard.lock().unwrap_or_else(PoisonError::into_inner);
+                let expired = idle.iter().take_while(|(_, since)| now.duration_since(*since) >= IDLE_TIMEOUT).count();
+                idle.drain(..expired).collect()
+            };
+            drop(expired);
+        }
     }
 }
 

@@ -15,13 +15,12 @@
 //!
 //! [`gateway`] wires those steps together for one request, and [`error`] is the only place where a
 //! failure becomes an HTTP response. [`serve`] runs the whole server until it is told to stop, as
-//! [`config`] describes it, each connection's task wrapped in [`coalesce`] so that it stays on one
-//! thread; [`tls`] builds its TLS configurations and [`body`] is the one body type.
+//! [`config`] describes it, each connection on one of the [`workers`], a single-threaded runtime
+//! per core; [`tls`] builds its TLS configurations and [`body`] is the one body type.
 
 pub mod admin;
 pub mod body;
 pub mod classify;
-pub mod coalesce;
 pub mod config;
 pub mod decide;
 pub mod error;
@@ -36,3 +35,4 @@ pub mod profile;
 pub mod record;
 pub mod serve;
 pub mod tls;
+pub mod workers;

@@ -50,6 +50,33 @@ pub enum Accepted {
     Tcp(TcpStream),
 }
 
+/// An accepted connection on its way to the worker that will serve it: detached from the
+/// accepting runtime, not yet registered with another.
+pub enum Handoff {
+    Unix(std::os::unix::net::UnixStream),
+    Tcp(std::net::TcpStream),
+}
+
+impl Accepted {
+    /// Detaches the socket from the runtime that accepted it.
+    pub fn hand_off(self) -> io::Result<Handoff> {
+        Ok(match self {
+            Accepted::Unix(stream) => Handoff::Unix(stream.into_std()?),
+            Accepted::Tcp(stream) => Handoff::Tcp(stream.into_std()?),
+        })
+    }
+}
+
+impl Handoff {
+    /// Registers the socket with the runtime of the calling task.
+    pub fn take_over(self) -> io::Result<Accepted> {
+        Ok(match self {
+            Handoff::Unix(stream) => Accepted::Unix(UnixStream::from_std(stream)?),
+            Handoff::Tcp(stream) => Accepted::Tcp(TcpStream::from_std(stream)?),
+        })
+    }
+}
+
 impl Listener {
     /// Opens a listener at `addr`.
     pub async fn bind(addr: &ListenAddr, options: &SocketOptions) -> Result<Listener, ListenError> {

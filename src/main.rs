@@ -106,6 +106,9 @@ struct ServeArgs {
     /// Connections served at once; more wait to be accepted
     #[arg(long, value_name = "N", default_value_t = 1024)]
     max_connections: usize,
+    /// Threads serving connections; 0 is one per core
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    workers: usize,
     /// Largest request body read for inspection (container specs and the like); larger get 413
     #[arg(long, value_name = "BYTES", default_value_t = config::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
@@ -239,7 +242,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(file) => sockgate::config::file::load(file).map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?,
         None => config_from_flags(args)?,
     };
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the runtime")?;
+    // Connections are served on worker threads of their own (`sockgate::workers`); this runtime
+    // only accepts them and runs the admin endpoints, signals and reloads.
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the runtime")?;
     runtime.block_on(sockgate::serve::run(config, stop_signal()))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -285,6 +291,7 @@ fn config_from_flags(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         upstream: UpstreamConfig { addr: args.upstream, tls: upstream_tls },
         grace_period: Duration::from_secs(args.grace_period),
         max_connections: args.max_connections,
+        workers: args.workers,
         max_body_bytes: args.max_body_bytes,
         container_discovery: false,
         admin_listen: args.admin_listen,

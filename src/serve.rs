@@ -20,7 +20,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admin::{self, Admin};
-use crate::coalesce::Coalesced;
 use crate::config::{Cidr, ListenAddr, ListenerConfig, PolicySource, ServeConfig};
 use crate::forward::{Upstream, UpstreamAddr};
 use crate::gateway::{Caller, Gateway};
@@ -34,6 +33,7 @@ use crate::record::audit::AuditLog;
 use crate::record::learn::Learner;
 use crate::record::{Mode, Recorder};
 use crate::tls::{self, Reloadable, TlsError};
+use crate::workers::Workers;
 
 /// The largest request head (request line and headers) accepted, as Go's `DefaultMaxHeaderBytes`.
 pub const MAX_HEADER_BYTES: usize = 1024 * 1024;
@@ -61,6 +61,8 @@ pub enum ServeError {
          unauthenticated; add --tlscert/--tlskey (and --tlsverify), listen on loopback, or pass --insecure-tcp"
     )]
     Insecure(String),
+    #[error("cannot start the worker threads: {0}")]
+    Workers(std::io::Error),
 }
 
 /// One listener and what its callers may do.
@@ -102,7 +104,12 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
         }
         (None, _) => None,
     };
-    let upstream = Upstream::new(config.upstream.addr.clone(), client_tls, tunnels.clone());
+    let workers = match config.workers {
+        0 => Workers::per_core(),
+        n => Workers::start(n),
+    };
+    let workers = Arc::new(workers.map_err(ServeError::Workers)?);
+    let upstream = Upstream::new(config.upstream.addr.clone(), client_tls, tunnels.clone(), workers.len());
     let directory = if config.container_discovery { Directory::start(upstream.clone()) } else { Directory::empty() };
     let audit = match &config.audit_log {
         Some(target) => {
@@ -149,6 +156,7 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
             directory: directory.clone(),
             stop: stop.clone(),
             connections: connections.clone(),
+            workers: workers.clone(),
             slots: slots.clone(),
         };
         accept_loops.spawn(accept_loop(context));
@@ -372,6 +380,7 @@ struct Accepting {
     directory: Arc<Directory>,
     stop: CancellationToken,
     connections: TaskTracker,
+    workers: Arc<Workers>,
     slots: Arc<Semaphore>,
 }
 
@@ -400,11 +409,25 @@ async fn accept_loop(ctx: Accepting) {
                 continue;
             }
         }
+        let stream = match stream.hand_off() {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::warn!(client = %identity, "cannot hand the connection to a worker: {e}");
+                continue;
+            }
+        };
         let state = ctx.state.clone();
         let gateway = ctx.gateway.clone();
         let directory = ctx.directory.clone();
         let stop = ctx.stop.clone();
-        ctx.connections.spawn(Coalesced::new(async move {
+        ctx.workers.spawn(ctx.connections.track_future(async move {
+            let stream = match stream.take_over() {
+                Ok(stream) => stream,
+                Err(e) => {
+                    tracing::warn!(client = %identity, "cannot serve the connection: {e}");
+                    return;
+                }
+            };
             match (stream, &state.tls) {
                 (Accepted::Unix(stream), _) => {
                     serve_connection(stream, identity, gateway, state, directory, stop, permit).await;

@@ -57,7 +57,8 @@ async fn follows_a_container_through_its_life() {
     if !common::docker_ready().unwrap() {
         return;
     }
-    let upstream = Upstream::new(UpstreamAddr::Unix(DOCKER_SOCKET.into()), None, tokio_util::task::TaskTracker::new());
+    let upstream =
+        Upstream::new(UpstreamAddr::Unix(DOCKER_SOCKET.into()), None, tokio_util::task::TaskTracker::new(), 0);
     let directory = Directory::start(upstream);
     assert!(directory.ready(SETTLE).await, "the first listing did not finish");
 
@@ -173,7 +174,7 @@ async fn follows_events_split_across_chunks_and_relists_after_the_stream_ends() 
     let socket = dir.path().join("engine.sock");
     let (feed, events) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(stub_engine(socket.clone(), events));
-    let upstream = Upstream::new(UpstreamAddr::Unix(socket), None, tokio_util::task::TaskTracker::new());
+    let upstream = Upstream::new(UpstreamAddr::Unix(socket), None, tokio_util::task::TaskTracker::new(), 0);
     let directory = Directory::start(upstream);
     assert!(directory.ready(SETTLE).await, "the first listing did not finish");
     let name_at = |ip: [u8; 4]| directory.by_ip(IpAddr::from(ip)).map(|c| c.name);

@@ -1,6 +1,6 @@
-//! Connections to the engine are kept alive and pooled: reused across requests and across client
-//! connections, put back only when their answer was read to its end, and replaced when the engine
-//! closed them.
+//! Connections to the engine are kept alive and pooled: reused across requests and across the
+//! client connections a worker thread serves, put back only when their answer was read to its end,
+//! and replaced when the engine closed them.
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
@@ -49,7 +49,7 @@ fn connections(stub: &Stub) -> Vec<usize> {
 async fn one_engine_connection_serves_requests_from_several_client_connections() {
     let dir = tempfile::tempdir().unwrap();
     let stub = Stub::start(&dir.path().join("engine.sock"), Duration::ZERO).await;
-    let gw = Gateway::start(&dir.path().join("gw.sock"), &stub.path, FULL_ACCESS, dir.path()).await;
+    let gw = Gateway::start_with_workers(&dir.path().join("gw.sock"), &stub.path, FULL_ACCESS, dir.path(), 1).await;
 
     let mut client = connect(&gw.socket).await;
     assert_eq!(exchange(&mut client, request(Method::GET, "/_ping", false)).await, (StatusCode::OK, 2));
@@ -62,6 +62,21 @@ async fn one_engine_connection_serves_requests_from_several_client_connections()
         assert_eq!(exchange(&mut client, request(Method::GET, "/info", false)).await, (StatusCode::OK, 2));
     }
     assert_eq!(connections(&stub), [1, 1, 1, 1, 1], "{:?}", stub.seen());
+    stub.stop();
+}
+
+#[tokio::test]
+async fn each_worker_keeps_its_own_engine_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let stub = Stub::start(&dir.path().join("engine.sock"), Duration::ZERO).await;
+    let gw = Gateway::start_with_workers(&dir.path().join("gw.sock"), &stub.path, FULL_ACCESS, dir.path(), 2).await;
+
+    // Client connections are dealt to the two workers in turn: the first and third share one.
+    for _ in 0..3 {
+        let mut client = connect(&gw.socket).await;
+        assert_eq!(exchange(&mut client, request(Method::GET, "/_ping", false)).await, (StatusCode::OK, 2));
+    }
+    assert_eq!(connections(&stub), [1, 2, 1], "{:?}", stub.seen());
     stub.stop();
 }
 

@@ -86,6 +86,8 @@ pub struct ServeConfig {
     pub grace_period: Duration,
     /// Connections served at once; further ones wait to be accepted.
     pub max_connections: usize,
+    /// Threads serving connections; 0 is one per core.
+    pub workers: usize,
     /// The largest request body read for inspection; larger ones get 413.
     pub max_body_bytes: usize,
     /// Follow the engine's containers, to recognise callers that are containers.

@@ -156,6 +156,17 @@ pub struct Gateway {
 
 impl Gateway {
     pub async fn start(socket: &Path, upstream: &Path, policy_text: &str, dir: &Path) -> Gateway {
+        Gateway::start_with_workers(socket, upstream, policy_text, dir, 0).await
+    }
+
+    /// As [`Gateway::start`], with `workers` worker threads (0: one per core).
+    pub async fn start_with_workers(
+        socket: &Path,
+        upstream: &Path,
+        policy_text: &str,
+        dir: &Path,
+        workers: usize,
+    ) -> Gateway {
         let policy = dir.join(format!("policy-{}.toml", socket.file_name().and_then(|s| s.to_str()).unwrap_or("p")));
         std::fs::write(&policy, policy_text).unwrap_or_else(|e| panic!("write policy: {e}"));
         let config = ServeConfig {
@@ -172,6 +183,7 @@ impl Gateway {
             upstream: UpstreamConfig { addr: UpstreamAddr::Unix(upstream.to_path_buf()), tls: None },
             grace_period: Duration::from_secs(5),
             max_connections: 64,
+            workers,
             max_body_bytes: 1024 * 1024,
             container_discovery: false,
             admin_listen: None,
