@@ -8,6 +8,7 @@
 
 mod routes;
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::LazyLock;
 
@@ -87,6 +88,9 @@ struct Table {
     set: RegexSet,
     routes: Vec<Route>,
     operations: Vec<&'static str>,
+    /// Routes without variables (`/_ping`, `/containers/json` ...), by path and then method, where
+    /// no earlier route matches the same request: found without running the regular expressions.
+    literal: HashMap<&'static str, Vec<(&'static str, Operation)>>,
 }
 
 static TABLE: LazyLock<Table> = LazyLock::new(build_table);
@@ -127,8 +131,17 @@ fn build_table() -> Table {
                 operations.binary_search(&op).ok().and_then(|i| u16::try_from(i).ok()).expect("operation listed"),
             ),
         })
-        .collect();
-    Table { set, routes, operations }
+        .collect::<Vec<Route>>();
+    let mut literal: HashMap<&'static str, Vec<(&'static str, Operation)>> = HashMap::new();
+    for (i, &(method, template, _)) in routes::ROUTES.iter().enumerate() {
+        let shadowed = routes[..i].iter().any(|earlier| earlier.method == method && earlier.regex.is_match(template));
+        if !template.contains('{') && !shadowed {
+            if let Some(route) = routes.get(i) {
+                literal.entry(template).or_default().push((method, route.operation));
+            }
+        }
+    }
+    Table { set, routes, operations, literal }
 }
 
 /// Classifies a request by its method and normalized, unversioned path. Like gorilla/mux, the
@@ -136,6 +149,16 @@ fn build_table() -> Table {
 pub fn classify(method: &http::Method, path: &str) -> Result<Classified, ClassifyError> {
     let table = &*TABLE;
     let method_str = method.as_str();
+    let literal = table.literal.get(path).and_then(|methods| methods.iter().find(|(m, _)| *m == method_str));
+    if let Some(&(_, operation)) = literal {
+        return Ok(Classified { operation, resource: None });
+    }
+    by_patterns(method_str, path)
+}
+
+/// The first route in registration order whose pattern matches, as gorilla/mux picks it.
+fn by_patterns(method_str: &str, path: &str) -> Result<Classified, ClassifyError> {
+    let table = &*TABLE;
     let route = table
         .set
         .matches(path)
@@ -228,6 +251,20 @@ mod tests {
             "{overlaps:#?}"
         );
         assert!(!overlaps.is_empty());
+    }
+
+    #[test]
+    fn routes_without_variables_classify_as_their_patterns_do() {
+        let mut literal = 0;
+        for (_, template, _) in routes().filter(|r| !r.1.contains('{')) {
+            literal += 1;
+            for method in ["GET", "HEAD", "POST", "PUT", "DELETE", "get"] {
+                let parsed = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+                assert_eq!(classify(&parsed, template), by_patterns(parsed.as_str(), template), "{method} {template}");
+            }
+        }
+        assert!(literal > 50, "only {literal} routes without variables");
+        assert!(TABLE.literal.contains_key("/_ping") && TABLE.literal.contains_key("/containers/json"));
     }
 
     #[test]
