@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context as _};
 
-use child::Sockgate;
+use child::Proxy;
 use cpu::{Cpu, Others};
 use load::Direction;
 use phase::Phase;
@@ -105,15 +105,15 @@ fn main() -> anyhow::Result<()> {
 async fn run(config: &Config) -> anyhow::Result<()> {
     let dir = tempfile::Builder::new().prefix("sockgate-bench").tempdir()?;
     let stub_socket = dir.path().join("docker.sock");
-    let proxy_socket = dir.path().join("sockgate.sock");
     let list_len = stub::spawn(&stub_socket, config.stream_bytes)?;
     let (tick, tick_source) = cpu::clock_tick();
 
-    let mut sockgate = if config.direct_only {
+    let sockgate = if config.direct_only {
         None
     } else {
         let policy = policy(dir.path())?;
-        let proxy = Sockgate::start(&config.bin, &proxy_socket, &stub_socket, &policy)?;
+        let listen = dir.path().join("sockgate.sock");
+        let proxy = child::sockgate(&config.bin, &listen, &stub_socket, &policy)?;
         eprintln!("sockgate: {} with policy {}", config.bin.display(), policy.display());
         Some(proxy)
     };
@@ -124,11 +124,11 @@ async fn run(config: &Config) -> anyhow::Result<()> {
         config.warmup.as_secs_f64(),
         tick,
     );
-    let mut proxy = Proxy { socket: proxy_socket, sockgate: sockgate.as_mut(), tick };
+    let mut proxies = Proxies { sockgate, tick };
     let c = config;
     let (w, win, size) = (c.warmup, c.window, c.stream_bytes);
     let direct = stub_socket.as_path();
-    let p = &mut proxy;
+    let p = &mut proxies;
 
     let results = Results {
         list_kb: list_len as f64 / 1000.0,
@@ -158,38 +158,36 @@ async fn run(config: &Config) -> anyhow::Result<()> {
         println!("\nsmoke run (no `--bench` argument): short phases, figures mean nothing");
     }
     report::print(&results);
-    if let Some(sockgate) = proxy.sockgate.as_ref() {
-        let lines = sockgate.output_lines();
-        let plural = if lines == 1 { "" } else { "s" };
-        println!("\nsockgate wrote {lines} line{plural} to stdout/stderr during the run");
+    let wrote: Vec<String> = p
+        .all()
+        .map(|proxy| {
+            let lines = proxy.output_lines();
+            let plural = if lines == 1 { "" } else { "s" };
+            format!("{} wrote {lines} line{plural} to stdout/stderr during the run", proxy.name())
+        })
+        .collect();
+    if !wrote.is_empty() {
+        println!("\n{}", wrote.join("\n"));
     }
     Ok(())
 }
 
-/// The proxy side of each phase, or nothing in a direct-only run.
-struct Proxy<'a> {
-    socket: PathBuf,
-    sockgate: Option<&'a mut Sockgate>,
+/// What each phase measures besides direct access: sockgate unless the run is direct-only.
+struct Proxies {
+    sockgate: Option<Proxy>,
     tick: Duration,
 }
 
-impl Proxy<'_> {
-    fn cpu(&self) -> Option<Cpu> {
-        self.sockgate.as_ref().map(|s| s.cpu(self.tick))
-    }
-
-    fn check(&mut self) -> anyhow::Result<()> {
-        match self.sockgate.as_mut() {
-            Some(s) => s.check_alive(),
-            None => Ok(()),
-        }
+impl Proxies {
+    fn all(&self) -> impl Iterator<Item = &Proxy> {
+        self.sockgate.iter()
     }
 }
 
-/// Measures one phase straight on the stub socket and then through sockgate, unless the run
-/// leaves the phase out.
+/// Measures one phase straight on the stub socket, then through each proxy, unless the run leaves
+/// the phase out.
 async fn measure<T>(
-    proxy: &mut Proxy<'_>,
+    proxies: &mut Proxies,
     direct: &Path,
     c: &Config,
     phase: Phase,
@@ -200,18 +198,25 @@ async fn measure<T>(
     }
     let name = phase.name();
     eprintln!("{name}: direct");
-    let others = Others::start(proxy.tick, proxy.cpu())?;
+    let tick = proxies.tick;
+    let others = Others::start(tick, proxies.all().map(|p| p.cpu(tick)))?;
     let direct = run(direct, None).await?;
-    let sockgate = match proxy.cpu() {
-        Some(cpu) => {
-            eprintln!("{name}: sockgate");
-            let stats = run(&proxy.socket, Some(cpu)).await;
-            proxy.check()?;
-            Some(stats.with_context(|| format!("{name} through sockgate"))?)
-        }
-        None => None,
-    };
+    let sockgate = through(proxies.sockgate.as_mut(), name, tick, &run).await?;
     Ok(Some(Pair { direct, sockgate, others: others.cores()? }))
+}
+
+/// The phase through `proxy`, if there is one, with the proxy's CPU time; fails if it exited.
+async fn through<T>(
+    proxy: Option<&mut Proxy>,
+    phase: &str,
+    tick: Duration,
+    run: &impl AsyncFn(&Path, Option<Cpu>) -> anyhow::Result<T>,
+) -> anyhow::Result<Option<T>> {
+    let Some(proxy) = proxy else { return Ok(None) };
+    eprintln!("{phase}: {}", proxy.name());
+    let stats = run(proxy.socket(), Some(proxy.cpu(tick))).await;
+    proxy.check_alive()?;
+    Ok(Some(stats.with_context(|| format!("{phase} through {}", proxy.name()))?))
 }
 
 /// The repository's full-access policy, or the same rule written into the temp dir while the

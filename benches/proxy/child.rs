@@ -1,17 +1,19 @@
-//! The proxy under test: starts `sockgate serve` as a child process, waits for its `listening on`
-//! line and drains its output. It never signals any process but its own child.
+//! The proxies under test as child processes: starts one, waits until its socket takes
+//! connections, drains its output and kills it and its own children when dropped. It never signals
+//! any other process.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 
 use crate::cpu::Cpu;
 
@@ -19,8 +21,10 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 const POLL: Duration = Duration::from_millis(20);
 const TAIL_LINES: usize = 20;
 
-/// The running proxy; dropping it kills and reaps the child.
-pub struct Sockgate {
+/// A running proxy and the socket it listens on; dropping it kills and reaps the child.
+pub struct Proxy {
+    name: &'static str,
+    socket: PathBuf,
     child: Child,
     output: Arc<Output>,
 }
@@ -32,63 +36,61 @@ struct Output {
     tail: Mutex<VecDeque<String>>,
 }
 
-impl Sockgate {
-    pub fn start(bin: &Path, listen: &Path, upstream: &Path, policy: &Path) -> anyhow::Result<Self> {
-        let listen_url = format!("unix://{}", listen.display());
-        let mut child = Command::new(bin)
-            .arg("serve")
-            .arg("--listen")
-            .arg(&listen_url)
-            .arg("--upstream")
-            .arg(format!("unix://{}", upstream.display()))
-            .arg("--policy")
-            .arg(policy)
+/// `sockgate serve` from `listen` to `upstream` with `policy`.
+pub fn sockgate(bin: &Path, listen: &Path, upstream: &Path, policy: &Path) -> anyhow::Result<Proxy> {
+    let mut command = Command::new(bin);
+    command
+        .arg("serve")
+        .arg("--listen")
+        .arg(format!("unix://{}", listen.display()))
+        .arg("--upstream")
+        .arg(format!("unix://{}", upstream.display()))
+        .arg("--policy")
+        .arg(policy);
+    Proxy::start("sockgate", command, listen)
+}
+
+impl Proxy {
+    /// Starts `command`, which listens on `socket`, and returns once the socket takes connections.
+    /// Not the first line it logs: nginx prints nothing, and sockgate nothing at `SOCKGATE_LOG=warn`.
+    pub fn start(name: &'static str, mut command: Command, socket: &Path) -> anyhow::Result<Self> {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .with_context(|| format!("starting `{}`", bin.display()))?;
+            .with_context(|| format!("starting {name} (`{}`)", command.get_program().to_string_lossy()))?;
         let output = Arc::new(Output::default());
-        let (ready_tx, ready_rx) = mpsc::channel();
-        let needle = format!("listening on {listen_url}");
-        let needle_shown = needle.clone();
-        if let Some(stderr) = child.stderr.take() {
-            let ready_tx = ready_tx.clone();
-            drain(stderr, Arc::clone(&output), move |line| {
-                if line.contains(&needle) {
-                    let _ = ready_tx.send(());
-                }
-            });
-        }
         if let Some(stdout) = child.stdout.take() {
-            drain(stdout, Arc::clone(&output), |_| {});
+            drain(stdout, Arc::clone(&output));
         }
-        drop(ready_tx);
-        let mut sockgate = Self { child, output };
-        // Ready when it says so, or when its socket takes connections: with `SOCKGATE_LOG=warn`
-        // in the environment the `listening on` line is not printed.
+        if let Some(stderr) = child.stderr.take() {
+            drain(stderr, Arc::clone(&output));
+        }
+        let mut proxy = Self { name, socket: socket.to_owned(), child, output };
         let deadline = Instant::now() + START_TIMEOUT;
         while Instant::now() < deadline {
-            match ready_rx.recv_timeout(POLL) {
-                Ok(()) => return Ok(sockgate),
-                Err(RecvTimeoutError::Timeout) if UnixStream::connect(listen).is_ok() => return Ok(sockgate),
-                Err(RecvTimeoutError::Timeout) => sockgate.check_alive()?,
-                // Its output is closed: it is exiting, and `check_alive` will say so shortly.
-                Err(RecvTimeoutError::Disconnected) => {
-                    sockgate.check_alive()?;
-                    std::thread::sleep(POLL);
-                }
+            if UnixStream::connect(socket).is_ok() {
+                return Ok(proxy);
             }
+            proxy.check_alive()?;
+            std::thread::sleep(POLL);
         }
-        bail!(
-            "sockgate did not print `{needle_shown}` nor accept connections within {START_TIMEOUT:?}; \
-             its last output:\n{}",
-            sockgate.tail()
-        )
+        bail!("{name} did not accept connections within {START_TIMEOUT:?}; its last output:\n{}", proxy.tail())
     }
 
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Its CPU time and that of the processes it has forked as of now (nginx's workers).
     pub fn cpu(&self, tick: Duration) -> Cpu {
-        Cpu::of(self.child.id(), tick)
+        let pid = self.child.id();
+        Cpu::of([pid].into_iter().chain(children(pid)).collect(), tick)
     }
 
     pub fn output_lines(&self) -> u64 {
@@ -105,28 +107,46 @@ impl Sockgate {
     /// Fails if the child has exited, with its last output.
     pub fn check_alive(&mut self) -> anyhow::Result<()> {
         if let Some(status) = self.child.try_wait()? {
-            bail!("sockgate exited ({status}); its last output:\n{}", self.tail());
+            bail!("{} exited ({status}); its last output:\n{}", self.name, self.tail());
         }
         Ok(())
     }
 }
 
-impl Drop for Sockgate {
+impl Drop for Proxy {
     fn drop(&mut self) {
+        // nginx's workers outlive a killed master process: find them first, end them after.
+        let children = children(self.child.id());
         let _ = self.child.kill();
         let _ = self.child.wait();
+        for pid in children.into_iter().filter_map(|pid| i32::try_from(pid).ok()) {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
     }
+}
+
+/// The processes whose parent is `pid`, from every `/proc/PID/stat`: `/proc/PID/task/TID/children`
+/// needs a kernel option not every kernel has.
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let child_of = |entry: std::fs::DirEntry| -> Option<u32> {
+        let child = entry.file_name().to_str()?.parse::<u32>().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).ok()?;
+        // proc(5): the parent's pid is field 4, the second after the command name's last `)`.
+        let parent = stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse::<u32>().ok()?;
+        (parent == pid).then_some(child)
+    };
+    entries.filter_map(|entry| child_of(entry.ok()?)).collect()
 }
 
 /// Reads the pipe on its own thread until the child closes it, so the child never blocks on a
 /// full pipe however much it logs.
-fn drain(pipe: impl Read + Send + 'static, output: Arc<Output>, on_line: impl Fn(&str) + Send + 'static) {
+fn drain(pipe: impl Read + Send + 'static, output: Arc<Output>) {
     std::thread::spawn(move || {
         let mut reader = BufReader::new(pipe);
         let mut buf = Vec::new();
         while matches!(reader.read_until(b'\n', &mut buf), Ok(n) if n > 0) {
             let line = String::from_utf8_lossy(&buf).trim_end().to_owned();
-            on_line(&line);
             output.lines.fetch_add(1, Ordering::Relaxed);
             if let Ok(mut tail) = output.tail.lock() {
                 if tail.len() == TAIL_LINES {

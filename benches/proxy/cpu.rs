@@ -1,46 +1,51 @@
-//! CPU accounting from `/proc`: one process's user + system time, and the whole machine's busy
+//! CPU accounting from `/proc`: some processes' user + system time, and the whole machine's busy
 //! time, so the report can say how much CPU the proxy used and whether anything else was running.
 //! It only reads; it never changes what runs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context as _;
 
-/// Reads one process's user + system CPU time from `/proc/PID/stat`.
-#[derive(Clone, Copy)]
+/// Reads user + system CPU time from `/proc/PID/stat`: of some processes together (a proxy and
+/// its workers), or of the bench's own.
+#[derive(Clone)]
 pub struct Cpu {
-    pid: Option<u32>,
+    /// Empty for the bench's own process.
+    pids: Vec<u32>,
     tick: Duration,
 }
 
 impl Cpu {
-    pub fn of(pid: u32, tick: Duration) -> Self {
-        Self { pid: Some(pid), tick }
+    pub fn of(pids: Vec<u32>, tick: Duration) -> Self {
+        Self { pids, tick }
     }
 
     /// The bench's own process: the stub and the load generator.
     pub fn this_process(tick: Duration) -> Self {
-        Self { pid: None, tick }
+        Self { pids: Vec::new(), tick }
     }
 
     pub fn read(&self) -> anyhow::Result<Duration> {
-        let path = match self.pid {
-            Some(pid) => PathBuf::from(format!("/proc/{pid}/stat")),
-            None => PathBuf::from("/proc/self/stat"),
-        };
-        let stat = std::fs::read_to_string(&path).with_context(|| format!("reading `{}`", path.display()))?;
-        // proc(5): the command name in field 2 may hold spaces and parentheses, so count fields
-        // from the last `)`; field 3 (state) comes first, utime is field 14 and stime field 15.
-        let rest = stat.rfind(')').map(|at| &stat[at + 1..]).context("malformed /proc stat")?;
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| -> anyhow::Result<u64> {
-            let field = fields.get(i).context("short /proc stat")?;
-            Ok(field.parse()?)
-        };
-        Ok(ticks_to(self.tick, ticks(11)? + ticks(12)?))
+        if self.pids.is_empty() {
+            return process_time(Path::new("/proc/self/stat"), self.tick);
+        }
+        self.pids.iter().map(|pid| process_time(&PathBuf::from(format!("/proc/{pid}/stat")), self.tick)).sum()
     }
+}
+
+fn process_time(path: &Path, tick: Duration) -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string(path).with_context(|| format!("reading `{}`", path.display()))?;
+    // proc(5): the command name in field 2 may hold spaces and parentheses, so count fields
+    // from the last `)`; field 3 (state) comes first, utime is field 14 and stime field 15.
+    let rest = stat.rfind(')').map(|at| &stat[at + 1..]).context("malformed /proc stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| -> anyhow::Result<u64> {
+        let field = fields.get(i).context("short /proc stat")?;
+        Ok(field.parse()?)
+    };
+    Ok(ticks_to(tick, ticks(11)? + ticks(12)?))
 }
 
 /// CPU time all processes on the machine spent busy, from the `cpu` line of `/proc/stat`:
@@ -74,7 +79,7 @@ pub fn clock_tick() -> (Duration, &'static str) {
 }
 
 /// How much CPU other processes on the machine used over a stretch of the run: busy time minus
-/// the bench's own and sockgate's. Anything well above zero means the figures are disturbed.
+/// the bench's own and the proxies'. Anything well above zero means the figures are disturbed.
 pub struct Others {
     tick: Duration,
     ours: Vec<Cpu>,
@@ -84,9 +89,9 @@ pub struct Others {
 }
 
 impl Others {
-    pub fn start(tick: Duration, sockgate: Option<Cpu>) -> anyhow::Result<Self> {
+    pub fn start(tick: Duration, proxies: impl IntoIterator<Item = Cpu>) -> anyhow::Result<Self> {
         let mut ours = vec![Cpu::this_process(tick)];
-        ours.extend(sockgate);
+        ours.extend(proxies);
         let own = ours.iter().map(Cpu::read).sum::<anyhow::Result<Duration>>()?;
         Ok(Self { tick, busy: machine_busy(tick)?, own, ours, at: std::time::Instant::now() })
     }

@@ -233,7 +233,7 @@ pub async fn stream(
         .await
         .context("warm-up ping timed out")??;
     let chunk = body::chunk();
-    let before = cpu.map(|cpu| cpu.read()).transpose()?;
+    let before = cpu.as_ref().map(Cpu::read).transpose()?;
     let start = Instant::now();
     let mut transfers = 0;
     while transfers == 0 || (start.elapsed() < min_time && transfers < MAX_TRANSFERS) {
