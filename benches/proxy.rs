@@ -1,7 +1,8 @@
 //! `cargo bench --bench proxy`: measures sockgate against direct socket access, side by side in
 //! one run, on this machine's unix sockets only. An in-process stub stands in for dockerd, a
 //! release `sockgate serve` with a full-access policy sits in front of it, and an in-process load
-//! generator drives both paths in turn. It prints figures and targets; it never fails on speed.
+//! generator drives both paths in turn, then the same through a plain nginx reverse proxy when
+//! there is one. It prints figures and targets; it never fails on speed.
 //!
 //! Knobs (environment):
 //! - `SOCKGATE_BENCH_PHASES`: comma-separated phases to run, of `ping1`, `ping32`, `list32`,
@@ -10,6 +11,8 @@
 //! - `SOCKGATE_BENCH_STREAM_MB`: size of one streamed transfer (default 200).
 //! - `SOCKGATE_BENCH_DIRECT_ONLY=1`: skip sockgate, measure the stub alone.
 //! - `SOCKGATE_BENCH_BIN`: the sockgate binary to measure (default: the one cargo just built).
+//! - `SOCKGATE_BENCH_NGINX`: the nginx binary to measure as well, `0` or `off` for none (default:
+//!   `/usr/sbin/nginx` when it exists, in a `cargo bench` run that measures sockgate).
 //! - `SOCKGATE_LOG`: passed on to sockgate like the rest of the environment (`warn` drops its
 //!   per-request log line).
 //!
@@ -24,6 +27,8 @@ mod child;
 mod cpu;
 #[path = "proxy/load.rs"]
 mod load;
+#[path = "proxy/nginx.rs"]
+mod nginx;
 #[path = "proxy/phase.rs"]
 mod phase;
 #[path = "proxy/report.rs"]
@@ -40,7 +45,7 @@ use child::Proxy;
 use cpu::{Cpu, Others};
 use load::Direction;
 use phase::Phase;
-use report::{Pair, Results};
+use report::{Results, Scenario};
 
 const FULL_ACCESS: &str = "version = 1\n\n[[rule]]\nid = \"full-access\"\nallow = [\"*\"]\n";
 
@@ -51,6 +56,7 @@ struct Config {
     phases: Vec<Phase>,
     direct_only: bool,
     bin: PathBuf,
+    nginx: Option<PathBuf>,
     smoke: bool,
 }
 
@@ -82,13 +88,15 @@ impl Config {
         };
         let bin = std::env::var_os("SOCKGATE_BENCH_BIN")
             .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sockgate")), PathBuf::from);
+        let direct_only = std::env::var("SOCKGATE_BENCH_DIRECT_ONLY").is_ok_and(|v| v == "1");
         Ok(Self {
             window: Duration::from_secs_f64(secs),
             warmup: Duration::from_secs_f64(secs.min(0.5)),
             stream_bytes: stream_mb * 1_000_000,
             phases,
-            direct_only: std::env::var("SOCKGATE_BENCH_DIRECT_ONLY").is_ok_and(|v| v == "1"),
+            direct_only,
             bin,
+            nginx: nginx::from_env(!smoke && !direct_only),
             smoke,
         })
     }
@@ -96,6 +104,9 @@ impl Config {
 
 fn main() -> anyhow::Result<()> {
     let config = Config::from_env()?;
+    if config.smoke {
+        nginx::check_docs()?;
+    }
     // One thread for the load generator, one for the stub (see `stub::spawn`), and sockgate's own:
     // three parties, like the docker CLI, sockgate and dockerd, on the machine's two cores.
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -117,6 +128,14 @@ async fn run(config: &Config) -> anyhow::Result<()> {
         eprintln!("sockgate: {} with policy {}", config.bin.display(), policy.display());
         Some(proxy)
     };
+    let nginx = match &config.nginx {
+        Some(bin) => {
+            let proxy = nginx::start(bin, dir.path(), &dir.path().join("nginx.sock"), &stub_socket)?;
+            eprintln!("nginx: {}", bin.display());
+            Some(proxy)
+        }
+        None => None,
+    };
     eprintln!(
         "cores: {}; {:.1} s measured per phase after {:.1} s warm-up; CPU tick {:?} ({tick_source})",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -124,7 +143,7 @@ async fn run(config: &Config) -> anyhow::Result<()> {
         config.warmup.as_secs_f64(),
         tick,
     );
-    let mut proxies = Proxies { sockgate, tick };
+    let mut proxies = Proxies { sockgate, nginx, tick };
     let c = config;
     let (w, win, size) = (c.warmup, c.window, c.stream_bytes);
     let direct = stub_socket.as_path();
@@ -133,6 +152,7 @@ async fn run(config: &Config) -> anyhow::Result<()> {
     let results = Results {
         list_kb: list_len as f64 / 1000.0,
         stream_mb: size / 1_000_000,
+        nginx: p.nginx.is_some(),
         ping1: measure(p, direct, c, Phase::Ping1, async |socket, cpu| {
             load::requests(socket, stub::PING, 1, w, win, cpu).await
         })
@@ -172,15 +192,17 @@ async fn run(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What each phase measures besides direct access: sockgate unless the run is direct-only.
+/// What each phase measures besides direct access: sockgate unless the run is direct-only, and
+/// nginx when the run has one.
 struct Proxies {
     sockgate: Option<Proxy>,
+    nginx: Option<Proxy>,
     tick: Duration,
 }
 
 impl Proxies {
     fn all(&self) -> impl Iterator<Item = &Proxy> {
-        self.sockgate.iter()
+        self.sockgate.iter().chain(&self.nginx)
     }
 }
 
@@ -192,7 +214,7 @@ async fn measure<T>(
     c: &Config,
     phase: Phase,
     run: impl AsyncFn(&Path, Option<Cpu>) -> anyhow::Result<T>,
-) -> anyhow::Result<Option<Pair<T>>> {
+) -> anyhow::Result<Option<Scenario<T>>> {
     if !c.phases.contains(&phase) {
         return Ok(None);
     }
@@ -202,7 +224,8 @@ async fn measure<T>(
     let others = Others::start(tick, proxies.all().map(|p| p.cpu(tick)))?;
     let direct = run(direct, None).await?;
     let sockgate = through(proxies.sockgate.as_mut(), name, tick, &run).await?;
-    Ok(Some(Pair { direct, sockgate, others: others.cores()? }))
+    let nginx = through(proxies.nginx.as_mut(), name, tick, &run).await?;
+    Ok(Some(Scenario { direct, sockgate, nginx, others: others.cores()? }))
 }
 
 /// The phase through `proxy`, if there is one, with the proxy's CPU time; fails if it exited.

@@ -93,6 +93,23 @@ impl Proxy {
         Cpu::of([pid].into_iter().chain(children(pid)).collect(), tick)
     }
 
+    /// Waits until it has forked `n` processes (nginx's workers), or fails with its last output.
+    pub fn wait_for_children(&mut self, n: usize) -> anyhow::Result<()> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while children(self.child.id()).len() < n {
+            self.check_alive()?;
+            if Instant::now() >= deadline {
+                bail!(
+                    "{} did not start {n} workers within {START_TIMEOUT:?}; its last output:\n{}",
+                    self.name,
+                    self.tail()
+                );
+            }
+            std::thread::sleep(POLL);
+        }
+        Ok(())
+    }
+
     pub fn output_lines(&self) -> u64 {
         self.output.lines.load(Ordering::Relaxed)
     }

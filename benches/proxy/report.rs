@@ -1,26 +1,41 @@
-//! The printed report: one table of direct against sockgate figures, one of targets against the
-//! peers' reference figures. It only formats; it never fails the run on a missed target.
+//! The printed report: one table of direct against each proxy's figures, one of targets against
+//! nginx in the same run and the peers' reference figures. It only formats; it never fails the run
+//! on a missed target.
 
 use crate::load::{RequestStats, StreamStats};
 
-/// A measurement taken straight on the stub socket and, unless the run is direct-only, through
-/// sockgate.
-pub struct Pair<T> {
+/// One phase measured straight on the stub socket, through sockgate unless the run is
+/// direct-only, and through nginx when the run has one.
+pub struct Scenario<T> {
     pub direct: T,
     pub sockgate: Option<T>,
+    pub nginx: Option<T>,
     /// Cores other processes on the machine kept busy meanwhile, on average.
     pub others: f64,
+}
+
+impl<T> Scenario<T> {
+    /// The proxies' figures in column order: sockgate, then nginx when the report shows it.
+    fn proxied(&self, nginx: bool) -> Vec<Option<&T>> {
+        let mut cells = vec![self.sockgate.as_ref()];
+        if nginx {
+            cells.push(self.nginx.as_ref());
+        }
+        cells
+    }
 }
 
 /// Every phase's measurement, or nothing for a phase the run left out.
 pub struct Results {
     pub list_kb: f64,
     pub stream_mb: u64,
-    pub ping1: Option<Pair<RequestStats>>,
-    pub ping32: Option<Pair<RequestStats>>,
-    pub list32: Option<Pair<RequestStats>>,
-    pub download: Option<Pair<StreamStats>>,
-    pub upload: Option<Pair<StreamStats>>,
+    /// Whether the run measured nginx; without it, its columns are left out.
+    pub nginx: bool,
+    pub ping1: Option<Scenario<RequestStats>>,
+    pub ping32: Option<Scenario<RequestStats>>,
+    pub list32: Option<Scenario<RequestStats>>,
+    pub download: Option<Scenario<StreamStats>>,
+    pub upload: Option<Scenario<StreamStats>>,
 }
 
 /// Minimum sockgate/direct throughput at 32 connections and for streams.
@@ -29,53 +44,23 @@ const MIN_RATIO: f64 = 0.45;
 const MAX_ADDED_US: f64 = 25.0;
 
 pub fn print(r: &Results) {
-    let mut rows = vec![row(["scenario", "direct", "sockgate", "sockgate/direct", "sockgate CPU"])];
-    requests_rows(&mut rows, "GET /_ping, 1 conn", r.ping1.as_ref(), true);
-    requests_rows(&mut rows, "GET /_ping, 32 conns", r.ping32.as_ref(), false);
+    let mut header = vec!["scenario", "direct", "sockgate", "sockgate/direct", "sockgate CPU"];
+    if r.nginx {
+        header.extend(["nginx", "nginx/direct", "nginx CPU"]);
+    }
+    let mut rows = vec![header.into_iter().map(String::from).collect()];
+    requests_rows(&mut rows, "GET /_ping, 1 conn", r.ping1.as_ref(), r.nginx, true);
+    requests_rows(&mut rows, "GET /_ping, 32 conns", r.ping32.as_ref(), r.nginx, false);
     let list = format!("GET /containers/json ({:.1} KB), 32 conns", r.list_kb);
-    requests_rows(&mut rows, &list, r.list32.as_ref(), false);
+    requests_rows(&mut rows, &list, r.list32.as_ref(), r.nginx, false);
     let down = format!("download {} MB (GET /containers/{{id}}/export)", r.stream_mb);
-    stream_rows(&mut rows, &down, r.download.as_ref());
+    stream_rows(&mut rows, &down, r.download.as_ref(), r.nginx);
     let up = format!("upload {} MB (PUT /containers/{{id}}/archive)", r.stream_mb);
-    stream_rows(&mut rows, &up, r.upload.as_ref());
+    stream_rows(&mut rows, &up, r.upload.as_ref(), r.nginx);
     println!();
     table(&rows);
-
-    let ratio_of = |p: &Option<Pair<RequestStats>>| {
-        p.as_ref().and_then(|p| p.sockgate.as_ref().map(|s| s.per_sec() / p.direct.per_sec()))
-    };
-    let stream_ratio = |p: &Option<Pair<StreamStats>>| {
-        p.as_ref().and_then(|p| p.sockgate.as_ref().map(|s| s.mb_per_sec() / p.direct.mb_per_sec()))
-    };
-    let added =
-        r.ping1.as_ref().and_then(|p| p.sockgate.as_ref().map(|s| s.latency_us(0.5) - p.direct.latency_us(0.5)));
-    let mut targets = vec![row(["target", "goal", "measured", "nginx", "HAProxy (Tecnativa)", ""])];
-    let min = format!(">= {MIN_RATIO:.2}x");
-    for (name, ratio, nginx, haproxy) in [
-        ("req/s at 32 conns, GET /_ping", ratio_of(&r.ping32), "0.43x", "0.22x"),
-        ("req/s at 32 conns, GET /containers/json", ratio_of(&r.list32), "0.43x", "0.22x"),
-        ("download throughput", stream_ratio(&r.download), "0.38x", "0.27x"),
-        ("upload throughput", stream_ratio(&r.upload), "0.38x", "0.27x"),
-    ] {
-        targets.push(row([
-            name,
-            &min,
-            &ratio.map_or("-".into(), |x| format!("{x:.2}x")),
-            nginx,
-            haproxy,
-            verdict(ratio.map(|x| x >= MIN_RATIO)),
-        ]));
-    }
-    targets.push(row([
-        "added median latency, 1 conn",
-        &format!("<= {MAX_ADDED_US:.0} µs"),
-        &added.map_or("-".into(), |x| format!("{x:+.1} µs")),
-        "~22 µs",
-        "~120 µs",
-        verdict(added.map(|x| x <= MAX_ADDED_US)),
-    ]));
     println!();
-    table(&targets);
+    table(&targets(r));
     println!("\n(targets are informational: the bench never fails on speed)");
 
     let others: Vec<(&str, f64)> = [
@@ -101,6 +86,51 @@ pub fn print(r: &Results) {
 /// Cores other processes may keep busy before the figures count as disturbed.
 const MAX_OTHERS: f64 = 0.1;
 
+/// sockgate's ratios and added latency against the goals, beside nginx's from this run and the
+/// figures nginx and Tecnativa's HAProxy-based proxy reached on another machine.
+fn targets(r: &Results) -> Vec<Vec<String>> {
+    let mut header = vec!["target", "goal", "measured"];
+    if r.nginx {
+        header.push("nginx (this run)");
+    }
+    header.extend(["nginx (reference)", "HAProxy (reference)", ""]);
+    let mut rows = vec![header.into_iter().map(String::from).collect::<Vec<_>>()];
+    let text = |x: Option<f64>| x.map_or("-".into(), |x| format!("{x:.2}x"));
+    let min = format!(">= {MIN_RATIO:.2}x");
+    for (name, [ours, theirs], nginx_ref, haproxy_ref) in [
+        ("req/s at 32 conns, GET /_ping", ratios(&r.ping32), "0.43x", "0.22x"),
+        ("req/s at 32 conns, GET /containers/json", ratios(&r.list32), "0.43x", "0.22x"),
+        ("download throughput", ratios(&r.download), "0.38x", "0.27x"),
+        ("upload throughput", ratios(&r.upload), "0.38x", "0.27x"),
+    ] {
+        let mut cells = vec![name.to_owned(), min.clone(), text(ours)];
+        if r.nginx {
+            cells.push(text(theirs));
+        }
+        cells.extend([nginx_ref, haproxy_ref, verdict(ours.map(|x| x >= MIN_RATIO))].map(String::from));
+        rows.push(cells);
+    }
+    let [ours, theirs] = r.ping1.as_ref().map_or([None, None], |s| {
+        let added = |x: Option<&RequestStats>| x.map(|x| x.latency_us(0.5) - s.direct.latency_us(0.5));
+        [added(s.sockgate.as_ref()), added(s.nginx.as_ref())]
+    });
+    let text = |x: Option<f64>| x.map_or("-".into(), |x| format!("{x:+.1} µs"));
+    let mut cells = vec!["added median latency, 1 conn".to_owned(), format!("<= {MAX_ADDED_US:.0} µs"), text(ours)];
+    if r.nginx {
+        cells.push(text(theirs));
+    }
+    cells.extend(["~22 µs", "~120 µs", verdict(ours.map(|x| x <= MAX_ADDED_US))].map(String::from));
+    rows.push(cells);
+    rows
+}
+
+/// sockgate's and nginx's throughput as a share of direct access, where measured.
+fn ratios<T: Figures>(s: &Option<Scenario<T>>) -> [Option<f64>; 2] {
+    let Some(s) = s else { return [None, None] };
+    let ratio = |x: Option<&T>| x.map(|x| x.rate() / s.direct.rate());
+    [ratio(s.sockgate.as_ref()), ratio(s.nginx.as_ref())]
+}
+
 fn verdict(met: Option<bool>) -> &'static str {
     match met {
         Some(true) => "PASS",
@@ -116,80 +146,110 @@ fn absent(rows: &mut Vec<Vec<String>>, name: &str) {
     rows.push(cells);
 }
 
-fn requests_rows(rows: &mut Vec<Vec<String>>, name: &str, p: Option<&Pair<RequestStats>>, latency: bool) {
-    let Some(p) = p else { return absent(rows, name) };
-    let rate = |s: &RequestStats| format!("{} req/s", thousands(s.per_sec()));
-    let mut first = vec![name.to_owned(), rate(&p.direct)];
-    match &p.sockgate {
-        Some(s) => first.extend([
-            rate(s),
-            format!("{:.2}x", s.per_sec() / p.direct.per_sec()),
-            s.cpu_us_per_request().map_or("-".into(), |us| format!("{us:.1} µs/req")),
-        ]),
-        None => first.extend(["-".into(), "-".into(), "-".into()]),
+/// What the table shows of one path's figures in a phase.
+trait Figures {
+    /// Requests or megabytes per second.
+    fn rate(&self) -> f64;
+    fn rate_text(&self) -> String;
+    /// The proxy's CPU time per request or per MB, when it was read.
+    fn cpu_text(&self) -> String;
+}
+
+impl Figures for RequestStats {
+    fn rate(&self) -> f64 {
+        self.per_sec()
     }
-    rows.push(first);
+
+    fn rate_text(&self) -> String {
+        format!("{} req/s", thousands(self.per_sec()))
+    }
+
+    fn cpu_text(&self) -> String {
+        self.cpu_us_per_request().map_or("-".into(), |us| format!("{us:.1} µs/req"))
+    }
+}
+
+impl Figures for StreamStats {
+    fn rate(&self) -> f64 {
+        self.mb_per_sec()
+    }
+
+    fn rate_text(&self) -> String {
+        format!("{:.0} MB/s", self.mb_per_sec())
+    }
+
+    fn cpu_text(&self) -> String {
+        self.cpu_us_per_mb().map_or("-".into(), |us| format!("{us:.0} µs/MB"))
+    }
+}
+
+/// A phase's first row: direct's rate, then each proxy's rate, share of direct and CPU.
+fn first_row<T: Figures>(name: &str, s: &Scenario<T>, nginx: bool) -> Vec<String> {
+    let mut cells = vec![name.to_owned(), s.direct.rate_text()];
+    for x in s.proxied(nginx) {
+        cells.extend(match x {
+            Some(x) => [x.rate_text(), format!("{:.2}x", x.rate() / s.direct.rate()), x.cpu_text()],
+            None => ["-", "-", "-"].map(String::from),
+        });
+    }
+    cells
+}
+
+fn requests_rows(
+    rows: &mut Vec<Vec<String>>,
+    name: &str,
+    s: Option<&Scenario<RequestStats>>,
+    nginx: bool,
+    latency: bool,
+) {
+    let Some(s) = s else { return absent(rows, name) };
+    rows.push(first_row(name, s, nginx));
     if latency {
         for (label, q) in [("median", 0.5), ("p99", 0.99)] {
-            let d = p.direct.latency_us(q);
+            let d = s.direct.latency_us(q);
             let mut line = vec![format!("  {label} latency"), format!("{d:.1} µs")];
-            match &p.sockgate {
-                Some(s) => {
-                    let g = s.latency_us(q);
-                    line.extend([format!("{g:.1} µs"), format!("{:+.1} µs", g - d), String::new()]);
-                }
-                None => line.extend(["-".into(), "-".into(), String::new()]),
+            for x in s.proxied(nginx) {
+                line.extend(match x.map(|x| x.latency_us(q)) {
+                    Some(l) => [format!("{l:.1} µs"), format!("{:+.1} µs", l - d), String::new()],
+                    None => ["-", "-", ""].map(String::from),
+                });
             }
             rows.push(line);
         }
     }
-    for (who, s) in [("direct", Some(&p.direct)), ("sockgate", p.sockgate.as_ref())] {
-        if let Some(s) = s.filter(|s| s.errors > 0) {
-            rows.push(row([&format!("  ({who}: {} failed requests)", s.errors), "", "", "", ""]));
+    for (who, x) in [("direct", Some(&s.direct)), ("sockgate", s.sockgate.as_ref()), ("nginx", s.nginx.as_ref())] {
+        if let Some(x) = x.filter(|x| x.errors > 0) {
+            rows.push(vec![format!("  ({who}: {} failed requests)", x.errors)]);
         }
     }
 }
 
-fn stream_rows(rows: &mut Vec<Vec<String>>, name: &str, p: Option<&Pair<StreamStats>>) {
-    let Some(p) = p else { return absent(rows, name) };
-    let rate = |s: &StreamStats| format!("{:.0} MB/s", s.mb_per_sec());
-    let mut line = vec![name.to_owned(), rate(&p.direct)];
-    match &p.sockgate {
-        Some(s) => line.extend([
-            rate(s),
-            format!("{:.2}x", s.mb_per_sec() / p.direct.mb_per_sec()),
-            s.cpu_us_per_mb().map_or("-".into(), |us| format!("{us:.0} µs/MB")),
-        ]),
-        None => line.extend(["-".into(), "-".into(), "-".into()]),
+fn stream_rows(rows: &mut Vec<Vec<String>>, name: &str, s: Option<&Scenario<StreamStats>>, nginx: bool) {
+    let Some(s) = s else { return absent(rows, name) };
+    rows.push(first_row(name, s, nginx));
+    let transfers = |x: &StreamStats| format!("{} in {:.2} s", x.transfers, x.elapsed.as_secs_f64());
+    let mut line = vec!["  transfers".to_owned(), transfers(&s.direct)];
+    for x in s.proxied(nginx) {
+        line.extend([x.map_or("-".into(), transfers), String::new(), String::new()]);
     }
     rows.push(line);
-    let transfers = |s: &StreamStats| format!("{} in {:.2} s", s.transfers, s.elapsed.as_secs_f64());
-    rows.push(vec![
-        "  transfers".into(),
-        transfers(&p.direct),
-        p.sockgate.as_ref().map_or("-".into(), transfers),
-        String::new(),
-        String::new(),
-    ]);
-}
-
-fn row<const N: usize>(cells: [&str; N]) -> Vec<String> {
-    cells.iter().map(|c| (*c).to_owned()).collect()
 }
 
 /// Prints a Markdown table with padded columns, so it reads in a terminal and pastes into docs.
+/// A row shorter than the header is padded with empty cells.
 fn table(rows: &[Vec<String>]) {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let width = |c: usize| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols).map(width).collect();
-    let line = |cells: Vec<String>| {
-        let padded: Vec<String> = cells.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+    let line = |cells: &[String]| {
+        let cell = |c: usize| cells.get(c).map_or("", String::as_str);
+        let padded: Vec<String> = widths.iter().enumerate().map(|(c, w)| format!("{:<w$}", cell(c))).collect();
         println!("| {} |", padded.join(" | "));
     };
     for (i, r) in rows.iter().enumerate() {
-        line(r.clone());
+        line(r);
         if i == 0 {
-            line(widths.iter().map(|w| "-".repeat(*w)).collect());
+            line(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>());
         }
     }
 }
