@@ -94,7 +94,8 @@ impl Upstream {
         &self.addr
     }
 
-    /// Closes pooled connections that have been idle too long; call it now and then.
+    /// Closes the calling thread's pooled connections that have been idle too long; call it now and
+    /// then on every thread that sends requests.
     pub fn prune(&self) {
         self.pool.prune(Instant::now());
     }
@@ -323,14 +324,12 @@ impl Pool {
     }
 
     fn prune(&self, now: Instant) {
-        for shard in &self.shards {
-            let expired: Vec<(Link, Instant)> = {
-                let mut idle = shard.lock().unwrap_or_else(PoisonError::into_inner);
-                let expired = idle.iter().take_while(|(_, since)| now.duration_since(*since) >= IDLE_TIMEOUT).count();
-                idle.drain(..expired).collect()
-            };
-            drop(expired);
-        }
+        let expired: Vec<(Link, Instant)> = {
+            let mut idle = self.lock();
+            let expired = idle.iter().take_while(|(_, since)| now.duration_since(*since) >= IDLE_TIMEOUT).count();
+            idle.drain(..expired).collect()
+        };
+        drop(expired);
     }
 }
 

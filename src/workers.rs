@@ -64,6 +64,16 @@ impl Workers {
         self.handles.is_empty()
     }
 
+    /// Runs a task made by `make` on every worker, for per-worker housekeeping.
+    pub fn spawn_on_each<F>(&self, make: impl Fn() -> F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        for handle in &self.handles {
+            drop(handle.spawn(make()));
+        }
+    }
+
     /// Runs `task` on the next worker in turn. I/O objects it creates belong to that worker, so a
     /// socket accepted elsewhere must be handed over as a std socket and registered inside `task`.
     pub fn spawn<F>(&self, task: F)
