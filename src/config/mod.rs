@@ -65,13 +65,13 @@ impl fmt::Display for ListenAddr {
     }
 }
 
-/// Parses an upstream address with the same spelling as listeners.
 /// The host part of `host:port`, without the brackets of an IPv6 literal.
 pub fn host_of(hostport: &str) -> &str {
     let host = hostport.rsplit_once(':').map_or(hostport, |(h, _)| h);
     host.trim_start_matches('[').trim_end_matches(']')
 }
 
+/// Parses an upstream address with the same spelling as listeners.
 pub fn parse_upstream(s: &str) -> Result<UpstreamAddr, AddrError> {
     let (unix, rest) = parse_addr(s)?;
     Ok(if unix { UpstreamAddr::Unix(rest.into()) } else { UpstreamAddr::Tcp(rest) })

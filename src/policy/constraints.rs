@@ -167,7 +167,6 @@ impl RawConstraints {
     }
 }
 
-/// Lexical cleaning of an absolute path, as Go's `path.Clean`.
 /// Whether `path` is `prefix` or lies below it, comparing whole path components.
 pub fn under(path: &str, prefix: &str) -> bool {
     prefix == "/" || path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
