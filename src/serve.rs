@@ -104,11 +104,7 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
         }
         (None, _) => None,
     };
-    let workers = match config.workers {
-        0 => Workers::per_core(),
-        n => Workers::start(n),
-    };
-    let workers = Arc::new(workers.map_err(ServeError::Workers)?);
+    let workers = Arc::new(Workers::start(config.workers).map_err(ServeError::Workers)?);
     let upstream = Upstream::new(config.upstream.addr.clone(), client_tls, tunnels.clone(), workers.len());
     let directory = if config.container_discovery { Directory::start(upstream.clone()) } else { Directory::empty() };
     let audit = match &config.audit_log {

@@ -33,11 +33,15 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Starts `count` workers (at least one).
+    /// Starts `count` workers, or one per core this process may use when `count` is 0.
     pub fn start(count: usize) -> io::Result<Workers> {
+        let count = match count {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
         let mut handles = Vec::new();
         let mut stops = Vec::new();
-        for index in 0..count.max(1) {
+        for index in 0..count {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             let (stop, stopped) = oneshot::channel::<()>();
             handles.push(runtime.handle().clone());
@@ -49,11 +53,6 @@ impl Workers {
             })?;
         }
         Ok(Workers { handles, stops, next: AtomicUsize::new(0) })
-    }
-
-    /// One worker per core this process may use.
-    pub fn per_core() -> io::Result<Workers> {
-        Workers::start(std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
 
     pub fn len(&self) -> usize {
