@@ -438,21 +438,9 @@ static HOP_BY_HOP: [HeaderName; 9] = [
     HeaderName::from_static("proxy-connection"),
 ];
 
-/// Whether `name` is in [`HOP_BY_HOP`], by a match the compiler turns into a few length and byte
-/// comparisons.
+/// Whether `name` is in [`HOP_BY_HOP`]; names of other lengths cost one length comparison each.
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "keep-alive"
-            | "proxy-connection"
-    )
+    HOP_BY_HOP.iter().any(|hop| hop.as_str() == name.as_str())
 }
 
 /// The options the `Connection` header fields list, trimmed.
@@ -585,6 +573,5 @@ mod tests {
             let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
             assert_eq!(left, ["host"], "`{name}` was kept");
         }
-        assert!(HOP_BY_HOP.iter().all(is_hop_by_hop), "the list and the match agree");
     }
 }
