@@ -41,15 +41,22 @@ async fn exchange(sender: &mut SendRequest<Empty<Bytes>>, request: Request<Empty
     (status, body.len())
 }
 
+/// A stub engine and sockgate in front of it with `workers` worker threads (0: one per core).
+async fn start(workers: usize) -> (tempfile::TempDir, Stub, Gateway) {
+    let dir = tempfile::tempdir().unwrap();
+    let stub = Stub::start(&dir.path().join("engine.sock"), Duration::ZERO).await;
+    let gw =
+        Gateway::start_with_workers(&dir.path().join("gw.sock"), &stub.path, FULL_ACCESS, dir.path(), workers).await;
+    (dir, stub, gw)
+}
+
 fn connections(stub: &Stub) -> Vec<usize> {
     stub.seen().iter().map(|seen| seen.connection).collect()
 }
 
 #[tokio::test]
 async fn one_engine_connection_serves_requests_from_several_client_connections() {
-    let dir = tempfile::tempdir().unwrap();
-    let stub = Stub::start(&dir.path().join("engine.sock"), Duration::ZERO).await;
-    let gw = Gateway::start_with_workers(&dir.path().join("gw.sock"), &stub.path, FULL_ACCESS, dir.path(), 1).await;
+    let (_dir, stub, gw) = start(1).await;
 
     let mut client = connect(&gw.socket).await;
     assert_eq!(exchange(&mut client, request(Method::GET, "/_ping", false)).await, (StatusCode::OK, 2));
@@ -67,9 +74,7 @@ async fn one_engine_connection_serves_requests_from_several_client_connections()
 
 #[tokio::test]
 async fn each_worker_keeps_its_own_engine_connections() {
-    let dir = tempfile::tempdir().unwrap();
-    let stub = Stub::start(&dir.path().join("engine.sock"), Duration::ZERO).await;
-    let gw = Gateway::start_with_workers(&dir.path().join("gw.sock"), &stub.path, FULL_ACCESS, dir.path(), 2).await;
+    let (_dir, stub, gw) = start(2).await;
 
     // Client connections are dealt to the two workers in turn: the first and third share one.
     for _ in 0..3 {
@@ -82,9 +87,8 @@ async fn each_worker_keeps_its_own_engine_connections() {
 
 #[tokio::test]
 async fn a_stream_read_to_its_end_returns_its_connection_and_an_abandoned_one_closes_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let stub = Stub::start(&dir.path().join("engine.sock"), Duration::ZERO).await;
-    let gw = Gateway::start(&dir.path().join("gw.sock"), &stub.path, FULL_ACCESS, dir.path()).await;
+    // One worker: the second client connection finds the pool the first one left.
+    let (_dir, stub, gw) = start(1).await;
 
     let mut client = connect(&gw.socket).await;
     let logs = request(Method::GET, "/containers/web/logs", false);
@@ -109,9 +113,7 @@ async fn a_stream_read_to_its_end_returns_its_connection_and_an_abandoned_one_cl
 
 #[tokio::test]
 async fn connections_the_engine_closed_are_replaced_without_failing_a_request() {
-    let dir = tempfile::tempdir().unwrap();
-    let stub = Stub::start(&dir.path().join("engine.sock"), Duration::ZERO).await;
-    let gw = Gateway::start(&dir.path().join("gw.sock"), &stub.path, FULL_ACCESS, dir.path()).await;
+    let (_dir, stub, gw) = start(0).await;
     let mut client = connect(&gw.socket).await;
 
     // The engine says it closes the connection after this answer.
