@@ -2,6 +2,9 @@
 //! rule and status; request durations; upstream errors; open connections and tunnels; bytes each
 //! way; policy reloads; build info. It only counts; the admin listener serves them.
 
+use std::sync::OnceLock;
+
+use crate::classify::Operation;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
@@ -19,6 +22,11 @@ pub struct Metrics {
     pub reloads: IntCounterVec,
     /// Time from receiving a request head to answering it, whatever the operation.
     pub head_latency: Histogram,
+    /// `bytes` for each direction, and `duration` for each operation (made when first used, so
+    /// the output lists only operations seen): a request counts without looking up its labels.
+    to_engine: IntCounter,
+    to_client: IntCounter,
+    durations: Box<[OnceLock<Histogram>]>,
 }
 
 impl Metrics {
@@ -75,9 +83,42 @@ impl Metrics {
         // Present from the start, so a dashboard shows 0 rather than nothing.
         reloads.with_label_values(&["ok"]);
         reloads.with_label_values(&["failed"]);
-        bytes.with_label_values(&["to_engine"]);
-        bytes.with_label_values(&["to_client"]);
-        Metrics { registry, requests, duration, upstream_errors, connections, tunnels, bytes, reloads, head_latency }
+        let to_engine = bytes.with_label_values(&["to_engine"]);
+        let to_client = bytes.with_label_values(&["to_client"]);
+        let durations = Operation::all().map(|_| OnceLock::new()).collect();
+        Metrics {
+            registry,
+            requests,
+            duration,
+            upstream_errors,
+            connections,
+            tunnels,
+            bytes,
+            reloads,
+            head_latency,
+            to_engine,
+            to_client,
+            durations,
+        }
+    }
+
+    /// Counts the body bytes one request passed each way.
+    pub fn count_bytes(&self, to_engine: u64, to_client: u64) {
+        if to_engine > 0 {
+            self.to_engine.inc_by(to_engine);
+        }
+        if to_client > 0 {
+            self.to_client.inc_by(to_client);
+        }
+    }
+
+    /// Observes how long a request of `operation` (`None`: one that was not recognised) took.
+    pub fn observe_duration(&self, operation: Option<Operation>, seconds: f64) {
+        let name = operation.map_or("none", Operation::name);
+        match operation.and_then(|op| self.durations.get(op.index())) {
+            Some(cell) => cell.get_or_init(|| self.duration.with_label_values(&[name])).observe(seconds),
+            None => self.duration.with_label_values(&[name]).observe(seconds),
+        }
     }
 
     /// The metrics in Prometheus' text format.
@@ -104,14 +145,24 @@ mod tests {
     fn renders_every_family() {
         let metrics = Metrics::new();
         metrics.requests.with_label_values(&["system.ping", "allow", "r", "200"]).inc();
+        metrics.observe_duration(Operation::from_name("system.ping"), 0.002);
+        metrics.observe_duration(Operation::from_name("system.ping"), 0.003);
+        metrics.observe_duration(None, 0.004);
+        metrics.count_bytes(5, 0);
+        metrics.count_bytes(2, 7);
         let text = metrics.render();
         for name in [
             "sockgate_requests_total{decision=\"allow\",operation=\"system.ping\",rule=\"r\",status=\"200\"} 1",
             "sockgate_policy_reloads_total{result=\"failed\"} 0",
             "sockgate_build_info{version=",
             "sockgate_connections_open 0",
+            "sockgate_request_duration_seconds_count{operation=\"system.ping\"} 2",
+            "sockgate_request_duration_seconds_count{operation=\"none\"} 1",
+            "sockgate_bytes_total{direction=\"to_engine\"} 7",
+            "sockgate_bytes_total{direction=\"to_client\"} 7",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }
+        assert!(!text.contains("operation=\"system.version\""), "an operation never seen is listed:\n{text}");
     }
 }

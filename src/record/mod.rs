@@ -165,7 +165,7 @@ pub fn finish(
     response: Response<Body>,
     upstream_failed: bool,
 ) -> Response<Body> {
-    let status = response.status().as_u16();
+    let status = response.status();
     recorder.metrics.head_latency.observe(entry.started.elapsed().as_secs_f64());
     if upstream_failed {
         recorder.metrics.upstream_errors.inc();
@@ -177,18 +177,19 @@ pub fn finish(
     Response::from_parts(parts, body)
 }
 
-fn complete(recorder: &Recorder, entry: &Entry, status: u16) {
+fn complete(recorder: &Recorder, entry: &Entry, status: http::StatusCode) {
     let duration = entry.started.elapsed();
     let operation = entry.operation.map_or("none", Operation::name);
     let bytes_in = entry.bytes_in.load(Ordering::Relaxed);
     let bytes_out = entry.bytes_out.load(Ordering::Relaxed);
     let metrics = &recorder.metrics;
-    let rules = entry.rules.join(",");
-    let status_label = status.to_string();
-    metrics.requests.with_label_values(&[operation, entry.decision, &rules, &status_label]).inc();
-    metrics.duration.with_label_values(&[operation]).observe(duration.as_secs_f64());
-    metrics.bytes.with_label_values(&["to_engine"]).inc_by(bytes_in);
-    metrics.bytes.with_label_values(&["to_client"]).inc_by(bytes_out);
+    let rules = match entry.rules.as_slice() {
+        [one] => std::borrow::Cow::Borrowed(one.as_str()),
+        many => std::borrow::Cow::Owned(many.join(",")),
+    };
+    metrics.requests.with_label_values(&[operation, entry.decision, &rules, status.as_str()]).inc();
+    metrics.observe_duration(entry.operation, duration.as_secs_f64());
+    metrics.count_bytes(bytes_in, bytes_out);
     if let (Some(learner), Some(op)) = (&recorder.learner, entry.operation) {
         if entry.decision != "refuse" {
             learner.observe(&entry.client, op, &entry.findings);
@@ -206,7 +207,7 @@ fn complete(recorder: &Recorder, entry: &Entry, status: u16) {
             decision: entry.decision,
             rules: &entry.rules,
             reason: &entry.reason,
-            status,
+            status: status.as_u16(),
             duration_ms: duration.as_secs_f64() * 1000.0,
             bytes_in,
             bytes_out,
