@@ -109,6 +109,10 @@ struct ServeArgs {
     /// Threads serving connections; 0 is one per core
     #[arg(long, value_name = "N", default_value_t = 0)]
     workers: usize,
+    /// Microseconds a worker serving a lone request keeps polling before it sleeps, which saves
+    /// the wake-ups a one-at-a-time client would wait for; 0 never
+    #[arg(long, value_name = "MICROSECONDS", default_value_t = config::DEFAULT_SPIN_US)]
+    spin_us: u64,
     /// Largest request body read for inspection (container specs and the like); larger get 413
     #[arg(long, value_name = "BYTES", default_value_t = config::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
@@ -292,6 +296,7 @@ fn config_from_flags(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         grace_period: Duration::from_secs(args.grace_period),
         max_connections: args.max_connections,
         workers: args.workers,
+        spin: Duration::from_micros(args.spin_us),
         max_body_bytes: args.max_body_bytes,
         container_discovery: false,
         admin_listen: args.admin_listen,

@@ -180,6 +180,10 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
     let watcher = tokio::spawn(watch_files(reloader));
     let pruner = tokio::spawn(prune_idle(upstream.clone()));
     workers.spawn_on_each(|| prune_idle(upstream.clone()));
+    if !config.spin.is_zero() {
+        let budget = config.spin;
+        workers.spawn_on_each(move || crate::workers::spin(budget));
+    }
 
     shutdown.await;
     tracing::info!(grace_period = ?config.grace_period, "stopping: no new connections, draining in-flight requests");

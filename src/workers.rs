@@ -5,11 +5,22 @@
 //! moves between cores mid-request. Each worker waits on its own sockets, as nginx's worker
 //! processes do. Connections are dealt out in turn. It does not accept connections nor decide
 //! anything; it only owns the threads.
+//!
+//! A worker serving a lone request also [spins](spin) briefly instead of sleeping. A request
+//! through a proxy crosses between threads four times where a direct one crosses twice, and where
+//! waking an idle core is slow (on virtual machines above all) each sleep and wake-up costs about
+//! as much as a whole direct round trip. So while a worker has at most one request in flight, it keeps polling its sockets
+//! for a few tens of microseconds after its last activity (the engine's answer, or the client's
+//! next request, usually comes within that), as Go's scheduler keeps a thread spinning before it
+//! parks. With more requests in flight it never spins: then the cores are busy with real work,
+//! and events arrive without a wake-up anyway.
 
 use std::cell::Cell;
 use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
@@ -17,6 +28,90 @@ use tokio::sync::oneshot;
 thread_local! {
     /// 1 + the index of the worker running on this thread, or 0 on any other thread.
     static SLOT: Cell<usize> = const { Cell::new(0) };
+    /// The requests in flight on this thread.
+    static IN_FLIGHT: Cell<usize> = const { Cell::new(0) };
+    /// Bumped whenever a request starts or ends on this thread.
+    static ACTIVITY: Cell<u64> = const { Cell::new(0) };
+    /// This worker's spinner while it waits for a lone request to arrive.
+    static SPINNER: Cell<Option<Waker>> = const { Cell::new(None) };
+    /// How many rounds the spinner has polled on this thread.
+    static SPUN: Cell<u64> = const { Cell::new(0) };
+}
+
+/// One request being served, from its head to the end of its answer. Counted on the thread that
+/// made it, where it must also be dropped (a worker's tasks never change threads).
+pub struct InFlight {
+    slot: usize,
+}
+
+impl InFlight {
+    pub fn begin() -> InFlight {
+        IN_FLIGHT.set(IN_FLIGHT.get() + 1);
+        active();
+        InFlight { slot: slot() }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if self.slot == slot() {
+            IN_FLIGHT.set(IN_FLIGHT.get().saturating_sub(1));
+            active();
+        }
+    }
+}
+
+fn active() {
+    ACTIVITY.set(ACTIVITY.get().wrapping_add(1));
+    if IN_FLIGHT.get() <= 1 {
+        if let Some(spinner) = SPINNER.take() {
+            spinner.wake();
+        }
+    }
+}
+
+/// Runs on a worker for good: while at most one request is in flight there, keeps the worker
+/// polling its sockets until `budget` has passed without a request starting or ending, instead of
+/// sleeping as soon as it has nothing to do. Each round gives the core to any other runnable
+/// thread first.
+pub async fn spin(budget: Duration) {
+    loop {
+        lone_request_active().await;
+        let mut seen = ACTIVITY.get();
+        let mut since = Instant::now();
+        while IN_FLIGHT.get() <= 1 {
+            let now = ACTIVITY.get();
+            if now != seen {
+                (seen, since) = (now, Instant::now());
+            } else if since.elapsed() >= budget {
+                break;
+            }
+            SPUN.set(SPUN.get() + 1);
+            std::thread::yield_now();
+            // Lets the runtime poll its sockets without blocking, then runs what became ready.
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// Waits until a request starts or ends while at most one is in flight.
+async fn lone_request_active() {
+    let mut waiting = false;
+    std::future::poll_fn(|cx| {
+        let mut spinner = SPINNER.take();
+        // Woken by `active`, which took the waker, rather than polled for another reason.
+        if waiting && spinner.is_none() {
+            return Poll::Ready(());
+        }
+        match &mut spinner {
+            Some(waker) => waker.clone_from(cx.waker()),
+            None => spinner = Some(cx.waker().clone()),
+        }
+        SPINNER.set(spinner);
+        waiting = true;
+        Poll::Pending
+    })
+    .await;
 }
 
 /// Which worker runs the calling thread: 1 to [`Workers::len`], or 0 on any other thread. Per-worker
@@ -63,7 +158,7 @@ impl Workers {
         self.handles.is_empty()
     }
 
-    /// Runs a task made by `make` on every worker, for per-worker housekeeping.
+    /// Runs a task made by `make` on every worker, for per-worker housekeeping and [`spin`].
     pub fn spawn_on_each<F>(&self, make: impl Fn() -> F)
     where
         F: Future<Output = ()> + Send + 'static,
@@ -117,6 +212,45 @@ mod tests {
             [1, 1, 2, 2].into_iter().map(|slot| (slot, Some(format!("sockgate-worker-{}", slot - 1)))).collect();
         assert_eq!(seen, expected);
         assert_eq!(slot(), 0, "the test's own thread is no worker");
+        Ok(())
+    }
+
+    /// On one worker with a spinner of `budget`: starts `requests` requests and returns how many
+    /// rounds it spun in the first 30 ms after that, and in the 30 ms after those.
+    fn spun(budget: Duration, requests: usize) -> Result<(u64, u64), Box<dyn Error>> {
+        let workers = Workers::start(1)?;
+        workers.spawn_on_each(move || spin(budget));
+        let (tx, rx) = mpsc::channel();
+        workers.spawn(async move {
+            let guards: Vec<InFlight> = (0..requests).map(|_| InFlight::begin()).collect();
+            let start = SPUN.get();
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let middle = SPUN.get();
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let _ = tx.send((middle - start, SPUN.get() - middle));
+            drop(guards);
+        });
+        Ok(rx.recv_timeout(Duration::from_secs(5))?)
+    }
+
+    #[test]
+    fn a_lone_request_keeps_its_worker_spinning_within_the_budget() -> Result<(), Box<dyn Error>> {
+        let (before, after) = spun(Duration::from_secs(10), 1)?;
+        assert!(before > 0 && after > 0, "spun {before} then {after} rounds");
+        Ok(())
+    }
+
+    #[test]
+    fn spinning_stops_when_the_budget_passes_without_activity() -> Result<(), Box<dyn Error>> {
+        let (before, after) = spun(Duration::from_millis(5), 1)?;
+        assert!(before > 0, "never spun");
+        assert_eq!(after, 0, "still spinning 30 ms after a 5 ms budget");
+        Ok(())
+    }
+
+    #[test]
+    fn a_worker_with_two_requests_in_flight_never_spins() -> Result<(), Box<dyn Error>> {
+        assert_eq!(spun(Duration::from_secs(10), 2)?, (0, 0));
         Ok(())
     }
 

@@ -11,7 +11,7 @@ use toml::Spanned;
 
 use super::{
     parse_upstream, Cidr, ListenAddr, ListenerConfig, Match, PolicySource, Profile, ServeConfig, UpstreamConfig,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_UPSTREAM,
+    DEFAULT_MAX_BODY_BYTES, DEFAULT_SPIN_US, DEFAULT_UPSTREAM,
 };
 use crate::policy::keys::Shape;
 use crate::policy::{position, PolicyError, PolicyErrors};
@@ -27,6 +27,7 @@ const CONFIG_SHAPE: &[(&str, Shape)] = &[
     ("grace_period", Shape::Value),
     ("max_connections", Shape::Value),
     ("workers", Shape::Value),
+    ("spin_us", Shape::Value),
     ("max_body_bytes", Shape::Value),
     ("container_discovery", Shape::Value),
     ("admin_listen", Shape::Value),
@@ -78,6 +79,7 @@ struct RawConfig {
     grace_period: Option<u64>,
     max_connections: Option<usize>,
     workers: Option<usize>,
+    spin_us: Option<u64>,
     max_body_bytes: Option<usize>,
     container_discovery: Option<bool>,
     admin_listen: Option<Spanned<String>>,
@@ -298,6 +300,7 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, PolicyE
         grace_period: Duration::from_secs(raw.grace_period.unwrap_or(10)),
         max_connections: raw.max_connections.unwrap_or(1024),
         workers: raw.workers.unwrap_or(0),
+        spin: Duration::from_micros(raw.spin_us.unwrap_or(DEFAULT_SPIN_US)),
         max_body_bytes: raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
         container_discovery: raw.container_discovery.unwrap_or(needs_discovery),
         admin_listen,
@@ -327,6 +330,7 @@ mod tests {
         let config = check(
             r#"version = 1
 upstream = "tcp://10.0.0.2:2376"
+spin_us = 0
 [upstream_tls]
 ca = "engine-ca.pem"
 cert = "client.pem"
@@ -364,6 +368,10 @@ socket_mode = "600"
         assert_eq!(config.listeners[1].policy, PolicySource::DenyAll);
         assert_eq!(config.listeners[1].socket_mode, 0o600);
         assert!(config.upstream.tls.is_some());
+        assert_eq!(config.spin, Duration::ZERO);
+        let defaults =
+            check("version = 1\n[[listener]]\naddress = \"unix:///x.sock\"\n").unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(defaults.spin, Duration::from_micros(DEFAULT_SPIN_US));
     }
 
     #[test]

@@ -88,6 +88,9 @@ pub struct ServeConfig {
     pub max_connections: usize,
     /// Threads serving connections; 0 is one per core.
     pub workers: usize,
+    /// How long a worker serving a lone request keeps polling after its last activity before it
+    /// sleeps; zero never.
+    pub spin: Duration,
     /// The largest request body read for inspection; larger ones get 413.
     pub max_body_bytes: usize,
     /// Follow the engine's containers, to recognise callers that are containers.
@@ -228,6 +231,9 @@ impl fmt::Display for Cidr {
 
 /// The default bound on inspected bodies: far above any container spec the CLI sends.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// How many microseconds a worker serving a lone request keeps polling before it sleeps.
+pub const DEFAULT_SPIN_US: u64 = 50;
 
 #[cfg(test)]
 mod tests {

@@ -20,6 +20,7 @@ use crate::error::GatewayError;
 use crate::identify::Identity;
 use crate::inspect::Finding;
 use crate::normalize::Target;
+use crate::workers::InFlight;
 use audit::{AuditLine, AuditLog};
 use learn::Learner;
 use metrics::Metrics;
@@ -80,6 +81,8 @@ pub struct Entry {
     pub findings: Vec<Finding>,
     pub bytes_in: Arc<AtomicU64>,
     pub bytes_out: Arc<AtomicU64>,
+    /// The request counts as in flight on its worker until its record is complete.
+    _in_flight: InFlight,
 }
 
 impl Entry {
@@ -100,6 +103,7 @@ impl Entry {
             findings: Vec::new(),
             bytes_in: Arc::default(),
             bytes_out: Arc::default(),
+            _in_flight: InFlight::begin(),
         }
     }
 

@@ -184,6 +184,7 @@ impl Gateway {
             grace_period: Duration::from_secs(5),
             max_connections: 64,
             workers,
+            spin: Duration::from_micros(sockgate::config::DEFAULT_SPIN_US),
             max_body_bytes: 1024 * 1024,
             container_discovery: false,
             admin_listen: None,
