@@ -80,6 +80,8 @@ impl http_body::Body for Body {
         if let (Some(counter), Poll::Ready(Some(Ok(frame)))) = (&this.counter, &polled) {
             if let Some(data) = frame.data_ref() {
                 counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+                // A stream in flight keeps its worker spinning while its data flows.
+                crate::workers::active();
             }
         }
         polled

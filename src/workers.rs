@@ -10,8 +10,8 @@
 //! through a proxy crosses between threads four times where a direct one crosses twice, and where
 //! waking an idle core is slow (on virtual machines above all) each sleep and wake-up costs about
 //! as much as a whole direct round trip. So while a worker has at most one request in flight, it keeps polling its sockets
-//! for a few tens of microseconds after its last activity (the engine's answer, or the client's
-//! next request, usually comes within that), as Go's scheduler keeps a thread spinning before it
+//! for a few tens of microseconds after its last activity (the engine's answer, the client's
+//! next request or a stream's next frame usually comes within that), as Go's scheduler keeps a thread spinning before it
 //! parks. With more requests in flight it never spins: then the cores are busy with real work,
 //! and events arrive without a wake-up anyway.
 
@@ -30,7 +30,7 @@ thread_local! {
     static SLOT: Cell<usize> = const { Cell::new(0) };
     /// The requests in flight on this thread.
     static IN_FLIGHT: Cell<usize> = const { Cell::new(0) };
-    /// Bumped whenever a request starts or ends on this thread.
+    /// Bumped whenever a request starts or ends, or a body frame passes, on this thread.
     static ACTIVITY: Cell<u64> = const { Cell::new(0) };
     /// This worker's spinner while it waits for a lone request to arrive.
     static SPINNER: Cell<Option<Waker>> = const { Cell::new(None) };
@@ -61,7 +61,10 @@ impl Drop for InFlight {
     }
 }
 
-fn active() {
+/// Notes activity on this thread's worker: a request starting or ending, or a frame of a body
+/// passing. It restarts the spinner's budget, and wakes the spinner if at most one request is in
+/// flight.
+pub fn active() {
     ACTIVITY.set(ACTIVITY.get().wrapping_add(1));
     if IN_FLIGHT.get() <= 1 {
         if let Some(spinner) = SPINNER.take() {
@@ -71,8 +74,8 @@ fn active() {
 }
 
 /// Runs on a worker for good: while at most one request is in flight there, keeps the worker
-/// polling its sockets until `budget` has passed without a request starting or ending, instead of
-/// sleeping as soon as it has nothing to do. Each round gives the core to any other runnable
+/// polling its sockets until `budget` has passed without [activity](active), instead of sleeping
+/// as soon as it has nothing to do. Each round gives the core to any other runnable
 /// thread first.
 pub async fn spin(budget: Duration) {
     loop {
@@ -94,7 +97,7 @@ pub async fn spin(budget: Duration) {
     }
 }
 
-/// Waits until a request starts or ends while at most one is in flight.
+/// Waits for [activity](active) while at most one request is in flight.
 async fn lone_request_active() {
     let mut waiting = false;
     std::future::poll_fn(|cx| {
@@ -245,6 +248,29 @@ mod tests {
         let (before, after) = spun(Duration::from_millis(5), 1)?;
         assert!(before > 0, "never spun");
         assert_eq!(after, 0, "still spinning 30 ms after a 5 ms budget");
+        Ok(())
+    }
+
+    #[test]
+    fn activity_restarts_a_spent_budget() -> Result<(), Box<dyn Error>> {
+        let workers = Workers::start(1)?;
+        workers.spawn_on_each(|| spin(Duration::from_millis(5)));
+        let (tx, rx) = mpsc::channel();
+        workers.spawn(async move {
+            let request = InFlight::begin();
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let spent = SPUN.get();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let idle = SPUN.get() - spent;
+            // As a frame of a streamed body passing does.
+            active();
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            let _ = tx.send((idle, SPUN.get() - spent));
+            drop(request);
+        });
+        let (idle, after) = rx.recv_timeout(Duration::from_secs(5))?;
+        assert_eq!(idle, 0, "spun with its budget spent");
+        assert!(after > 0, "activity did not restart spinning");
         Ok(())
     }
 
