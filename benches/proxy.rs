@@ -7,7 +7,10 @@
 //! Knobs (environment):
 //! - `SOCKGATE_BENCH_PHASES`: comma-separated phases to run, of `ping1`, `ping32`, `list32`,
 //!   `download` and `upload` (default all); the others show as `-`.
-//! - `SOCKGATE_BENCH_SECS`: seconds measured per phase (default 3, after a 0.5 s warm-up).
+//! - `SOCKGATE_BENCH_SECS`: seconds measured per phase and path (default 3).
+//! - `SOCKGATE_BENCH_ROUNDS`: rounds each phase's time is split into, each measuring direct access,
+//!   sockgate and nginx in turn after a 0.5 s warm-up (default 3), so that a slow spell of the
+//!   machine falls on every path alike.
 //! - `SOCKGATE_BENCH_STREAM_MB`: size of one streamed transfer (default 200).
 //! - `SOCKGATE_BENCH_DIRECT_ONLY=1`: skip sockgate, measure the stub alone.
 //! - `SOCKGATE_BENCH_BIN`: the sockgate binary to measure (default: the one cargo just built).
@@ -43,7 +46,7 @@ use anyhow::{anyhow, Context as _};
 
 use child::Proxy;
 use cpu::{Cpu, Others};
-use load::Direction;
+use load::{Direction, Merge};
 use phase::Phase;
 use report::{Results, Scenario};
 
@@ -51,6 +54,7 @@ const FULL_ACCESS: &str = "version = 1\n\n[[rule]]\nid = \"full-access\"\nallow 
 
 struct Config {
     window: Duration,
+    rounds: u32,
     warmup: Duration,
     stream_bytes: u64,
     phases: Vec<Phase>,
@@ -64,24 +68,12 @@ impl Config {
     fn from_env() -> anyhow::Result<Self> {
         // cargo passes `--bench` to harness-less benches under `cargo bench`, not under `cargo test`.
         let smoke = !std::env::args().any(|a| a == "--bench");
-        let secs = match std::env::var("SOCKGATE_BENCH_SECS") {
-            Ok(s) => s
-                .parse::<f64>()
-                .ok()
-                .filter(|s| *s > 0.0 && *s <= 600.0)
-                .with_context(|| format!("SOCKGATE_BENCH_SECS=`{s}` is not a number of seconds in (0, 600]"))?,
-            Err(_) if smoke => 0.2,
-            Err(_) => 3.0,
-        };
-        let stream_mb = match std::env::var("SOCKGATE_BENCH_STREAM_MB") {
-            Ok(s) => s
-                .parse::<u64>()
-                .ok()
-                .filter(|mb| (1..=100_000).contains(mb))
-                .with_context(|| format!("SOCKGATE_BENCH_STREAM_MB=`{s}` is not a size in MB"))?,
-            Err(_) if smoke => 16,
-            Err(_) => 200,
-        };
+        let secs = knob("SOCKGATE_BENCH_SECS", "a number of seconds in (0, 600]", |s| *s > 0.0 && *s <= 600.0)?
+            .unwrap_or(if smoke { 0.2 } else { 3.0 });
+        let rounds = knob("SOCKGATE_BENCH_ROUNDS", "a number of rounds in 1..=100", |r| (1..=100u32).contains(r))?
+            .unwrap_or(if smoke { 1 } else { 3 });
+        let stream_mb = knob("SOCKGATE_BENCH_STREAM_MB", "a size in MB", |mb| (1..=100_000u64).contains(mb))?
+            .unwrap_or(if smoke { 16 } else { 200 });
         let phases = match std::env::var("SOCKGATE_BENCH_PHASES") {
             Ok(s) => phase::parse(&s).map_err(|err| anyhow!("SOCKGATE_BENCH_PHASES=`{s}`: {err}"))?,
             Err(_) => phase::ALL.to_vec(),
@@ -91,7 +83,8 @@ impl Config {
         let direct_only = std::env::var("SOCKGATE_BENCH_DIRECT_ONLY").is_ok_and(|v| v == "1");
         Ok(Self {
             window: Duration::from_secs_f64(secs),
-            warmup: Duration::from_secs_f64(secs.min(0.5)),
+            rounds,
+            warmup: Duration::from_secs_f64((secs / f64::from(rounds)).min(0.5)),
             stream_bytes: stream_mb * 1_000_000,
             phases,
             direct_only,
@@ -99,6 +92,18 @@ impl Config {
             nginx: nginx::from_env(!smoke && !direct_only),
             smoke,
         })
+    }
+}
+
+/// The number the environment variable `name` holds, if it is set; an error unless it parses and
+/// passes `valid`.
+fn knob<T: std::str::FromStr>(name: &str, what: &str, valid: impl Fn(&T) -> bool) -> anyhow::Result<Option<T>> {
+    match std::env::var(name) {
+        Ok(s) => {
+            let value = s.parse::<T>().ok().filter(&valid).with_context(|| format!("{name}=`{s}` is not {what}"))?;
+            Ok(Some(value))
+        }
+        Err(_) => Ok(None),
     }
 }
 
@@ -137,15 +142,18 @@ async fn run(config: &Config) -> anyhow::Result<()> {
         None => None,
     };
     eprintln!(
-        "cores: {}; {:.1} s measured per phase after {:.1} s warm-up; CPU tick {:?} ({tick_source})",
+        "cores: {}; {:.1} s measured per phase and path, in {} round(s) of {:.2} s after {:.2} s of warm-up; \
+         CPU tick {:?} ({tick_source})",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         config.window.as_secs_f64(),
+        config.rounds,
+        config.window.as_secs_f64() / f64::from(config.rounds),
         config.warmup.as_secs_f64(),
         tick,
     );
     let mut proxies = Proxies { sockgate, nginx, tick };
     let c = config;
-    let (w, win, size) = (c.warmup, c.window, c.stream_bytes);
+    let (w, win, size) = (c.warmup, c.window / c.rounds, c.stream_bytes);
     let direct = stub_socket.as_path();
     let p = &mut proxies;
 
@@ -206,9 +214,9 @@ impl Proxies {
     }
 }
 
-/// Measures one phase straight on the stub socket, then through each proxy, unless the run leaves
-/// the phase out.
-async fn measure<T>(
+/// Measures one phase straight on the stub socket, then through each proxy, in as many rounds as
+/// the run asks for, unless the run leaves the phase out.
+async fn measure<T: Merge>(
     proxies: &mut Proxies,
     direct: &Path,
     c: &Config,
@@ -218,14 +226,28 @@ async fn measure<T>(
     if !c.phases.contains(&phase) {
         return Ok(None);
     }
-    let name = phase.name();
-    eprintln!("{name}: direct");
     let tick = proxies.tick;
     let others = Others::start(tick, proxies.all().map(|p| p.cpu(tick)))?;
-    let direct = run(direct, None).await?;
-    let sockgate = through(proxies.sockgate.as_mut(), name, tick, &run).await?;
-    let nginx = through(proxies.nginx.as_mut(), name, tick, &run).await?;
+    let (mut straight, mut sockgate, mut nginx) = (None, None, None);
+    for round in 1..=c.rounds {
+        let name = match c.rounds {
+            1 => phase.name().to_owned(),
+            n => format!("{} (round {round} of {n})", phase.name()),
+        };
+        eprintln!("{name}: direct");
+        straight = merged(straight, Some(run(direct, None).await?));
+        sockgate = merged(sockgate, through(proxies.sockgate.as_mut(), &name, tick, &run).await?);
+        nginx = merged(nginx, through(proxies.nginx.as_mut(), &name, tick, &run).await?);
+    }
+    let direct = straight.context("no round measured")?;
     Ok(Some(Scenario { direct, sockgate, nginx, others: others.cores()? }))
+}
+
+fn merged<T: Merge>(sum: Option<T>, round: Option<T>) -> Option<T> {
+    match (sum, round) {
+        (Some(sum), Some(round)) => Some(sum.merge(round)),
+        (sum, round) => sum.or(round),
+    }
 }
 
 /// The phase through `proxy`, if there is one, with the proxy's CPU time; fails if it exited.

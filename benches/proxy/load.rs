@@ -64,6 +64,37 @@ impl RequestStats {
     }
 }
 
+/// Figures of one path in two rounds of the same phase, added up.
+pub trait Merge {
+    fn merge(self, other: Self) -> Self;
+}
+
+impl Merge for RequestStats {
+    fn merge(mut self, other: Self) -> Self {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.window += other.window;
+        self.latencies.extend(other.latencies);
+        self.latencies.sort_unstable();
+        self.cpu = add(self.cpu, other.cpu);
+        self
+    }
+}
+
+impl Merge for StreamStats {
+    fn merge(mut self, other: Self) -> Self {
+        self.bytes += other.bytes;
+        self.transfers += other.transfers;
+        self.elapsed += other.elapsed;
+        self.cpu = add(self.cpu, other.cpu);
+        self
+    }
+}
+
+fn add(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    Some(a? + b?)
+}
+
 /// What a streaming phase measured.
 pub struct StreamStats {
     pub bytes: u64,
