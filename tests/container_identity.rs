@@ -25,6 +25,11 @@ fn docker(args: &[&str]) -> CmdOutput {
     tokio::task::block_in_place(|| common::real_docker(args).and_then(CmdOutput::ok)).unwrap()
 }
 
+fn inspect_network(name: &str) -> Value {
+    let out = docker(&["network", "inspect", name]);
+    serde_json::from_str::<Value>(&out.stdout).unwrap()[0].take()
+}
+
 fn inspect(name: &str) -> Value {
     tokio::task::block_in_place(|| inspect_container(name)).unwrap().expect("the container exists")
 }
@@ -88,6 +93,26 @@ async fn follows_a_container_through_its_life() {
     assert_eq!(directory.by_ip(ipv6), Some(found.clone()), "by its IPv6 address");
 
     assert_eq!(directory.by_pid(pid).await, Some(found), "by the pid of its process");
+
+    // Only addresses a docker network hands out are worth waiting for; the host's side of the
+    // network (its gateway) and addresses elsewhere are no container's.
+    let gateways: Vec<IpAddr> = inspect_network(&network)["IPAM"]["Config"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|config| config["Gateway"].as_str()?.parse().ok())
+        .collect();
+    assert!(!gateways.is_empty(), "the network has no gateway");
+    assert!(directory.may_be_container(ipv4).await, "the container's own address");
+    for gateway in gateways {
+        assert!(!directory.may_be_container(gateway).await, "the network's gateway {gateway}");
+    }
+    let elsewhere: IpAddr = "192.0.2.1".parse().unwrap();
+    assert!(!directory.may_be_container(elsewhere).await, "an address of no network");
+    // So such a caller is told apart at once, not after the 1.5 s a starting container may take.
+    let asked = Instant::now();
+    assert_eq!(directory.lookup_ip(elsewhere).await, None);
+    assert!(asked.elapsed() < Duration::from_secs(1), "waited {:?} for an address of no network", asked.elapsed());
     assert_eq!(directory.by_pid(i32::try_from(std::process::id()).unwrap()).await, None, "the test itself");
 
     let renamed = scratch.container("renamed");

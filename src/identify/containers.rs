@@ -16,6 +16,7 @@ use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
+use crate::config::Cidr;
 use crate::forward::{ForwardError, Upstream};
 
 /// dockerd 20.10 speaks API 1.41; every field read here exists in it.
@@ -174,6 +175,10 @@ impl Directory {
         if found.is_some() {
             return found;
         }
+        if !self.may_be_container(ip).await {
+            tracing::debug!(%ip, "no docker network holds this address: the caller is no container");
+            return None;
+        }
         // A process can call before the engine lists its address at all: its start event, and
         // the inspect that follows it, are a few milliseconds behind. Wait that long, no longer.
         let waited = tokio::time::timeout(ADDRESS_WAIT, async {
@@ -186,6 +191,21 @@ impl Directory {
         })
         .await;
         waited.ok().flatten()
+    }
+
+    /// Whether a container could hold `ip`: it lies in a subnet of one of the engine's networks
+    /// and is not that network's gateway (the host's own side of a bridge). True whenever the
+    /// engine cannot say, or one of its networks has a range it does not state.
+    pub async fn may_be_container(&self, ip: IpAddr) -> bool {
+        let Some(upstream) = self.upstream.as_ref() else { return true };
+        match fetch(upstream, &format!("{API}/networks"), MAX_LISTING).await.map(|b| b.map(|b| parse_networks(&b))) {
+            Ok(Some(Ok(ranges))) => ranges.may_hold(ip),
+            Ok(Some(Err(e))) | Err(e) => {
+                tracing::debug!("cannot read the engine's networks: {e}");
+                true
+            }
+            Ok(None) => true,
+        }
     }
 
     /// The running container whose cgroup holds process `pid`, if the process is visible here.
@@ -395,6 +415,68 @@ impl NetworkSettings {
     }
 }
 
+/// Where the engine's networks hand out container addresses.
+#[derive(Debug, PartialEq, Eq)]
+struct Ranges {
+    subnets: Vec<Cidr>,
+    gateways: Vec<IpAddr>,
+    /// False when a network's range is not stated (no subnet, or one that does not parse).
+    complete: bool,
+}
+
+impl Ranges {
+    fn may_hold(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        !self.complete || (self.subnets.iter().any(|net| net.contains(ip)) && !self.gateways.contains(&ip))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Network {
+    #[serde(rename = "IPAM")]
+    ipam: Option<Ipam>,
+    driver: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Ipam {
+    config: Option<Vec<IpamConfig>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct IpamConfig {
+    subnet: Option<String>,
+    gateway: Option<String>,
+}
+
+/// The answer to `GET /networks`. The `host` and `null` drivers hand out no addresses of their own.
+fn parse_networks(body: &[u8]) -> Result<Ranges, DiscoveryError> {
+    let networks: Vec<Network> = serde_json::from_slice(body)?;
+    let mut ranges = Ranges { subnets: Vec::new(), gateways: Vec::new(), complete: true };
+    for network in networks {
+        if matches!(network.driver.as_deref(), Some("host" | "null")) {
+            continue;
+        }
+        let configs = network.ipam.and_then(|ipam| ipam.config).unwrap_or_default();
+        if configs.is_empty() {
+            ranges.complete = false;
+        }
+        for config in configs {
+            match config.subnet.as_deref().map(str::parse::<Cidr>) {
+                Some(Ok(subnet)) => ranges.subnets.push(subnet),
+                _ => ranges.complete = false,
+            }
+            if let Some(gateway) = config.gateway.and_then(|g| g.parse::<IpAddr>().ok()) {
+                ranges.gateways.push(gateway.to_canonical());
+            }
+        }
+    }
+    Ok(ranges)
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct Listed {
@@ -589,6 +671,33 @@ mod tests {
         let stopped = format!(r#"{{"Id":"{ID}","Name":"/x","State":{{"Running":false}},"NetworkSettings":{{}}}}"#);
         assert_eq!(parse_inspect(stopped.as_bytes()).ok(), Some(None));
         assert!(parse_inspect(b"{\"Id\":1}").is_err());
+    }
+
+    #[test]
+    fn knows_where_networks_hand_out_addresses() {
+        // As dockerd 20.10 lists the default networks and a user network with IPv6.
+        let body = r#"[
+            {"Name":"bridge","Driver":"bridge","IPAM":{"Driver":"default","Options":null,
+              "Config":[{"Subnet":"172.17.0.0/16","Gateway":"172.17.0.1"}]}},
+            {"Name":"host","Driver":"host","IPAM":{"Driver":"default","Options":null,"Config":[]}},
+            {"Name":"none","Driver":"null","IPAM":{"Driver":"default","Options":null,"Config":[]}},
+            {"Name":"ci","Driver":"bridge","IPAM":{"Driver":"default","Options":{},
+              "Config":[{"Subnet":"172.28.0.0/16","Gateway":"172.28.0.1"},{"Subnet":"fd00:5a::/64"}]}}]"#;
+        let ranges = parse_networks(body.as_bytes()).unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(ranges.complete);
+        for inside in ["172.17.0.2", "172.28.5.9", "fd00:5a::3", "::ffff:172.17.0.2"] {
+            assert!(ranges.may_hold(ip(inside)), "{inside}");
+        }
+        for outside in ["172.17.0.1", "::ffff:172.28.0.1", "10.0.0.7", "192.168.1.20", "fd00:5b::3"] {
+            assert!(!ranges.may_hold(ip(outside)), "{outside}");
+        }
+        // A network whose range the engine does not state could hold any address.
+        let unstated = r#"[{"Name":"x","Driver":"macvlan","IPAM":{"Config":[]}}]"#;
+        let ranges = parse_networks(unstated.as_bytes()).unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(ranges.may_hold(ip("10.0.0.7")));
+        let odd = r#"[{"Name":"x","Driver":"bridge","IPAM":{"Config":[{"Subnet":"not a subnet"}]}}]"#;
+        assert!(parse_networks(odd.as_bytes()).is_ok_and(|r| r.may_hold(ip("10.0.0.7"))));
+        assert!(parse_networks(b"{}").is_err());
     }
 
     #[test]
