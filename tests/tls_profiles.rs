@@ -105,6 +105,19 @@ fn names(out: &CmdOutput) -> Vec<&str> {
     out.stdout.lines().map(str::trim).collect()
 }
 
+/// What a caller under a read-only policy sees: its listing shows a container made for the test,
+/// and its `docker run` is refused with every part of `expected` and creates nothing.
+fn reads_but_cannot_run(scratch: &mut Scratch, docker: impl Fn(&[&str]) -> CmdOutput, label: &str, expected: &[&str]) {
+    let present = scratch.container(&format!("{label}-present"));
+    real_docker(&["create", "--name", &present, TEST_IMAGE, "true"]).unwrap().ok().unwrap();
+    let out = docker(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(out.success() && names(&out).contains(&present.as_str()), "{label} cannot list: {out}");
+    let refused = scratch.container(&format!("{label}-run"));
+    let out = docker(&["run", "--rm", "--name", &refused, TEST_IMAGE, "true"]);
+    assert_denied(&out, expected);
+    assert!(!container_exists(&refused).unwrap(), "a denied `run` of {label} created {refused}");
+}
+
 /// A configuration file's text for one TLS listener with the reader and ci profiles and no
 /// default policy; certificate paths are relative to the file.
 fn profiles_config(addr: &str) -> String {
@@ -144,23 +157,18 @@ fn client_certificates_choose_the_policy() {
     std::fs::write(&config, profiles_config(&addr)).unwrap();
     let gw = Sockgate::with_config(&config, &[&addr]).unwrap();
     let mut scratch = Scratch::new();
-    let present = scratch.container("present");
-    real_docker(&["create", "--name", &present, TEST_IMAGE, "true"]).unwrap().ok().unwrap();
 
     // reader: reads work, `run` does not.
-    let out = pki.docker(&addr, Some(&pki.reader), &["ps", "-a", "--format", "{{.Names}}"]);
-    assert!(out.success() && names(&out).contains(&present.as_str()), "reader cannot list: {out}");
-    let refused = scratch.container("reader-run");
-    let out = pki.docker(&addr, Some(&pki.reader), &["run", "--rm", "--name", &refused, TEST_IMAGE, "true"]);
-    assert_denied(
-        &out,
+    reads_but_cannot_run(
+        &mut scratch,
+        |args| pki.docker(&addr, Some(&pki.reader), args),
+        "reader",
         &[
             "containers.create denied by policy `read-only`: no rule allows it",
             "(client: CN=reader 127.0.0.1:",
             &format!("via {addr}, profile `reader`)"),
         ],
     );
-    assert!(!container_exists(&refused).unwrap(), "a denied `run` created {refused}");
 
     // ci: `run` works, `--privileged` does not.
     let ran = scratch.container("ci-run");
@@ -224,16 +232,14 @@ fn tls_flags_as_dockerd_spells_them() {
     let gw = Sockgate::serve(&args, &[&addr]).unwrap();
     assert!(gw.stderr().contains(&format!("listening on {addr} with TLS")), "{}", gw.stderr());
     let mut scratch = Scratch::new();
-    let present = scratch.container("present");
-    real_docker(&["create", "--name", &present, TEST_IMAGE, "true"]).unwrap().ok().unwrap();
 
     // Without profiles every verified client gets the one policy, whatever its name.
-    let out = pki.docker(&addr, Some(&pki.stranger), &["ps", "-a", "--format", "{{.Names}}"]);
-    assert!(out.success() && names(&out).contains(&present.as_str()), "cannot list: {out}");
-    let refused = scratch.container("run");
-    let out = pki.docker(&addr, Some(&pki.stranger), &["run", "--rm", "--name", &refused, TEST_IMAGE, "true"]);
-    assert_denied(&out, &["denied by policy `read-only`", "(client: CN=stranger 127.0.0.1:"]);
-    assert!(!container_exists(&refused).unwrap());
+    reads_but_cannot_run(
+        &mut scratch,
+        |args| pki.docker(&addr, Some(&pki.stranger), args),
+        "stranger",
+        &["denied by policy `read-only`", "(client: CN=stranger 127.0.0.1:"],
+    );
 
     let out = pki.docker(&addr, None, &["ps"]);
     assert!(!out.success() && !out.stderr.contains("sockgate:"), "no certificate, yet: {out}");
@@ -323,22 +329,17 @@ policy = ["{READ_ONLY}"]
         run(cmd, None, CLI_TIMEOUT).unwrap()
     };
     let mut scratch = Scratch::new();
-    let present = scratch.container("present");
-    real_docker(&["create", "--name", &present, TEST_IMAGE, "true"]).unwrap().ok().unwrap();
 
-    let out = as_nobody(&["ps", "-a", "--format", "{{.Names}}"]);
-    assert!(out.success() && names(&out).contains(&present.as_str()), "nobody cannot list: {out}");
-    let refused = scratch.container("nobody-run");
-    let out = as_nobody(&["run", "--rm", "--name", &refused, TEST_IMAGE, "true"]);
-    assert_denied(
-        &out,
+    reads_but_cannot_run(
+        &mut scratch,
+        as_nobody,
+        "nobody",
         &[
             "containers.create denied by policy `read-only`: no rule allows it",
             &format!("(client: uid={NOBODY} gid={NOBODY} pid="),
             "profile `nobody`",
         ],
     );
-    assert!(!container_exists(&refused).unwrap());
 
     let ran = scratch.container("root-run");
     let out = plain_docker(&host, &["run", "--rm", "--name", &ran, TEST_IMAGE, "echo", "ran-as-root"]);
