@@ -7,7 +7,8 @@
 //! - [`profile`]: picks the policy that applies to that caller;
 //! - [`normalize`]: turns the request target into the exact path dockerd would route, or refuses it;
 //! - [`classify`]: names the Docker Engine API operation and the resource the path addresses;
-//! - [`inspect`]: reads what the body and query ask of the host, exactly as dockerd reads them;
+//! - [`inspect`]: reads what the body and query ask of the host, exactly as dockerd reads them,
+//!   with what [`lookup`] asks the engine about what a request refers to (an exec's container);
 //! - [`policy`]: loads and checks policy files (the data [`decide`] evaluates);
 //! - [`decide`]: evaluates the policy for one request into a [`decide::Decision`];
 //! - [`forward`]: sends allowed requests to the real engine, streams and hijacked connections included;
@@ -29,6 +30,7 @@ pub mod gateway;
 pub mod identify;
 pub mod inspect;
 pub mod listen;
+pub mod lookup;
 pub mod normalize;
 pub mod policy;
 pub mod profile;

@@ -9,26 +9,22 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::StatusCode;
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use crate::config::Cidr;
-use crate::forward::{ForwardError, Upstream};
+use crate::forward::Upstream;
+use crate::lookup::{fetch, percent_encode, send, LookupError, API};
 
-/// dockerd 20.10 speaks API 1.41; every field read here exists in it.
-const API: &str = "/v1.41";
 /// The event actions that can change a container's name, labels, addresses or liveness. dockerd
 /// matches `event` filters exactly, and different keys must all match (daemon/events/filter.go).
 const EVENTS_FILTER: &str = r#"{"type":["container","network"],"event":["start","restart","die","destroy","rename","update","connect","disconnect"]}"#;
 const MAX_LISTING: usize = 64 << 20;
 const MAX_INSPECT: usize = 4 << 20;
 const MAX_EVENT_LINE: usize = 1 << 20;
-/// For one-shot answers only; the event stream itself has no timeout.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const BACKOFF_FIRST: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
 
@@ -46,13 +42,7 @@ pub struct ContainerInfo {
 #[derive(Debug, thiserror::Error)]
 enum DiscoveryError {
     #[error(transparent)]
-    Engine(#[from] ForwardError),
-    #[error("engine answered {status} to `{path}`")]
-    Status { path: String, status: StatusCode },
-    #[error("engine did not answer `{path}` within {REQUEST_TIMEOUT:?}")]
-    Timeout { path: String },
-    #[error("cannot read the engine's answer to `{path}`: {reason}")]
-    Body { path: String, reason: String },
+    Lookup(#[from] LookupError),
     #[error("cannot parse the engine's answer: {0}")]
     Json(#[from] serde_json::Error),
     #[error("engine event longer than {MAX_EVENT_LINE} bytes")]
@@ -198,13 +188,17 @@ impl Directory {
     /// engine cannot say, or one of its networks has a range it does not state.
     pub async fn may_be_container(&self, ip: IpAddr) -> bool {
         let Some(upstream) = self.upstream.as_ref() else { return true };
-        match fetch(upstream, &format!("{API}/networks"), MAX_LISTING).await.map(|b| b.map(|b| parse_networks(&b))) {
-            Ok(Some(Ok(ranges))) => ranges.may_hold(ip),
-            Ok(Some(Err(e))) | Err(e) => {
+        let ranges = async {
+            let body = fetch(upstream, &format!("{API}/networks"), MAX_LISTING).await?;
+            body.map(|b| parse_networks(&b)).transpose()
+        };
+        match ranges.await {
+            Ok(Some(ranges)) => ranges.may_hold(ip),
+            Ok(None) => true,
+            Err(e) => {
                 tracing::debug!("cannot read the engine's networks: {e}");
                 true
             }
-            Ok(None) => true,
         }
     }
 
@@ -296,7 +290,7 @@ async fn follow_once(
     let events = send(upstream, &path).await?;
     let list = format!("{API}/containers/json");
     let listing = fetch(upstream, &list, MAX_LISTING).await?;
-    let listing = listing.ok_or(DiscoveryError::Status { path: list, status: StatusCode::NOT_FOUND })?;
+    let listing = listing.ok_or(LookupError::Status { path: list, status: StatusCode::NOT_FOUND })?;
     let listing = parse_listing(&listing)?;
     match directory.upgrade() {
         Some(directory) => {
@@ -309,7 +303,7 @@ async fn follow_once(
     let mut body = events.into_body();
     let mut pending: Vec<u8> = Vec::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| DiscoveryError::Body { path: path.clone(), reason: e.to_string() })?;
+        let frame = frame.map_err(|e| LookupError::Body { path: path.clone(), reason: e.to_string() })?;
         let Ok(data) = frame.into_data() else { continue };
         pending.extend_from_slice(&data);
         // dockerd writes each event with a `json.Encoder`, so every object ends with `\n`.
@@ -545,42 +539,6 @@ async fn inspect(upstream: &Upstream, id: &str) -> Result<Option<Known>, Discove
     }
 }
 
-/// A bounded one-shot `GET`; `None` for a 404.
-async fn fetch(upstream: &Upstream, path: &str, limit: usize) -> Result<Option<Bytes>, DiscoveryError> {
-    let answer = async {
-        let response = send(upstream, path).await?;
-        if response.status() == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        let body = Limited::new(response.into_body(), limit).collect().await;
-        let body = body.map_err(|e| DiscoveryError::Body { path: path.to_owned(), reason: e.to_string() })?;
-        Ok(Some(body.to_bytes()))
-    };
-    tokio::time::timeout(REQUEST_TIMEOUT, answer)
-        .await
-        .unwrap_or_else(|_| Err(DiscoveryError::Timeout { path: path.to_owned() }))
-}
-
-/// Sends a `GET` and accepts only `200 OK` and `404 Not Found`; the headers must come in time.
-async fn send(upstream: &Upstream, path: &str) -> Result<http::Response<crate::body::Body>, DiscoveryError> {
-    let response = tokio::time::timeout(REQUEST_TIMEOUT, upstream.get(path))
-        .await
-        .map_err(|_| DiscoveryError::Timeout { path: path.to_owned() })??;
-    match response.status() {
-        StatusCode::OK | StatusCode::NOT_FOUND => Ok(response),
-        status => Err(DiscoveryError::Status { path: path.to_owned(), status }),
-    }
-}
-
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 fn is_container_id(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
@@ -753,10 +711,5 @@ mod tests {
         send(&directory);
         send(&directory.by_pid(1));
         send(&directory.ready(Duration::ZERO));
-    }
-
-    #[test]
-    fn encodes_the_events_filter_for_a_query() {
-        assert_eq!(percent_encode(r#"{"type":["a b"]}"#), "%7B%22type%22%3A%5B%22a%20b%22%5D%7D");
     }
 }
