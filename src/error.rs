@@ -9,6 +9,7 @@ use crate::classify::ClassifyError;
 use crate::decide::Decision;
 use crate::forward::ForwardError;
 use crate::inspect::InspectError;
+use crate::lookup::LookupError;
 use crate::normalize::TargetError;
 
 /// Why a request was not forwarded, or failed on the way.
@@ -28,6 +29,10 @@ pub enum GatewayError {
     Denied(Box<Decision>),
     #[error(transparent)]
     Forward(#[from] ForwardError),
+    #[error("cannot ask the engine what the request refers to: {0}")]
+    Lookup(#[from] LookupError),
+    #[error("no such container: {0}")]
+    NoSuchContainer(String),
 }
 
 impl GatewayError {
@@ -37,7 +42,8 @@ impl GatewayError {
             GatewayError::Target(_) | GatewayError::Inspect(_) | GatewayError::BodyRead(_) => StatusCode::BAD_REQUEST,
             GatewayError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::Classify(_) | GatewayError::Denied(_) => StatusCode::FORBIDDEN,
-            GatewayError::Forward(_) => StatusCode::BAD_GATEWAY,
+            GatewayError::Forward(_) | GatewayError::Lookup(_) => StatusCode::BAD_GATEWAY,
+            GatewayError::NoSuchContainer(_) => StatusCode::NOT_FOUND,
         }
     }
 }

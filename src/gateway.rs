@@ -19,6 +19,7 @@ use crate::error::{self, GatewayError};
 use crate::forward::{self, Upstream};
 use crate::identify::Identity;
 use crate::inspect::{self, Finding, Reads};
+use crate::lookup;
 use crate::normalize::{self, Target};
 use crate::policy::Policy;
 use crate::record::{self, Entry, Mode, Recorder};
@@ -69,7 +70,7 @@ impl Gateway {
                 if let Some(unread) = incoming {
                     drain(unread).await;
                 }
-                let upstream_failed = matches!(e, GatewayError::Forward(_));
+                let upstream_failed = matches!(e, GatewayError::Forward(_) | GatewayError::Lookup(_));
                 record::finish(&self.recorder, entry, error::rescue(&e), upstream_failed)
             }
         }
@@ -82,16 +83,27 @@ impl Gateway {
         incoming: &mut Option<Incoming>,
         entry: &mut Entry,
     ) -> Result<Response<Body>, GatewayError> {
-        let (target, classified) = recognize(&parts.method, &parts.uri)?;
+        let (mut target, classified) = recognize(&parts.method, &parts.uri)?;
         let buffered = match inspect::reads(classified.operation) {
             Reads::Body => Some(self.read_body(incoming.take()).await?),
             Reads::Query | Reads::Nothing => None,
         };
         let content_type = parts.headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes);
-        let (findings, mut decision) =
-            judge(policy, &parts.method, &target, &classified, content_type, buffered.as_deref())?;
-        decision.client = Some(entry.client.clone());
+        let body = buffered.as_deref();
+        let (mut findings, mut decision) =
+            judge(policy, &parts.method, &target, &classified, content_type, body, None)?;
         let mode = self.recorder.mode;
+        // An exec that will be sent is judged again with the user its container runs as, and
+        // sent to the container the engine named (see `lookup`).
+        if classified.operation.name() == "exec.create" && (decision.allowed || mode != Mode::Enforce) {
+            let name = classified.resource.as_deref().unwrap_or_default();
+            let container = lookup::container(&self.upstream, name).await?;
+            let container = container.ok_or_else(|| GatewayError::NoSuchContainer(name.to_owned()))?;
+            let user = Some(container.user.as_str());
+            (findings, decision) = judge(policy, &parts.method, &target, &classified, content_type, body, user)?;
+            target.path = format!("/containers/{}/exec", container.id);
+        }
+        decision.client = Some(entry.client.clone());
         entry.decided(&target, &classified, findings, &decision, mode);
         // In audit and learn modes a denial is recorded but not enforced.
         if !decision.allowed && mode == Mode::Enforce {
@@ -165,6 +177,7 @@ pub fn recognize(method: &Method, uri: &Uri) -> Result<(Target, Classified), Gat
 }
 
 /// Steps three and four: what the request asks for, and whether the policy allows it.
+/// `container_user` is the user an exec's container runs as, when the engine was asked.
 pub fn judge(
     policy: &Policy,
     method: &Method,
@@ -172,12 +185,14 @@ pub fn judge(
     classified: &Classified,
     content_type: Option<&[u8]>,
     body: Option<&[u8]>,
+    container_user: Option<&str>,
 ) -> Result<(Vec<Finding>, Decision), GatewayError> {
     let findings = inspect::inspect(&inspect::Request {
         operation: classified.operation,
         query: target.query.as_deref(),
         content_type,
         body,
+        container_user,
     })?;
     let decision = decide::decide(
         policy,
@@ -204,7 +219,7 @@ pub fn explain(
         Reads::Body => Some(body.unwrap_or_default()),
         _ => None,
     };
-    let (findings, decision) = judge(policy, method, &target, &classified, content_type, body)?;
+    let (findings, decision) = judge(policy, method, &target, &classified, content_type, body, None)?;
     Ok(Judgement { target, classified, findings, decision })
 }
 

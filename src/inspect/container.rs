@@ -38,19 +38,33 @@ pub fn update(body: &Json, findings: &mut Vec<Finding>) -> Result<(), InspectErr
     resources(&Struct::new(body, "")?, findings)
 }
 
-/// `POST /containers/{id}/exec`: `types.ExecConfig`.
-pub fn exec(body: &Json, findings: &mut Vec<Finding>) -> Result<(), InspectError> {
+/// `POST /containers/{id}/exec`: `types.ExecConfig`. An exec that names no user runs as its
+/// container's, `container_user` when the engine was asked (empty is root).
+pub fn exec(body: &Json, container_user: Option<&str>, findings: &mut Vec<Finding>) -> Result<(), InspectError> {
     let config = Struct::new(body, "")?;
     if config.bool("Privileged")? {
         findings.push(Finding::new(Kind::Privileged, "Privileged", "true", "is true"));
     }
     let user = config.string("User")?;
-    let name = user.split(':').next().unwrap_or("");
-    // The engine parses a numeric user with Go's `strconv.Atoi`: `00`, `+0` and `-0` are uid 0 too.
-    if name == "root" || name.parse::<i64>().is_ok_and(|uid| uid == 0) {
+    if is_root(user) {
         findings.push(Finding::new(Kind::ExecRoot, "User", user, format!("is `{user}`")));
     }
+    // dockerd: `if config.User == "" { config.User = container.Config.User }` (daemon/exec.go).
+    if let (true, Some(inherited)) = (user.is_empty(), container_user) {
+        if inherited.is_empty() || is_root(inherited) {
+            let shown = if inherited.is_empty() { "root" } else { inherited };
+            let says = format!("is unset, so the exec runs as the container's user `{shown}`");
+            findings.push(Finding::new(Kind::ExecRoot, "User", shown, says));
+        }
+    }
     Ok(())
+}
+
+/// Whether `user` (`name`, `uid`, `name:group` or `uid:gid`) is root by name or uid.
+fn is_root(user: &str) -> bool {
+    let name = user.split(':').next().unwrap_or("");
+    // The engine parses a numeric user with Go's `strconv.Atoi`: `00`, `+0` and `-0` are uid 0 too.
+    name == "root" || name.parse::<i64>().is_ok_and(|uid| uid == 0)
 }
 
 pub(super) fn image_finding(field: &str, reference: &str, ids: bool) -> Result<Finding, InspectError> {
@@ -442,9 +456,31 @@ mod tests {
     fn exec_bodies() {
         let mut findings = Vec::new();
         let body = parse(br#"{"privileged":true,"User":"0:0","Cmd":["sh"]}"#).unwrap_or(Json::Null);
-        assert!(exec(&body, &mut findings).is_ok());
+        assert!(exec(&body, Some("1000"), &mut findings).is_ok());
         let text: Vec<String> = findings.iter().map(ToString::to_string).collect();
         assert_eq!(text, ["Privileged is true", "User is `0:0`"]);
+    }
+
+    #[test]
+    fn an_exec_naming_no_user_runs_as_its_containers() {
+        let said = |body: &[u8], container_user: Option<&str>| {
+            let mut findings = Vec::new();
+            let body = parse(body).unwrap_or(Json::Null);
+            assert!(exec(&body, container_user, &mut findings).is_ok());
+            findings.iter().map(ToString::to_string).collect::<Vec<_>>()
+        };
+        let unnamed = br#"{"Cmd":["sh"]}"#;
+        let root = ["User is unset, so the exec runs as the container's user `root`"];
+        assert_eq!(said(unnamed, Some("")), root, "an image without USER runs as root");
+        assert_eq!(said(br#"{"Cmd":["sh"],"User":""}"#, Some("")), root);
+        assert_eq!(said(unnamed, Some("0:0")), ["User is unset, so the exec runs as the container's user `0:0`"]);
+        assert!(said(unnamed, Some("1000:1000")).is_empty());
+        assert!(said(unnamed, Some("postgres")).is_empty());
+        // Named, the exec's own user counts, whatever the container's.
+        assert!(said(br#"{"User":"1000"}"#, Some("")).is_empty());
+        assert_eq!(said(br#"{"user":"root"}"#, Some("1000")), ["User is `root`"]);
+        // Not asked (`sockgate policy explain`), nothing is assumed.
+        assert!(said(unnamed, None).is_empty());
     }
 
     #[test]
