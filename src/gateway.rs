@@ -93,14 +93,14 @@ impl Gateway {
         let (mut findings, mut decision) =
             judge(policy, &parts.method, &target, &classified, content_type, body, None)?;
         let mode = self.recorder.mode;
-        // An exec that will be sent is judged again with the user its container runs as, and
-        // sent to the container the engine named (see `lookup`).
+        // An exec that will be sent is judged again with what its container hands it (its user,
+        // its privileges), and sent to the container the engine named (see `lookup`).
         if classified.operation.name() == "exec.create" && (decision.allowed || mode != Mode::Enforce) {
             let name = classified.resource.as_deref().unwrap_or_default();
             let container = lookup::container(&self.upstream, name).await?;
             let container = container.ok_or_else(|| GatewayError::NoSuchContainer(name.to_owned()))?;
-            let user = Some(container.user.as_str());
-            (findings, decision) = judge(policy, &parts.method, &target, &classified, content_type, body, user)?;
+            let known = Some(&container);
+            (findings, decision) = judge(policy, &parts.method, &target, &classified, content_type, body, known)?;
             target.path = format!("/containers/{}/exec", container.id);
         }
         decision.client = Some(entry.client.clone());
@@ -177,7 +177,7 @@ pub fn recognize(method: &Method, uri: &Uri) -> Result<(Target, Classified), Gat
 }
 
 /// Steps three and four: what the request asks for, and whether the policy allows it.
-/// `container_user` is the user an exec's container runs as, when the engine was asked.
+/// `container` is what the engine said of the container an exec enters, when it was asked.
 pub fn judge(
     policy: &Policy,
     method: &Method,
@@ -185,14 +185,14 @@ pub fn judge(
     classified: &Classified,
     content_type: Option<&[u8]>,
     body: Option<&[u8]>,
-    container_user: Option<&str>,
+    container: Option<&lookup::Container>,
 ) -> Result<(Vec<Finding>, Decision), GatewayError> {
     let findings = inspect::inspect(&inspect::Request {
         operation: classified.operation,
         query: target.query.as_deref(),
         content_type,
         body,
-        container_user,
+        container,
     })?;
     let decision = decide::decide(
         policy,

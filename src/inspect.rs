@@ -15,6 +15,7 @@ pub mod query;
 use std::fmt;
 
 use crate::classify::Operation;
+use crate::lookup::Container;
 
 pub(crate) use container::clean_path;
 pub use json::JsonError;
@@ -119,9 +120,8 @@ pub struct Request<'a> {
     pub content_type: Option<&'a [u8]>,
     /// The whole body, for operations that [`Reads::Body`].
     pub body: Option<&'a [u8]>,
-    /// For an exec: the user its container runs as (`Config.User`, empty for root), when the
-    /// engine was asked. An exec that names no user runs as that one.
-    pub container_user: Option<&'a str>,
+    /// For an exec: what the engine says of the container it enters, when it was asked.
+    pub container: Option<&'a Container>,
 }
 
 /// Reads a request into findings, or refuses it.
@@ -137,7 +137,7 @@ pub fn inspect(request: &Request<'_>) -> Result<Vec<Finding>, InspectError> {
     match request.operation.name() {
         "containers.create" => container::create(&body()?, &mut findings)?,
         "containers.update" => container::update(&body()?, &mut findings)?,
-        "exec.create" => container::exec(&body()?, request.container_user, &mut findings)?,
+        "exec.create" => container::exec(&body()?, request.container, &mut findings)?,
         "services.create" | "services.update" => objects::service(&body()?, &mut findings)?,
         "volumes.create" => objects::volume(&body()?, &mut findings)?,
         "plugins.pull" | "plugins.upgrade" => objects::plugin(&query, &body()?, &mut findings)?,

@@ -1,8 +1,9 @@
 //! sockgate's own questions to the engine, each bounded in size and time: container discovery's
 //! listings and events (see [`crate::identify`]), and what a request refers to but does not carry.
-//! Today that is one fact: the user an exec runs as when it names none, which is the container's
-//! own user (its `--user`, or its image's `USER`, which dockerd copies into the container's
-//! configuration at create; empty means root).
+//! Today that is what an exec's container hands the exec: the user it runs as when it names none,
+//! which is the container's own user (its `--user`, or its image's `USER`, which dockerd copies
+//! into the container's configuration at create; empty means root), and whether the container is
+//! privileged, which every process in it is.
 //!
 //! A container is looked up by the name the request uses, and the request is then sent to the full
 //! id the engine answered with, so a rename or removal in between cannot put another container
@@ -47,6 +48,8 @@ pub struct Container {
     pub id: String,
     /// `Config.User`: what an exec naming no user runs as; empty is root.
     pub user: String,
+    /// `HostConfig.Privileged`: every exec in the container runs with all privileges.
+    pub privileged: bool,
 }
 
 /// The container `name` (a name, id or id prefix, as a request path gives it), or `None` when the
@@ -62,6 +65,13 @@ pub async fn container(upstream: &Upstream, name: &str) -> Result<Option<Contain
 struct Inspected {
     id: String,
     config: Option<Config>,
+    host_config: Option<HostConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct HostConfig {
+    privileged: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -77,7 +87,8 @@ fn parse_container(body: &[u8]) -> Result<Container, String> {
         return Err(format!("`{}` is not a container id", inspected.id));
     }
     let user = inspected.config.and_then(|c| c.user).unwrap_or_default();
-    Ok(Container { id: inspected.id, user })
+    let privileged = inspected.host_config.and_then(|h| h.privileged).unwrap_or(false);
+    Ok(Container { id: inspected.id, user, privileged })
 }
 
 /// A bounded one-shot `GET`; `None` for a 404.
@@ -125,7 +136,10 @@ mod tests {
     fn reads_the_id_and_the_user_of_an_inspect_answer() {
         let id = "6010f7e5d3bc9dc357def38a4deeebb7aa7360dc302db978775eeb8e7f1d585b";
         let body = format!(r#"{{"Id":"{id}","Name":"/db","Config":{{"User":"postgres","Image":"postgres:16"}}}}"#);
-        assert_eq!(parse_container(body.as_bytes()).ok(), Some(Container { id: id.into(), user: "postgres".into() }));
+        let postgres = Container { id: id.into(), user: "postgres".into(), privileged: false };
+        assert_eq!(parse_container(body.as_bytes()).ok(), Some(postgres));
+        let privileged = format!(r#"{{"Id":"{id}","Config":{{}},"HostConfig":{{"Privileged":true}}}}"#);
+        assert_eq!(parse_container(privileged.as_bytes()).ok().map(|c| c.privileged), Some(true));
         let rootful = format!(r#"{{"Id":"{id}","Config":{{"User":""}}}}"#);
         assert_eq!(parse_container(rootful.as_bytes()).ok().map(|c| c.user), Some(String::new()));
         assert!(parse_container(b"{\"Config\":{}}").is_err(), "an answer without an id");

@@ -1,5 +1,6 @@
-//! `exec_root = false` with the real docker CLI and dockerd: an exec that names no user runs as its
-//! container's user, so sockgate asks the engine who that is and judges the exec as that user.
+//! Execs judged with what their container hands them, with the real docker CLI and dockerd: an
+//! exec that names no user runs as its container's user (so `exec_root = false` asks the engine
+//! who that is), and every exec in a privileged container is privileged.
 
 mod common;
 
@@ -33,7 +34,7 @@ fn has_execs(name: &str) -> Result<bool> {
 }
 
 #[test]
-fn an_exec_naming_no_user_is_judged_as_its_containers_user() -> Result<()> {
+fn an_exec_is_judged_with_what_its_container_hands_it() -> Result<()> {
     if !docker_ready()? {
         return Ok(());
     }
@@ -62,6 +63,16 @@ fn an_exec_naming_no_user_is_judged_as_its_containers_user() -> Result<()> {
     ensure_denied(&out, "User is `0`")?;
     let after = inspect_container(&rootless)?.context("gone")?["ExecIDs"].as_array().map_or(0, Vec::len);
     ensure!(after == execs, "dockerd created an exec instance for a denied exec in {rootless}");
+
+    // Every process in a privileged container is privileged: an exec into one is judged so.
+    let privileged = scratch.container("exec-privileged");
+    real_docker(&["run", "-d", "--privileged", "--user", "1000", "--name", &privileged, TEST_IMAGE, "sleep", "600"])?
+        .ok()?;
+    let out = docker(&gw, &["exec", &privileged, "id", "-u"])?;
+    let wanted = "sockgate: exec.create denied by rule `containers.privileged`: \
+                  Privileged is false, but the container it enters is privileged";
+    ensure!(!out.success() && out.stderr.contains(wanted), "expected `{wanted}`: {out}");
+    ensure!(!has_execs(&privileged)?, "dockerd created an exec instance in {privileged}");
 
     // A container the engine does not know is refused by sockgate, so no container that appears
     // under that name later gets an exec that was not judged for it. (The CLI inspects the

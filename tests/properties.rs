@@ -46,7 +46,7 @@ fn run(op: &str, body: &[u8]) -> Result<Vec<Finding>, InspectError> {
         query: None,
         content_type: Some(b"application/json"),
         body: Some(body),
-        container_user: None,
+        container: None,
     })
 }
 

@@ -8,6 +8,7 @@
 use super::image::{self, Reference};
 use super::json::{Json, JsonError, Struct};
 use super::{Finding, InspectError, Kind};
+use crate::lookup::Container;
 
 /// `POST /containers/create`.
 pub fn create(body: &Json, findings: &mut Vec<Finding>) -> Result<(), InspectError> {
@@ -38,13 +39,18 @@ pub fn update(body: &Json, findings: &mut Vec<Finding>) -> Result<(), InspectErr
     resources(&Struct::new(body, "")?, findings)
 }
 
-/// `POST /containers/{id}/exec`: `types.ExecConfig`. An exec that names no user runs as its
-/// container's, `container_user` when the engine was asked (empty is root).
-pub fn exec(body: &Json, container_user: Option<&str>, findings: &mut Vec<Finding>) -> Result<(), InspectError> {
+/// `POST /containers/{id}/exec`: `types.ExecConfig`, with what the engine said of the container
+/// it enters, when it was asked: an exec that names no user runs as the container's user (empty
+/// is root), and every exec in a privileged container is privileged.
+pub fn exec(body: &Json, container: Option<&Container>, findings: &mut Vec<Finding>) -> Result<(), InspectError> {
     let config = Struct::new(body, "")?;
     if config.bool("Privileged")? {
         findings.push(Finding::new(Kind::Privileged, "Privileged", "true", "is true"));
+    } else if container.is_some_and(|c| c.privileged) {
+        let says = "is false, but the container it enters is privileged";
+        findings.push(Finding::new(Kind::Privileged, "Privileged", "true", says));
     }
+    let container_user = container.map(|c| c.user.as_str());
     let user = config.string("User")?;
     if is_root(user) {
         findings.push(Finding::new(Kind::ExecRoot, "User", user, format!("is `{user}`")));
@@ -456,19 +462,35 @@ mod tests {
     fn exec_bodies() {
         let mut findings = Vec::new();
         let body = parse(br#"{"privileged":true,"User":"0:0","Cmd":["sh"]}"#).unwrap_or(Json::Null);
-        assert!(exec(&body, Some("1000"), &mut findings).is_ok());
+        assert!(exec(&body, Some(&running_as("1000", false)), &mut findings).is_ok());
         let text: Vec<String> = findings.iter().map(ToString::to_string).collect();
         assert_eq!(text, ["Privileged is true", "User is `0:0`"]);
     }
 
+    fn running_as(user: &str, privileged: bool) -> Container {
+        Container { id: "0".repeat(64), user: user.into(), privileged }
+    }
+
+    fn exec_says(body: &[u8], container: Option<Container>) -> Vec<String> {
+        let mut findings = Vec::new();
+        let body = parse(body).unwrap_or(Json::Null);
+        assert!(exec(&body, container.as_ref(), &mut findings).is_ok());
+        findings.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn an_exec_in_a_privileged_container_is_privileged() {
+        let says = exec_says(br#"{"Cmd":["sh"],"User":"1000"}"#, Some(running_as("", true)));
+        assert_eq!(says, ["Privileged is false, but the container it enters is privileged"]);
+        let says = exec_says(br#"{"Privileged":true,"User":"1000"}"#, Some(running_as("", true)));
+        assert_eq!(says, ["Privileged is true"]);
+        assert!(exec_says(br#"{"User":"1000"}"#, Some(running_as("", false))).is_empty());
+    }
+
     #[test]
     fn an_exec_naming_no_user_runs_as_its_containers() {
-        let said = |body: &[u8], container_user: Option<&str>| {
-            let mut findings = Vec::new();
-            let body = parse(body).unwrap_or(Json::Null);
-            assert!(exec(&body, container_user, &mut findings).is_ok());
-            findings.iter().map(ToString::to_string).collect::<Vec<_>>()
-        };
+        let said =
+            |body: &[u8], container_user: Option<&str>| exec_says(body, container_user.map(|u| running_as(u, false)));
         let unnamed = br#"{"Cmd":["sh"]}"#;
         let root = ["User is unset, so the exec runs as the container's user `root`"];
         assert_eq!(said(unnamed, Some("")), root, "an image without USER runs as root");

@@ -219,7 +219,7 @@ fn inspect_all(op: &str, query: Option<&str>, content_type: Option<&str>, body: 
         query,
         content_type: content_type.map(str::as_bytes),
         body: Some(body),
-        container_user: None,
+        container: None,
     });
 }
 
