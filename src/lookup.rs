@@ -23,8 +23,8 @@ use crate::forward::{ForwardError, Upstream};
 pub const API: &str = "/v1.41";
 /// For one-shot answers only; an event stream's body has no timeout.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// A container's inspect answer is a few KB.
-const MAX_INSPECT: usize = 4 << 20;
+/// The most of a container's inspect answer read; it is a few KB.
+pub const MAX_INSPECT: usize = 4 << 20;
 
 /// Why the engine's answer could not be had.
 #[derive(Debug, thiserror::Error)]

@@ -17,13 +17,12 @@ use tokio::task::AbortHandle;
 
 use crate::config::Cidr;
 use crate::forward::Upstream;
-use crate::lookup::{fetch, percent_encode, send, LookupError, API};
+use crate::lookup::{fetch, percent_encode, send, LookupError, API, MAX_INSPECT};
 
 /// The event actions that can change a container's name, labels, addresses or liveness. dockerd
 /// matches `event` filters exactly, and different keys must all match (daemon/events/filter.go).
 const EVENTS_FILTER: &str = r#"{"type":["container","network"],"event":["start","restart","die","destroy","rename","update","connect","disconnect"]}"#;
 const MAX_LISTING: usize = 64 << 20;
-const MAX_INSPECT: usize = 4 << 20;
 const MAX_EVENT_LINE: usize = 1 << 20;
 const BACKOFF_FIRST: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);

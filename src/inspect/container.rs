@@ -55,7 +55,7 @@ pub fn exec(body: &Json, container: Option<&Container>, findings: &mut Vec<Findi
     if is_root(user) {
         findings.push(Finding::new(Kind::ExecRoot, "User", user, format!("is `{user}`")));
     }
-    // dockerd: `if config.User == "" { config.User = container.Config.User }` (daemon/exec.go).
+    // dockerd gives an exec that names no user its container's `Config.User` (daemon/exec.go).
     if let (true, Some(inherited)) = (user.is_empty(), container_user) {
         if inherited.is_empty() || is_root(inherited) {
             let shown = if inherited.is_empty() { "root" } else { inherited };
