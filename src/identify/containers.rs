@@ -121,14 +121,20 @@ impl Directory {
     }
 
     /// Like [`Directory::by_ip`], but an address not known yet (a container that started a moment
-    /// ago, before its event was handled) is looked up by listing the engine's containers again.
-    /// Callers that ask while a listing runs share it rather than start their own.
+    /// ago, before its event was handled) is looked up by listing the engine's containers again,
+    /// unless no docker network could hand it out. Callers that ask while a listing runs share it
+    /// rather than start their own.
     pub async fn lookup_ip(&self, ip: IpAddr) -> Option<ContainerInfo> {
         if let Some(found) = self.by_ip(ip) {
             return Some(found);
         }
         if ip.to_canonical().is_loopback() {
             return None; // no container holds a loopback address on a docker network
+        }
+        // Asked before listing every container: callers from elsewhere are most callers here.
+        if !self.may_be_container(ip).await {
+            tracing::debug!(%ip, "no docker network holds this address: the caller is no container");
+            return None;
         }
         let upstream = self.upstream.as_ref()?;
         let asked = std::time::Instant::now();
@@ -163,10 +169,6 @@ impl Directory {
         drop(last);
         if found.is_some() {
             return found;
-        }
-        if !self.may_be_container(ip).await {
-            tracing::debug!(%ip, "no docker network holds this address: the caller is no container");
-            return None;
         }
         // A process can call before the engine lists its address at all: its start event, and
         // the inspect that follows it, are a few milliseconds behind. Wait that long, no longer.
