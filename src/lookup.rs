@@ -22,7 +22,7 @@ use crate::forward::{ForwardError, Upstream};
 /// dockerd 20.10 speaks API 1.41; every field read here exists in it.
 pub const API: &str = "/v1.41";
 /// For one-shot answers only; an event stream's body has no timeout.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most of a container's inspect answer read; it is a few KB.
 pub const MAX_INSPECT: usize = 4 << 20;
 
