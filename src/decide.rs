@@ -133,6 +133,7 @@ pub fn violated(c: &Constraints, finding: &Finding) -> Option<&'static str> {
             ("images", c.images.as_ref().is_some_and(|allowed| !allowed.iter().any(|p| image::matches(p, value))))
         }
         Kind::BuildHostNetwork => ("build_host_network", !c.build_host_network),
+        Kind::Driver(kind) => (kind.key(), !c.drivers(kind).iter().any(|d| d == value)),
     };
     broken.1.then_some(broken.0)
 }

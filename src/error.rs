@@ -33,13 +33,32 @@ pub enum GatewayError {
     Lookup(#[from] LookupError),
     #[error("no such container: {0}")]
     NoSuchContainer(String),
+    #[error(transparent)]
+    Version(#[from] crate::versions::VersionError),
+    #[error("cannot judge the request: {0}")]
+    TooManyReferences(String),
+}
+
+impl From<crate::resolve::ResolveError> for GatewayError {
+    fn from(error: crate::resolve::ResolveError) -> GatewayError {
+        match error {
+            crate::resolve::ResolveError::Lookup(e) => GatewayError::Lookup(e),
+            too_many @ crate::resolve::ResolveError::TooMany(_) => {
+                GatewayError::TooManyReferences(too_many.to_string())
+            }
+        }
+    }
 }
 
 impl GatewayError {
     /// The status a client gets for this failure.
     pub fn status(&self) -> StatusCode {
         match self {
-            GatewayError::Target(_) | GatewayError::Inspect(_) | GatewayError::BodyRead(_) => StatusCode::BAD_REQUEST,
+            GatewayError::Target(_)
+            | GatewayError::Inspect(_)
+            | GatewayError::BodyRead(_)
+            | GatewayError::Version(_)
+            | GatewayError::TooManyReferences(_) => StatusCode::BAD_REQUEST,
             GatewayError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::Classify(_) | GatewayError::Denied(_) => StatusCode::FORBIDDEN,
             GatewayError::Forward(_) | GatewayError::Lookup(_) => StatusCode::BAD_GATEWAY,

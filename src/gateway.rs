@@ -1,5 +1,5 @@
-//! Walks one request through the pipeline: normalize, classify, inspect, decide, record, then
-//! forward or refuse. It owns no logic of its own beyond that order; each step lives in its module.
+//! Walks one request through the pipeline: normalize, classify, check the API version, inspect,
+//! resolve what the request refers to, decide, amend, record, then forward or refuse. It owns no logic of its own beyond that order; each step lives in its module.
 //! [`explain`] runs the same steps on a request given as data, for `sockgate policy`.
 
 use std::sync::Arc;
@@ -18,11 +18,12 @@ use crate::decide::{self, Decision};
 use crate::error::{self, GatewayError};
 use crate::forward::{self, Upstream};
 use crate::identify::Identity;
-use crate::inspect::{self, Finding, Reads};
-use crate::lookup;
+use crate::inspect::{self, Finding, Inspection, Reads, Resolved};
+use crate::lookup::EngineVersions;
 use crate::normalize::{self, Target};
 use crate::policy::Policy;
 use crate::record::{self, Entry, Mode, Recorder};
+use crate::{amend, resolve};
 
 /// How much of an unread request body is read and dropped after a refusal, so the client can
 /// finish sending and read the answer on a connection that stays usable (as Go's `net/http`
@@ -35,6 +36,7 @@ pub struct Gateway {
     upstream: Upstream,
     max_body_bytes: usize,
     recorder: Arc<Recorder>,
+    versions: EngineVersions,
 }
 
 /// Everything sockgate concluded about one request.
@@ -47,8 +49,18 @@ pub struct Judgement {
 }
 
 impl Gateway {
-    pub fn new(upstream: Upstream, max_body_bytes: usize, recorder: Arc<Recorder>) -> Gateway {
-        Gateway { upstream, max_body_bytes, recorder }
+    pub fn new(
+        upstream: Upstream,
+        max_body_bytes: usize,
+        recorder: Arc<Recorder>,
+        min_api_version: crate::versions::ApiVersion,
+    ) -> Gateway {
+        Gateway { upstream, max_body_bytes, recorder, versions: EngineVersions::new(min_api_version) }
+    }
+
+    /// Asks the engine for its API versions now, so the first request does not wait for it.
+    pub async fn learn_versions(&self) {
+        self.versions.learn(&self.upstream).await;
     }
 
     /// Answers one request from `caller` under `policy` (chosen for this caller, by `profile` if
@@ -71,6 +83,10 @@ impl Gateway {
                     drain(unread).await;
                 }
                 let upstream_failed = matches!(e, GatewayError::Forward(_) | GatewayError::Lookup(_));
+                if upstream_failed {
+                    // The engine may come back as another version: ask it again.
+                    self.versions.forget();
+                }
                 record::finish(&self.recorder, entry, error::rescue(&e), upstream_failed)
             }
         }
@@ -84,30 +100,38 @@ impl Gateway {
         entry: &mut Entry,
     ) -> Result<Response<Body>, GatewayError> {
         let (mut target, classified) = recognize(&parts.method, &parts.uri)?;
-        let buffered = match inspect::reads(classified.operation) {
+        self.versions.check(&self.upstream, target.version.as_deref()).await?;
+        let mut buffered = match inspect::reads(classified.operation) {
             Reads::Body => Some(self.read_body(incoming.take()).await?),
             Reads::Query | Reads::Nothing => None,
         };
         let content_type = parts.headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes);
         let body = buffered.as_deref();
-        let (mut findings, mut decision) =
+        let (mut inspection, mut decision) =
             judge(policy, &parts.method, &target, &classified, content_type, body, None)?;
         let mode = self.recorder.mode;
-        // An exec that will be sent is judged again with what its container hands it (its user,
-        // its privileges), and sent to the container the engine named (see `lookup`).
-        if classified.operation.name() == "exec.create" && (decision.allowed || mode != Mode::Enforce) {
-            let name = classified.resource.as_deref().unwrap_or_default();
-            let container = lookup::container(&self.upstream, name).await?;
-            let container = container.ok_or_else(|| GatewayError::NoSuchContainer(name.to_owned()))?;
-            let known = Some(&container);
-            (findings, decision) = judge(policy, &parts.method, &target, &classified, content_type, body, known)?;
-            target.path = format!("/containers/{}/exec", container.id);
+        // What the request refers to is asked of the engine only for a request that may be sent,
+        // and the request is judged again with the answers (see `resolve`).
+        let mut resolved = None;
+        if !inspection.references.is_empty() && (decision.allowed || mode != Mode::Enforce) {
+            let answers = resolve::resolve(&self.upstream, &inspection.references).await?;
+            (inspection, decision) =
+                judge(policy, &parts.method, &target, &classified, content_type, body, Some(&answers))?;
+            resolved = Some(answers);
         }
         decision.client = Some(entry.client.clone());
-        entry.decided(&target, &classified, findings, &decision, mode);
+        entry.decided(&target, &classified, inspection.findings, &decision, mode);
         // In audit and learn modes a denial is recorded but not enforced.
         if !decision.allowed && mode == Mode::Enforce {
             return Err(GatewayError::Denied(Box::new(decision)));
+        }
+        if let Some(resolved) = &resolved {
+            pin_resolved(&mut target, &classified, resolved)?;
+        }
+        if classified.operation.name() == "containers.create" && !policy.constraints.host_namespaces {
+            if let Some(amended) = amend::private_cgroupns(buffered.as_deref().unwrap_or_default())? {
+                buffered = Some(Bytes::from(amended));
+            }
         }
         let upgrade = if classified.operation.may_upgrade() && asks_for_upgrade(&parts.headers) {
             parts.extensions.remove::<OnUpgrade>()
@@ -176,8 +200,28 @@ pub fn recognize(method: &Method, uri: &Uri) -> Result<(Target, Classified), Gat
     Ok((target, classified))
 }
 
+/// Sends the request to the objects the engine named when it was asked: an exec to its
+/// container's full id (one the engine does not know is answered 404 here, so no container that
+/// takes the name later gets an exec judged for another), a connect to its network's full id.
+fn pin_resolved(target: &mut Target, classified: &Classified, resolved: &Resolved) -> Result<(), GatewayError> {
+    let name = classified.resource.as_deref().unwrap_or_default();
+    match classified.operation.name() {
+        "exec.create" => {
+            let container = resolved.container(name).ok_or_else(|| GatewayError::NoSuchContainer(name.to_owned()))?;
+            target.path = format!("/containers/{}/exec", container.id);
+        }
+        "networks.connect" => {
+            if let Some(network) = resolved.network(name) {
+                target.path = format!("/networks/{}/connect", network.id);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Steps three and four: what the request asks for, and whether the policy allows it.
-/// `container` is what the engine said of the container an exec enters, when it was asked.
+/// `resolved` is what the engine said of the objects the request refers to, once it was asked.
 pub fn judge(
     policy: &Policy,
     method: &Method,
@@ -185,14 +229,15 @@ pub fn judge(
     classified: &Classified,
     content_type: Option<&[u8]>,
     body: Option<&[u8]>,
-    container: Option<&lookup::Container>,
-) -> Result<(Vec<Finding>, Decision), GatewayError> {
-    let findings = inspect::inspect(&inspect::Request {
+    resolved: Option<&Resolved>,
+) -> Result<(Inspection, Decision), GatewayError> {
+    let inspection = inspect::inspect_all(&inspect::Request {
         operation: classified.operation,
         query: target.query.as_deref(),
         content_type,
         body,
-        container,
+        resource: classified.resource.as_deref(),
+        resolved,
     })?;
     let decision = decide::decide(
         policy,
@@ -200,10 +245,10 @@ pub fn judge(
             operation: classified.operation,
             method: method.as_str(),
             path: &target.path,
-            findings: &findings,
+            findings: &inspection.findings,
         },
     );
-    Ok((findings, decision))
+    Ok((inspection, decision))
 }
 
 /// All steps for a request given as data, as `sockgate policy explain` and policy tests use them.
@@ -215,12 +260,15 @@ pub fn explain(
     body: Option<&[u8]>,
 ) -> Result<Judgement, GatewayError> {
     let (target, classified) = recognize(method, uri)?;
+    // The configured minimum is a serving option; explain holds requests to the default one.
+    let versions = crate::versions::Range { minimum: crate::versions::ApiVersion::default_minimum(), engine: None };
+    versions.check(target.version.as_deref())?;
     let body = match inspect::reads(classified.operation) {
         Reads::Body => Some(body.unwrap_or_default()),
         _ => None,
     };
-    let (findings, decision) = judge(policy, method, &target, &classified, content_type, body, None)?;
-    Ok(Judgement { target, classified, findings, decision })
+    let (inspection, decision) = judge(policy, method, &target, &classified, content_type, body, None)?;
+    Ok(Judgement { target, classified, findings: inspection.findings, decision })
 }
 
 /// True when the request asks to switch protocols (`Connection: Upgrade` and an `Upgrade` header).

@@ -1,12 +1,18 @@
 //! Reads what a request asks of the engine, from its body and query, exactly as dockerd reads
 //! them, into [`Finding`]s that policies judge.
 //!
-//! Only the operations that can hand out host access are read: container create and update,
-//! exec create, service create and update, volume create, plugin pull and upgrade, image builds,
-//! pulls and imports, and commits. A body or query sockgate cannot read exactly as dockerd would
-//! is refused, never skipped. This module finds facts; it does not decide whether they are allowed.
+//! Only the operations that can hand out host access are read: container create, update and start,
+//! exec create, checkpoints, service create and update, swarm init and update, volume and network
+//! create, plugin pull and upgrade, image builds, pulls and imports, and commits. A body or query
+//! sockgate cannot read exactly as dockerd would is refused, never skipped.
+//!
+//! What a request refers to by name (the container an exec enters, named volumes, networks) is
+//! listed as [`Reference`]s; once the resolve stage has asked the engine about them, inspection
+//! runs again with the answers and judges each object as if the request had created it. This
+//! module finds facts; it does no I/O and does not decide whether they are allowed.
 
 mod container;
+pub mod drivers;
 pub mod image;
 pub mod json;
 mod objects;
@@ -15,7 +21,7 @@ pub mod query;
 use std::fmt;
 
 use crate::classify::Operation;
-use crate::lookup::Container;
+pub use crate::references::{Reference, Resolved};
 
 pub(crate) use container::clean_path;
 pub use json::JsonError;
@@ -50,6 +56,8 @@ pub enum Kind {
     Image,
     /// A build with host networking.
     BuildHostNetwork,
+    /// A volume, network, IPAM or log driver. `value` is its name.
+    Driver(drivers::DriverKind),
 }
 
 /// One fact about a request, with the field it was read from.
@@ -106,9 +114,26 @@ pub enum Reads {
 /// What must be read of a request for `operation`.
 pub fn reads(operation: Operation) -> Reads {
     match operation.name() {
-        "containers.create" | "containers.update" | "exec.create" | "services.create" | "services.update"
-        | "volumes.create" | "plugins.pull" | "plugins.upgrade" => Reads::Body,
-        "images.build" | "images.create" | "containers.commit" | "images.tag" => Reads::Query,
+        "containers.create"
+        | "containers.update"
+        | "containers.start"
+        | "exec.create"
+        | "services.create"
+        | "services.update"
+        | "volumes.create"
+        | "networks.create"
+        | "networks.connect"
+        | "swarm.init"
+        | "swarm.update"
+        | "containers.checkpoints.create"
+        | "plugins.pull"
+        | "plugins.upgrade" => Reads::Body,
+        "images.build"
+        | "images.create"
+        | "containers.commit"
+        | "images.tag"
+        | "containers.checkpoints.list"
+        | "containers.checkpoints.delete" => Reads::Query,
         _ => Reads::Nothing,
     }
 }
@@ -120,33 +145,78 @@ pub struct Request<'a> {
     pub content_type: Option<&'a [u8]>,
     /// The whole body, for operations that [`Reads::Body`].
     pub body: Option<&'a [u8]>,
-    /// For an exec: what the engine says of the container it enters, when it was asked.
-    pub container: Option<&'a Container>,
+    /// The first path variable (the container of an exec, the network of a connect).
+    pub resource: Option<&'a str>,
+    /// What the engine said of the objects the request refers to, once it was asked.
+    pub resolved: Option<&'a Resolved>,
 }
 
-/// Reads a request into findings, or refuses it.
+/// What inspection found in one request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inspection {
+    pub findings: Vec<Finding>,
+    /// Objects named by the request that the engine must be asked about before the request can
+    /// be judged whole.
+    pub references: Vec<Reference>,
+}
+
+/// The findings alone, for callers that do not resolve references (`policy explain`, tests).
 pub fn inspect(request: &Request<'_>) -> Result<Vec<Finding>, InspectError> {
-    let mut findings = Vec::new();
+    inspect_all(request).map(|inspection| inspection.findings)
+}
+
+/// Reads a request into findings and references, or refuses it.
+pub fn inspect_all(request: &Request<'_>) -> Result<Inspection, InspectError> {
+    let mut out = Inspection::default();
+    let name = request.operation.name();
+    // Requests whose path names an object the engine must be asked about.
+    match (name, request.resource) {
+        ("exec.create", Some(container)) => out.references.push(Reference::Container(container.to_owned())),
+        ("networks.connect", Some(network)) => out.references.push(Reference::Network(network.to_owned())),
+        _ => {}
+    }
+    if name == "networks.connect" {
+        if let (Some(network), Some(resolved)) = (request.resource, request.resolved) {
+            container::joined_network("path", network, resolved, &mut out.findings)?;
+        }
+    }
     match reads(request.operation) {
-        Reads::Nothing => return Ok(findings),
+        Reads::Nothing => return Ok(out),
+        // dockerd reads a start body only when it is longer than 7 bytes (`postContainersStart`).
+        Reads::Body if name == "containers.start" => container::start_body(request.body.unwrap_or_default())?,
         Reads::Query => check_not_form(request.content_type)?,
         Reads::Body => check_json(request.content_type, request.body.unwrap_or_default())?,
     }
     let query = query::Query::parse(request.query.unwrap_or(""))?;
     let body = || json::parse(request.body.unwrap_or_default());
-    match request.operation.name() {
-        "containers.create" => container::create(&body()?, &mut findings)?,
-        "containers.update" => container::update(&body()?, &mut findings)?,
-        "exec.create" => container::exec(&body()?, request.container, &mut findings)?,
-        "services.create" | "services.update" => objects::service(&body()?, &mut findings)?,
-        "volumes.create" => objects::volume(&body()?, &mut findings)?,
-        "plugins.pull" | "plugins.upgrade" => objects::plugin(&query, &body()?, &mut findings)?,
-        "images.build" => objects::build(&query, &mut findings)?,
-        "images.create" => objects::pull(&query, &mut findings)?,
-        "containers.commit" | "images.tag" => objects::commit(&query, &mut findings)?,
+    let resolved = request.resolved;
+    let findings = &mut out.findings;
+    match name {
+        "containers.create" => container::create(&body()?, resolved, findings, &mut out.references)?,
+        "containers.update" => container::update(&body()?, findings)?,
+        "containers.start" => objects::checkpoint_query(&query, "checkpoint-dir", true, findings)?,
+        "containers.checkpoints.create" => objects::checkpoint_create(&body()?, findings)?,
+        "containers.checkpoints.list" => objects::checkpoint_query(&query, "dir", true, findings)?,
+        "containers.checkpoints.delete" => objects::checkpoint_query(&query, "dir", false, findings)?,
+        "exec.create" => {
+            let container = match (request.resource, resolved) {
+                (Some(name), Some(resolved)) => resolved.container(name),
+                _ => None,
+            };
+            container::exec(&body()?, container, findings)?
+        }
+        "services.create" | "services.update" => objects::service(&body()?, findings)?,
+        "swarm.init" | "swarm.update" => objects::swarm(&body()?, findings)?,
+        "volumes.create" => objects::volume(&body()?, findings)?,
+        "networks.create" => objects::network(&body()?, findings)?,
+        "networks.connect" => container::connect(&body()?, resolved, findings, &mut out.references)?,
+        "plugins.pull" | "plugins.upgrade" => objects::plugin(&query, &body()?, findings)?,
+        "images.build" => objects::build(&query, findings)?,
+        "images.create" => objects::pull(&query, findings)?,
+        "containers.commit" | "images.tag" => objects::commit(&query, findings)?,
         _ => {}
     }
-    Ok(findings)
+    Ok(out)
 }
 
 /// dockerd's `httputils.CheckForJSON`: no Content-Type is fine only for an empty body; otherwise

@@ -7,10 +7,14 @@
 //! - [`profile`]: picks the policy that applies to that caller;
 //! - [`normalize`]: turns the request target into the exact path dockerd would route, or refuses it;
 //! - [`classify`]: names the Docker Engine API operation and the resource the path addresses;
+//! - [`versions`]: holds the request's API version to the configured minimum and the engine's range;
 //! - [`inspect`]: reads what the body and query ask of the host, exactly as dockerd reads them,
-//!   with what [`lookup`] asks the engine about what a request refers to (an exec's container);
+//!   and names the objects the request refers to ([`references`]);
+//! - [`resolve`]: asks the engine about those objects (through [`lookup`]), so inspection judges
+//!   them as the engine will use them: an exec's container, named volumes, networks;
 //! - [`policy`]: loads and checks policy files (the data [`decide`] evaluates);
 //! - [`decide`]: evaluates the policy for one request into a [`decide::Decision`];
+//! - [`amend`]: sets what the engine would otherwise default to more than the policy allows;
 //! - [`forward`]: sends allowed requests to the real engine, streams and hijacked connections included;
 //! - [`record`]: logs every decision.
 //!
@@ -20,6 +24,7 @@
 //! per core; [`tls`] builds its TLS configurations and [`body`] is the one body type.
 
 pub mod admin;
+pub mod amend;
 pub mod body;
 pub mod classify;
 pub mod config;
@@ -35,6 +40,9 @@ pub mod normalize;
 pub mod policy;
 pub mod profile;
 pub mod record;
+pub mod references;
+pub mod resolve;
 pub mod serve;
 pub mod tls;
+pub mod versions;
 pub mod workers;

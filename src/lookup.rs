@@ -1,13 +1,8 @@
 //! sockgate's own questions to the engine, each bounded in size and time: container discovery's
-//! listings and events (see [`crate::identify`]), and what a request refers to but does not carry.
-//! Today that is what an exec's container hands the exec: the user it runs as when it names none,
-//! which is the container's own user (its `--user`, or its image's `USER`, which dockerd copies
-//! into the container's configuration at create; empty means root), and whether the container is
-//! privileged, which every process in it is.
-//!
-//! A container is looked up by the name the request uses, and the request is then sent to the full
-//! id the engine answered with, so a rename or removal in between cannot put another container
-//! behind the name that was judged. It decides nothing.
+//! listings and events (see [`crate::identify`]), the engine's version range, and the objects a
+//! request refers to (see [`crate::resolve`]): a container (its id, its user, which dockerd copies
+//! from the image's `USER` at create, empty meaning root, and whether it is privileged), a volume
+//! (its driver and options) and a network (its id and drivers). It decides nothing.
 
 use std::time::Duration;
 
@@ -18,6 +13,11 @@ use serde::Deserialize;
 
 use crate::body::Body;
 use crate::forward::{ForwardError, Upstream};
+pub use crate::references::Container;
+use crate::references::{Network, Volume};
+use crate::versions::{ApiVersion, Range, VersionError};
+use std::sync::atomic::Ordering;
+use std::sync::PoisonError;
 
 /// dockerd 20.10 speaks API 1.41; every field read here exists in it.
 pub const API: &str = "/v1.41";
@@ -41,23 +41,141 @@ pub enum LookupError {
     Json { path: String, reason: String },
 }
 
-/// A container, as much of it as judging an exec needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Container {
-    /// The full 64-hex id.
-    pub id: String,
-    /// `Config.User`: what an exec naming no user runs as; empty is root.
-    pub user: String,
-    /// `HostConfig.Privileged`: every exec in the container runs with all privileges.
-    pub privileged: bool,
-}
-
 /// The container `name` (a name, id or id prefix, as a request path gives it), or `None` when the
 /// engine knows no such container.
 pub async fn container(upstream: &Upstream, name: &str) -> Result<Option<Container>, LookupError> {
     let path = format!("{API}/containers/{}/json", percent_encode(name));
     let Some(body) = fetch(upstream, &path, MAX_INSPECT).await? else { return Ok(None) };
     parse_container(&body).map(Some).map_err(|reason| LookupError::Json { path, reason })
+}
+
+/// What sockgate knows of the engine's API versions: learned at start and again after the engine
+/// could not be reached, so a restarted or upgraded engine is read anew.
+pub struct EngineVersions {
+    minimum: ApiVersion,
+    known: std::sync::RwLock<Option<(ApiVersion, ApiVersion)>>,
+    stale: std::sync::atomic::AtomicBool,
+    asking: tokio::sync::Mutex<()>,
+}
+
+impl EngineVersions {
+    pub fn new(minimum: ApiVersion) -> EngineVersions {
+        EngineVersions {
+            minimum,
+            known: std::sync::RwLock::new(None),
+            stale: std::sync::atomic::AtomicBool::new(true),
+            asking: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Asks the engine again before the next request is checked.
+    pub fn forget(&self) {
+        self.stale.store(true, Ordering::Relaxed);
+    }
+
+    /// Asks the engine for its range if it is not known, unless another request is asking.
+    pub async fn learn(&self, upstream: &Upstream) {
+        if !self.stale.load(Ordering::Relaxed) {
+            return;
+        }
+        let Ok(_asking) = self.asking.try_lock() else { return };
+        // One question per staleness: an engine that cannot say leaves the configured minimum
+        // alone in force until a failed request (see `forget`) makes it worth asking again.
+        self.stale.store(false, Ordering::Relaxed);
+        let learned = api_versions(upstream)
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|(low, high)| Range::engine_from(&low, &high).map_err(|e| format!("the engine announced {e}")));
+        match learned {
+            Ok(range) => {
+                tracing::debug!(minimum = %range.0, maximum = %range.1, "engine API versions");
+                *self.known.write().unwrap_or_else(PoisonError::into_inner) = Some(range);
+            }
+            Err(e) => tracing::debug!("cannot learn the engine's API versions: {e}"),
+        }
+    }
+
+    /// Checks a request's `/vX.Y` prefix against the configured minimum and the engine's range.
+    pub async fn check(&self, upstream: &Upstream, version: Option<&str>) -> Result<(), VersionError> {
+        if version.is_none() {
+            return Ok(());
+        }
+        self.learn(upstream).await;
+        let engine = self.known.read().unwrap_or_else(PoisonError::into_inner).clone();
+        Range { minimum: self.minimum.clone(), engine }.check(version)
+    }
+}
+
+/// The volume `name`, or `None` when the engine has no volume of that name.
+pub async fn volume(upstream: &Upstream, name: &str) -> Result<Option<Volume>, LookupError> {
+    let path = format!("{API}/volumes/{}", percent_encode(name));
+    let Some(body) = fetch(upstream, &path, MAX_INSPECT).await? else { return Ok(None) };
+    parse_volume(&body).map(Some).map_err(|reason| LookupError::Json { path, reason })
+}
+
+/// The network `name` (a name, id or id prefix), or `None` when the engine knows no such network.
+pub async fn network(upstream: &Upstream, name: &str) -> Result<Option<Network>, LookupError> {
+    let path = format!("{API}/networks/{}", percent_encode(name));
+    let Some(body) = fetch(upstream, &path, MAX_INSPECT).await? else { return Ok(None) };
+    parse_network(&body).map(Some).map_err(|reason| LookupError::Json { path, reason })
+}
+
+/// The API versions the engine accepts: `(MinAPIVersion, ApiVersion)` of `GET /version`.
+pub async fn api_versions(upstream: &Upstream) -> Result<(String, String), LookupError> {
+    // Unversioned: an engine older than the version sockgate speaks still answers.
+    let path = "/version";
+    let body = fetch(upstream, path, MAX_INSPECT).await?;
+    let body = body.ok_or_else(|| LookupError::Status { path: path.into(), status: StatusCode::NOT_FOUND })?;
+    parse_versions(&body).map_err(|reason| LookupError::Json { path: path.into(), reason })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct VersionAnswer {
+    #[serde(rename = "MinAPIVersion")]
+    min_api_version: String,
+    api_version: String,
+}
+
+fn parse_versions(body: &[u8]) -> Result<(String, String), String> {
+    let answer: VersionAnswer = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    Ok((answer.min_api_version, answer.api_version))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct VolumeAnswer {
+    name: String,
+    driver: String,
+    options: Option<std::collections::BTreeMap<String, String>>,
+}
+
+fn parse_volume(body: &[u8]) -> Result<Volume, String> {
+    let answer: VolumeAnswer = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let options = answer.options.unwrap_or_default().into_iter().collect();
+    Ok(Volume { name: answer.name, driver: answer.driver, options })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct NetworkAnswer {
+    id: String,
+    name: String,
+    driver: String,
+    #[serde(rename = "IPAM")]
+    ipam: Option<IpamAnswer>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct IpamAnswer {
+    driver: Option<String>,
+}
+
+fn parse_network(body: &[u8]) -> Result<Network, String> {
+    let answer: NetworkAnswer = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+    let ipam_driver = answer.ipam.and_then(|i| i.driver).unwrap_or_default();
+    Ok(Network { id: answer.id, name: answer.name, driver: answer.driver, ipam_driver })
 }
 
 #[derive(Deserialize)]
@@ -144,6 +262,24 @@ mod tests {
         assert_eq!(parse_container(rootful.as_bytes()).ok().map(|c| c.user), Some(String::new()));
         assert!(parse_container(b"{\"Config\":{}}").is_err(), "an answer without an id");
         assert!(parse_container(br#"{"Id":"../../images/x","Config":{}}"#).is_err(), "an id that is a path");
+    }
+
+    #[test]
+    fn reads_volume_network_and_version_answers() {
+        let volume =
+            br#"{"CreatedAt":"x","Driver":"local","Labels":null,"Mountpoint":"/var/lib/docker/volumes/v/_data",
+            "Name":"v","Options":{"device":"/etc","o":"bind","type":"none"},"Scope":"local"}"#;
+        let parsed = parse_volume(volume).ok();
+        assert_eq!(parsed.as_ref().map(|v| v.driver.as_str()), Some("local"));
+        assert_eq!(parsed.map(|v| v.options.len()), Some(3));
+        let plain = br#"{"Driver":"local","Name":"v","Options":null}"#;
+        assert_eq!(parse_volume(plain).ok().map(|v| v.options), Some(Vec::new()));
+        let network = br#"{"Name":"host","Id":"8ebc","Driver":"host","IPAM":{"Driver":"default","Config":[]}}"#;
+        let parsed = parse_network(network).ok();
+        assert_eq!(parsed.map(|n| (n.driver, n.ipam_driver)), Some(("host".into(), "default".into())));
+        let versions = br#"{"Version":"20.10.24","ApiVersion":"1.41","MinAPIVersion":"1.12"}"#;
+        assert_eq!(parse_versions(versions).ok(), Some(("1.12".into(), "1.41".into())));
+        assert!(parse_versions(b"{}").is_err());
     }
 
     #[test]

@@ -116,6 +116,10 @@ struct ServeArgs {
     /// Largest request body read for inspection (container specs and the like); larger get 413
     #[arg(long, value_name = "BYTES", default_value_t = config::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// Lowest Engine API version served; older clients are refused (below 1.24 some routes mean
+    /// something else to the engine)
+    #[arg(long, value_name = "VERSION", default_value = sockgate::versions::DEFAULT_MINIMUM)]
+    min_api_version: sockgate::versions::ApiVersion,
     /// Serve /metrics, /health and /ready here, e.g. tcp://127.0.0.1:9323
     #[arg(long, value_name = "ADDR", env = "SOCKGATE_ADMIN_LISTEN")]
     admin_listen: Option<ListenAddr>,
@@ -298,6 +302,7 @@ fn config_from_flags(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         workers: args.workers,
         spin: Duration::from_micros(args.spin_us),
         max_body_bytes: args.max_body_bytes,
+        min_api_version: args.min_api_version,
         container_discovery: false,
         admin_listen: args.admin_listen,
         audit_log: args.audit_log.as_deref().map(AuditTarget::parse),

@@ -118,7 +118,16 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
         tracing::warn!(mode = ?config.mode, "denials are logged but not enforced");
     }
     let recorder = Arc::new(Recorder::new(config.mode, audit, learner));
-    let gateway = Arc::new(Gateway::new(upstream.clone(), config.max_body_bytes, recorder.clone()));
+    let gateway = Arc::new(Gateway::new(
+        upstream.clone(),
+        config.max_body_bytes,
+        recorder.clone(),
+        config.min_api_version.clone(),
+    ));
+    {
+        let gateway = gateway.clone();
+        tokio::spawn(async move { gateway.learn_versions().await });
+    }
 
     let mut states = Vec::new();
     for (listener, profiles) in config.listeners.iter().zip(loaded) {

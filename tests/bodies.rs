@@ -18,7 +18,8 @@ const CREATE: &str = "/v1.41/containers/create";
 const MIB: usize = 1024 * 1024;
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
-const HARMLESS: &str = r#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"Binds":["data:/data"]}}"#;
+const HARMLESS: &str =
+    r#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"Binds":["/data"],"CgroupnsMode":"private"}}"#;
 const PRIVILEGED: &str = r#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"Privileged":true}}"#;
 
 /// A stub engine and sockgate in front of it, under the CI policy; both live as long as it does.
@@ -279,6 +280,16 @@ async fn harmless_create_sent_chunked_reaches_the_engine_byte_for_byte_with_a_le
 }
 
 #[tokio::test]
+async fn a_create_that_leaves_the_cgroup_namespace_to_the_engine_is_sent_private() {
+    let setup = Setup::start().await;
+    let body = r#"{"Image":"busybox","hostconfig":{"Memory":1048576}}"#;
+    let response = setup.send(&json_post(CREATE, body)).await;
+    assert_eq!(response.status, 200, "{response:?}");
+    let amended = r#"{"Image":"busybox","hostconfig":{"Memory":1048576,"CgroupnsMode":"private"}}"#;
+    engine_got_exactly(&setup, CREATE, amended.as_bytes());
+}
+
+#[tokio::test]
 async fn bytes_after_a_zero_length_body_are_a_request_of_their_own() {
     let setup = Setup::start().await;
     // A privileged create hidden after a `Content-Length: 0` create: two requests, each judged.
@@ -348,7 +359,7 @@ async fn body_over_the_limit_gets_413_and_is_not_forwarded() {
 
 /// A harmless create body of exactly `len` bytes (a label holds the padding).
 fn padded_create(len: usize) -> String {
-    let head = r#"{"Image":"busybox","Labels":{"pad":""#;
+    let head = r#"{"Image":"busybox","HostConfig":{"CgroupnsMode":"private"},"Labels":{"pad":""#;
     let tail = r#""}}"#;
     let pad = len - head.len() - tail.len();
     format!("{head}{}{tail}", "x".repeat(pad))

@@ -197,7 +197,8 @@ fn check_body(name: &str, case: &BodyCase, ci: &Policy) -> Option<String> {
         query: case.query.as_deref(),
         content_type: content_type.map(str::as_bytes),
         body: Some(&body),
-        container: None,
+        resource: None,
+        resolved: None,
     });
     let mut problems = Vec::new();
     match (&case.expect, &result) {

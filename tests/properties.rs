@@ -46,7 +46,8 @@ fn run(op: &str, body: &[u8]) -> Result<Vec<Finding>, InspectError> {
         query: None,
         content_type: Some(b"application/json"),
         body: Some(body),
-        container: None,
+        resource: None,
+        resolved: None,
     })
 }
 

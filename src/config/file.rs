@@ -29,6 +29,7 @@ const CONFIG_SHAPE: &[(&str, Shape)] = &[
     ("workers", Shape::Value),
     ("spin_us", Shape::Value),
     ("max_body_bytes", Shape::Value),
+    ("min_api_version", Shape::Value),
     ("container_discovery", Shape::Value),
     ("admin_listen", Shape::Value),
     ("audit_log", Shape::Value),
@@ -81,6 +82,7 @@ struct RawConfig {
     workers: Option<usize>,
     spin_us: Option<u64>,
     max_body_bytes: Option<usize>,
+    min_api_version: Option<Spanned<String>>,
     container_discovery: Option<bool>,
     admin_listen: Option<Spanned<String>>,
     audit_log: Option<String>,
@@ -190,6 +192,14 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, PolicyE
             None
         }
     });
+    let minimum = raw.min_api_version.as_ref().map_or(crate::versions::DEFAULT_MINIMUM, |v| v.get_ref().as_str());
+    let min_api_version = match minimum.parse::<crate::versions::ApiVersion>() {
+        Ok(version) => version,
+        Err(e) => {
+            err(raw.min_api_version.as_ref().map_or(0, |v| v.span().start), e.to_string());
+            crate::versions::ApiVersion::default_minimum()
+        }
+    };
     let mut listeners = Vec::new();
     for listener in raw.listener {
         let addr = match listener.address.get_ref().parse::<ListenAddr>() {
@@ -302,6 +312,7 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, PolicyE
         workers: raw.workers.unwrap_or(0),
         spin: Duration::from_micros(raw.spin_us.unwrap_or(DEFAULT_SPIN_US)),
         max_body_bytes: raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+        min_api_version,
         container_discovery: raw.container_discovery.unwrap_or(needs_discovery),
         admin_listen,
         audit_log: raw.audit_log.as_deref().map(|p| {

@@ -93,6 +93,8 @@ pub struct ServeConfig {
     pub spin: Duration,
     /// The largest request body read for inspection; larger ones get 413.
     pub max_body_bytes: usize,
+    /// The lowest API version served (the engine's own range applies too).
+    pub min_api_version: crate::versions::ApiVersion,
     /// Follow the engine's containers, to recognise callers that are containers.
     pub container_discovery: bool,
     /// Where `/metrics`, `/health` and `/ready` are served, if anywhere.

@@ -3,33 +3,190 @@
 //! dockerd 20.10 decodes a create body into `runconfig.ContainerConfigWrapper`, which embeds a
 //! deprecated `*container.HostConfig` at the top level beside `HostConfig`: a top-level
 //! `"Privileged": true` is honoured when `HostConfig` is absent (`getHostConfig`). Both places are
-//! read, and anything host-reaching in either is a finding.
+//! read, and anything host-reaching in either is a finding (`getHostConfig` even carries a
+//! top-level `VolumeDriver` into `HostConfig` when the latter names none).
+//!
+//! Named volumes and networks are references: the engine reuses what exists under the name, so
+//! once the resolve stage has its answers, an existing volume is judged by its driver and options
+//! and an existing network by its drivers, as if the request had created them.
 
-use super::image::{self, Reference};
+use super::drivers::{self, DriverKind};
+use super::image::{self, Reference as ImageReference};
 use super::json::{Json, JsonError, Struct};
-use super::{Finding, InspectError, Kind};
-use crate::lookup::Container;
+use super::{Finding, InspectError, Kind, Reference, Resolved};
+use crate::references::{Container, Network, Volume};
 
-/// `POST /containers/create`.
-pub fn create(body: &Json, findings: &mut Vec<Finding>) -> Result<(), InspectError> {
+/// What a create names by reference, and what the engine said of it.
+struct Refs<'r> {
+    resolved: Option<&'r Resolved>,
+    found: &'r mut Vec<Reference>,
+}
+
+impl Refs<'_> {
+    fn volume(
+        &mut self,
+        field: &str,
+        name: &str,
+        read_only: bool,
+        findings: &mut Vec<Finding>,
+    ) -> Result<(), InspectError> {
+        let reference = Reference::Volume(name.to_owned());
+        if !self.found.contains(&reference) {
+            self.found.push(reference);
+        }
+        if let Some(volume) = self.resolved.and_then(|r| r.volume(name)) {
+            existing_volume(field, volume, read_only, findings)?;
+        }
+        Ok(())
+    }
+
+    fn network(&mut self, field: &str, name: &str, findings: &mut Vec<Finding>) -> Result<(), InspectError> {
+        let reference = Reference::Network(name.to_owned());
+        if !self.found.contains(&reference) {
+            self.found.push(reference);
+        }
+        if let Some(resolved) = self.resolved {
+            joined_network(field, name, resolved, findings)?;
+        }
+        Ok(())
+    }
+}
+
+/// `POST /containers/create`. Named volumes and networks are added to `references`, and judged
+/// by what the engine said of them when `resolved` holds its answers.
+pub fn create(
+    body: &Json,
+    resolved: Option<&Resolved>,
+    findings: &mut Vec<Finding>,
+    references: &mut Vec<Reference>,
+) -> Result<(), InspectError> {
+    let mut refs = Refs { resolved, found: references };
     let top = Struct::new(body, "")?;
     let image = top.string("Image")?;
     if !image.is_empty() {
         findings.push(image_finding("Image", image, true)?);
     }
     if let Some(host_config) = top.get("HostConfig") {
-        self::host_config(&Struct::new(host_config, "HostConfig")?, findings)?;
+        self::host_config(&Struct::new(host_config, "HostConfig")?, findings, &mut refs)?;
     }
     // The deprecated embedded HostConfig: the same fields at the top level.
-    self::host_config(&top, findings)?;
+    self::host_config(&top, findings, &mut refs)?;
     if let Some(networking) = top.get("NetworkingConfig") {
         let networking = Struct::new(networking, "NetworkingConfig")?;
         let field = networking.child("EndpointsConfig");
-        for (name, _) in networking.map("EndpointsConfig")? {
-            if let Some(finding) = namespace(&field, "network", name) {
-                findings.push(finding);
+        for (name, endpoint) in networking.map("EndpointsConfig")? {
+            match namespace(&field, "network", name) {
+                Some(finding) => findings.push(finding),
+                None if !is_builtin_network_mode(name) => refs.network(&field, name, findings)?,
+                None => {}
             }
+            let endpoint = Struct::new(endpoint, &format!("{field}.{name}"))?;
+            endpoint_network(&endpoint, &mut refs, findings)?;
         }
+    }
+    Ok(())
+}
+
+/// An endpoint's `NetworkID`: for a user-defined network dockerd joins the network it names instead
+/// of the one the key (or a connect's path) names (`daemon/network.go` `getNetworkID`), so it is
+/// judged as a network of its own.
+fn endpoint_network(
+    endpoint: &Struct<'_>,
+    refs: &mut Refs<'_>,
+    findings: &mut Vec<Finding>,
+) -> Result<(), InspectError> {
+    let id = endpoint.string("NetworkID")?;
+    if !id.is_empty() {
+        match namespace(&endpoint.child("NetworkID"), "network", id) {
+            Some(finding) => findings.push(finding),
+            None => refs.network(&endpoint.child("NetworkID"), id, findings)?,
+        }
+    }
+    Ok(())
+}
+
+/// `POST /networks/{id}/connect`: `types.NetworkConnect`, whose `EndpointConfig.NetworkID` may
+/// name another network than the path.
+pub fn connect(
+    body: &Json,
+    resolved: Option<&Resolved>,
+    findings: &mut Vec<Finding>,
+    references: &mut Vec<Reference>,
+) -> Result<(), InspectError> {
+    let mut refs = Refs { resolved, found: references };
+    let connect = Struct::new(body, "")?;
+    if let Some(endpoint) = connect.get("EndpointConfig") {
+        endpoint_network(&Struct::new(endpoint, "EndpointConfig")?, &mut refs, findings)?;
+    }
+    Ok(())
+}
+
+/// `NetworkMode` values the engine does not look up as a network (`runconfig` `IsDefault`,
+/// `IsBridge`, `IsNone`; `host` and `container:` are namespace findings of their own).
+fn is_builtin_network_mode(mode: &str) -> bool {
+    matches!(mode, "" | "default" | "bridge" | "none")
+}
+
+/// A start body: dockerd before API 1.24 decodes one longer than 7 bytes (`postContainersStart`)
+/// into a HostConfig that replaces the container's, judged at create. It is never needed since.
+pub fn start_body(body: &[u8]) -> Result<(), InspectError> {
+    if body.len() > 7 {
+        return Err(InspectError::Invalid(
+            "a containers.start body replaces the container's host config on old API versions; \
+             send the host config with containers.create instead"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// An existing volume mounted by name, judged as if the request had created it.
+fn existing_volume(
+    field: &str,
+    volume: &Volume,
+    read_only: bool,
+    findings: &mut Vec<Finding>,
+) -> Result<(), InspectError> {
+    let name = &volume.name;
+    if volume.driver != "local" {
+        let says = format!("mounts volume `{name}` of volume driver `{}`", volume.driver);
+        findings.push(Finding::new(Kind::Driver(DriverKind::Volume), field, &volume.driver, says));
+        return Ok(());
+    }
+    let options: Vec<(&str, Json)> =
+        volume.options.iter().map(|(k, v)| (k.as_str(), Json::String(v.clone()))).collect();
+    let options: Vec<(&str, &Json)> = options.iter().map(|(k, v)| (*k, v)).collect();
+    if let Some(mut finding) = local_volume(field, "local", &options, read_only)? {
+        finding.says = format!("mounts volume `{name}`, which {}", finding.says);
+        findings.push(finding);
+    }
+    Ok(())
+}
+
+/// A network a container joins or is connected to, judged by what the engine said of it: the
+/// host's network is the host's namespace, and its drivers must be allowed.
+pub fn joined_network(
+    field: &str,
+    name: &str,
+    resolved: &Resolved,
+    findings: &mut Vec<Finding>,
+) -> Result<(), InspectError> {
+    let Some(Network { name: real, driver, ipam_driver, .. }) = resolved.network(name) else {
+        return Ok(());
+    };
+    if driver == "host" {
+        let says = format!("joins network `{name}`, which is the host's network namespace");
+        findings.push(Finding::new(Kind::Namespace, field, real, says));
+        return Ok(());
+    }
+    // As for a driver the request names, the engine's own default is no finding.
+    if driver != DriverKind::Network.default_name() {
+        let says = format!("joins network `{name}` of network driver `{driver}`");
+        findings.push(Finding::new(Kind::Driver(DriverKind::Network), field, driver, says));
+    }
+    if !ipam_driver.is_empty() && ipam_driver != DriverKind::Ipam.default_name() {
+        let says = format!("joins network `{name}` of IPAM driver `{ipam_driver}`");
+        findings.push(Finding::new(Kind::Driver(DriverKind::Ipam), field, ipam_driver, says));
     }
     Ok(())
 }
@@ -76,22 +233,36 @@ fn is_root(user: &str) -> bool {
 pub(super) fn image_finding(field: &str, reference: &str, ids: bool) -> Result<Finding, InspectError> {
     let normalized = image::normalize(reference, ids).map_err(|e| InspectError::Invalid(format!("{field}: {e}")))?;
     let says = match &normalized {
-        Reference::Named(name) => format!("is `{name}`"),
-        Reference::Id(id) => format!("refers to image id `{id}`, not to a name"),
+        ImageReference::Named(name) => format!("is `{name}`"),
+        ImageReference::Id(id) => format!("refers to image id `{id}`, not to a name"),
     };
     Ok(Finding::new(Kind::Image, field, normalized.policy_name(), says))
 }
 
-fn host_config(hc: &Struct<'_>, findings: &mut Vec<Finding>) -> Result<(), InspectError> {
+fn host_config(hc: &Struct<'_>, findings: &mut Vec<Finding>, refs: &mut Refs<'_>) -> Result<(), InspectError> {
     if hc.bool("Privileged")? {
         findings.push(Finding::new(Kind::Privileged, hc.child("Privileged"), "true", "is true"));
     }
+    let binds = hc.child("Binds");
     for bind in hc.strings("Binds")? {
-        if let Some(finding) = parse_bind(&hc.child("Binds"), bind)? {
-            findings.push(finding);
+        match parse_bind(&binds, bind)? {
+            Bind::Host(finding) => findings.push(finding),
+            Bind::Volume { name, read_only } => refs.volume(&binds, name, read_only, findings)?,
+            Bind::Anonymous => {}
         }
     }
-    mounts(hc, "Mounts", findings)?;
+    for name in mounts(hc, "Mounts", findings)? {
+        refs.volume(&hc.child("Mounts"), &name.0, name.1, findings)?;
+    }
+    drivers::push(findings, DriverKind::Volume, &hc.child("VolumeDriver"), hc.string("VolumeDriver")?)?;
+    if let Some(log) = hc.get("LogConfig") {
+        let log = Struct::new(log, &hc.child("LogConfig"))?;
+        drivers::push(findings, DriverKind::Log, &log.child("Type"), log.string("Type")?)?;
+    }
+    let network_mode = hc.string("NetworkMode")?;
+    if namespace("", "network", network_mode).is_none() && !is_builtin_network_mode(network_mode) {
+        refs.network(&hc.child("NetworkMode"), network_mode, findings)?;
+    }
     for name in ["CapAdd", "Capabilities"] {
         for cap in hc.str_slice(name)? {
             findings.push(capability(&hc.child(name), cap));
@@ -173,8 +344,14 @@ fn resources(r: &Struct<'_>, findings: &mut Vec<Finding>) -> Result<(), InspectE
     Ok(())
 }
 
-/// `HostConfig.Mounts` and a service's `ContainerSpec.Mounts`: `[]mount.Mount`.
-pub(super) fn mounts(parent: &Struct<'_>, name: &str, findings: &mut Vec<Finding>) -> Result<(), InspectError> {
+/// `HostConfig.Mounts` and a service's `ContainerSpec.Mounts`: `[]mount.Mount`. Returns the
+/// named volumes mounted, with whether each is mounted read-only.
+pub(super) fn mounts(
+    parent: &Struct<'_>,
+    name: &str,
+    findings: &mut Vec<Finding>,
+) -> Result<Vec<(String, bool)>, InspectError> {
+    let mut named = Vec::new();
     for (path, mount) in parent.list(name)? {
         let mount = Struct::new(mount, &path)?;
         let kind = mount.string("Type")?;
@@ -182,6 +359,10 @@ pub(super) fn mounts(parent: &Struct<'_>, name: &str, findings: &mut Vec<Finding
         match kind.to_ascii_lowercase().as_str() {
             "tmpfs" => {}
             "volume" => {
+                let source = mount.string("Source")?;
+                if !source.is_empty() {
+                    named.push((source.to_owned(), read_only));
+                }
                 let Some(options) = mount.get("VolumeOptions") else {
                     continue;
                 };
@@ -190,9 +371,10 @@ pub(super) fn mounts(parent: &Struct<'_>, name: &str, findings: &mut Vec<Finding
                     continue;
                 };
                 let driver = Struct::new(driver, &options.child("DriverConfig"))?;
+                let driver_name = driver.string("Name")?;
+                drivers::push(findings, DriverKind::Volume, &driver.child("Name"), driver_name)?;
                 let field = driver.child("Options");
-                if let Some(finding) = local_volume(&field, driver.string("Name")?, &driver.map("Options")?, read_only)?
-                {
+                if let Some(finding) = local_volume(&field, driver_name, &driver.map("Options")?, read_only)? {
                     findings.push(finding);
                 }
             }
@@ -203,7 +385,7 @@ pub(super) fn mounts(parent: &Struct<'_>, name: &str, findings: &mut Vec<Finding
             }
         }
     }
-    Ok(())
+    Ok(named)
 }
 
 /// A volume of the `local` driver is a host mount when it has a `device` option (a host path with
@@ -246,23 +428,30 @@ fn host_mount(field: &str, source: &str, read_only: bool) -> Result<Finding, Ins
     Ok(Finding::new(Kind::HostMount { read_only }, field, &path, format!("mounts host path `{path}` {access}")))
 }
 
+/// What one `Binds` entry mounts.
+enum Bind<'a> {
+    Host(Finding),
+    Volume { name: &'a str, read_only: bool },
+    Anonymous,
+}
+
 /// Parses one `Binds` entry as dockerd's Linux mount parser does (`src:dst[:mode]`, or an
 /// anonymous volume `dst[:mode]`). A source that is not an absolute path is a named volume.
-fn parse_bind(field: &str, bind: &str) -> Result<Option<Finding>, InspectError> {
+fn parse_bind<'a>(field: &str, bind: &'a str) -> Result<Bind<'a>, InspectError> {
     let parts: Vec<&str> = bind.split(':').collect();
     let (source, mode) = match parts.as_slice() {
-        [_] => return Ok(None),
-        [_, mode] if valid_mode(mode) => return Ok(None),
+        [_] => return Ok(Bind::Anonymous),
+        [_, mode] if valid_mode(mode) => return Ok(Bind::Anonymous),
         [source, _] => (*source, ""),
         [source, _, mode] => (*source, *mode),
         _ => return Err(InspectError::Invalid(format!("{field}: invalid bind `{bind}`"))),
     };
+    let read_only = mode.split(',').any(|m| m == "ro");
     if source.starts_with('/') {
-        let read_only = mode.split(',').any(|m| m == "ro");
-        return host_mount(field, source, read_only).map(Some);
+        return host_mount(field, source, read_only).map(Bind::Host);
     }
     if is_volume_name(source) {
-        return Ok(None);
+        return Ok(Bind::Volume { name: source, read_only });
     }
     Err(InspectError::Invalid(format!("{field}: invalid bind source `{source}`")))
 }
@@ -350,7 +539,14 @@ fn unconfining_security_opt(opt: &str) -> Option<String> {
     let key = key.to_ascii_lowercase();
     let value_lower = value.to_ascii_lowercase();
     let go_true = matches!(value, "1" | "t" | "T" | "TRUE" | "true" | "True");
+    let go_false = matches!(value, "0" | "f" | "F" | "FALSE" | "false" | "False");
     match key.as_str() {
+        // The daemon's `no-new-privileges` default is a hardening the operator chose.
+        "no-new-privileges" if go_false => Some("turns off no-new-privileges".into()),
+        // Any loaded AppArmor profile other than the engine's own may confine less.
+        "apparmor" if !value.is_empty() && value != "docker-default" && value_lower != "unconfined" => {
+            Some(format!("sets AppArmor profile `{value}` instead of the engine's"))
+        }
         "writable-cgroups" if go_true => Some("makes cgroups writable".into()),
         "seccomp" if value_lower == "unconfined" => Some("disables seccomp".into()),
         "seccomp" if value_lower != "builtin" && value_lower != "default" => {
@@ -368,10 +564,11 @@ fn unconfining_security_opt(opt: &str) -> Option<String> {
 mod tests {
     use super::super::json::parse;
     use super::*;
+    use crate::references::{Network, Volume};
 
     fn create_findings(body: &str) -> Result<Vec<String>, InspectError> {
         let mut findings = Vec::new();
-        create(&parse(body.as_bytes())?, &mut findings)?;
+        create(&parse(body.as_bytes())?, None, &mut findings, &mut Vec::new())?;
         Ok(findings.iter().filter(|f| f.kind != Kind::Image).map(ToString::to_string).collect())
     }
 
@@ -459,6 +656,149 @@ mod tests {
     }
 
     #[test]
+    fn drivers_at_both_levels_and_in_mounts() {
+        assert_eq!(
+            one(
+                r#"{"HostConfig":{"VolumeDriver":"convoy","LogConfig":{"Type":"syslog","Config":{"syslog-address":"udp://x:514"}}}}"#
+            ),
+            "HostConfig.VolumeDriver names volume driver `convoy`; HostConfig.LogConfig.Type names log driver `syslog`"
+        );
+        // `getHostConfig` carries a top-level VolumeDriver into HostConfig.
+        assert_eq!(
+            one(r#"{"HostConfig":{},"VolumeDriver":"convoy","LogConfig":{"Type":"gelf"}}"#),
+            "VolumeDriver names volume driver `convoy`; LogConfig.Type names log driver `gelf`"
+        );
+        assert!(
+            one(r#"{"HostConfig":{"VolumeDriver":"../../../var/lib/docker/volumes/x/_data/p"}}"#).starts_with("error")
+        );
+        assert!(one(r#"{"HostConfig":{"LogConfig":{"Type":"a/b"}}}"#).starts_with("error"));
+        assert!(one(
+            r#"{"HostConfig":{"Mounts":[{"Type":"volume","Source":"v","Target":"/v","VolumeOptions":{"DriverConfig":{"Name":"..\x"}}}]}}"#
+        )
+        .starts_with("error"));
+        assert_eq!(one(r#"{"HostConfig":{"VolumeDriver":"local","LogConfig":{"Type":""}}}"#), "");
+    }
+
+    #[test]
+    fn security_options_that_loosen_the_engines_defaults() {
+        assert_eq!(
+            one(r#"{"HostConfig":{"SecurityOpt":["no-new-privileges=false"]}}"#),
+            "HostConfig.SecurityOpt turns off no-new-privileges"
+        );
+        assert_eq!(one(r#"{"HostConfig":{"SecurityOpt":["no-new-privileges","no-new-privileges=true"]}}"#), "");
+        assert_eq!(
+            one(r#"{"HostConfig":{"SecurityOpt":["apparmor=lxc-container-default-with-mounting"]}}"#),
+            "HostConfig.SecurityOpt sets AppArmor profile `lxc-container-default-with-mounting` instead of the engine's"
+        );
+        assert_eq!(one(r#"{"HostConfig":{"SecurityOpt":["apparmor=docker-default"]}}"#), "");
+    }
+
+    #[test]
+    fn start_bodies_are_refused_where_dockerd_would_read_them() {
+        assert!(start_body(b"").is_ok());
+        assert!(start_body(b"{}").is_ok());
+        assert!(start_body(b"{     }").is_ok(), "7 bytes: dockerd does not read it");
+        assert!(start_body(br#"{"Privileged":true}"#).is_err());
+    }
+
+    fn resolved_create(body: &str, resolved: &Resolved) -> (Vec<String>, Vec<Reference>) {
+        let mut findings = Vec::new();
+        let mut references = Vec::new();
+        let parsed = parse(body.as_bytes()).unwrap_or(Json::Null);
+        if let Err(e) = create(&parsed, Some(resolved), &mut findings, &mut references) {
+            return (vec![format!("error: {e}")], references);
+        }
+        (findings.iter().filter(|f| f.kind != Kind::Image).map(ToString::to_string).collect(), references)
+    }
+
+    #[test]
+    fn named_volumes_and_networks_are_judged_as_the_engine_has_them() {
+        let host_volume = Volume {
+            name: "etc".into(),
+            driver: "local".into(),
+            options: vec![
+                ("device".into(), "/etc".into()),
+                ("o".into(), "bind".into()),
+                ("type".into(), "none".into()),
+            ],
+        };
+        let plugin_volume = Volume { name: "p".into(), driver: "evil".into(), options: Vec::new() };
+        let plain = Volume { name: "plain".into(), driver: "local".into(), options: Vec::new() };
+        let network = |name: &str, driver: &str| Network {
+            id: "f".repeat(64),
+            name: name.into(),
+            driver: driver.into(),
+            ipam_driver: "default".into(),
+        };
+        let mut macvlan = network("lan", "macvlan");
+        macvlan.ipam_driver = "infoblox".into();
+        let resolved = Resolved {
+            containers: Vec::new(),
+            volumes: vec![
+                ("etc".into(), Some(host_volume)),
+                ("p".into(), Some(plugin_volume)),
+                ("plain".into(), Some(plain)),
+                ("new".into(), None),
+            ],
+            networks: vec![
+                ("8ebc".into(), Some(network("host", "host"))),
+                ("web".into(), Some(network("web", "bridge"))),
+                ("lan".into(), Some(macvlan)),
+            ],
+        };
+        let (says, references) = resolved_create(
+            r#"{"HostConfig":{"Binds":["etc:/e:ro","plain:/p","new:/n","/anon"],"NetworkMode":"web"}}"#,
+            &resolved,
+        );
+        assert_eq!(says, ["HostConfig.Binds mounts volume `etc`, which mounts host path `/etc` read-only"]);
+        assert_eq!(
+            references,
+            [
+                Reference::Volume("etc".into()),
+                Reference::Volume("plain".into()),
+                Reference::Volume("new".into()),
+                Reference::Network("web".into())
+            ]
+        );
+        let (says, _) = resolved_create(
+            r#"{"HostConfig":{"Mounts":[{"Type":"volume","Source":"p","Target":"/p"}],"NetworkMode":"8ebc"}}"#,
+            &resolved,
+        );
+        assert_eq!(
+            says,
+            [
+                "HostConfig.Mounts mounts volume `p` of volume driver `evil`",
+                "HostConfig.NetworkMode joins network `8ebc`, which is the host's network namespace",
+            ]
+        );
+        let (says, references) =
+            resolved_create(r#"{"NetworkingConfig":{"EndpointsConfig":{"8ebc":{},"bridge":{},"lan":{}}}}"#, &resolved);
+        assert_eq!(
+            says,
+            [
+                "NetworkingConfig.EndpointsConfig joins network `8ebc`, which is the host's network namespace",
+                "NetworkingConfig.EndpointsConfig joins network `lan` of network driver `macvlan`",
+                "NetworkingConfig.EndpointsConfig joins network `lan` of IPAM driver `infoblox`",
+            ]
+        );
+        assert_eq!(references, [Reference::Network("8ebc".into()), Reference::Network("lan".into())]);
+        // The NetworkID of a user-defined network's endpoint is the network dockerd joins.
+        let (says, references) =
+            resolved_create(r#"{"NetworkingConfig":{"EndpointsConfig":{"web":{"NetworkID":"8ebc"}}}}"#, &resolved);
+        assert_eq!(
+            says,
+            ["NetworkingConfig.EndpointsConfig.web.NetworkID joins network `8ebc`, which is the host's network namespace"]
+        );
+        assert_eq!(references, [Reference::Network("web".into()), Reference::Network("8ebc".into())]);
+        let mut findings = Vec::new();
+        let mut references = Vec::new();
+        let body = parse(br#"{"Container":"c","EndpointConfig":{"NetworkID":"8ebc"}}"#).unwrap_or(Json::Null);
+        assert!(connect(&body, Some(&resolved), &mut findings, &mut references).is_ok());
+        assert_eq!(findings.len(), 1, "{findings:?}");
+        assert_eq!(findings[0].kind, Kind::Namespace);
+    }
+
+    #[test]
     fn exec_bodies() {
         let mut findings = Vec::new();
         let body = parse(br#"{"privileged":true,"User":"0:0","Cmd":["sh"]}"#).unwrap_or(Json::Null);
@@ -509,7 +849,7 @@ mod tests {
     fn images_are_normalized() {
         let mut findings = Vec::new();
         let body = parse(br#"{"Image":"alpine:3"}"#).unwrap_or(Json::Null);
-        assert!(create(&body, &mut findings).is_ok());
+        assert!(create(&body, None, &mut findings, &mut Vec::new()).is_ok());
         assert_eq!(findings.first().map(|f| f.value.as_str()), Some("docker.io/library/alpine:3"));
     }
 }

@@ -45,6 +45,46 @@ pub fn parse(bytes: &[u8]) -> Result<Json, JsonError> {
     Ok(value)
 }
 
+/// Writes a tree back as JSON, members in their order. Only sockgate's own amendments use it
+/// (see [`crate::amend`]): strings are escaped by serde_json, numbers keep serde_json's reading.
+pub fn to_bytes(value: &Json) -> Vec<u8> {
+    let mut out = Vec::new();
+    write(value, &mut out);
+    out
+}
+
+fn write(value: &Json, out: &mut Vec<u8>) {
+    let text = |s: &str, out: &mut Vec<u8>| out.extend(serde_json::to_string(s).unwrap_or_default().into_bytes());
+    match value {
+        Json::Null => out.extend_from_slice(b"null"),
+        Json::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Json::Number(n) => out.extend(n.to_string().into_bytes()),
+        Json::String(s) => text(s, out),
+        Json::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                write(item, out);
+            }
+            out.push(b']');
+        }
+        Json::Object(members) => {
+            out.push(b'{');
+            for (i, (key, item)) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                text(key, out);
+                out.push(b':');
+                write(item, out);
+            }
+            out.push(b'}');
+        }
+    }
+}
+
 /// The key as Go compares it to a struct field name: ASCII letters upper-cased, and every other
 /// character replaced by the smallest member of its simple case-folding orbit (`foldName`). Only
 /// two non-ASCII characters fold into ASCII letters; other non-ASCII characters are lower-cased,

@@ -1,7 +1,9 @@
-//! Findings from the other requests that can reach the host: swarm service specs, volume creation,
-//! plugin privileges, and the query parameters of builds, pulls, imports, tags and commits.
+//! Findings from the other requests that can reach the host: swarm service and cluster specs,
+//! volume and network creation, checkpoints, plugin privileges, and the query parameters of builds,
+//! pulls, imports, tags and commits.
 
-use super::container::{capability, image_finding, local_volume, mounts, namespace};
+use super::container::{capability, clean_path, image_finding, local_volume, mounts, namespace};
+use super::drivers::{self, DriverKind};
 use super::json::{Json, Struct};
 use super::query::Query;
 use super::{Finding, InspectError, Kind};
@@ -15,6 +17,7 @@ pub fn service(body: &Json, findings: &mut Vec<Finding>) -> Result<(), InspectEr
     };
     let task = Struct::new(task, "TaskTemplate")?;
     networks(&task, findings)?;
+    log_driver(&task, findings)?;
     if task.has("PluginSpec") || task.string("Runtime")?.eq_ignore_ascii_case("plugin") {
         findings.push(Finding::new(
             Kind::Privileged,
@@ -31,6 +34,8 @@ pub fn service(body: &Json, findings: &mut Vec<Finding>) -> Result<(), InspectEr
     if !image.is_empty() {
         findings.push(image_finding(&container.child("Image"), image, false)?);
     }
+    // A service's named volumes are created on whichever node runs its tasks; their drivers are
+    // judged here, where the spec names them.
     mounts(&container, "Mounts", findings)?;
     for cap in container.strings("CapabilityAdd")? {
         findings.push(capability(&container.child("CapabilityAdd"), cap));
@@ -77,13 +82,87 @@ fn networks(parent: &Struct<'_>, findings: &mut Vec<Finding>) -> Result<(), Insp
     Ok(())
 }
 
-/// `POST /volumes/create`: `volume.CreateOptions`.
+/// `LogDriver: {Name, Options}` in a task template or the swarm's task defaults.
+fn log_driver(parent: &Struct<'_>, findings: &mut Vec<Finding>) -> Result<(), InspectError> {
+    if let Some(log) = parent.get("LogDriver") {
+        let log = Struct::new(log, &parent.child("LogDriver"))?;
+        drivers::push(findings, DriverKind::Log, &log.child("Name"), log.string("Name")?)?;
+    }
+    Ok(())
+}
+
+/// `POST /swarm/init` and `/swarm/update`: the log driver every task defaults to
+/// (`Spec.TaskDefaults.LogDriver`; init wraps the spec in `InitRequest.Spec`, update sends it bare).
+pub fn swarm(body: &Json, findings: &mut Vec<Finding>) -> Result<(), InspectError> {
+    let top = Struct::new(body, "")?;
+    let mut specs = vec![top.clone()];
+    if let Some(spec) = top.get("Spec") {
+        specs.push(Struct::new(spec, "Spec")?);
+    }
+    for spec in specs {
+        if let Some(defaults) = spec.get("TaskDefaults") {
+            log_driver(&Struct::new(defaults, &spec.child("TaskDefaults"))?, findings)?;
+        }
+    }
+    Ok(())
+}
+
+/// `POST /volumes/create`: `volume.CreateOptions`. No driver means `local`.
 pub fn volume(body: &Json, findings: &mut Vec<Finding>) -> Result<(), InspectError> {
     let options = Struct::new(body, "")?;
+    let driver = options.string("Driver")?;
+    drivers::push(findings, DriverKind::Volume, &options.child("Driver"), driver)?;
     let field = options.child("DriverOpts");
-    if let Some(finding) = local_volume(&field, options.string("Driver")?, &options.map("DriverOpts")?, false)? {
+    if let Some(finding) = local_volume(&field, driver, &options.map("DriverOpts")?, false)? {
         findings.push(finding);
     }
+    Ok(())
+}
+
+/// `POST /networks/create`: `types.NetworkCreateRequest`. No driver means `bridge`, no IPAM
+/// driver means `default`.
+pub fn network(body: &Json, findings: &mut Vec<Finding>) -> Result<(), InspectError> {
+    let request = Struct::new(body, "")?;
+    drivers::push(findings, DriverKind::Network, &request.child("Driver"), request.string("Driver")?)?;
+    if let Some(ipam) = request.get("IPAM") {
+        let ipam = Struct::new(ipam, &request.child("IPAM"))?;
+        drivers::push(findings, DriverKind::Ipam, &ipam.child("Driver"), ipam.string("Driver")?)?;
+    }
+    Ok(())
+}
+
+/// A checkpoint directory: CRIU writes a checkpoint into it or restores one from it, on the host
+/// (`daemon/checkpoint.go` `getCheckpointDir` joins it as given). Judged as a host mount.
+fn checkpoint_dir(field: &str, dir: &str, read_only: bool) -> Result<Option<Finding>, InspectError> {
+    if dir.is_empty() {
+        return Ok(None);
+    }
+    if !dir.starts_with('/') {
+        return Err(InspectError::Invalid(format!("{field}: checkpoint directory `{dir}` must be an absolute path")));
+    }
+    let path = clean_path(dir);
+    let access = if read_only { "reads" } else { "writes" };
+    let says = format!("{access} checkpoints in host path `{path}`");
+    Ok(Some(Finding::new(Kind::HostMount { read_only }, field, path, says)))
+}
+
+/// `checkpoint-dir` of a start, `dir` of a checkpoint list or delete.
+pub fn checkpoint_query(
+    query: &Query,
+    name: &str,
+    read_only: bool,
+    findings: &mut Vec<Finding>,
+) -> Result<(), InspectError> {
+    if let Some(dir) = query.get(name)? {
+        findings.extend(checkpoint_dir(&format!("query {name}"), dir, read_only)?);
+    }
+    Ok(())
+}
+
+/// `POST /containers/{id}/checkpoints`: `types.CheckpointCreateOptions`.
+pub fn checkpoint_create(body: &Json, findings: &mut Vec<Finding>) -> Result<(), InspectError> {
+    let options = Struct::new(body, "")?;
+    findings.extend(checkpoint_dir(&options.child("CheckpointDir"), options.string("CheckpointDir")?, false)?);
     Ok(())
 }
 
@@ -239,6 +318,54 @@ mod tests {
         assert_eq!(run(|f| volume(&tmpfs, f)), "");
         let plain = parse(br#"{"Name":"v"}"#).unwrap_or(Json::Null);
         assert_eq!(run(|f| volume(&plain, f)), "");
+    }
+
+    #[test]
+    fn drivers_wherever_they_are_named() {
+        let driver = |body: &[u8], f: fn(&Json, &mut Vec<Finding>) -> Result<(), InspectError>| {
+            let body = parse(body).unwrap_or(Json::Null);
+            run(|findings| f(&body, findings))
+        };
+        assert_eq!(
+            driver(br#"{"Name":"v","Driver":"flocker"}"#, volume),
+            "Driver names volume driver `flocker` [flocker]"
+        );
+        assert!(driver(br#"{"Name":"v","Driver":"../../x"}"#, volume).starts_with("error"));
+        assert_eq!(driver(br#"{"Name":"n"}"#, network), "");
+        assert_eq!(
+            driver(br#"{"Name":"n","driver":"weave","IPAM":{"Driver":"infoblox"}}"#, network),
+            "Driver names network driver `weave` [weave]; IPAM.Driver names IPAM driver `infoblox` [infoblox]"
+        );
+        assert!(driver(br#"{"Name":"n","IPAM":{"Driver":"x/../../y"}}"#, network).starts_with("error"));
+        assert_eq!(
+            driver(br#"{"Spec":{"TaskDefaults":{"LogDriver":{"Name":"gelf"}}}}"#, swarm),
+            "Spec.TaskDefaults.LogDriver.Name names log driver `gelf` [gelf]"
+        );
+        assert_eq!(
+            driver(br#"{"TaskDefaults":{"LogDriver":{"Name":"syslog"}}}"#, swarm),
+            "TaskDefaults.LogDriver.Name names log driver `syslog` [syslog]"
+        );
+        let service_spec = br#"{"TaskTemplate":{"LogDriver":{"Name":"fluentd"},"ContainerSpec":{"Image":"a",
+            "Mounts":[{"Type":"volume","Source":"v","Target":"/v","VolumeOptions":{"DriverConfig":{"Name":"rexray"}}}]}}}"#;
+        let out = driver(service_spec, service);
+        assert!(out.contains("TaskTemplate.LogDriver.Name names log driver `fluentd`"), "{out}");
+        assert!(out.contains("Mounts[0].VolumeOptions.DriverConfig.Name names volume driver `rexray`"), "{out}");
+    }
+
+    #[test]
+    fn checkpoint_directories_are_host_paths() {
+        let create = parse(br#"{"CheckpointID":"c","CheckpointDir":"/var/lib/../etc"}"#).unwrap_or(Json::Null);
+        assert_eq!(
+            run(|f| checkpoint_create(&create, f)),
+            "CheckpointDir writes checkpoints in host path `/var/etc` [/var/etc]"
+        );
+        let relative = parse(br#"{"CheckpointDir":"x"}"#).unwrap_or(Json::Null);
+        assert!(run(|f| checkpoint_create(&relative, f)).starts_with("error"));
+        assert_eq!(
+            run(|f| checkpoint_query(&q("checkpoint=c&checkpoint-dir=%2Fsrv"), "checkpoint-dir", true, f)),
+            "query checkpoint-dir reads checkpoints in host path `/srv` [/srv]"
+        );
+        assert_eq!(run(|f| checkpoint_query(&q("checkpoint=c"), "checkpoint-dir", true, f)), "");
     }
 
     #[test]

@@ -47,6 +47,10 @@ const ACTIONS: &[(&str, &[&str])] = &[
     ("ALLOW_RESTARTS", &["containers.stop", "containers.restart", "containers.kill"]),
 ];
 
+/// Operations reached with `GET` that change the engine's state all the same, and so need
+/// `POST=1` (docker-socket-proxy's `METH_GET` check lets them through; sockgate does not).
+const WRITES_BY_GET: &[&str] = &["containers.attach.ws"];
+
 /// Every variable this module reads.
 pub fn variables() -> impl Iterator<Item = &'static str> {
     SECTIONS.iter().map(|s| s.0).chain(ACTIONS.iter().map(|a| a.0)).chain(std::iter::once("POST"))
@@ -88,7 +92,8 @@ fn section_operations(prefix: &str) -> Vec<(Operation, bool)> {
         let Some(op) = Operation::from_name(op) else {
             continue;
         };
-        let read = method == "GET" || method == "HEAD";
+        // `GET /containers/{id}/attach/ws?stdin=1` writes to the container's stdin: a write.
+        let read = (method == "GET" || method == "HEAD") && !WRITES_BY_GET.contains(&op.name());
         match out.iter_mut().find(|(o, _)| *o == op) {
             Some((_, all_read)) => *all_read &= read,
             None => out.push((op, read)),
@@ -175,6 +180,11 @@ cgroup_parent = true
 volumes_from = true
 exec_root = true
 build_host_network = true
+# Every driver the engine has built in; a plugin driver must be added by name.
+volume_drivers = ["local"]
+network_drivers = ["bridge", "overlay", "macvlan", "ipvlan", "null"]
+ipam_drivers = ["default", "null"]
+log_drivers = ["json-file", "local", "journald", "none", "syslog", "gelf", "fluentd", "awslogs", "splunk", "gcplogs", "logentries"]
 "#;
 
 #[cfg(test)]
@@ -189,6 +199,16 @@ mod tests {
         assert_eq!(flag(" 2 "), Some(true));
         assert_eq!(flag("true"), Some(true));
         assert_eq!(flag("1.2.3"), None);
+    }
+
+    #[test]
+    fn attaching_over_a_websocket_is_a_write() {
+        let env = |name: &str| (name == "CONTAINERS").then(|| "1".to_string());
+        let text = policy_from_env(&env).unwrap_or_default();
+        assert!(text.contains("\"containers.logs\""), "{text}");
+        assert!(!text.contains("containers.attach.ws"), "{text}");
+        let env = |name: &str| (name == "CONTAINERS" || name == "POST").then(|| "1".to_string());
+        assert!(policy_from_env(&env).unwrap_or_default().contains("\"containers.attach.ws\""));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use crate::inspect::drivers::{check_driver_name, DriverKind};
 use crate::inspect::image;
 
 /// Docker's default capability set (`oci/caps/defaults.go`).
@@ -25,6 +26,18 @@ pub const DEFAULT_CAPABILITIES: &[&str] = &[
     "SYS_CHROOT",
 ];
 
+/// The engine's own volume driver: the only one that needs no plugin lookup.
+pub const DEFAULT_VOLUME_DRIVERS: &[&str] = &["local"];
+/// The engine's built-in network drivers (libnetwork registers them at start; any other name is a
+/// plugin lookup). `host` is not here: the engine allows one host network, its own.
+pub const DEFAULT_NETWORK_DRIVERS: &[&str] = &["bridge", "overlay", "macvlan", "ipvlan", "null"];
+/// The engine's built-in IPAM driver.
+pub const DEFAULT_IPAM_DRIVERS: &[&str] = &["default"];
+/// Log drivers that write on the host itself. The others (`syslog`, `gelf`, `fluentd`, `splunk`,
+/// `awslogs`, `gcplogs`, `logentries`) make the engine dial an address the client picks, and any
+/// name the engine does not know is a plugin lookup: both only by name in a policy.
+pub const DEFAULT_LOG_DRIVERS: &[&str] = &["json-file", "local", "journald", "none"];
+
 /// Checked constraints. A `None` list means "any".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Constraints {
@@ -43,6 +56,27 @@ pub struct Constraints {
     /// Normalized image patterns.
     pub images: Option<Vec<String>>,
     pub build_host_network: bool,
+    /// Driver names allowed by kind, compared exactly as the engine's registries compare them.
+    pub volume_drivers: Vec<String>,
+    pub network_drivers: Vec<String>,
+    pub ipam_drivers: Vec<String>,
+    pub log_drivers: Vec<String>,
+}
+
+impl Constraints {
+    /// The driver names allowed for `kind`.
+    pub fn drivers(&self, kind: DriverKind) -> &[String] {
+        match kind {
+            DriverKind::Volume => &self.volume_drivers,
+            DriverKind::Network => &self.network_drivers,
+            DriverKind::Ipam => &self.ipam_drivers,
+            DriverKind::Log => &self.log_drivers,
+        }
+    }
+}
+
+fn owned(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| (*n).to_string()).collect()
 }
 
 impl Default for Constraints {
@@ -62,6 +96,10 @@ impl Default for Constraints {
             exec_root: true,
             images: None,
             build_host_network: false,
+            volume_drivers: owned(DEFAULT_VOLUME_DRIVERS),
+            network_drivers: owned(DEFAULT_NETWORK_DRIVERS),
+            ipam_drivers: owned(DEFAULT_IPAM_DRIVERS),
+            log_drivers: owned(DEFAULT_LOG_DRIVERS),
         }
     }
 }
@@ -84,6 +122,10 @@ pub(super) struct RawConstraints {
     exec_root: Option<bool>,
     images: Option<Vec<Spanned<String>>>,
     build_host_network: Option<bool>,
+    volume_drivers: Option<Vec<Spanned<String>>>,
+    network_drivers: Option<Vec<Spanned<String>>>,
+    ipam_drivers: Option<Vec<Spanned<String>>>,
+    log_drivers: Option<Vec<Spanned<String>>>,
 }
 
 /// The keys of `[containers]`.
@@ -102,6 +144,10 @@ pub(super) const KEYS: &[(&str, super::keys::Shape)] = &[
     ("exec_root", super::keys::Shape::Value),
     ("images", super::keys::Shape::Value),
     ("build_host_network", super::keys::Shape::Value),
+    ("volume_drivers", super::keys::Shape::Value),
+    ("network_drivers", super::keys::Shape::Value),
+    ("ipam_drivers", super::keys::Shape::Value),
+    ("log_drivers", super::keys::Shape::Value),
 ];
 
 impl RawConstraints {
@@ -145,10 +191,35 @@ impl RawConstraints {
                 })
                 .collect()
         });
+        let mut drivers = |names: Option<Vec<Spanned<String>>>, default: Vec<String>| -> Vec<String> {
+            let Some(names) = names else { return default };
+            names
+                .into_iter()
+                .filter_map(|n| {
+                    let span = n.span().start;
+                    let name = n.into_inner();
+                    match check_driver_name(&name) {
+                        Ok(()) => Some(name),
+                        Err(e) => {
+                            errors.push((span, e));
+                            None
+                        }
+                    }
+                })
+                .collect()
+        };
+        let volume_drivers = drivers(self.volume_drivers, defaults.volume_drivers);
+        let network_drivers = drivers(self.network_drivers, defaults.network_drivers);
+        let ipam_drivers = drivers(self.ipam_drivers, defaults.ipam_drivers);
+        let log_drivers = drivers(self.log_drivers, defaults.log_drivers);
         if !errors.is_empty() {
             return Err(errors);
         }
         Ok(Constraints {
+            volume_drivers,
+            network_drivers,
+            ipam_drivers,
+            log_drivers,
             privileged: self.privileged.unwrap_or(defaults.privileged),
             host_mounts: host_mounts.or(defaults.host_mounts),
             host_mounts_read_only: self.host_mounts_read_only.unwrap_or(defaults.host_mounts_read_only),

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use crate::classify::Operation;
+use crate::inspect::drivers::{check_driver_name, DriverKind};
 use crate::inspect::{Finding, Kind};
 
 /// What learn mode has seen so far.
@@ -21,6 +22,7 @@ struct Seen {
     capabilities: BTreeSet<String>,
     runtimes: BTreeSet<String>,
     images: BTreeSet<String>,
+    drivers: BTreeSet<(DriverKind, String)>,
     flags: BTreeSet<&'static str>,
 }
 
@@ -72,6 +74,10 @@ impl Learner {
                     continue;
                 }
                 Kind::BuildHostNetwork => "build_host_network",
+                Kind::Driver(kind) => {
+                    seen.drivers.insert((kind, finding.value.clone()));
+                    continue;
+                }
             };
             seen.flags.insert(flag);
         }
@@ -111,6 +117,14 @@ impl Learner {
         let _ = writeln!(out, "runtimes = [{}]", list(&runtimes));
         if !seen.images.is_empty() {
             let _ = writeln!(out, "images = [{}]", list(&seen.images));
+        }
+        let defaults = crate::policy::Constraints::default();
+        for kind in [DriverKind::Volume, DriverKind::Network, DriverKind::Ipam, DriverKind::Log] {
+            let mut names: BTreeSet<String> = defaults.drivers(kind).iter().cloned().collect();
+            // A name no policy may list (a path, a namespaced plugin) stays out: it is refused anyway.
+            let learned = seen.drivers.iter().filter(|(k, name)| *k == kind && check_driver_name(name).is_ok());
+            names.extend(learned.map(|(_, name)| name.clone()));
+            let _ = writeln!(out, "{} = [{}]", kind.key(), list(&names));
         }
         out
     }

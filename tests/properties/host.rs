@@ -220,7 +220,8 @@ fn tag_with(content_type: &str) -> Result<Vec<Finding>, InspectError> {
         query: Some("repo=allowed&tag=q"),
         content_type: Some(content_type.as_bytes()),
         body: None,
-        container: None,
+        resource: None,
+        resolved: None,
     })
 }
 

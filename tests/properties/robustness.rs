@@ -219,7 +219,8 @@ fn inspect_all(op: &str, query: Option<&str>, content_type: Option<&str>, body: 
         query,
         content_type: content_type.map(str::as_bytes),
         body: Some(body),
-        container: None,
+        resource: None,
+        resolved: None,
     });
 }
 

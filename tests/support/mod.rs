@@ -31,7 +31,9 @@ pub struct Seen {
     pub connection: usize,
 }
 
-/// A stub engine on a unix socket that records every request and answers `200 {}`; a path ending
+/// A stub engine on a unix socket that records every request and answers `200 {}`; sockgate's own
+/// question for the engine's API versions (an unversioned `GET /version`) is answered as dockerd
+/// 20.10 answers it and not recorded, since no client sent it; a path ending
 /// in `/logs` is answered with [`STREAM_BYTES`] streamed in 64 KiB frames, and a request with
 /// `X-Stub-Close: 1` with `Connection: close`.
 pub struct Stub {
@@ -67,6 +69,10 @@ impl Stub {
                     let service = service_fn(move |req: Request<Incoming>| {
                         let recorded = recorded.clone();
                         async move {
+                            if req.method() == "GET" && req.uri() == "/version" {
+                                let versions = r#"{"ApiVersion":"1.41","MinAPIVersion":"1.12"}"#;
+                                return Ok(Response::new(Full::new(Bytes::from_static(versions.as_bytes())).boxed()));
+                            }
                             let method = req.method().to_string();
                             let target = req.uri().to_string();
                             let headers = req
@@ -186,6 +192,7 @@ impl Gateway {
             workers,
             spin: Duration::from_micros(sockgate::config::DEFAULT_SPIN_US),
             max_body_bytes: 1024 * 1024,
+            min_api_version: sockgate::versions::ApiVersion::default_minimum(),
             container_discovery: false,
             admin_listen: None,
             audit_log: None,
