@@ -175,6 +175,16 @@ pub fn inspect_all(request: &Request<'_>) -> Result<Inspection, InspectError> {
         ("networks.connect", Some(network)) => out.references.push(Reference::Network(network.to_owned())),
         _ => {}
     }
+    // A plugin made from a tarball grants itself what its config asks, and a plugin's settings
+    // name host mounts and devices; neither is read, so both count as privileged.
+    let unread = match name {
+        "plugins.create" => Some(("the body", "creates a plugin whose config grants its own privileges")),
+        "plugins.set" => Some(("the body", "changes a plugin's settings, which may name host paths and devices")),
+        _ => None,
+    };
+    if let Some((field, says)) = unread {
+        out.findings.push(Finding::new(Kind::Privileged, field, "plugin", says));
+    }
     if name == "networks.connect" {
         if let (Some(network), Some(resolved)) = (request.resource, request.resolved) {
             container::joined_network("path", network, resolved, &mut out.findings)?;

@@ -101,8 +101,8 @@ impl EngineVersions {
             return Ok(());
         }
         self.learn(upstream).await;
-        let engine = self.known.read().unwrap_or_else(PoisonError::into_inner).clone();
-        Range { minimum: self.minimum.clone(), engine }.check(version)
+        let engine = self.known.read().unwrap_or_else(PoisonError::into_inner);
+        crate::versions::check(&self.minimum, engine.as_ref(), version)
     }
 }
 

@@ -44,6 +44,35 @@ impl ApiVersion {
     }
 }
 
+impl ApiVersion {
+    /// How this version compares with the version spelt `text`, which must be valid.
+    fn cmp_text(&self, text: &str) -> Result<Ordering, VersionError> {
+        let mut theirs = text.split('.');
+        let mut ours = self.parts.iter();
+        loop {
+            let (mine, other) = (ours.next(), theirs.next());
+            if mine.is_none() && other.is_none() {
+                return Ok(Ordering::Equal);
+            }
+            let other = match other {
+                None => 0,
+                Some(p) if !p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit()) => {
+                    p.parse().map_err(|_| VersionError::Invalid(text.to_owned()))?
+                }
+                Some(_) => return Err(VersionError::Invalid(text.to_owned())),
+            };
+            let order = mine.copied().unwrap_or(0).cmp(&other);
+            if order.is_ne() {
+                // The rest must still be a version.
+                if theirs.any(|p| p.is_empty() || p.len() > 9 || !p.bytes().all(|b| b.is_ascii_digit())) {
+                    return Err(VersionError::Invalid(text.to_owned()));
+                }
+                return Ok(order);
+            }
+        }
+    }
+}
+
 impl FromStr for ApiVersion {
     type Err = VersionError;
 
@@ -103,21 +132,30 @@ impl Range {
 impl Range {
     /// Checks a request's version prefix; `None` (unversioned) is the engine's own version.
     pub fn check(&self, version: Option<&str>) -> Result<(), VersionError> {
-        let Some(text) = version else { return Ok(()) };
-        let version: ApiVersion = text.parse()?;
-        if version < self.minimum {
-            return Err(VersionError::BelowMinimum { version: text.into(), minimum: self.minimum.to_string() });
-        }
-        if let Some((low, high)) = &self.engine {
-            if version < *low {
-                return Err(VersionError::BelowEngine { version: text.into(), minimum: low.to_string() });
-            }
-            if version > *high {
-                return Err(VersionError::AboveEngine { version: text.into(), maximum: high.to_string() });
-            }
-        }
-        Ok(())
+        check(&self.minimum, self.engine.as_ref(), version)
     }
+}
+
+/// [`Range::check`] without a `Range`, so a caller holding the parts behind a lock need not copy
+/// them; the request's version is compared as text, without allocating.
+pub fn check(
+    minimum: &ApiVersion,
+    engine: Option<&(ApiVersion, ApiVersion)>,
+    version: Option<&str>,
+) -> Result<(), VersionError> {
+    let Some(text) = version else { return Ok(()) };
+    if minimum.cmp_text(text)?.is_gt() {
+        return Err(VersionError::BelowMinimum { version: text.into(), minimum: minimum.to_string() });
+    }
+    if let Some((low, high)) = engine {
+        if low.cmp_text(text)?.is_gt() {
+            return Err(VersionError::BelowEngine { version: text.into(), minimum: low.to_string() });
+        }
+        if high.cmp_text(text)?.is_lt() {
+            return Err(VersionError::AboveEngine { version: text.into(), maximum: high.to_string() });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -163,6 +201,16 @@ mod tests {
     }
 
     proptest! {
+        /// Comparing with text agrees with comparing parsed versions.
+        #[test]
+        fn text_comparison_agrees(a in "[0-9]{1,3}(\\.[0-9]{1,3}){0,2}", b in "[0-9]{1,3}(\\.[0-9]{1,3}){0,2}|[0-9.a]{0,6}") {
+            let left = v(&a);
+            match b.parse::<ApiVersion>() {
+                Ok(right) => prop_assert_eq!(left.cmp_text(&b).ok(), Some(left.cmp(&right))),
+                Err(_) => prop_assert!(left.cmp_text(&b).is_err()),
+            }
+        }
+
         /// Every version below the minimum is refused, every one in range is served.
         #[test]
         fn the_range_is_exact(major in 0u64..3, minor in 0u64..60) {

@@ -33,6 +33,7 @@ fn driver_names_that_lead_out_of_the_plugin_directories_are_refused_everywhere()
     if !docker_ready()? {
         return Ok(());
     }
+    let plugins_before = real_docker(&["info", "--format", "{{json .Plugins}}"])?.ok()?.stdout;
     let gw = Gateway::start(Some(CI))?;
     let mut scratch = Scratch::new();
     // A job may write into its own named volume; the engine keeps it under its data root.
@@ -106,6 +107,9 @@ fn driver_names_that_lead_out_of_the_plugin_directories_are_refused_everywhere()
     ensure!(!container_exists(&container)?, "the engine holds the container {container}");
     let drivers = engine_drivers()?;
     ensure!(drivers.lines().all(|d| ["local", "bridge", "host", "null"].contains(&d.trim())), "drivers: {drivers}");
+    // No plugin was activated: the engine's drivers are the ones it had.
+    let plugins_after = real_docker(&["info", "--format", "{{json .Plugins}}"])?.ok()?.stdout;
+    ensure!(plugins_after == plugins_before, "the engine's drivers changed: {plugins_before} -> {plugins_after}");
     Ok(())
 }
 
@@ -240,5 +244,59 @@ fn checkpoint_directories_are_host_paths() -> Result<()> {
     let answer = http_request(gw.socket(), "POST", &path, None)?;
     ensure!(answer.status == 403 && answer.body.contains("host path `/root`"), "{} {}", answer.status, answer.body);
     ensure!(inspect_container(&container)?.context("gone")?["State"]["Running"] == false, "started");
+    Ok(())
+}
+
+/// A compose project, taken down through the engine's own socket when the test ends.
+struct Project {
+    name: String,
+    dir: tempfile::TempDir,
+}
+
+impl Project {
+    fn compose(&self, host: &str, args: &[&str]) -> Result<CmdOutput> {
+        let mut cmd = std::process::Command::new("docker-compose");
+        cmd.current_dir(self.dir.path()).env("DOCKER_HOST", host).args(["-p", &self.name]).args(args);
+        common::run(cmd, None, common::CLI_TIMEOUT)
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = self.compose(common::dockerd::DOCKER_HOST, &["down", "-v", "--timeout", "0"]);
+    }
+}
+
+#[test]
+fn compose_brings_a_project_up_and_down_under_ci() -> Result<()> {
+    if !docker_ready()? {
+        return Ok(());
+    }
+    let gw = Gateway::start(Some(CI))?;
+    let project = Project { name: common::scratch::unique_name("compose").replace('-', ""), dir: tempfile::tempdir()? };
+    let file = format!(
+        "version: \"3.8\"\nservices:\n  app:\n    image: {TEST_IMAGE}\n    command: [\"sh\", \"-c\", \"echo up > /data/x && sleep 600\"]\n    \
+         volumes: [\"data:/data\"]\n    networks: [\"back\"]\n    logging:\n      driver: json-file\nvolumes:\n  data: {{}}\nnetworks:\n  back: {{}}\n"
+    );
+    std::fs::write(project.dir.path().join("docker-compose.yml"), file)?;
+    let host = gw.host();
+    project.compose(&host, &["up", "-d"])?.ok()?;
+    let ps = project.compose(&host, &["ps"])?.ok()?;
+    ensure!(ps.stdout.contains("Up"), "compose ps: {ps}");
+    let mut read = project.compose(&host, &["exec", "-T", "app", "cat", "/data/x"])?;
+    for _ in 0..20 {
+        if read.success() && read.stdout.trim() == "up" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        read = project.compose(&host, &["exec", "-T", "app", "cat", "/data/x"])?;
+    }
+    ensure!(read.stdout.trim() == "up", "compose exec: {read}");
+    let volume = format!("{}_data", project.name);
+    let inspected = real_docker(&["volume", "inspect", "-f", "{{.Driver}}", &volume])?.ok()?;
+    ensure!(inspected.stdout.trim() == "local", "the project's volume: {inspected}");
+    project.compose(&host, &["down", "-v", "--timeout", "1"])?.ok()?;
+    ensure!(!volume_exists(&volume)?, "compose down -v left {volume}");
+    ensure!(!network_exists(&format!("{}_back", project.name))?, "compose down left its network");
     Ok(())
 }
