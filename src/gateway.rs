@@ -100,7 +100,6 @@ impl Gateway {
         entry: &mut Entry,
     ) -> Result<Response<Body>, GatewayError> {
         let (mut target, classified) = recognize(&parts.method, &parts.uri)?;
-        self.versions.check(&self.upstream, target.version.as_deref()).await?;
         let mut buffered = match inspect::reads(classified.operation) {
             Reads::Body => Some(self.read_body(incoming.take()).await?),
             Reads::Query | Reads::Nothing => None,
@@ -125,6 +124,9 @@ impl Gateway {
         if !decision.allowed && mode == Mode::Enforce {
             return Err(GatewayError::Denied(Box::new(decision)));
         }
+        // Only a request that will be sent is held to the versions the engine and the
+        // configuration accept; a denied caller learns nothing from it.
+        self.versions.check(&self.upstream, target.version.as_deref()).await?;
         if let Some(resolved) = &resolved {
             pin_resolved(&mut target, &classified, resolved)?;
         }
@@ -260,14 +262,16 @@ pub fn explain(
     body: Option<&[u8]>,
 ) -> Result<Judgement, GatewayError> {
     let (target, classified) = recognize(method, uri)?;
-    // The configured minimum is a serving option; explain holds requests to the default one.
-    let versions = crate::versions::Range { minimum: crate::versions::ApiVersion::default_minimum(), engine: None };
-    versions.check(target.version.as_deref())?;
     let body = match inspect::reads(classified.operation) {
         Reads::Body => Some(body.unwrap_or_default()),
         _ => None,
     };
     let (inspection, decision) = judge(policy, method, &target, &classified, content_type, body, None)?;
+    if decision.allowed {
+        // The configured minimum is a serving option; explain holds requests to the default one.
+        let minimum = crate::versions::ApiVersion::default_minimum();
+        crate::versions::check(&minimum, None, target.version.as_deref())?;
+    }
     Ok(Judgement { target, classified, findings: inspection.findings, decision })
 }
 

@@ -27,7 +27,8 @@ pub struct Seen {
     pub target: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
-    /// Which of the engine's connections it came on, counted from 1 in accept order.
+    /// Which of the engine's connections it came on, counted from 1 in the order of their first
+    /// recorded request (a connection that only carried sockgate's own version question has none).
     pub connection: usize,
 }
 
@@ -56,23 +57,27 @@ impl Stub {
         let task = tokio::spawn(async move {
             // Connections live in this set, so stopping the stub closes them all, as a dying engine does.
             let mut connections = tokio::task::JoinSet::new();
-            let mut accepted = 0;
+            let numbered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                accepted += 1;
-                let connection = accepted;
+                let number = Arc::new(std::sync::OnceLock::new());
+                let numbered = numbered.clone();
                 let recorded = recorded.clone();
                 let hung_up = hung_up.clone();
                 connections.spawn(async move {
                     let service = service_fn(move |req: Request<Incoming>| {
                         let recorded = recorded.clone();
+                        let number = number.clone();
+                        let numbered = numbered.clone();
                         async move {
                             if req.method() == "GET" && req.uri() == "/version" {
                                 let versions = r#"{"ApiVersion":"1.41","MinAPIVersion":"1.12"}"#;
                                 return Ok(Response::new(Full::new(Bytes::from_static(versions.as_bytes())).boxed()));
                             }
+                            let connection =
+                                *number.get_or_init(|| numbered.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
                             let method = req.method().to_string();
                             let target = req.uri().to_string();
                             let headers = req
