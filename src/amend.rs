@@ -1,9 +1,12 @@
-//! Amends an allowed request where the engine would otherwise fill in more than the policy
-//! allows. One case today: a container create that leaves `CgroupnsMode` empty gets the engine's
-//! default cgroup namespace, which is the host's on cgroup v1 hosts (`daemon/config` default
-//! `host` there) and for every create below API 1.41 on them (`postContainersCreate`). Where the
-//! policy forbids host namespaces, sockgate sets `private` explicitly instead of refusing every
-//! plain `docker run` on such hosts.
+//! Amends an allowed container create before it is sent, in two ways:
+//!
+//! - a create that leaves `CgroupnsMode` empty gets the engine's default cgroup namespace, which
+//!   is the host's on cgroup v1 hosts (`daemon/config` default `host` there) and for every create
+//!   below API 1.41 on them (`postContainersCreate`). Where the policy forbids host namespaces,
+//!   sockgate sets `private` explicitly instead of refusing every plain `docker run` there;
+//! - every container gets the label [`CREATED_BY`] naming the profile that created it, so a
+//!   profile that matches callers by container name or label never takes a container another
+//!   profile made for itself (see [`crate::profile`]).
 //!
 //! The body is rewritten from the tree sockgate inspected, which holds no key twice (inspection
 //! refused those), so the engine reads exactly what was judged plus the one field. It judges
@@ -11,35 +14,89 @@
 
 use crate::inspect::json::{self, Json};
 use crate::inspect::InspectError;
+use crate::references::CREATED_BY;
 
-/// The create body with `CgroupnsMode: "private"` set where the engine would pick its default,
-/// or `None` when the body already names a mode (or is not an object: the engine refuses it).
-pub fn private_cgroupns(body: &[u8]) -> Result<Option<Vec<u8>>, InspectError> {
+/// What to change in a create body.
+#[derive(Debug, Clone, Copy)]
+pub struct Create<'a> {
+    /// Set `CgroupnsMode: "private"` where the body leaves it to the engine.
+    pub private_cgroupns: bool,
+    /// The profile the caller was served by (empty for a listener's default policy).
+    pub created_by: &'a str,
+}
+
+/// The create body with the amendments made, or `None` when it is not an object (the engine
+/// refuses it as it is).
+pub fn create(body: &[u8], amend: Create<'_>) -> Result<Option<Vec<u8>>, InspectError> {
     let mut tree = json::parse(body)?;
     let Json::Object(top) = &mut tree else { return Ok(None) };
+    if amend.private_cgroupns {
+        set_private_cgroupns(top);
+    }
+    stamp(top, amend.created_by);
+    Ok(Some(json::to_bytes(&tree)))
+}
+
+/// Adds [`CREATED_BY`] to `Labels` (the embedded `container.Config`'s), which inspection has made
+/// sure the client did not set.
+fn stamp(top: &mut Vec<(String, Json)>, created_by: &str) {
+    let label = (CREATED_BY.to_owned(), Json::String(created_by.to_owned()));
+    match top.iter_mut().find(|(k, _)| json::fold_key(k) == "LABELS") {
+        Some((_, Json::Object(labels))) => labels.push(label),
+        Some((_, value)) => *value = Json::Object(vec![label]),
+        None => top.push(("Labels".into(), Json::Object(vec![label]))),
+    }
+}
+
+/// Sets `CgroupnsMode: "private"` where the engine would pick its default.
+fn set_private_cgroupns(top: &mut Vec<(String, Json)>) {
     // dockerd uses the inner `HostConfig` when there is one, else the deprecated top-level fields
     // (`runconfig` `getHostConfig`).
     let host_config = top.iter_mut().find(|(k, v)| json::fold_key(k) == "HOSTCONFIG" && !matches!(v, Json::Null));
     let members = match host_config {
         Some((_, Json::Object(members))) => members,
-        Some(_) => return Ok(None),
+        Some(_) => return,
         None => top,
     };
     let mode = members.iter_mut().find(|(k, _)| json::fold_key(k) == "CGROUPNSMODE");
     match mode {
-        Some((_, Json::String(mode))) if !mode.is_empty() => return Ok(None),
+        Some((_, Json::String(mode))) if !mode.is_empty() => {}
         Some((_, value)) => *value = Json::String("private".into()),
         None => members.push(("CgroupnsMode".into(), Json::String("private".into()))),
     }
-    Ok(Some(json::to_bytes(&tree)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The body with only the cgroup namespace amended (the stamp taken out again).
     fn amended(body: &str) -> Option<String> {
-        private_cgroupns(body.as_bytes()).ok().flatten().map(|b| String::from_utf8_lossy(&b).into_owned())
+        let amend = Create { private_cgroupns: true, created_by: "ci" };
+        let out = create(body.as_bytes(), amend).ok().flatten().map(|b| String::from_utf8_lossy(&b).into_owned())?;
+        let stamp = format!(r#""{CREATED_BY}":"ci""#);
+        let out = out.replace(&format!(r#","Labels":{{{stamp}}}"#), "").replace(&format!(",{stamp}"), "");
+        (out != body).then_some(out)
+    }
+
+    #[test]
+    fn every_create_is_stamped_with_its_profile() {
+        let stamp = |body: &str, by: &str| {
+            let amend = Create { private_cgroupns: false, created_by: by };
+            create(body.as_bytes(), amend).ok().flatten().map(|b| String::from_utf8_lossy(&b).into_owned())
+        };
+        assert_eq!(
+            stamp(r#"{"Image":"a"}"#, "ci").as_deref(),
+            Some(r#"{"Image":"a","Labels":{"io.sockgate.created-by":"ci"}}"#)
+        );
+        assert_eq!(
+            stamp(r#"{"Image":"a","labels":{"x":"1"}}"#, "").as_deref(),
+            Some(r#"{"Image":"a","labels":{"x":"1","io.sockgate.created-by":""}}"#)
+        );
+        assert_eq!(
+            stamp(r#"{"Image":"a","Labels":null}"#, "ci").as_deref(),
+            Some(r#"{"Image":"a","Labels":{"io.sockgate.created-by":"ci"}}"#)
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use crate::classify::Operation;
 use crate::inspect::{image, Finding, Kind};
 use crate::policy::constraints::{under, Constraints};
-use crate::policy::{glob_match, Effect, Policy};
+use crate::policy::{glob_match, Effect, Policy, Reservation};
 
 /// What is judged of one request.
 #[derive(Debug, Clone, Copy)]
@@ -92,14 +92,38 @@ pub fn decide(policy: &Policy, request: &Request<'_>) -> Decision {
     if allow.is_empty() {
         return decision(false, Vec::new(), Vec::new());
     }
-    let violations: Vec<(&'static str, &Finding)> =
-        request.findings.iter().filter_map(|f| violated(&policy.constraints, f).map(|c| (c, f))).collect();
-    if violations.is_empty() {
+    let mut rules = Vec::new();
+    let mut reasons = Vec::new();
+    for finding in request.findings {
+        if let Some(constraint) = violated(&policy.constraints, finding) {
+            rules.push(format!("containers.{constraint}"));
+            reasons.push(finding.to_string());
+        }
+        if let Some(reservation) = reserved(&policy.reserved, finding) {
+            rules.push("profiles.reserved".to_owned());
+            let what = match finding.kind {
+                Kind::Name => format!("the name `{}`", finding.value),
+                _ => "a label".to_owned(),
+            };
+            reasons.push(format!(
+                "{} gives the container {what} that profile `{}` matches callers on",
+                finding.field, reservation.profile
+            ));
+        }
+    }
+    if rules.is_empty() {
         return decision(true, allow, Vec::new());
     }
-    let rules = violations.iter().map(|(c, _)| format!("containers.{c}")).collect();
-    let reasons = violations.iter().map(|(_, f)| f.to_string()).collect();
     decision(false, rules, reasons)
+}
+
+/// The reservation of another profile that a name or label finding takes, if any.
+fn reserved<'a>(reservations: &'a [Reservation], finding: &Finding) -> Option<&'a Reservation> {
+    match finding.kind {
+        Kind::Name => reservations.iter().find(|r| r.holds_name(&finding.value)),
+        Kind::Labels => reservations.iter().find(|r| r.holds_label(finding.value.lines())),
+        _ => None,
+    }
 }
 
 /// The constraint a finding breaks, if any.
@@ -134,6 +158,8 @@ pub fn violated(c: &Constraints, finding: &Finding) -> Option<&'static str> {
         }
         Kind::BuildHostNetwork => ("build_host_network", !c.build_host_network),
         Kind::Driver(kind) => (kind.key(), !c.drivers(kind).iter().any(|d| d == value)),
+        // Judged against the profiles' reservations, not a constraint.
+        Kind::Name | Kind::Labels => return None,
     };
     broken.1.then_some(broken.0)
 }

@@ -74,8 +74,8 @@ impl Gateway {
     ) -> Response<Body> {
         let (mut parts, incoming) = request.into_parts();
         let mut incoming = Some(incoming);
-        let mut entry = Entry::begin(&caller.identity, caller.name(profile), &parts.method, &parts.uri);
-        match self.route(policy, &mut parts, &mut incoming, &mut entry).await {
+        let mut entry = Entry::begin(&caller.identity, caller.name(profile.clone()), &parts.method, &parts.uri);
+        match self.route(policy, profile.as_ref(), &mut parts, &mut incoming, &mut entry).await {
             Ok(response) => record::finish(&self.recorder, entry, response, false),
             Err(e) => {
                 entry.failed(&e);
@@ -95,6 +95,7 @@ impl Gateway {
     async fn route(
         &self,
         policy: &Policy,
+        profile: Option<&Arc<str>>,
         parts: &mut Parts,
         incoming: &mut Option<Incoming>,
         entry: &mut Entry,
@@ -130,8 +131,12 @@ impl Gateway {
         if let Some(resolved) = &resolved {
             pin_resolved(&mut target, &classified, resolved)?;
         }
-        if classified.operation.name() == "containers.create" && !policy.constraints.host_namespaces {
-            if let Some(amended) = amend::private_cgroupns(buffered.as_deref().unwrap_or_default())? {
+        if classified.operation.name() == "containers.create" {
+            let amendments = amend::Create {
+                private_cgroupns: !policy.constraints.host_namespaces,
+                created_by: profile.map_or("", |p| &**p),
+            };
+            if let Some(amended) = amend::create(buffered.as_deref().unwrap_or_default(), amendments)? {
                 buffered = Some(Bytes::from(amended));
             }
         }

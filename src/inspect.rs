@@ -58,6 +58,10 @@ pub enum Kind {
     BuildHostNetwork,
     /// A volume, network, IPAM or log driver. `value` is its name.
     Driver(drivers::DriverKind),
+    /// The name a container is created or renamed to. `value` is the name.
+    Name,
+    /// The labels a container or image is given. `value` holds them as `key=value` lines.
+    Labels,
 }
 
 /// One fact about a request, with the field it was read from.
@@ -202,7 +206,11 @@ pub fn inspect_all(request: &Request<'_>) -> Result<Inspection, InspectError> {
     let resolved = request.resolved;
     let findings = &mut out.findings;
     match name {
-        "containers.create" => container::create(&body()?, resolved, findings, &mut out.references)?,
+        "containers.create" => {
+            container::create(&body()?, resolved, findings, &mut out.references)?;
+            objects::name(&query, "name", findings)?;
+        }
+        "containers.rename" => objects::name(&query, "name", findings)?,
         "containers.update" => container::update(&body()?, findings)?,
         "containers.start" => objects::checkpoint_query(&query, "checkpoint-dir", true, findings)?,
         "containers.checkpoints.create" => objects::checkpoint_create(&body()?, findings)?,

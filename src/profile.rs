@@ -1,12 +1,26 @@
 //! Picks the policy that applies to a caller: the first of the listener's profiles whose match
 //! holds for the caller's identity, or else the listener's default (deny-all unless configured).
-//! It loads policies once per distinct source; it does not evaluate requests.
+//! It does not evaluate requests.
+//!
+//! A profile may match only on facts that no caller with a weaker profile can produce through
+//! sockgate. Certificates and the uids of host processes are such facts. A container's name and
+//! labels are chosen by whoever creates it, so a container-matched profile holds only for a
+//! container that sockgate did not create for another profile (every create through sockgate is
+//! stamped with the creating profile, [`CREATED_BY`]), that was not created from a bare image id
+//! (as the classic builder creates the container of every `RUN` step, with the labels the
+//! Dockerfile has set so far) unless the profile pins that id, and that runs a pinned image when
+//! the profile pins one. uid and gid match host processes only, unless the profile says
+//! `include_containers`: root in a container is uid 0 on the host.
 
 use std::sync::Arc;
 
 use crate::config::{Match, PolicySource, Profile};
+use crate::identify::cert::San;
+use crate::identify::containers::ContainerInfo;
 use crate::identify::{Identity, Peer};
-use crate::policy::{glob_match, Policy, PolicyErrors};
+use crate::inspect::image::Pin;
+use crate::policy::{glob_match, Policy, PolicyErrors, Reservation};
+pub use crate::references::CREATED_BY;
 
 /// The policies of one listener.
 #[derive(Debug)]
@@ -16,32 +30,46 @@ pub struct Profiles {
 }
 
 impl Profiles {
-    /// Loads a listener's default policy and its profiles' policies.
+    /// Loads a listener's default policy and its profiles' policies. Each policy is given the
+    /// container names and labels that the listener's other profiles match on, as reservations
+    /// its callers may not take.
     pub fn load(default: &PolicySource, profiles: &[Profile]) -> Result<Profiles, PolicyErrors> {
         let mut errors = PolicyErrors::default();
         let mut load = |source: &PolicySource| match load_source(source) {
-            Ok(policy) => Some(Arc::new(policy)),
+            Ok(policy) => Some(policy),
             Err(e) => {
                 errors.0.extend(e.0);
                 None
             }
         };
         let default = load(default);
-        let profiles: Vec<_> = profiles
+        let loaded: Vec<_> = profiles.iter().filter_map(|p| load(&p.policy).map(|policy| (p, policy))).collect();
+        let (Some(mut default), true) = (default, errors.0.is_empty()) else { return Err(errors) };
+        let reservations: Vec<Reservation> = profiles
             .iter()
-            .filter_map(|p| load(&p.policy).map(|policy| (Arc::from(p.name.as_str()), p.matches.clone(), policy)))
+            .filter(|p| p.matches.on_container())
+            .map(|p| Reservation {
+                profile: p.name.clone(),
+                name: p.matches.container_name.clone(),
+                label: p.matches.container_label.clone(),
+            })
             .collect();
-        match default {
-            Some(default) if errors.0.is_empty() => Ok(Profiles { default, profiles }),
-            _ => Err(errors),
-        }
+        default.reserved = reservations.clone();
+        let profiles = loaded
+            .into_iter()
+            .map(|(profile, mut policy)| {
+                policy.reserved = reservations.iter().filter(|r| r.profile != profile.name).cloned().collect();
+                (Arc::from(profile.name.as_str()), profile.matches.clone(), Arc::new(policy))
+            })
+            .collect();
+        Ok(Profiles { default: Arc::new(default), profiles })
     }
 
     /// The profile name (if one matched) and the policy for `identity`.
     pub fn select(&self, identity: &Identity) -> (Option<Arc<str>>, Arc<Policy>) {
         self.profiles
             .iter()
-            .find(|(_, m, _)| matches(m, identity))
+            .find(|(name, m, _)| matches(name, m, identity))
             .map_or((None, self.default.clone()), |(name, _, policy)| (Some(name.clone()), policy.clone()))
     }
 }
@@ -56,10 +84,10 @@ pub fn load_source(source: &PolicySource) -> Result<Policy, PolicyErrors> {
     }
 }
 
-/// Whether every condition of `m` holds for `identity`.
-pub fn matches(m: &Match, identity: &Identity) -> bool {
+/// Whether every condition of `m` holds for `identity`, for the profile called `profile`.
+pub fn matches(profile: &str, m: &Match, identity: &Identity) -> bool {
     let (uid, gid) = match identity.peer {
-        Peer::Unix { uid, gid, .. } => (Some(uid), Some(gid)),
+        Peer::Unix { uid, gid, host, .. } if host || m.include_containers => (Some(uid), Some(gid)),
         _ => (None, None),
     };
     let ip = match identity.peer {
@@ -67,11 +95,15 @@ pub fn matches(m: &Match, identity: &Identity) -> bool {
         _ => None,
     };
     let cert = identity.certificate.as_ref();
-    let container = identity.container.as_ref();
+    let san = |want: &dyn Fn(&San) -> bool| cert.is_some_and(|c| c.sans.iter().any(want));
+    let container = identity.container.as_ref().filter(|c| !m.on_container() || trusted_for(profile, m, c));
     m.uid.is_none_or(|want| uid == Some(want))
         && m.gid.is_none_or(|want| gid == Some(want))
         && m.cn.as_ref().is_none_or(|want| cert.and_then(|c| c.common_name.as_ref()) == Some(want))
-        && m.san.as_ref().is_none_or(|want| cert.is_some_and(|c| c.sans.iter().any(|s| s == want)))
+        && m.san_dns.as_ref().is_none_or(|want| san(&|s| matches!(s, San::Dns(d) if d.eq_ignore_ascii_case(want))))
+        && m.san_uri.as_ref().is_none_or(|want| san(&|s| matches!(s, San::Uri(u) if u == want)))
+        && m.san_email.as_ref().is_none_or(|want| san(&|s| matches!(s, San::Email(e) if e == want)))
+        && m.san_ip.is_none_or(|want| san(&|s| matches!(s, San::Ip(ip) if ip.to_canonical() == want.to_canonical())))
         && m.cidr.is_none_or(|net| ip.is_some_and(|ip| net.contains(ip)))
         && m.container_name.as_ref().is_none_or(|glob| container.is_some_and(|c| glob_match(glob, &c.name)))
         && m.container_label.as_ref().is_none_or(|label| {
@@ -82,65 +114,151 @@ pub fn matches(m: &Match, identity: &Identity) -> bool {
         })
 }
 
+/// Whether a container's name and labels may stand for the profile `profile`: no other profile
+/// had sockgate create it, it was not created from a bare image id unless that id is pinned, and
+/// it runs a pinned image where the profile pins any.
+fn trusted_for(profile: &str, m: &Match, container: &ContainerInfo) -> bool {
+    let stamped_by_other = container.labels.get(CREATED_BY).is_some_and(|by| by != profile);
+    let by_id = crate::inspect::image::normalize(&container.image, true)
+        .map_or(true, |r| matches!(r, crate::inspect::image::Reference::Id(_)));
+    let pins = m.container_image.as_deref();
+    let pinned_id = pins.is_some_and(|pins| {
+        pins.iter().any(|p| matches!(p, Pin::Id(_)) && p.holds(&container.image_id, &container.image))
+    });
+    let pinned = pins.is_none_or(|pins| pins.iter().any(|p| p.holds(&container.image_id, &container.image)));
+    !stamped_by_other && (!by_id || pinned_id) && pinned
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::identify::cert::CertIdentity;
     use crate::identify::containers::ContainerInfo;
 
-    fn unix(uid: u32) -> Identity {
+    fn unix(uid: u32, host: bool) -> Identity {
         Identity {
             listener: "unix:///x".into(),
-            peer: Peer::Unix { uid, gid: 100, pid: None },
+            peer: Peer::Unix { uid, gid: 100, pid: None, host },
             certificate: None,
             container: None,
             profile: None,
         }
     }
 
-    #[test]
-    fn conditions() {
-        let by_uid = Match { uid: Some(1000), ..Match::default() };
-        assert!(matches(&by_uid, &unix(1000)));
-        assert!(!matches(&by_uid, &unix(0)));
-        let mut tls = unix(0);
-        tls.peer = Peer::Tcp { addr: "10.1.2.3:5000".parse().unwrap_or_else(|_| unreachable!()) };
-        tls.certificate = Some(CertIdentity {
-            common_name: Some("ci".into()),
-            sans: vec!["ci.example.com".into()],
+    fn tls(common_names: &[&str], sans: Vec<San>) -> Identity {
+        let mut identity = unix(0, true);
+        identity.peer = Peer::Tcp { addr: "10.1.2.3:5000".parse().unwrap_or_else(|_| unreachable!()) };
+        identity.certificate = Some(CertIdentity {
+            common_name: match common_names {
+                [one] => Some((*one).to_string()),
+                _ => None,
+            },
+            common_names: common_names.len(),
+            sans,
             fingerprint: "ab".into(),
         });
-        assert!(matches(&Match { cn: Some("ci".into()), ..Match::default() }, &tls));
-        assert!(!matches(&Match { cn: Some("reader".into()), ..Match::default() }, &tls));
-        assert!(matches(&Match { san: Some("ci.example.com".into()), ..Match::default() }, &tls));
-        let net = "10.0.0.0/8".parse().ok();
-        assert!(matches(&Match { cidr: net, cn: Some("ci".into()), ..Match::default() }, &tls));
-        assert!(!matches(&Match { cidr: net, uid: Some(0), ..Match::default() }, &tls));
-        tls.container = Some(ContainerInfo {
+        identity
+    }
+
+    fn container(name: &str, labels: &[(&str, &str)], image: &str) -> ContainerInfo {
+        ContainerInfo {
             id: "abc".into(),
-            name: "runner-1".into(),
-            labels: [("role".to_string(), "ci".to_string())].into_iter().collect(),
-        });
-        assert!(matches(&Match { container_name: Some("runner-*".into()), ..Match::default() }, &tls));
-        assert!(matches(&Match { container_label: Some("role=ci".into()), ..Match::default() }, &tls));
-        assert!(matches(&Match { container_label: Some("role".into()), ..Match::default() }, &tls));
-        assert!(!matches(&Match { container_label: Some("role=web".into()), ..Match::default() }, &tls));
+            name: name.into(),
+            labels: labels.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect(),
+            image: image.into(),
+            image_id: format!("sha256:{}", "1".repeat(64)),
+        }
+    }
+
+    #[test]
+    fn uids_match_host_processes_unless_told_otherwise() {
+        let by_uid = Match { uid: Some(0), ..Match::default() };
+        assert!(matches("admin", &by_uid, &unix(0, true)));
+        assert!(!matches("admin", &by_uid, &unix(1000, true)));
+        assert!(!matches("admin", &by_uid, &unix(0, false)), "root in a container is not the host's root");
+        let with_containers = Match { uid: Some(0), include_containers: true, ..Match::default() };
+        assert!(matches("admin", &with_containers, &unix(0, false)));
+    }
+
+    #[test]
+    fn certificates_match_by_one_common_name_and_by_typed_names() {
+        let cn = Match { cn: Some("ci".into()), ..Match::default() };
+        assert!(matches("p", &cn, &tls(&["ci"], Vec::new())));
+        assert!(!matches("p", &Match { cn: Some("reader".into()), ..Match::default() }, &tls(&["ci"], Vec::new())));
+        let admin = Match { cn: Some("admin".into()), ..Match::default() };
+        assert!(!matches("p", &admin, &tls(&["admin", "ci"], Vec::new())), "two readers may read two CNs apart");
+        assert!(!matches("p", &cn, &tls(&["admin", "ci"], Vec::new())));
+        let dns = Match { san_dns: Some("ci.example.com".into()), ..Match::default() };
+        assert!(matches("p", &dns, &tls(&[], vec![San::Dns("CI.example.com".into())])));
+        assert!(!matches("p", &dns, &tls(&[], vec![San::Uri("ci.example.com".into())])), "a URI is no DNS name");
+        let uri = Match { san_uri: Some("spiffe://ci".into()), ..Match::default() };
+        assert!(matches("p", &uri, &tls(&[], vec![San::Uri("spiffe://ci".into())])));
+        let ip = Match { san_ip: "10.0.0.1".parse().ok(), ..Match::default() };
+        assert!(matches("p", &ip, &tls(&[], vec![San::Ip("10.0.0.1".parse().unwrap_or_else(|_| unreachable!()))])));
+        assert!(!matches("p", &ip, &tls(&[], vec![San::Dns("10.0.0.1".into())])));
+        let net = "10.0.0.0/8".parse().ok();
+        assert!(matches(
+            "p",
+            &Match { cidr: net, cn: Some("ci".into()), ..Match::default() },
+            &tls(&["ci"], Vec::new())
+        ));
+    }
+
+    #[test]
+    fn containers_match_only_where_no_weaker_caller_could_have_made_them() {
+        let by_label = Match { container_label: Some("role=proxy".into()), ..Match::default() };
+        let by_name = Match { container_name: Some("traefik*".into()), ..Match::default() };
+        let with = |c: ContainerInfo| {
+            let mut identity = unix(0, false);
+            identity.container = Some(c);
+            identity
+        };
+        let outside = with(container("traefik", &[("role", "proxy")], "traefik:3"));
+        assert!(matches("proxy", &by_label, &outside));
+        assert!(matches("proxy", &by_name, &outside));
+        assert!(!matches("proxy", &Match { container_label: Some("role=web".into()), ..Match::default() }, &outside));
+        // Made through sockgate for another profile: never this one's.
+        let stamped = with(container("traefik", &[("role", "proxy"), (CREATED_BY, "ci")], "traefik:3"));
+        assert!(!matches("proxy", &by_label, &stamped));
+        assert!(!matches("proxy", &by_name, &stamped));
+        let own = with(container("traefik", &[("role", "proxy"), (CREATED_BY, "proxy")], "traefik:3"));
+        assert!(matches("proxy", &by_label, &own));
+        // Made from a bare image id, as the classic builder makes every RUN step's container.
+        let id = format!("sha256:{}", "1".repeat(64));
+        let built = with(container("eager_turing", &[("role", "proxy")], &id));
+        assert!(!matches("proxy", &by_label, &built));
+        let pinned = Match { container_image: Some(vec![Pin::Id(id.clone())]), ..by_label.clone() };
+        assert!(matches("proxy", &pinned, &built));
+        // A pinned image must be the one the container runs.
+        let pinned_name =
+            Match { container_image: crate::inspect::image::pin("traefik:*").ok().map(|p| vec![p]), ..by_label };
+        assert!(matches("proxy", &pinned_name, &outside));
+        assert!(!matches("proxy", &pinned_name, &with(container("x", &[("role", "proxy")], "evil/traefik:3"))));
     }
 
     #[test]
     fn first_matching_profile_wins_and_the_rest_get_the_default() {
         let profiles = Profiles::load(
             &PolicySource::DenyAll,
-            &[Profile {
-                name: "root".into(),
-                matches: Match { uid: Some(0), ..Match::default() },
-                policy: PolicySource::BuiltinReadOnly,
-            }],
+            &[
+                Profile {
+                    name: "root".into(),
+                    matches: Match { uid: Some(0), ..Match::default() },
+                    policy: PolicySource::BuiltinReadOnly,
+                },
+                Profile {
+                    name: "proxy".into(),
+                    matches: Match { container_label: Some("role=proxy".into()), ..Match::default() },
+                    policy: PolicySource::BuiltinReadOnly,
+                },
+            ],
         )
         .unwrap_or_else(|e| unreachable!("{e}"));
-        let (name, policy) = profiles.select(&unix(0));
+        let (name, policy) = profiles.select(&unix(0, true));
         assert_eq!((name.as_deref(), policy.name.as_str()), (Some("root"), "read-only"));
-        let (name, policy) = profiles.select(&unix(1000));
+        assert_eq!(policy.reserved.len(), 1, "the other profile's label is reserved for it");
+        let (name, policy) = profiles.select(&unix(1000, true));
         assert_eq!((name, policy.name.as_str()), (None, "deny-all"));
+        assert_eq!(policy.reserved.first().map(|r| r.profile.as_str()), Some("proxy"));
     }
 }

@@ -2,6 +2,10 @@
 //! [`crate::inspect`] names, [`crate::resolve`] fills in by asking the engine, and inspection then
 //! judges. Plain data; it does no I/O and judges nothing.
 
+/// The label sockgate stamps on every container created through it: the name of the profile that
+/// created it (empty for a listener's default policy). A client may not set it.
+pub const CREATED_BY: &str = "io.sockgate.created-by";
+
 /// An object that a request names and the engine will look up.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Reference {

@@ -249,6 +249,12 @@ fn header<'a>(seen: &'a Seen, name: &str) -> Option<&'a str> {
     seen.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
 }
 
+/// A create body as sockgate sends it: stamped with the profile that made it (none here).
+fn stamped(body: &str) -> String {
+    let open = body.strip_suffix('}').unwrap_or(body);
+    format!(r#"{open},"Labels":{{"io.sockgate.created-by":""}}}}"#)
+}
+
 /// Asserts the engine received exactly one request, `path` with exactly `body`, framed by length.
 fn engine_got_exactly(setup: &Setup, path: &str, body: &[u8]) {
     let seen = setup.seen();
@@ -276,7 +282,7 @@ async fn harmless_create_sent_chunked_reaches_the_engine_byte_for_byte_with_a_le
     let setup = Setup::start().await;
     let response = send_chunked(&setup, CREATE, HARMLESS, 7).await;
     assert_eq!(response.status, 200, "{response:?}");
-    engine_got_exactly(&setup, CREATE, HARMLESS.as_bytes());
+    engine_got_exactly(&setup, CREATE, stamped(HARMLESS).as_bytes());
 }
 
 #[tokio::test]
@@ -285,7 +291,7 @@ async fn a_create_that_leaves_the_cgroup_namespace_to_the_engine_is_sent_private
     let body = r#"{"Image":"busybox","hostconfig":{"Memory":1048576}}"#;
     let response = setup.send(&json_post(CREATE, body)).await;
     assert_eq!(response.status, 200, "{response:?}");
-    let amended = r#"{"Image":"busybox","hostconfig":{"Memory":1048576,"CgroupnsMode":"private"}}"#;
+    let amended = stamped(r#"{"Image":"busybox","hostconfig":{"Memory":1048576,"CgroupnsMode":"private"}}"#);
     engine_got_exactly(&setup, CREATE, amended.as_bytes());
 }
 
@@ -354,7 +360,9 @@ async fn body_over_the_limit_gets_413_and_is_not_forwarded() {
     let at = padded_create(MIB);
     let response = setup.send(&json_post(CREATE, &at)).await;
     assert_eq!(response.status, 200, "{response:?}");
-    engine_got_exactly(&setup, CREATE, at.as_bytes());
+    // Stamped: the label goes last into the labels the body already has.
+    let sent = format!(r#"{},"io.sockgate.created-by":""}}}}"#, at.strip_suffix("}}").unwrap_or(&at));
+    engine_got_exactly(&setup, CREATE, sent.as_bytes());
 }
 
 /// A harmless create body of exactly `len` bytes (a label holds the padding).
@@ -377,7 +385,7 @@ async fn json_body_needs_a_json_content_type() {
 
     let response = setup.send(&with_length("POST", CREATE, Some("application/json; charset=utf-8"), body)).await;
     assert_eq!(response.status, 200, "{response:?}");
-    engine_got_exactly(&setup, CREATE, body);
+    engine_got_exactly(&setup, CREATE, stamped(HARMLESS).as_bytes());
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 //! `file:line:col`; unknown keys are refused with a suggestion. Relative paths are relative to the
 //! file. It loads no policy and opens nothing.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -62,9 +63,15 @@ const CONFIG_SHAPE: &[(&str, Shape)] = &[
                     ("gid", Shape::Value),
                     ("cn", Shape::Value),
                     ("san", Shape::Value),
+                    ("san_dns", Shape::Value),
+                    ("san_uri", Shape::Value),
+                    ("san_email", Shape::Value),
+                    ("san_ip", Shape::Value),
                     ("cidr", Shape::Value),
                     ("container_name", Shape::Value),
                     ("container_label", Shape::Value),
+                    ("container_image", Shape::Value),
+                    ("include_containers", Shape::Value),
                 ]),
             ),
         ]),
@@ -135,9 +142,16 @@ struct RawProfile {
     gid: Option<u32>,
     cn: Option<String>,
     san: Option<String>,
+    san_dns: Option<String>,
+    san_uri: Option<String>,
+    san_email: Option<String>,
+    san_ip: Option<Spanned<String>>,
     cidr: Option<Spanned<String>>,
     container_name: Option<String>,
     container_label: Option<String>,
+    container_image: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    include_containers: bool,
 }
 
 /// Reads and checks a configuration file.
@@ -145,7 +159,10 @@ pub fn load(path: &Path) -> Result<ServeConfig, PolicyErrors> {
     let file = path.display().to_string();
     let text =
         std::fs::read_to_string(path).map_err(|e| single(&file, None, format!("cannot read configuration: {e}")))?;
-    parse(&file, &text, path.parent().unwrap_or(Path::new(".")))
+    let mut config = parse(&file, &text, path.parent().unwrap_or(Path::new(".")))?;
+    // Read again on every reload, profiles and all.
+    config.config_file = Some(path.to_path_buf());
+    Ok(config)
 }
 
 fn single(file: &str, at: Option<(usize, usize)>, message: String) -> PolicyErrors {
@@ -250,26 +267,80 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, PolicyE
                     None
                 }
             });
+            let san_ip = profile.san_ip.as_ref().and_then(|ip| match ip.get_ref().parse::<IpAddr>() {
+                Ok(ip) => Some(ip),
+                Err(_) => {
+                    err(ip.span().start, format!("`{}` is not an IP address", ip.get_ref()));
+                    None
+                }
+            });
+            let container_image = profile.container_image.map(|images| {
+                images
+                    .into_iter()
+                    .filter_map(|i| match crate::inspect::image::pin(i.get_ref()) {
+                        Ok(pin) => Some(pin),
+                        Err(e) => {
+                            err(i.span().start, e);
+                            None
+                        }
+                    })
+                    .collect()
+            });
+            // `san` is the DNS name it has always been compared with; the typed keys say which.
+            let san_dns = match (profile.san, profile.san_dns) {
+                (Some(_), Some(_)) => {
+                    err(profile.name.span().start, "`san` and `san_dns` are the same key: give one".into());
+                    None
+                }
+                (one, other) => one.or(other),
+            };
             let matches = Match {
                 uid: profile.uid,
                 gid: profile.gid,
                 cn: profile.cn,
-                san: profile.san,
+                san_dns,
+                san_uri: profile.san_uri,
+                san_email: profile.san_email,
+                san_ip,
                 cidr,
                 container_name: profile.container_name,
                 container_label: profile.container_label,
+                container_image,
+                include_containers: profile.include_containers,
             };
-            if matches == Match::default() {
+            if !matches.names_someone() {
                 err(
                     profile.name.span().start,
                     format!(
-                        "profile `{}` matches nobody: give it `uid`, `gid`, `cn`, `san`, `cidr`, `container_name` or `container_label`",
+                        "profile `{}` matches nobody: give it `uid`, `gid`, `cn`, `san_dns`, `san_uri`, `san_email`, \
+                         `san_ip`, `cidr`, `container_name` or `container_label`",
+                        profile.name.get_ref()
+                    ),
+                );
+            }
+            if matches.include_containers && matches.uid.is_none() && matches.gid.is_none() {
+                err(
+                    profile.name.span().start,
+                    format!(
+                        "profile `{}`: `include_containers` is about `uid` and `gid`, which it does not match on",
+                        profile.name.get_ref()
+                    ),
+                );
+            }
+            if matches.container_image.is_some()
+                && matches.container_name.is_none()
+                && matches.container_label.is_none()
+            {
+                err(
+                    profile.name.span().start,
+                    format!(
+                        "profile `{}`: `container_image` narrows `container_name` or `container_label`, which it does not match on",
                         profile.name.get_ref()
                     ),
                 );
             }
             let verifies = tls.as_ref().is_some_and(|t| t.verify);
-            if (matches.cn.is_some() || matches.san.is_some()) && !verifies {
+            if matches.on_certificate() && !verifies {
                 err(
                     profile.name.span().start,
                     format!(
@@ -300,10 +371,7 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, PolicyE
     }
     // Following the engine's containers costs a connection and an event stream: only when a
     // profile asks who a container is, unless the file says otherwise.
-    let needs_discovery = listeners
-        .iter()
-        .flat_map(|l| &l.profiles)
-        .any(|p| p.matches.container_name.is_some() || p.matches.container_label.is_some());
+    let needs_discovery = listeners.iter().flat_map(|l| &l.profiles).any(|p| p.matches.on_container());
     Ok(ServeConfig {
         listeners,
         upstream: UpstreamConfig { addr: upstream_addr, tls: upstream_tls },

@@ -168,15 +168,45 @@ pub struct Profile {
 pub struct Match {
     pub uid: Option<u32>,
     pub gid: Option<u32>,
-    /// The client certificate's subject common name.
+    /// The client certificate's subject common name; a certificate with several has none.
     pub cn: Option<String>,
-    /// One of the client certificate's subject alternative names.
-    pub san: Option<String>,
+    /// Subject alternative names of the client certificate, each compared with its own type only.
+    pub san_dns: Option<String>,
+    pub san_uri: Option<String>,
+    pub san_email: Option<String>,
+    pub san_ip: Option<IpAddr>,
     pub cidr: Option<Cidr>,
     /// A glob over the calling container's name.
     pub container_name: Option<String>,
     /// `key=value`, or `key` for any value, among the calling container's labels.
     pub container_label: Option<String>,
+    /// The images the calling container must run: ids (`sha256:...`) or name patterns.
+    pub container_image: Option<Vec<crate::inspect::image::Pin>>,
+    /// Whether `uid` and `gid` also match processes inside containers (root in a container is
+    /// uid 0 on the host). Off, they match host processes only.
+    pub include_containers: bool,
+}
+
+impl Match {
+    /// Whether any condition names a caller at all.
+    pub fn names_someone(&self) -> bool {
+        self.uid.is_some() || self.gid.is_some() || self.on_certificate() || self.cidr.is_some() || self.on_container()
+    }
+
+    /// Whether it matches on the client certificate.
+    pub fn on_certificate(&self) -> bool {
+        self.cn.is_some()
+            || self.san_dns.is_some()
+            || self.san_uri.is_some()
+            || self.san_email.is_some()
+            || self.san_ip.is_some()
+    }
+
+    /// Whether it matches on what a container is (its name or labels): facts whoever creates a
+    /// container chooses, which sockgate therefore reserves (see [`crate::profile`]).
+    pub fn on_container(&self) -> bool {
+        self.container_name.is_some() || self.container_label.is_some()
+    }
 }
 
 /// An IP network such as `10.0.0.0/8` or `::1/128`.

@@ -35,6 +35,10 @@ pub struct ContainerInfo {
     /// The name without its leading `/`.
     pub name: String,
     pub labels: BTreeMap<String, String>,
+    /// The reference it was created from (`Config.Image`): a name, or an image id.
+    pub image: String,
+    /// The id of the image it runs.
+    pub image_id: String,
 }
 
 /// Why the engine's answer could not be used.
@@ -478,6 +482,9 @@ struct Listed {
     id: String,
     names: Option<Vec<String>>,
     labels: Option<BTreeMap<String, String>>,
+    image: Option<String>,
+    #[serde(rename = "ImageID")]
+    image_id: Option<String>,
     #[serde(default)]
     network_settings: Option<NetworkSettings>,
 }
@@ -493,7 +500,13 @@ fn parse_listing(body: &[u8]) -> Result<Vec<Known>, DiscoveryError> {
             let names = c.names.unwrap_or_default();
             let name = names.iter().map(|n| n.strip_prefix('/').unwrap_or(n)).find(|n| !n.contains('/'));
             let name = name.or(names.first().map(|n| n.trim_start_matches('/'))).unwrap_or_default().to_owned();
-            let info = ContainerInfo { id: c.id, name, labels: c.labels.unwrap_or_default() };
+            let info = ContainerInfo {
+                id: c.id,
+                name,
+                labels: c.labels.unwrap_or_default(),
+                image: c.image.unwrap_or_default(),
+                image_id: c.image_id.unwrap_or_default(),
+            };
             Known { info, ips: c.network_settings.unwrap_or_default().addresses() }
         })
         .collect())
@@ -504,6 +517,8 @@ fn parse_listing(body: &[u8]) -> Result<Vec<Known>, DiscoveryError> {
 struct Inspected {
     id: String,
     name: String,
+    /// The id of the image it runs.
+    image: Option<String>,
     state: Option<State>,
     config: Option<Config>,
     network_settings: Option<NetworkSettings>,
@@ -519,6 +534,7 @@ struct State {
 #[serde(rename_all = "PascalCase")]
 struct Config {
     labels: Option<BTreeMap<String, String>>,
+    image: Option<String>,
 }
 
 /// The answer to `GET /containers/<id>/json`; `None` unless the container is running.
@@ -527,8 +543,14 @@ fn parse_inspect(body: &[u8]) -> Result<Option<Known>, DiscoveryError> {
     if !c.state.is_some_and(|s| s.running) {
         return Ok(None);
     }
-    let labels = c.config.and_then(|config| config.labels).unwrap_or_default();
-    let info = ContainerInfo { id: c.id, name: c.name.trim_start_matches('/').to_owned(), labels };
+    let (labels, image) = c.config.map(|config| (config.labels, config.image)).unwrap_or_default();
+    let info = ContainerInfo {
+        id: c.id,
+        name: c.name.trim_start_matches('/').to_owned(),
+        labels: labels.unwrap_or_default(),
+        image: image.unwrap_or_default(),
+        image_id: c.image.unwrap_or_default(),
+    };
     Ok(Some(Known { info, ips: c.network_settings.unwrap_or_default().addresses() }))
 }
 
@@ -548,7 +570,7 @@ fn is_container_id(text: &str) -> bool {
 /// in `/docker/<id>`, the systemd driver in `/system.slice/docker-<id>.scope` (dockerd
 /// daemon/oci_linux.go `getCgroupsPath`), on cgroup v1 (`N:controllers:path`) and v2 (`0::path`)
 /// alike; the innermost such segment is the process's own container.
-fn container_id_from_cgroup(cgroup: &str) -> Option<&str> {
+pub(crate) fn container_id_from_cgroup(cgroup: &str) -> Option<&str> {
     cgroup.lines().find_map(|line| {
         let path = line.splitn(3, ':').nth(2)?;
         path.rsplit('/').find_map(|segment| {
@@ -570,7 +592,13 @@ mod tests {
     }
 
     fn known(id: &str, name: &str, ips: &[&str]) -> Known {
-        let info = ContainerInfo { id: id.into(), name: name.into(), labels: BTreeMap::new() };
+        let info = ContainerInfo {
+            id: id.into(),
+            name: name.into(),
+            labels: BTreeMap::new(),
+            image: String::new(),
+            image_id: String::new(),
+        };
         Known { info, ips: ips.iter().map(|t| ip(t)).collect() }
     }
 

@@ -15,8 +15,10 @@ use tokio::net::UnixStream;
 /// The caller at the other end of one connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Peer {
-    /// A unix socket peer, from `SO_PEERCRED`.
-    Unix { uid: u32, gid: u32, pid: Option<i32> },
+    /// A unix socket peer, from `SO_PEERCRED`. `host` says whether the process is one of the
+    /// host's: visible here, in sockgate's own PID namespace, and in no docker container's cgroup.
+    /// Root in a container is uid 0 too, so uid and gid alone do not tell.
+    Unix { uid: u32, gid: u32, pid: Option<i32>, host: bool },
     /// A unix socket peer whose credentials could not be read.
     UnixUnknown,
     /// A TCP peer.
@@ -41,7 +43,10 @@ impl Identity {
     /// The identity of a unix socket peer.
     pub fn unix(listener: Arc<str>, stream: &UnixStream) -> Identity {
         let peer = match stream.peer_cred() {
-            Ok(cred) => Peer::Unix { uid: cred.uid(), gid: cred.gid(), pid: cred.pid() },
+            Ok(cred) => {
+                let host = cred.pid().is_some_and(is_host_process);
+                Peer::Unix { uid: cred.uid(), gid: cred.gid(), pid: cred.pid(), host }
+            }
             Err(_) => Peer::UnixUnknown,
         };
         Identity { listener, peer, certificate: None, container: None, profile: None }
@@ -62,11 +67,29 @@ impl Identity {
     }
 }
 
+/// Whether process `pid` is a host process as seen from here: the kernel reports pid 0 for a peer
+/// outside sockgate's PID namespace, a process in its own PID namespace is in some container, and
+/// one in a docker container's cgroup is in that container even when it shares the host's PIDs
+/// (`--pid host`). Anything that cannot be read counts as not the host's.
+fn is_host_process(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    let namespace = |of: &str| std::fs::read_link(format!("/proc/{of}/ns/pid")).ok();
+    let same_namespace = match (namespace(&pid.to_string()), namespace("self")) {
+        (Some(theirs), Some(ours)) => theirs == ours,
+        _ => false,
+    };
+    same_namespace
+        && std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+            .is_ok_and(|cgroup| containers::container_id_from_cgroup(&cgroup).is_none())
+}
+
 impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Peer::Unix { uid, gid, pid: Some(pid) } => write!(f, "uid={uid} gid={gid} pid={pid}"),
-            Peer::Unix { uid, gid, pid: None } => write!(f, "uid={uid} gid={gid}"),
+            Peer::Unix { uid, gid, pid: Some(pid), .. } => write!(f, "uid={uid} gid={gid} pid={pid}"),
+            Peer::Unix { uid, gid, pid: None, .. } => write!(f, "uid={uid} gid={gid}"),
             Peer::UnixUnknown => f.write_str("unix peer"),
             Peer::Tcp { addr } => write!(f, "{addr}"),
         }

@@ -141,6 +141,43 @@ pub fn normalize_pattern(pattern: &str) -> String {
     format!("{domain}/{rest}{}", if needs_tag { ":latest" } else { "" })
 }
 
+/// An image a container-matched profile requires its container to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pin {
+    /// A full image id, `sha256:` and 64 hex digits: the image itself, whatever it is called.
+    Id(String),
+    /// A normalized name pattern, matched against the reference the container was created with
+    /// (weaker: a caller allowed to tag or build can put another image behind a name).
+    Name(String),
+}
+
+/// Reads a `container_image` entry: `sha256:<64 hex>` or a name pattern.
+pub fn pin(text: &str) -> Result<Pin, String> {
+    if let Some(hex) = text.strip_prefix("sha256:") {
+        if hex.len() == 64 && is_hex(hex) {
+            return Ok(Pin::Id(text.to_owned()));
+        }
+        return Err(format!("image id `{text}` must be `sha256:` and 64 lower-case hex digits"));
+    }
+    if text.trim().is_empty() {
+        return Err("empty image pattern".into());
+    }
+    Ok(Pin::Name(normalize_pattern(text)))
+}
+
+impl Pin {
+    /// Whether a container created from `reference` that runs image `id` satisfies this pin.
+    pub fn holds(&self, id: &str, reference: &str) -> bool {
+        match self {
+            Pin::Id(want) => want == id,
+            Pin::Name(pattern) => match normalize(reference, true) {
+                Ok(Reference::Named(name)) => matches(pattern, &name),
+                _ => false,
+            },
+        }
+    }
+}
+
 /// Whether a normalized reference matches a normalized pattern. `name:*` also matches the name
 /// pinned by digest (`name@sha256:...`).
 pub fn matches(pattern: &str, name: &str) -> bool {
@@ -156,6 +193,21 @@ pub fn matches(pattern: &str, name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pins_hold_by_id_or_by_name() {
+        let id = format!("sha256:{}", "a".repeat(64));
+        let by_id = pin(&id).unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(by_id.holds(&id, "traefik:3"));
+        assert!(!by_id.holds(&format!("sha256:{}", "b".repeat(64)), "traefik:3"));
+        let by_name = pin("traefik:*").unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(by_name.holds(&id, "traefik:3"));
+        assert!(by_name.holds(&id, "docker.io/library/traefik:latest"));
+        assert!(!by_name.holds(&id, "evil/traefik:3"));
+        assert!(!by_name.holds(&id, &id), "a container created by image id names no image");
+        assert!(pin("sha256:abc").is_err());
+        assert!(pin(" ").is_err());
+    }
 
     fn named(r: &str) -> String {
         match normalize(r, true) {

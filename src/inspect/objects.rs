@@ -107,6 +107,36 @@ pub fn swarm(body: &Json, findings: &mut Vec<Finding>) -> Result<(), InspectErro
     Ok(())
 }
 
+/// The name a container is created with (`containers.create`) or renamed to (`containers.rename`),
+/// which profiles may match callers on.
+pub fn name(query: &Query, key: &str, findings: &mut Vec<Finding>) -> Result<(), InspectError> {
+    if let Some(name) = query.get(key)?.filter(|n| !n.is_empty()) {
+        findings.push(Finding::new(Kind::Name, format!("query {key}"), name, format!("names the container `{name}`")));
+    }
+    Ok(())
+}
+
+/// Labels a request gives a container or an image: profiles may match callers on them, and the
+/// label sockgate stamps on its own creates ([`crate::references::CREATED_BY`]) is sockgate's alone.
+pub(super) fn labels<'a>(
+    field: &str,
+    labels: impl Iterator<Item = (&'a str, &'a str)>,
+    findings: &mut Vec<Finding>,
+) -> Result<(), InspectError> {
+    let mut lines = Vec::new();
+    for (key, value) in labels {
+        if key == crate::references::CREATED_BY {
+            return Err(InspectError::Invalid(format!("{field}: the label `{key}` is sockgate's own")));
+        }
+        lines.push(format!("{key}={value}"));
+    }
+    if !lines.is_empty() {
+        let says = format!("sets {} label{}", lines.len(), if lines.len() == 1 { "" } else { "s" });
+        findings.push(Finding::new(Kind::Labels, field, lines.join("\n"), says));
+    }
+    Ok(())
+}
+
 /// `POST /volumes/create`: `volume.CreateOptions`. No driver means `local`.
 pub fn volume(body: &Json, findings: &mut Vec<Finding>) -> Result<(), InspectError> {
     let options = Struct::new(body, "")?;
@@ -232,6 +262,25 @@ pub fn build(query: &Query, findings: &mut Vec<Finding>) -> Result<(), InspectEr
     }
     for tag in query.all("t") {
         findings.push(image_finding("query t", tag, false)?);
+    }
+    // `labels` is a JSON object (`build_routes.go` `json.Unmarshal` into `map[string]string`).
+    if let Some(text) = query.get("labels")?.filter(|t| !t.is_empty()) {
+        let parsed = super::json::parse(text.as_bytes())?;
+        let wrapped = Json::Object(vec![("labels".into(), parsed)]);
+        let top = Struct::new(&wrapped, "query")?;
+        let mut pairs = Vec::new();
+        for (key, value) in top.map("labels")? {
+            match value {
+                Json::String(text) => pairs.push((key, text.as_str())),
+                Json::Null => pairs.push((key, "")),
+                _ => {
+                    return Err(
+                        super::JsonError::Type { path: format!("query labels.{key}"), expected: "a string" }.into()
+                    )
+                }
+            }
+        }
+        labels("query labels", pairs.into_iter(), findings)?;
     }
     Ok(())
 }

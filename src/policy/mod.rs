@@ -67,6 +67,38 @@ pub struct Policy {
     pub constraints: Constraints,
     /// Indexed by [`Operation::index`]: the rules whose patterns match that operation.
     by_operation: Vec<Vec<usize>>,
+    /// Container names and labels that other profiles of the same listener match on, which a
+    /// caller under this policy may not give a container (see [`crate::profile`]).
+    pub reserved: Vec<Reservation>,
+}
+
+/// A container name glob or label that a profile matches callers on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reservation {
+    pub profile: String,
+    /// A glob over container names.
+    pub name: Option<String>,
+    /// `key=value`, or `key` for any value.
+    pub label: Option<String>,
+}
+
+impl Reservation {
+    /// Whether a container with `labels` (`key=value` each) would carry the reserved label.
+    pub fn holds_label<'a>(&self, mut labels: impl Iterator<Item = &'a str>) -> bool {
+        let Some(reserved) = &self.label else { return false };
+        labels.any(|label| {
+            let (key, value) = label.split_once('=').unwrap_or((label, ""));
+            match reserved.split_once('=') {
+                Some((k, v)) => k == key && v == value,
+                None => reserved == key,
+            }
+        })
+    }
+
+    /// Whether a container called `name` would carry the reserved name.
+    pub fn holds_name(&self, name: &str) -> bool {
+        self.name.as_ref().is_some_and(|glob| glob_match(glob, name.trim_start_matches('/')))
+    }
 }
 
 impl Policy {
@@ -238,6 +270,7 @@ impl Policy {
             })
             .collect();
         Ok(Policy {
+            reserved: Vec::new(),
             name: name.unwrap_or_else(|| default_name.to_string()),
             rules,
             constraints: constraints.map(|(_, c)| c).unwrap_or_default(),

@@ -74,6 +74,7 @@ impl Learner {
                     continue;
                 }
                 Kind::BuildHostNetwork => "build_host_network",
+                Kind::Name | Kind::Labels => continue,
                 Kind::Driver(kind) => {
                     seen.drivers.insert((kind, finding.value.clone()));
                     continue;
