@@ -39,11 +39,18 @@ async fn ambiguous_paths_are_refused_or_decoded_as_dockerd_does() {
         ("/V1.41/_ping", 403, None),
         ("/v1.41x/_ping", 403, None),
         ("/vfoo/_ping", 403, None),
-        // Escapes that would decode to something a second parser reads differently.
-        ("/containers/a%25/json", 400, None),
-        ("/containers/a%3Fb/json", 400, None),
+        // Any other byte dockerd decodes one way is part of a name, forwarded as an escape that
+        // decodes to it again.
+        ("/containers/a%25/json", 200, Some("/containers/a%25/json")),
+        ("/containers/a%3Fb/json", 200, Some("/containers/a%3Fb/json")),
+        ("/v1.41/networks/test%2001", 200, Some("/v1.41/networks/test%2001")),
+        ("/containers/%C3%A9/json", 200, Some("/containers/%C3%A9/json")),
+        ("/containers/\u{e9}/json", 200, Some("/containers/%C3%A9/json")),
+        ("/containers/a{\"b\"}/json", 200, Some("/containers/a%7B%22b%22%7D/json")),
+        // Bad escapes, control characters, bytes that are not UTF-8.
         ("/containers/a%00/json", 400, None),
-        ("/containers/%C3%A9/json", 400, None),
+        ("/containers/a%0Ab/json", 400, None),
+        ("/containers/%FF/json", 400, None),
         ("/containers/%zz/json", 400, None),
         // Unknown routes.
         ("/containers/create", 403, None),
@@ -66,13 +73,14 @@ async fn ambiguous_paths_are_refused_or_decoded_as_dockerd_does() {
         }
     }
 
-    // Request forms that are not origin-form, methods in the wrong case, raw non-ASCII bytes.
+    // Request forms that are not origin-form, methods in the wrong case, raw bytes that are not
+    // UTF-8 or that end the target.
     let before = stub.seen().len();
     for request in [
         &b"GET http://docker/containers/json HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n"[..],
         b"OPTIONS * HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n",
         b"get /containers/json HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n",
-        b"GET /containers/\xc3\xa9/json HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n",
+        b"GET /containers/\xff/json HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n",
         b"GET /containers/a b/json HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n",
     ] {
         let response = raw(&gw.socket, request).await;
