@@ -151,3 +151,42 @@ async fn bodies_arrive_intact_whatever_their_framing() {
     assert_eq!(seen.last().map(|s| s.body.as_slice()), Some(&b"hello world"[..]));
     stub.stop();
 }
+
+#[tokio::test]
+async fn a_malformed_chunked_body_is_the_clients_error_and_the_engine_never_gets_it_whole() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let stub = Stub::start(&dir.path().join("engine.sock"), Duration::ZERO).await;
+    let gw = Gateway::start(&dir.path().join("gw.sock"), &stub.path, FULL_ACCESS, dir.path()).await;
+    let bad = |method: &str, target: &str, valid: &str| {
+        let mut request = format!(
+            "{method} {target} HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        );
+        if !valid.is_empty() {
+            request.push_str(&format!("{:x}\r\n{valid}\r\n", valid.len()));
+        }
+        request.push_str("zz\r\nnot a chunk\r\n0\r\n\r\n");
+        request
+    };
+    // (method, target): one whose body sockgate reads whole, and three that stream through.
+    let operations = [
+        ("POST", "/containers/create"),
+        ("POST", "/build"),
+        ("PUT", "/containers/c1/archive?path=/"),
+        ("POST", "/images/load"),
+    ];
+    for (method, target) in operations {
+        let response = raw(&gw.socket, bad(method, target, "").as_bytes()).await;
+        assert_eq!(status(&response), 400, "{method} {target}: {response}");
+        assert!(response.contains(r#"{"message":"sockgate: cannot read the request body: "#), "{response}");
+    }
+    assert!(stub.seen().is_empty(), "the engine saw a malformed request: {:?}", stub.seen());
+
+    // A bad chunk after a good one: a streamed body is cut short, never passed on whole.
+    for (method, target) in &operations[1..] {
+        let response = raw(&gw.socket, bad(method, target, "hello").as_bytes()).await;
+        assert_eq!(status(&response), 400, "{method} {target}: {response}");
+    }
+    let seen = stub.seen();
+    assert!(seen.iter().all(|s| s.body.is_empty()), "the engine got a body whole: {seen:?}");
+    stub.stop();
+}

@@ -1,18 +1,22 @@
 //! The connection itself, with raw bytes against `sockgate serve` in front of the real dockerd:
-//! a client that half-closes after its request still gets dockerd's answer, and one that leaves
-//! altogether is let go.
+//! a client that half-closes after its request still gets dockerd's answer, one that leaves
+//! altogether is let go, and a malformed request body is the client's error, which the engine
+//! never acts on.
 
 mod common;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 
+use common::dockerd::{container_exists, inspect_image, DOCKER_SOCKET};
+use common::http::{http_request, HttpConnection};
 use common::observe::wait_for_metrics;
-use common::{docker_ready, free_port, Gateway, FULL_ACCESS};
+use common::{docker_ready, free_port, real_docker, Gateway, Scratch, FULL_ACCESS, TEST_IMAGE};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the gateway may take to notice a client that left.
@@ -93,4 +97,98 @@ fn a_client_that_leaves_a_quiet_stream_is_let_go() -> Result<()> {
         m.get("sockgate_connections_open", &[]) == Some(0.0)
     })?;
     Ok(())
+}
+
+/// A chunked request whose chunk-size line is not hex, after `valid` well-formed chunks.
+fn bad_chunks(method: &str, target: &str, content_type: &str, valid: &[&[u8]]) -> Vec<u8> {
+    let mut request = format!(
+        "{method} {target} HTTP/1.1\r\nHost: docker\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    .into_bytes();
+    for chunk in valid {
+        request.extend(format!("{:x}\r\n", chunk.len()).into_bytes());
+        request.extend_from_slice(chunk);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"zz\r\nnot a chunk\r\n0\r\n\r\n");
+    request
+}
+
+/// Sends `request` and reads the answer: the status and the JSON body's message.
+fn refused_as_client_error(gw: &Gateway, request: &[u8], what: &str) -> Result<()> {
+    let mut conn = HttpConnection::open(gw.socket())?;
+    conn.send(request)?;
+    let response = conn.read_response().with_context(|| format!("{what}: no answer"))?;
+    ensure!(response.status == 400, "{what}: want 400, got {} {}", response.status, response.body);
+    let message = response.json()?["message"].as_str().unwrap_or_default().to_owned();
+    ensure!(message.starts_with("sockgate: ") && message.contains("request body"), "{what}: {message:?}");
+    Ok(())
+}
+
+#[test]
+fn a_malformed_chunked_body_is_the_clients_error_and_reaches_nothing() -> Result<()> {
+    if !docker_ready()? {
+        return Ok(());
+    }
+    let mut scratch = Scratch::new();
+    let holder = scratch.container("chunks-holder");
+    real_docker(&["create", "--name", &holder, TEST_IMAGE, "true"])?.ok()?;
+    let gw = Gateway::start(Some(FULL_ACCESS))?;
+    let images_before = real_docker(&["images", "-a", "-q", "--no-trunc"])?.ok()?.stdout;
+
+    // A body sockgate reads whole before judging.
+    let created = scratch.container("chunks-create");
+    let create = format!("/v1.41/containers/create?name={created}");
+    let body = format!(r#"{{"Image":"{TEST_IMAGE}","Cmd":["true"]}}"#);
+    for valid in [&[][..], &[body.as_bytes()][..]] {
+        refused_as_client_error(&gw, &bad_chunks("POST", &create, "application/json", valid), "containers.create")?;
+    }
+    ensure!(!container_exists(&created)?, "a container was created from a malformed body");
+
+    // Bodies that stream through to the engine: refused before the engine sees a byte when the
+    // first chunk is bad, and cut short, as when a client goes away mid-upload, when a later one
+    // is (here inside the first tar header, so no entry can be made of it).
+    let tag = scratch.image("chunks-build");
+    let build = format!("/v1.41/build?t={tag}");
+    let archive = format!("/v1.41/containers/{holder}/archive?path=/tmp");
+    let tar = tar_with_one_file("sockgate-chunks");
+    for valid in [&[][..], &[&tar[..100]][..]] {
+        refused_as_client_error(&gw, &bad_chunks("POST", &build, "application/x-tar", valid), "images.build")?;
+        refused_as_client_error(&gw, &bad_chunks("POST", "/v1.41/images/load", "application/x-tar", valid), "load")?;
+        refused_as_client_error(&gw, &bad_chunks("PUT", &archive, "application/x-tar", valid), "archive")?;
+    }
+    ensure!(inspect_image(&tag)?.is_none(), "an image was built from a malformed body");
+    let images_after = real_docker(&["images", "-a", "-q", "--no-trunc"])?.ok()?.stdout;
+    ensure!(images_before == images_after, "images changed:\n{images_before}\n->\n{images_after}");
+    let extracted = format!("/v1.41/containers/{holder}/archive?path=/tmp/sockgate-chunks");
+    let stat = http_request(Path::new(DOCKER_SOCKET), "GET", &extracted, None)?;
+    ensure!(stat.status == 404, "a file was extracted from a malformed body: {}", stat.status);
+
+    // The gateway still serves the next client.
+    let ping = http_request(gw.socket(), "GET", "/_ping", None)?;
+    ensure!(ping.status == 200, "ping after the refusals: {} {}", ping.status, ping.body);
+    Ok(())
+}
+
+/// A tar archive holding one small file, `name`.
+fn tar_with_one_file(name: &str) -> Vec<u8> {
+    let mut header = [0u8; 512];
+    header[..name.len()].copy_from_slice(name.as_bytes());
+    header[100..108].copy_from_slice(b"0000644\0");
+    header[108..116].copy_from_slice(b"0000000\0");
+    header[116..124].copy_from_slice(b"0000000\0");
+    header[124..136].copy_from_slice(b"00000000003\0");
+    header[136..148].copy_from_slice(b"00000000000\0");
+    header[156] = b'0';
+    header[257..263].copy_from_slice(b"ustar\0");
+    header[263..265].copy_from_slice(b"00");
+    header[148..156].copy_from_slice(b"        ");
+    let sum: u32 = header.iter().map(|b| u32::from(*b)).sum();
+    header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    let mut tar = header.to_vec();
+    let mut data = [0u8; 512];
+    data[..3].copy_from_slice(b"hi\n");
+    tar.extend_from_slice(&data);
+    tar.extend_from_slice(&[0u8; 1024]);
+    tar
 }
