@@ -1,7 +1,8 @@
 //! The one body type that flows through the gateway in both directions: bytes streamed from a
 //! peer, or a small body sockgate produced itself. It can count the bytes that pass and run a hook
 //! when it is dropped (finished or abandoned), which is how a request is recorded once its response
-//! is done. It never buffers a stream.
+//! is done. A client's request body that fails (malformed chunks, cut short) fails as the client's
+//! error, so whoever forwards it can tell that from a failing engine. It never buffers a stream.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,6 +23,8 @@ pub struct Body {
 }
 
 enum Kind {
+    /// A client's request body, its first frame already read (see [`request`]).
+    Request(Option<Frame<Bytes>>, Incoming),
     Streamed(Incoming),
     Engine(Box<EngineBody>),
     Full(Option<Bytes>),
@@ -38,7 +41,23 @@ pub fn engine(body: EngineBody) -> Body {
     Body { kind: Kind::Engine(Box::new(body)), counter: None, on_drop: None }
 }
 
-/// A body streamed from a peer, passed on frame by frame.
+/// Why a body stopped short.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// The client's request body is malformed or was cut short: the client's error, not the engine's.
+    #[error("{0}")]
+    Client(hyper::Error),
+    /// A body from the engine failed.
+    #[error(transparent)]
+    Engine(hyper::Error),
+}
+
+/// A client's request body, passed on frame by frame after `first`, the frame already read from it.
+pub fn request(first: Option<Frame<Bytes>>, incoming: Incoming) -> Body {
+    Body { kind: Kind::Request(first, incoming), counter: None, on_drop: None }
+}
+
+/// An answer streamed from the engine (one that did not switch protocols), passed on frame by frame.
 pub fn streamed(incoming: Incoming) -> Body {
     Body { kind: Kind::Streamed(incoming), counter: None, on_drop: None }
 }
@@ -68,13 +87,17 @@ impl Drop for Body {
 
 impl http_body::Body for Body {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = self.get_mut();
         let polled = match &mut this.kind {
-            Kind::Streamed(incoming) => Pin::new(incoming).poll_frame(cx),
-            Kind::Engine(engine) => Pin::new(&mut **engine).poll_frame(cx),
+            Kind::Request(first, incoming) => match first.take() {
+                Some(frame) => Poll::Ready(Some(Ok(frame))),
+                None => Pin::new(incoming).poll_frame(cx).map_err(BodyError::Client),
+            },
+            Kind::Streamed(incoming) => Pin::new(incoming).poll_frame(cx).map_err(BodyError::Engine),
+            Kind::Engine(engine) => Pin::new(&mut **engine).poll_frame(cx).map_err(BodyError::Engine),
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
         };
         if let (Some(counter), Poll::Ready(Some(Ok(frame)))) = (&this.counter, &polled) {
@@ -89,6 +112,7 @@ impl http_body::Body for Body {
 
     fn is_end_stream(&self) -> bool {
         match &self.kind {
+            Kind::Request(first, incoming) => first.is_none() && incoming.is_end_stream(),
             Kind::Streamed(incoming) => incoming.is_end_stream(),
             Kind::Engine(engine) => engine.is_end_stream(),
             Kind::Full(bytes) => bytes.is_none(),
@@ -97,6 +121,16 @@ impl http_body::Body for Body {
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
+            Kind::Request(first, incoming) => {
+                let read = first.as_ref().and_then(Frame::data_ref).map_or(0, |data| data.len() as u64);
+                let rest = incoming.size_hint();
+                let mut hint = SizeHint::new();
+                hint.set_lower(rest.lower().saturating_add(read));
+                if let Some(upper) = rest.upper() {
+                    hint.set_upper(upper.saturating_add(read));
+                }
+                hint
+            }
             Kind::Streamed(incoming) => incoming.size_hint(),
             Kind::Engine(engine) => engine.size_hint(),
             Kind::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),

@@ -28,7 +28,7 @@ pub enum GatewayError {
     #[error("{}", .0.denial_message())]
     Denied(Box<Decision>),
     #[error(transparent)]
-    Forward(#[from] ForwardError),
+    Forward(ForwardError),
     #[error("cannot ask the engine what the request refers to: {0}")]
     Lookup(#[from] LookupError),
     #[error("no such container: {0}")]
@@ -46,6 +46,16 @@ impl From<crate::resolve::ResolveError> for GatewayError {
             too_many @ crate::resolve::ResolveError::TooMany(_) => {
                 GatewayError::TooManyReferences(too_many.to_string())
             }
+        }
+    }
+}
+
+impl From<ForwardError> for GatewayError {
+    fn from(error: ForwardError) -> GatewayError {
+        match error {
+            // The client's body broke on its way through: the client's error, not the engine's.
+            ForwardError::ClientBody(reason) => GatewayError::BodyRead(reason),
+            other => GatewayError::Forward(other),
         }
     }
 }

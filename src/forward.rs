@@ -34,7 +34,7 @@ use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::TlsConnector;
 use tokio_util::task::TaskTracker;
 
-use crate::body::{self, Body};
+use crate::body::{self, Body, BodyError};
 use crate::normalize::Target;
 
 /// Where the real engine listens.
@@ -52,6 +52,11 @@ pub enum ForwardError {
     Unavailable { addr: String, reason: String },
     #[error("cannot build the upstream request: {0}")]
     Request(String),
+    /// The client's request body failed while it was forwarded: the client's error (see
+    /// [`crate::body::BodyError`]). The engine got a request cut short, as when a client goes away
+    /// mid-upload.
+    #[error("cannot read the request body: {0}")]
+    ClientBody(String),
 }
 
 /// The engine's HTTP/1.1 client: connections are kept alive and pooled.
@@ -155,7 +160,7 @@ impl Upstream {
                 tracing::debug!("engine connection ended: {e}");
             }
         });
-        let mut response = sender.send_request(outgoing).await.map_err(|e| self.unavailable(&error_chain(&e)))?;
+        let mut response = sender.send_request(outgoing).await.map_err(|e| self.failed(&e))?;
         if response.status() != StatusCode::SWITCHING_PROTOCOLS {
             let (mut parts, incoming) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
@@ -192,7 +197,7 @@ impl Upstream {
                         request = unsent;
                         link = self.connect().await?;
                     }
-                    _ => return Err(self.unavailable(&error_chain(e.error()))),
+                    _ => return Err(self.failed(e.error())),
                 },
             }
         };
@@ -223,6 +228,18 @@ impl Upstream {
         if let Entry::Vacant(host) = request.headers_mut().entry(header::HOST) {
             host.insert(self.host.clone());
         }
+    }
+
+    /// A failed exchange: the client's body, when that is what failed, else the engine.
+    fn failed(&self, error: &hyper::Error) -> ForwardError {
+        let mut source = std::error::Error::source(error);
+        while let Some(e) = source {
+            if let Some(BodyError::Client(client)) = e.downcast_ref::<BodyError>() {
+                return ForwardError::ClientBody(error_chain(client));
+            }
+            source = e.source();
+        }
+        self.unavailable(&error_chain(error))
     }
 
     fn unavailable(&self, reason: &str) -> ForwardError {
@@ -449,7 +466,8 @@ pub fn connection_options(headers: &HeaderMap) -> impl Iterator<Item = &str> {
     headers.get_all(header::CONNECTION).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim)
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error and its causes, on one line.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut message = error.to_string();
     let mut source = error.source();
     while let Some(e) = source {

@@ -153,7 +153,17 @@ impl Gateway {
                 entry.bytes_in.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 body::full(bytes)
             }
-            (None, Some(streamed)) => body::streamed(streamed).counted(entry.bytes_in.clone()),
+            (None, Some(mut streamed)) => {
+                // Its first frame is read before the request goes out, so a body malformed from
+                // its start is refused as the client's error and the engine sees nothing of it.
+                // A later failure cuts the forwarded body short (`ForwardError::ClientBody`).
+                let first = if http_body::Body::is_end_stream(&streamed) {
+                    None
+                } else {
+                    streamed.frame().await.transpose().map_err(|e| GatewayError::BodyRead(forward::error_chain(&e)))?
+                };
+                body::request(first, streamed).counted(entry.bytes_in.clone())
+            }
             (None, None) => body::full(Bytes::new()),
         };
         Ok(self.upstream.forward(parts, outgoing, &target, upgrade).await?)
@@ -168,7 +178,7 @@ impl Gateway {
             Err(e) if e.is::<http_body_util::LengthLimitError>() => {
                 Err(GatewayError::BodyTooLarge(self.max_body_bytes))
             }
-            Err(e) => Err(GatewayError::BodyRead(e.to_string())),
+            Err(e) => Err(GatewayError::BodyRead(forward::error_chain(&*e))),
         }
     }
 }

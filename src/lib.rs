@@ -21,7 +21,8 @@
 //! [`gateway`] wires those steps together for one request, and [`error`] is the only place where a
 //! failure becomes an HTTP response. [`serve`] runs the whole server until it is told to stop, as
 //! [`config`] describes it, each connection on one of the [`workers`], a single-threaded runtime
-//! per core; [`tls`] builds its TLS configurations and [`body`] is the one body type.
+//! per core, until its client leaves ([`hangup`]); [`tls`] builds its TLS configurations and
+//! [`body`] is the one body type.
 
 pub mod admin;
 pub mod amend;
@@ -32,6 +33,7 @@ pub mod decide;
 pub mod error;
 pub mod forward;
 pub mod gateway;
+pub mod hangup;
 pub mod identify;
 pub mod inspect;
 pub mod listen;

@@ -3,10 +3,12 @@
 //! dockerd routes on the percent-decoded path (`req.URL.Path`, gorilla/mux without `UseEncodedPath`)
 //! and answers a path that `path.Clean` would change with a redirect instead of a handler
 //! (gorilla/mux `Router.ServeHTTP`, `cleanPath`). This module decodes exactly as Go's
-//! `url.PathUnescape` does and then refuses anything whose meaning could differ between sockgate and
-//! dockerd: absolute-form and `*` targets, bad escapes, unclean paths, bytes outside a conservative
-//! set, and version prefixes other than `v` and dotted digits. The path it returns holds no `%`,
-//! so the engine decodes it to the very string sockgate classified. It does not look at the query.
+//! `url.PathUnescape` does and then refuses only what dockerd could read two ways: absolute-form
+//! and `*` targets, bad escapes, unclean paths, control characters, bytes that are not UTF-8, and
+//! version prefixes other than `v` and dotted digits. Any other byte is part of a name (docker-py
+//! names a network `test 01`). The path it forwards spells every byte a URL parser could take for
+//! syntax (space, `%`, `?`, `#`, non-ASCII, ...) as a `%XX` escape, so the engine decodes it to
+//! the very string sockgate classified. It does not look at the query.
 
 use std::fmt;
 
@@ -22,14 +24,27 @@ pub struct Target {
 }
 
 impl Target {
-    /// The origin-form request target to send to the engine.
+    /// The origin-form request target to send to the engine: Go's `url.ParseRequestURI` decodes
+    /// its path back to exactly the version prefix and [`Target::path`].
     pub fn to_origin_form(&self) -> String {
         let mut out = String::with_capacity(self.path.len() + 16);
         if let Some(version) = &self.version {
             out.push_str("/v");
             out.push_str(version);
         }
-        out.push_str(&self.path);
+        if self.path.bytes().all(is_plain) {
+            out.push_str(&self.path);
+        } else {
+            for b in self.path.bytes() {
+                if is_plain(b) {
+                    out.push(char::from(b));
+                } else {
+                    out.push('%');
+                    out.push(char::from(HEX_UPPER[usize::from(b >> 4)]));
+                    out.push(char::from(HEX_UPPER[usize::from(b & 0xf)]));
+                }
+            }
+        }
         if let Some(query) = &self.query {
             out.push('?');
             out.push_str(query);
@@ -45,8 +60,10 @@ pub enum TargetError {
     NotOriginForm(String),
     #[error("request path `{0}` has an invalid percent-escape")]
     BadEscape(String),
-    #[error("request path `{0}` holds a character dockerd might read differently")]
-    UnsafeByte(String),
+    #[error("request path `{0}` holds a control character, which dockerd reads two ways")]
+    Control(String),
+    #[error("request path `{0}` does not decode to UTF-8, which dockerd reads two ways")]
+    NotUtf8(String),
     #[error("request path `{0}` is not clean (`//`, `.` or `..` segments)")]
     Unclean(String),
     #[error("request path `{0}` has an unsupported API version prefix")]
@@ -65,8 +82,8 @@ pub fn target(uri: &http::Uri) -> Result<Target, TargetError> {
         return Err(TargetError::NotOriginForm(raw.to_string()));
     }
     let decoded = percent_decode(raw)?;
-    if !decoded.bytes().all(is_plain) {
-        return Err(TargetError::UnsafeByte(raw.to_string()));
+    if decoded.bytes().any(is_control) {
+        return Err(TargetError::Control(raw.to_string()));
     }
     if !is_clean(&decoded) {
         return Err(TargetError::Unclean(raw.to_string()));
@@ -98,8 +115,10 @@ fn percent_decode(raw: &str) -> Result<String, TargetError> {
             i += 1;
         }
     }
-    // Non-UTF-8 is refused below anyway; a lossless conversion keeps the check in one place.
-    String::from_utf8(out).map_err(|_| TargetError::UnsafeByte(raw.to_string()))
+    // Go keeps any bytes in `req.URL.Path`, but gorilla/mux matches its route patterns as text,
+    // each byte of an invalid sequence read as U+FFFD, while the handler gets the bytes: two
+    // readings of one name. sockgate, which judges text, refuses them (no Docker name holds one).
+    String::from_utf8(out).map_err(|_| TargetError::NotUtf8(raw.to_string()))
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -113,8 +132,8 @@ fn hex(b: u8) -> Option<u8> {
 
 /// Bytes that mean the same to every URL parser when they stand unescaped in a path: unreserved and
 /// sub-delims (RFC 3986 section 2), `:`, `@` and `/`. Everything Docker names (containers, images with
-/// tags and digests, volumes, networks, exec ids) is spelt with these. `%`, `?`, `#`, spaces, controls
-/// and non-ASCII are refused.
+/// tags and digests, volumes, exec ids) is spelt with these, so they are forwarded as they are; any
+/// other byte is forwarded as a `%XX` escape, which Go's `url.PathUnescape` turns back into it.
 fn is_plain(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
@@ -137,6 +156,17 @@ fn is_plain(b: u8) -> bool {
                 | b';'
                 | b'='
         )
+}
+
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
+/// C0 controls and DEL, refused wherever they come from. Raw, Go's `url.ParseRequestURI` refuses
+/// them ("invalid control character in URL"), and so does the HTTP parser in front of sockgate, so
+/// a decoded one only ever comes from an escape no Docker name needs. And dockerd reads them two
+/// ways: a `{name:.*}` route does not match `\n` (Go's `.`) where `{id}` (`[^/]+`) does, and a
+/// name holding NUL is kept by lookups in memory but refused by every system call it reaches.
+fn is_control(b: u8) -> bool {
+    b.is_ascii_control()
 }
 
 /// True when Go's `path.Clean` would leave the path as it is, allowing one trailing slash as
@@ -218,8 +248,8 @@ mod tests {
         assert_eq!(path_of("/containers/a%2bb/json"), "/containers/a+b/json");
         assert!(matches!(norm("/containers/%zz/json"), Err(TargetError::BadEscape(_))));
         assert!(matches!(norm("/containers/%2/json"), Err(TargetError::BadEscape(_))));
-        // Double encoding would decode to `%`, which the engine might decode again: refused.
-        assert!(matches!(norm("/containers/%252e%252e/json"), Err(TargetError::UnsafeByte(_))));
+        // Double encoding decodes once, as in Go: to a `%` that is part of the name.
+        assert_eq!(path_of("/containers/%252e%252e/json"), "/containers/%2e%2e/json");
     }
 
     #[test]
@@ -243,15 +273,43 @@ mod tests {
     }
 
     #[test]
-    fn unsafe_bytes_are_refused() {
-        for p in [
-            "/containers/a%20b/json",
-            "/containers/a%3Fb/json",
-            "/containers/a%00/json",
-            "/containers/%C3%A9/json",
-            "/containers/a%23b/json",
+    fn any_other_byte_is_part_of_a_name_and_is_forwarded_escaped() {
+        // (target, the path dockerd routes, the target sent to it)
+        for (target, path, forwarded) in [
+            ("/v1.41/networks/test%2001", "/networks/test 01", "/v1.41/networks/test%2001"),
+            ("/containers/a%25/json", "/containers/a%/json", "/containers/a%25/json"),
+            ("/containers/%252F/json", "/containers/%2F/json", "/containers/%252F/json"),
+            ("/containers/a%3Fb/json", "/containers/a?b/json", "/containers/a%3Fb/json"),
+            ("/containers/a%23b/json", "/containers/a#b/json", "/containers/a%23b/json"),
+            ("/containers/%C3%A9/json", "/containers/\u{e9}/json", "/containers/%C3%A9/json"),
+            ("/containers/\u{e9}/json", "/containers/\u{e9}/json", "/containers/%C3%A9/json"),
+            (
+                "/containers/a%5Cb%7B%22%7D%5B%5D%5E%60%7C%3C%3E/json",
+                "/containers/a\\b{\"}[]^`|<>/json",
+                "/containers/a%5Cb%7B%22%7D%5B%5D%5E%60%7C%3C%3E/json",
+            ),
+            ("/containers/a\\b{}/json", "/containers/a\\b{}/json", "/containers/a%5Cb%7B%7D/json"),
         ] {
-            assert!(matches!(norm(p), Err(TargetError::UnsafeByte(_))), "{p}");
+            let t = norm(target).unwrap_or_else(|e| unreachable!("{target}: {e}"));
+            assert_eq!(t.path, path, "{target}");
+            assert_eq!(t.to_origin_form(), forwarded, "{target}");
+            assert_eq!(norm(forwarded).as_ref(), Ok(&t), "{target}: the forwarded target reads the same");
+        }
+    }
+
+    #[test]
+    fn control_characters_and_bytes_that_are_not_utf8_are_refused() {
+        for p in [
+            "/containers/a%00/json",
+            "/containers/a%0Ab/json",
+            "/containers/a%0d/json",
+            "/containers/%7F/json",
+            "/a%1F",
+        ] {
+            assert!(matches!(norm(p), Err(TargetError::Control(_))), "{p}");
+        }
+        for p in ["/containers/%FF/json", "/containers/%C3/json", "/containers/%C3%28/json", "/%ED%A0%80"] {
+            assert!(matches!(norm(p), Err(TargetError::NotUtf8(_))), "{p}");
         }
     }
 

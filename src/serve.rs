@@ -23,6 +23,7 @@ use crate::admin::{self, Admin};
 use crate::config::{Cidr, ListenAddr, ListenerConfig, PolicySource, ServeConfig};
 use crate::forward::{Upstream, UpstreamAddr};
 use crate::gateway::{Caller, Gateway};
+use crate::hangup::HangUp;
 use crate::identify::cert::CertIdentity;
 use crate::identify::containers::Directory;
 use crate::identify::{Identity, Peer};
@@ -447,12 +448,15 @@ async fn accept_loop(ctx: Accepting) {
             };
             match (stream, &state.tls) {
                 (Accepted::Unix(stream), _) => {
-                    serve_connection(stream, identity, gateway, state, directory, stop, permit).await;
+                    let hang_up = HangUp::unix(&stream);
+                    serve_connection(stream, identity, gateway, state, directory, stop, permit, hang_up).await;
                 }
                 (Accepted::Tcp(stream), None) => {
-                    serve_connection(stream, identity, gateway, state, directory, stop, permit).await;
+                    let hang_up = HangUp::tcp(&stream);
+                    serve_connection(stream, identity, gateway, state, directory, stop, permit, hang_up).await;
                 }
                 (Accepted::Tcp(stream), Some(tls)) => {
+                    let hang_up = HangUp::tcp(&stream);
                     let acceptor = TlsAcceptor::from(tls.current());
                     let tls_stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                         Ok(Ok(s)) => s,
@@ -472,7 +476,7 @@ async fn accept_loop(ctx: Accepting) {
                         .peer_certificates()
                         .and_then(|certs| certs.first())
                         .and_then(|der| CertIdentity::from_der(der));
-                    serve_connection(tls_stream, identity, gateway, state, directory, stop, permit).await;
+                    serve_connection(tls_stream, identity, gateway, state, directory, stop, permit, hang_up).await;
                 }
             }
         }));
@@ -480,6 +484,7 @@ async fn accept_loop(ctx: Accepting) {
 }
 
 /// Serves HTTP/1.1 on one connection until the client leaves or a stop asks it to finish.
+#[expect(clippy::too_many_arguments, reason = "one connection's parts, passed once from the accept loop")]
 async fn serve_connection<I>(
     io: I,
     mut identity: Identity,
@@ -488,6 +493,7 @@ async fn serve_connection<I>(
     directory: Arc<Directory>,
     stop: CancellationToken,
     _slot: OwnedSemaphorePermit,
+    hang_up: HangUp,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -507,11 +513,16 @@ async fn serve_connection<I>(
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_HEADER_BYTES)
         .keep_alive(true)
+        // A client that shut down its sending side after its request still gets the answer, as
+        // from dockerd; one that left altogether is noticed by `hang_up` (see `crate::hangup`).
+        .half_close(true)
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     tokio::pin!(connection);
     let result = tokio::select! {
         result = connection.as_mut() => result,
+        // Gone: whatever the connection was answering is dropped, the engine connection with it.
+        () = hang_up.wait() => Ok(()),
         () = stop.cancelled() => {
             connection.as_mut().graceful_shutdown();
             connection.await

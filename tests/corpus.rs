@@ -71,7 +71,8 @@ fn path_outcome(method: &str, target: &str) -> String {
             let why = match e {
                 TargetError::NotOriginForm(_) => "form",
                 TargetError::BadEscape(_) => "escape",
-                TargetError::UnsafeByte(_) => "unsafe",
+                TargetError::Control(_) => "control",
+                TargetError::NotUtf8(_) => "utf8",
                 TargetError::Unclean(_) => "unclean",
                 TargetError::BadVersion(_) => "version",
             };

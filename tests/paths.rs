@@ -39,11 +39,18 @@ async fn ambiguous_paths_are_refused_or_decoded_as_dockerd_does() {
         ("/V1.41/_ping", 403, None),
         ("/v1.41x/_ping", 403, None),
         ("/vfoo/_ping", 403, None),
-        // Escapes that would decode to something a second parser reads differently.
-        ("/containers/a%25/json", 400, None),
-        ("/containers/a%3Fb/json", 400, None),
+        // Any other byte dockerd decodes one way is part of a name, forwarded as an escape that
+        // decodes to it again.
+        ("/containers/a%25/json", 200, Some("/containers/a%25/json")),
+        ("/containers/a%3Fb/json", 200, Some("/containers/a%3Fb/json")),
+        ("/v1.41/networks/test%2001", 200, Some("/v1.41/networks/test%2001")),
+        ("/containers/%C3%A9/json", 200, Some("/containers/%C3%A9/json")),
+        ("/containers/\u{e9}/json", 200, Some("/containers/%C3%A9/json")),
+        ("/containers/a{\"b\"}/json", 200, Some("/containers/a%7B%22b%22%7D/json")),
+        // Bad escapes, control characters, bytes that are not UTF-8.
         ("/containers/a%00/json", 400, None),
-        ("/containers/%C3%A9/json", 400, None),
+        ("/containers/a%0Ab/json", 400, None),
+        ("/containers/%FF/json", 400, None),
         ("/containers/%zz/json", 400, None),
         // Unknown routes.
         ("/containers/create", 403, None),
@@ -66,13 +73,14 @@ async fn ambiguous_paths_are_refused_or_decoded_as_dockerd_does() {
         }
     }
 
-    // Request forms that are not origin-form, methods in the wrong case, raw non-ASCII bytes.
+    // Request forms that are not origin-form, methods in the wrong case, raw bytes that are not
+    // UTF-8 or that end the target.
     let before = stub.seen().len();
     for request in [
         &b"GET http://docker/containers/json HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n"[..],
         b"OPTIONS * HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n",
         b"get /containers/json HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n",
-        b"GET /containers/\xc3\xa9/json HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n",
+        b"GET /containers/\xff/json HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n",
         b"GET /containers/a b/json HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n",
     ] {
         let response = raw(&gw.socket, request).await;
@@ -141,5 +149,44 @@ async fn bodies_arrive_intact_whatever_their_framing() {
     assert_eq!(status(&response), 200, "{response}");
     let seen = stub.seen();
     assert_eq!(seen.last().map(|s| s.body.as_slice()), Some(&b"hello world"[..]));
+    stub.stop();
+}
+
+#[tokio::test]
+async fn a_malformed_chunked_body_is_the_clients_error_and_the_engine_never_gets_it_whole() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let stub = Stub::start(&dir.path().join("engine.sock"), Duration::ZERO).await;
+    let gw = Gateway::start(&dir.path().join("gw.sock"), &stub.path, FULL_ACCESS, dir.path()).await;
+    let bad = |method: &str, target: &str, valid: &str| {
+        let mut request = format!(
+            "{method} {target} HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        );
+        if !valid.is_empty() {
+            request.push_str(&format!("{:x}\r\n{valid}\r\n", valid.len()));
+        }
+        request.push_str("zz\r\nnot a chunk\r\n0\r\n\r\n");
+        request
+    };
+    // (method, target): one whose body sockgate reads whole, and three that stream through.
+    let operations = [
+        ("POST", "/containers/create"),
+        ("POST", "/build"),
+        ("PUT", "/containers/c1/archive?path=/"),
+        ("POST", "/images/load"),
+    ];
+    for (method, target) in operations {
+        let response = raw(&gw.socket, bad(method, target, "").as_bytes()).await;
+        assert_eq!(status(&response), 400, "{method} {target}: {response}");
+        assert!(response.contains(r#"{"message":"sockgate: cannot read the request body: "#), "{response}");
+    }
+    assert!(stub.seen().is_empty(), "the engine saw a malformed request: {:?}", stub.seen());
+
+    // A bad chunk after a good one: a streamed body is cut short, never passed on whole.
+    for (method, target) in &operations[1..] {
+        let response = raw(&gw.socket, bad(method, target, "hello").as_bytes()).await;
+        assert_eq!(status(&response), 400, "{method} {target}: {response}");
+    }
+    let seen = stub.seen();
+    assert!(seen.iter().all(|s| s.body.is_empty()), "the engine got a body whole: {seen:?}");
     stub.stop();
 }

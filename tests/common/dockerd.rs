@@ -75,7 +75,18 @@ pub fn container_running(name: &str) -> Result<bool> {
 }
 
 pub fn network_exists(name: &str) -> Result<bool> {
-    Ok(inspect(&format!("/networks/{name}"))?.is_some())
+    // Network names are free-form (docker-py's suite uses `test 01`).
+    Ok(inspect(&format!("/networks/{}", escape_segment(name)))?.is_some())
+}
+
+/// A name as one path segment, every byte but unreserved ones escaped (RFC 3986 section 2.3).
+fn escape_segment(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => char::from(b).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 pub fn volume_exists(name: &str) -> Result<bool> {

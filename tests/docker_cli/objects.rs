@@ -4,6 +4,7 @@
 use anyhow::{ensure, Result};
 
 use crate::common::dockerd::{container_exists, container_running, network_exists, volume_exists};
+use crate::common::http::http_request;
 use crate::common::{docker, docker_ready, Scratch, TEST_IMAGE};
 use crate::full_access;
 
@@ -85,5 +86,31 @@ fn volume_create_and_rm() -> Result<()> {
     ensure!(listed.stdout.lines().any(|line| line == name), "{name} not listed: {listed}");
     docker(&gw, &["volume", "rm", &name])?.ok()?;
     ensure!(!volume_exists(&name)?, "{name} still exists after `volume rm`");
+    Ok(())
+}
+
+/// docker-py's integration suite names a network `test 01`: a space is part of a name, as it is
+/// to dockerd.
+#[test]
+fn a_network_named_with_a_space_is_created_inspected_and_removed() -> Result<()> {
+    if !docker_ready()? {
+        return Ok(());
+    }
+    let mut scratch = Scratch::new();
+    let name = scratch.network("test 01");
+    let gw = full_access()?;
+    docker(&gw, &["network", "create", &name])?.ok()?;
+    ensure!(network_exists(&name)?, "dockerd has no network `{name}`");
+
+    let path = format!("/v1.41/networks/{}", name.replace(' ', "%20"));
+    let inspected = http_request(gw.socket(), "GET", &path, None)?;
+    ensure!(inspected.status == 200, "GET {path}: {} {}", inspected.status, inspected.body);
+    ensure!(inspected.json()?["Name"] == name.as_str(), "GET {path} answered another network: {}", inspected.body);
+    let out = docker(&gw, &["network", "inspect", "--format", "{{.Name}}", &name])?.ok()?;
+    ensure!(out.stdout.trim_end() == name, "docker network inspect: {out}");
+
+    let removed = http_request(gw.socket(), "DELETE", &path, None)?;
+    ensure!(removed.status == 204, "DELETE {path}: {} {}", removed.status, removed.body);
+    ensure!(!network_exists(&name)?, "`{name}` is still there after DELETE {path}");
     Ok(())
 }

@@ -1,0 +1,3 @@
+module sockgate.test/pathoracle
+
+go 1.19
