@@ -17,6 +17,7 @@ use crate::classify::{self, Classified};
 use crate::decide::{self, Decision};
 use crate::error::{self, GatewayError};
 use crate::forward::{self, Upstream};
+use crate::identify::containers::Directory;
 use crate::identify::Identity;
 use crate::inspect::{self, Finding, Inspection, Reads, Resolved};
 use crate::lookup::EngineVersions;
@@ -74,7 +75,8 @@ impl Gateway {
     ) -> Response<Body> {
         let (mut parts, incoming) = request.into_parts();
         let mut incoming = Some(incoming);
-        let mut entry = Entry::begin(&caller.identity, caller.name(profile.clone()), &parts.method, &parts.uri);
+        let identity = caller.identity();
+        let mut entry = Entry::begin(&identity, caller.name(&identity, profile.clone()), &parts.method, &parts.uri);
         match self.route(policy, profile.as_ref(), &mut parts, &mut incoming, &mut entry).await {
             Ok(response) => record::finish(&self.recorder, entry, response, false),
             Err(e) => {
@@ -184,25 +186,57 @@ impl Gateway {
 }
 
 /// Who is asking on one connection, and how messages and logs name them. The name is made once
-/// per connection (and again only when a reload gives the caller another profile), not per request.
+/// per identity and profile, not per request. A caller that is a container is identified again
+/// whenever the engine's containers change, so its requests are judged as what it is now, never
+/// on a stale answer kept for the connection's lifetime.
 pub struct Caller {
-    pub identity: Arc<Identity>,
+    identity: std::sync::Mutex<Arc<Identity>>,
+    /// The directory's generation the identity was resolved under.
+    resolved_at: std::sync::atomic::AtomicU64,
     named: std::sync::Mutex<(Option<Arc<str>>, Arc<str>)>,
 }
 
 impl Caller {
-    pub fn new(identity: Arc<Identity>) -> Caller {
+    /// A caller whose identity was resolved when the directory was at `generation`.
+    pub fn new(identity: Arc<Identity>, generation: u64) -> Caller {
         let name = Arc::from(identity.to_string());
-        Caller { identity, named: std::sync::Mutex::new((None, name)) }
+        Caller {
+            identity: std::sync::Mutex::new(identity),
+            resolved_at: std::sync::atomic::AtomicU64::new(generation),
+            named: std::sync::Mutex::new((None, name)),
+        }
+    }
+
+    /// Who the caller is, as last resolved.
+    pub fn identity(&self) -> Arc<Identity> {
+        self.identity.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Identifies the caller again if the engine's containers changed since it last was.
+    pub async fn refresh(&self, directory: &Directory) {
+        use std::sync::atomic::Ordering;
+        let now = directory.generation();
+        if self.resolved_at.load(Ordering::Acquire) == now {
+            return;
+        }
+        let current = self.identity();
+        let fresh = current.rediscover(directory).await;
+        self.resolved_at.store(now, Ordering::Release);
+        if fresh.container != current.container {
+            tracing::info!(was = %current, now = %fresh, "the caller's container changed; its next requests are judged as it is now");
+            let name = Arc::from(fresh.to_string());
+            *self.identity.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(fresh);
+            *self.named.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = (None, name);
+        }
     }
 
     /// The caller's name, with the profile that chose its policy.
-    fn name(&self, profile: Option<Arc<str>>) -> Arc<str> {
+    fn name(&self, identity: &Identity, profile: Option<Arc<str>>) -> Arc<str> {
         let mut named = self.named.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if named.0 != profile {
             let name = match &profile {
-                Some(profile) => format!("{}, profile `{profile}`", self.identity),
-                None => self.identity.to_string(),
+                Some(profile) => format!("{identity}, profile `{profile}`"),
+                None => identity.to_string(),
             };
             *named = (profile, Arc::from(name));
         }

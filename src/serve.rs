@@ -497,15 +497,23 @@ async fn serve_connection<I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    // Taken before the identity is resolved, so any change meanwhile makes it resolved again.
+    let generation = directory.generation();
     identity.discover(&directory).await;
     let identity = Arc::new(identity);
     let service = {
-        let caller = Arc::new(Caller::new(identity.clone()));
+        let caller = Arc::new(Caller::new(identity.clone(), generation));
         service_fn(move |request| {
             let gateway = gateway.clone();
             let caller = caller.clone();
-            let (profile, policy) = state.profiles().select(&caller.identity);
-            async move { Ok::<_, Infallible>(gateway.handle(&caller, profile, &policy, request).await) }
+            let state = state.clone();
+            let directory = directory.clone();
+            async move {
+                // Each request is judged as the caller is now, by the profiles as they are now.
+                caller.refresh(&directory).await;
+                let (profile, policy) = state.profiles().select(&caller.identity());
+                Ok::<_, Infallible>(gateway.handle(&caller, profile, &policy, request).await)
+            }
         })
     };
     let connection = http1::Builder::new()

@@ -3,6 +3,13 @@
 //! of a local process's container through its cgroup. It never guesses: an address two containers
 //! claim, an unknown cgroup, or a map the engine cannot currently vouch for all answer "unknown".
 //! It does not decide what a container may do.
+//!
+//! Nothing a client can stall holds the map back. dockerd keeps a container locked while an
+//! archive of it is read, so a client that asks for one and never reads it can make the engine's
+//! answer about that container wait for seconds. So events take effect at once: a container that
+//! dies, is renamed, updated, connected or disconnected leaves the map as the event arrives (its
+//! addresses belong to nobody), and the engine is asked what it is now in a task of its own,
+//! whose answer counts only if no newer event about the container came meanwhile.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -61,6 +68,8 @@ struct Known {
 
 /// How long an address no container holds yet may wait for the engine's events to name one.
 const ADDRESS_WAIT: Duration = Duration::from_millis(1500);
+/// How many containers may be asked about at once after their events.
+const REFRESHES: usize = 32;
 
 /// The running containers the engine knows, followed from its events.
 pub struct Directory {
@@ -69,9 +78,14 @@ pub struct Directory {
     /// When the last listing for an unknown address started.
     relisted: tokio::sync::Mutex<Option<std::time::Instant>>,
     listed: watch::Sender<bool>,
-    /// Bumped whenever an event changes the map, for callers waiting on an address.
+    /// Bumped whenever the map changes, for callers waiting on an address and for connections
+    /// whose caller's identity may have changed.
     changed: watch::Sender<u64>,
     follower: Mutex<Option<AbortHandle>>,
+    /// Containers being asked about after an event, with the event's number: a late answer
+    /// counts only if it is still the latest.
+    refreshing: Mutex<HashMap<String, u64>>,
+    refresh_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Directory {
@@ -104,6 +118,51 @@ impl Directory {
             listed,
             changed: watch::channel(0).0,
             follower: Mutex::new(None),
+            refreshing: Mutex::new(HashMap::new()),
+            refresh_slots: Arc::new(tokio::sync::Semaphore::new(REFRESHES)),
+        }
+    }
+
+    /// A number that changes whenever the map does: an identity resolved under an older number
+    /// may be stale.
+    pub fn generation(&self) -> u64 {
+        *self.changed.borrow()
+    }
+
+    /// Takes container `id` out of the map until the engine has said what it is now, and returns
+    /// the number its answer must still carry to count.
+    fn begin_refresh(&self, id: &str) -> u64 {
+        let mut known = lock(&self.known);
+        known.remove(id);
+        let mut refreshing = lock(&self.refreshing);
+        let number = self.generation().wrapping_add(1);
+        refreshing.insert(id.to_owned(), number);
+        drop(refreshing);
+        drop(known);
+        self.changed.send_modify(|n| *n = number);
+        number
+    }
+
+    /// Takes container `id` out of the map for good (it died or was removed); an answer about it
+    /// still on its way no longer counts.
+    fn forget(&self, id: &str) {
+        let mut known = lock(&self.known);
+        known.remove(id);
+        lock(&self.refreshing).remove(id);
+        drop(known);
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Applies the engine's answer about `id` if no newer event came since it was asked.
+    fn finish_refresh(&self, id: &str, number: u64, found: Option<Known>) {
+        let mut refreshing = lock(&self.refreshing);
+        if refreshing.get(id) != Some(&number) {
+            return;
+        }
+        refreshing.remove(id);
+        drop(refreshing);
+        if found.is_some() {
+            self.set(id, found);
         }
     }
 
@@ -163,7 +222,7 @@ impl Directory {
         let ip = ip.to_canonical();
         let mut owners = listing.iter().filter(|k| k.ips.contains(&ip));
         let found = match (owners.next(), owners.next()) {
-            (Some(only), None) => Some(only.info.clone()),
+            (Some(only), None) if !lock(&self.refreshing).contains_key(&only.info.id) => Some(only.info.clone()),
             _ => None,
         };
         // The listing is the engine's word on what holds an address now: it also drops a
@@ -235,10 +294,20 @@ impl Directory {
         matches!(done, Ok(Ok(_)))
     }
 
+    /// Replaces the map with a listing, less the containers being asked about after an event:
+    /// until their answer comes, their addresses belong to nobody.
     fn replace_all(&self, containers: Vec<Known>) {
         let mut known = lock(&self.known);
-        *known = containers.into_iter().map(|k| (k.info.id.clone(), k)).collect();
+        let refreshing = lock(&self.refreshing);
+        *known = containers
+            .into_iter()
+            .filter(|k| !refreshing.contains_key(&k.info.id))
+            .map(|k| (k.info.id.clone(), k))
+            .collect();
+        drop(refreshing);
         tracing::debug!(containers = known.len(), "listed running containers");
+        drop(known);
+        self.changed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     fn set(&self, id: &str, found: Option<Known>) {
@@ -315,12 +384,29 @@ async fn follow_once(
         while let Some(end) = pending.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = pending.drain(..=end).collect();
             let Some(change) = change_for(&line)? else { continue };
-            let found = match &change {
-                Change::Forget(_) => None,
-                Change::Refresh(id) => inspect(upstream, id).await?,
-            };
-            let Some(directory) = directory.upgrade() else { return Ok(()) };
-            directory.set(change.id(), found);
+            let Some(strong) = directory.upgrade() else { return Ok(()) };
+            match change {
+                Change::Forget(id) => strong.forget(&id),
+                Change::Refresh(id) => {
+                    let number = strong.begin_refresh(&id);
+                    let slots = strong.refresh_slots.clone();
+                    let (directory, upstream) = (directory.clone(), upstream.clone());
+                    tokio::spawn(async move {
+                        let Ok(_slot) = slots.acquire_owned().await else { return };
+                        let found = match inspect(&upstream, &id).await {
+                            Ok(found) => found,
+                            Err(e) => {
+                                // Out of the map until a listing or another event names it.
+                                tracing::debug!("cannot ask the engine about container `{id}`: {e}");
+                                None
+                            }
+                        };
+                        if let Some(directory) = directory.upgrade() {
+                            directory.finish_refresh(&id, number, found);
+                        }
+                    });
+                }
+            }
         }
         if pending.len() > MAX_EVENT_LINE {
             return Err(DiscoveryError::EventTooLong);
@@ -337,13 +423,6 @@ enum Change {
     Refresh(String),
 }
 
-impl Change {
-    fn id(&self) -> &str {
-        match self {
-            Change::Forget(id) | Change::Refresh(id) => id,
-        }
-    }
-}
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -85,6 +85,20 @@ fn is_host_process(pid: i32) -> bool {
             .is_ok_and(|cgroup| containers::container_id_from_cgroup(&cgroup).is_none())
 }
 
+impl Identity {
+    /// The same caller as the directory names it now: only what the map holds (no listing, no
+    /// waiting), so an address whose container is being asked about names nobody.
+    pub async fn rediscover(&self, directory: &containers::Directory) -> Identity {
+        let mut fresh = self.clone();
+        fresh.container = match self.peer {
+            Peer::Tcp { addr } => directory.by_ip(addr.ip()),
+            Peer::Unix { pid: Some(pid), .. } => directory.by_pid(pid).await,
+            _ => None,
+        };
+        fresh
+    }
+}
+
 impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
