@@ -137,7 +137,8 @@ pub fn reads(operation: Operation) -> Reads {
         | "containers.commit"
         | "images.tag"
         | "containers.checkpoints.list"
-        | "containers.checkpoints.delete" => Reads::Query,
+        | "containers.checkpoints.delete"
+        | "containers.rename" => Reads::Query,
         _ => Reads::Nothing,
     }
 }

@@ -220,11 +220,18 @@ fn check_config(file: &std::path::Path) -> anyhow::Result<ExitCode> {
         }
     };
     let mut failed = false;
-    for listener in &config.listeners {
-        if let Err(errors) = sockgate::profile::Profiles::load(&listener.policy, &listener.profiles) {
+    match sockgate::profile::Profiles::load_all(&config.listeners) {
+        Ok(loaded) => {
+            for warning in sockgate::profile::warnings(&config.listeners, &loaded) {
+                eprintln!("{}: warning: {warning}", file.display());
+            }
+        }
+        Err(errors) => {
             eprintln!("{errors}");
             failed = true;
         }
+    }
+    for listener in &config.listeners {
         if let Some(tls) = &listener.tls {
             if let Err(e) = sockgate::tls::server_config(tls) {
                 eprintln!("{}: listener `{}`: {e}", file.display(), listener.addr);

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use crate::config::{Match, PolicySource, Profile};
+use crate::config::{ListenerConfig, Match, PolicySource, Profile};
 use crate::identify::cert::San;
 use crate::identify::containers::ContainerInfo;
 use crate::identify::{Identity, Peer};
@@ -30,10 +30,56 @@ pub struct Profiles {
 }
 
 impl Profiles {
-    /// Loads a listener's default policy and its profiles' policies. Each policy is given the
-    /// container names and labels that the listener's other profiles match on, as reservations
-    /// its callers may not take.
+    /// Loads every listener's policies. Each policy is given the container names and labels that
+    /// the profiles of every listener match on (but its own), as reservations its callers may not
+    /// take: a caller of one listener must not make a container that another listener's profile
+    /// would take for its own caller.
+    pub fn load_all(listeners: &[ListenerConfig]) -> Result<Vec<Profiles>, PolicyErrors> {
+        let reservations: Vec<Reservation> = listeners
+            .iter()
+            .flat_map(|l| &l.profiles)
+            .filter(|p| p.matches.on_container())
+            .map(|p| Reservation {
+                profile: p.name.clone(),
+                name: p.matches.container_name.clone(),
+                label: p.matches.container_label.clone(),
+            })
+            .collect();
+        let mut errors = PolicyErrors::default();
+        let mut loaded = Vec::new();
+        for listener in listeners {
+            match Profiles::load_reserving(&listener.policy, &listener.profiles, &reservations) {
+                Ok(profiles) => loaded.push(profiles),
+                Err(e) => errors.0.extend(e.0),
+            }
+        }
+        if errors.0.is_empty() {
+            Ok(loaded)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Loads one listener's default policy and its profiles' policies, reserving what its own
+    /// profiles match on.
     pub fn load(default: &PolicySource, profiles: &[Profile]) -> Result<Profiles, PolicyErrors> {
+        let reservations: Vec<Reservation> = profiles
+            .iter()
+            .filter(|p| p.matches.on_container())
+            .map(|p| Reservation {
+                profile: p.name.clone(),
+                name: p.matches.container_name.clone(),
+                label: p.matches.container_label.clone(),
+            })
+            .collect();
+        Profiles::load_reserving(default, profiles, &reservations)
+    }
+
+    fn load_reserving(
+        default: &PolicySource,
+        profiles: &[Profile],
+        reservations: &[Reservation],
+    ) -> Result<Profiles, PolicyErrors> {
         let mut errors = PolicyErrors::default();
         let mut load = |source: &PolicySource| match load_source(source) {
             Ok(policy) => Some(policy),
@@ -45,16 +91,7 @@ impl Profiles {
         let default = load(default);
         let loaded: Vec<_> = profiles.iter().filter_map(|p| load(&p.policy).map(|policy| (p, policy))).collect();
         let (Some(mut default), true) = (default, errors.0.is_empty()) else { return Err(errors) };
-        let reservations: Vec<Reservation> = profiles
-            .iter()
-            .filter(|p| p.matches.on_container())
-            .map(|p| Reservation {
-                profile: p.name.clone(),
-                name: p.matches.container_name.clone(),
-                label: p.matches.container_label.clone(),
-            })
-            .collect();
-        default.reserved = reservations.clone();
+        default.reserved = reservations.to_vec();
         let profiles = loaded
             .into_iter()
             .map(|(profile, mut policy)| {
@@ -72,6 +109,56 @@ impl Profiles {
             .find(|(name, m, _)| matches(name, m, identity))
             .map_or((None, self.default.clone()), |(name, _, policy)| (Some(name.clone()), policy.clone()))
     }
+}
+
+/// What a reviewer should know about the container-matched profiles of a configuration whose
+/// policies are `loaded` (one [`Profiles`] per listener, in order): a profile without an image pin
+/// trusts any container someone made outside sockgate with its name or label, and callers that may
+/// exec into or copy into containers can take over a matched container's identity.
+pub fn warnings(listeners: &[ListenerConfig], loaded: &[Profiles]) -> Vec<String> {
+    let mut out = Vec::new();
+    let matched: Vec<&Profile> =
+        listeners.iter().flat_map(|l| &l.profiles).filter(|p| p.matches.on_container()).collect();
+    if matched.is_empty() {
+        return out;
+    }
+    for profile in &matched {
+        if profile.matches.container_image.is_none() {
+            out.push(format!(
+                "profile `{}` matches on a container's name or labels without `container_image`: any container \
+                 made outside sockgate with them is taken for it; pin the image it runs",
+                profile.name
+            ));
+        }
+    }
+    let takeover = ["exec.create", "containers.archive.put"];
+    for profiles in loaded {
+        let all =
+            std::iter::once((None, &profiles.default)).chain(profiles.profiles.iter().map(|(n, _, p)| (Some(n), p)));
+        for (name, policy) in all {
+            let allowed: Vec<&str> = takeover
+                .iter()
+                .copied()
+                .filter(|op| {
+                    crate::classify::Operation::from_name(op).is_some_and(|operation| {
+                        let request = crate::decide::Request { operation, method: "POST", path: "/", findings: &[] };
+                        crate::decide::decide(policy, &request).allowed
+                    })
+                })
+                .collect();
+            if allowed.is_empty() || name.is_some_and(|n| matched.iter().any(|m| m.name == **n)) {
+                continue;
+            }
+            let who =
+                name.map_or_else(|| format!("the default policy `{}`", policy.name), |n| format!("profile `{n}`"));
+            out.push(format!(
+                "{who} allows {}: its callers can run code in a container that a container-matched profile \
+                 names, and so act as that profile",
+                allowed.iter().map(|o| format!("`{o}`")).collect::<Vec<_>>().join(" and ")
+            ));
+        }
+    }
+    out
 }
 
 /// Loads a policy from where the configuration says it is.
@@ -234,6 +321,50 @@ mod tests {
             Match { container_image: crate::inspect::image::pin("traefik:*").ok().map(|p| vec![p]), ..by_label };
         assert!(matches("proxy", &pinned_name, &outside));
         assert!(!matches("proxy", &pinned_name, &with(container("x", &[("role", "proxy")], "evil/traefik:3"))));
+    }
+
+    #[test]
+    fn a_reviewer_is_told_where_a_container_profile_can_be_taken_over() {
+        let ci = PolicySource::Inline {
+            name: "ci".into(),
+            text: "version = 1\n[[rule]]\nid = \"ci\"\nallow = [\"containers.*\", \"exec.*\"]\n".into(),
+        };
+        let listener = |profiles: Vec<Profile>| ListenerConfig {
+            addr: "unix:///x.sock".parse().unwrap_or_else(|_| unreachable!()),
+            socket_mode: 0o660,
+            socket_group: None,
+            tls: None,
+            allow_cidrs: Vec::new(),
+            insecure: false,
+            policy: ci.clone(),
+            profiles,
+        };
+        let proxy = Profile {
+            name: "proxy".into(),
+            matches: Match { container_label: Some("role=proxy".into()), ..Match::default() },
+            policy: PolicySource::BuiltinReadOnly,
+        };
+        let listeners = vec![listener(vec![proxy.clone()])];
+        let loaded = Profiles::load_all(&listeners).unwrap_or_else(|e| unreachable!("{e}"));
+        let said = warnings(&listeners, &loaded).join("\n");
+        assert!(
+            said.contains("profile `proxy` matches on a container's name or labels without `container_image`"),
+            "{said}"
+        );
+        assert!(said.contains("the default policy `ci` allows `exec.create` and `containers.archive.put`"), "{said}");
+        let pinned = Profile {
+            matches: Match {
+                container_image: crate::inspect::image::pin("traefik:*").ok().map(|p| vec![p]),
+                ..proxy.matches
+            },
+            ..proxy
+        };
+        let listeners = vec![listener(vec![pinned])];
+        let loaded = Profiles::load_all(&listeners).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(warnings(&listeners, &loaded).len(), 1, "only the exec warning is left");
+        let plain = vec![listener(Vec::new())];
+        let loaded = Profiles::load_all(&plain).unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(warnings(&plain, &loaded).is_empty(), "no container profile, nothing to say");
     }
 
     #[test]

@@ -84,18 +84,10 @@ impl ListenerState {
 pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
     crate::classify::warm();
     crate::inspect::image::warm();
-    let mut errors = PolicyErrors::default();
-    let mut loaded = Vec::new();
     for listener in &config.listeners {
         check_exposure(listener)?;
-        match Profiles::load(&listener.policy, &listener.profiles) {
-            Ok(profiles) => loaded.push(profiles),
-            Err(e) => errors.0.extend(e.0),
-        }
     }
-    if !errors.0.is_empty() {
-        return Err(errors.into());
-    }
+    let loaded = Profiles::load_all(&config.listeners)?;
 
     let tunnels = TaskTracker::new();
     let client_tls = match (&config.upstream.tls, &config.upstream.addr) {
@@ -297,17 +289,10 @@ impl Reloader {
                 Err(errors) => return self.failed(&errors),
             }
         }
-        let mut loaded = Vec::new();
-        let mut errors = PolicyErrors::default();
-        for config in &configs {
-            match Profiles::load(&config.policy, &config.profiles) {
-                Ok(profiles) => loaded.push(profiles),
-                Err(e) => errors.0.extend(e.0),
-            }
-        }
-        if !errors.0.is_empty() {
-            return self.failed(&errors);
-        }
+        let loaded = match Profiles::load_all(&configs) {
+            Ok(loaded) => loaded,
+            Err(errors) => return self.failed(&errors),
+        };
         for (state, profiles) in self.states.iter().zip(loaded) {
             *state.profiles.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(profiles);
         }

@@ -220,3 +220,125 @@ async fn follows_events_split_across_chunks_and_relists_after_the_stream_ends() 
     assert_eq!(name_at([10, 0, 0, 1]), None);
     assert_eq!(name_at([10, 0, 0, 2]), None);
 }
+
+/// A fake engine whose answer about one container never comes, as dockerd's does not while a
+/// client holds an archive of that container unread; its events are whatever the test sends.
+mod stalled {
+    use std::convert::Infallible;
+    use std::path::Path;
+
+    use bytes::Bytes;
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::Frame;
+    use hyper::service::service_fn;
+    use hyper::{Request, Response};
+    use hyper_util::rt::TokioIo;
+    use tokio::net::UnixListener;
+    use tokio::sync::mpsc;
+
+    pub const POWER: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+    pub const STALLED: &str = "2222222222222222222222222222222222222222222222222222222222222222";
+    pub const TAKER: &str = "3333333333333333333333333333333333333333333333333333333333333333";
+    pub const ADDRESS: &str = "10.9.0.5";
+
+    fn container(id: &str, name: &str, labels: &str, address: Option<&str>) -> String {
+        let networks = address.map_or(String::from("{}"), |a| format!(r#"{{"n":{{"IPAddress":"{a}"}}}}"#));
+        format!(
+            r#"{{"Id":"{id}","Name":"/{name}","Names":["/{name}"],"Image":"traefik:3","ImageID":"sha256:{id}",
+            "Labels":{labels},"State":{{"Running":true}},"Config":{{"Image":"traefik:3","Labels":{labels}}},
+            "NetworkSettings":{{"Networks":{networks}}}}}"#
+        )
+    }
+
+    /// Serves on `path` until dropped; events sent on the returned channel go out as they come.
+    pub async fn start(path: &Path) -> mpsc::UnboundedSender<String> {
+        let listener = UnixListener::bind(path).unwrap();
+        let (send, events) = mpsc::unbounded_channel::<String>();
+        let events = std::sync::Arc::new(tokio::sync::Mutex::new(Some(events)));
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else { return };
+                let events = events.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |request: Request<hyper::body::Incoming>| {
+                        let events = events.clone();
+                        async move {
+                            let path = request.uri().path().to_owned();
+                            let full = |text: String| Full::new(Bytes::from(text)).map_err(|e| match e {}).boxed();
+                            let body = if path.ends_with("/events") {
+                                let receiver = events.lock().await.take().unwrap();
+                                Lines(receiver).boxed()
+                            } else if path.ends_with("/containers/json") {
+                                full(format!("[{}]", container(POWER, "power", r#"{"role":"proxy"}"#, Some(ADDRESS))))
+                            } else if path.ends_with("/networks") {
+                                full(r#"[{"Driver":"bridge","IPAM":{"Config":[{"Subnet":"10.9.0.0/24","Gateway":"10.9.0.1"}]}}]"#.into())
+                            } else if path.contains(STALLED) {
+                                std::future::pending::<()>().await;
+                                unreachable!()
+                            } else if path.contains(POWER) {
+                                full(container(POWER, "power", r#"{"role":"proxy"}"#, None))
+                            } else if path.contains(TAKER) {
+                                full(container(TAKER, "taker", "{}", Some(ADDRESS)))
+                            } else {
+                                full("{}".into())
+                            };
+                            Ok::<_, Infallible>(Response::new(body))
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        send
+    }
+
+    /// An event stream's body: each line sent becomes a frame.
+    struct Lines(mpsc::UnboundedReceiver<String>);
+
+    impl hyper::body::Body for Lines {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: std::pin::Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            self.0.poll_recv(cx).map(|line| line.map(|l| Ok(Frame::data(Bytes::from(l + "\n")))))
+        }
+    }
+
+    pub fn event(kind: &str, action: &str, id: &str, container: Option<&str>) -> String {
+        let attributes = container.map_or(String::from("{}"), |c| format!(r#"{{"container":"{c}"}}"#));
+        format!(r#"{{"Type":"{kind}","Action":"{action}","Actor":{{"ID":"{id}","Attributes":{attributes}}}}}"#)
+    }
+}
+
+/// A client that stalls the engine's answer about one container (an archive held unread) cannot
+/// freeze the map: the events after it take effect at once, so an address taken from a more
+/// powerful container in that window never names it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_answer_does_not_freeze_the_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("engine.sock");
+    let events = stalled::start(&socket).await;
+    let upstream = Upstream::new(UpstreamAddr::Unix(socket), None, tokio_util::task::TaskTracker::new(), 0);
+    let directory = Directory::start(upstream);
+    assert!(directory.ready(SETTLE).await, "the first listing did not finish");
+    let address: IpAddr = stalled::ADDRESS.parse().unwrap();
+    assert_eq!(directory.by_ip(address).map(|c| c.id), Some(stalled::POWER.to_owned()));
+
+    // An event whose container the engine will not describe, then the taking of the address.
+    events.send(stalled::event("container", "start", stalled::STALLED, None)).unwrap();
+    events.send(stalled::event("network", "disconnect", "net", Some(stalled::POWER))).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while directory.by_ip(address).is_some() {
+        assert!(Instant::now() < deadline, "the disconnect waited behind the stalled answer");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    events.send(stalled::event("network", "connect", "net", Some(stalled::TAKER))).unwrap();
+    let taker = eventually("the taker is named", || async { directory.by_ip(address) }).await;
+    assert_eq!(taker.id, stalled::TAKER);
+    assert!(taker.labels.is_empty(), "{taker:?}");
+}

@@ -423,7 +423,6 @@ enum Change {
     Refresh(String),
 }
 
-
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct Event {

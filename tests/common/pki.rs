@@ -103,6 +103,12 @@ impl Ca {
         self.issue(file, cn, "clientAuth", None)
     }
 
+    /// A client certificate with the subject `/CN=<subject>` (`admin/CN=ci` gives two common
+    /// names) and, if given, subject alternative names in openssl's syntax (`URI:...`, `DNS:...`).
+    pub fn client_with(&self, file: &str, subject: &str, san: Option<&str>) -> Result<Issued> {
+        self.issue(file, subject, "clientAuth", san)
+    }
+
     fn issue(&self, file: &str, cn: &str, usage: &str, san: Option<&str>) -> Result<Issued> {
         let cert = self.dir.join(format!("{file}.pem"));
         let key = self.dir.join(format!("{file}-key.pem"));
