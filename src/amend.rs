@@ -15,6 +15,7 @@
 use crate::inspect::json::{self, Json};
 use crate::inspect::InspectError;
 use crate::references::CREATED_BY;
+use crate::tenancy::Tenant;
 
 /// What to change in a create body.
 #[derive(Debug, Clone, Copy)]
@@ -23,6 +24,8 @@ pub struct Create<'a> {
     pub private_cgroupns: bool,
     /// The profile the caller was served by (empty for a listener's default policy).
     pub created_by: &'a str,
+    /// Under ownership: the caller, whose name every container it creates carries.
+    pub tenant: Option<&'a Tenant>,
 }
 
 /// The create body with the amendments made, or `None` when it is not an object (the engine
@@ -34,15 +37,78 @@ pub fn create(body: &[u8], amend: Create<'_>) -> Result<Option<Vec<u8>>, Inspect
         set_private_cgroupns(top);
     }
     stamp(top, amend.created_by);
+    if let Some(tenant) = amend.tenant {
+        own(top, tenant)?;
+    }
     Ok(Some(json::to_bytes(&tree)))
 }
 
-/// Adds [`CREATED_BY`] to `Labels` (the embedded `container.Config`'s), which inspection has made
-/// sure the client did not set.
+/// A volume or network create body with the tenant's owner label added to its `Labels`.
+pub fn owned(body: &[u8], tenant: &Tenant) -> Result<Vec<u8>, InspectError> {
+    let mut tree = json::parse(body)?;
+    if matches!(tree, Json::Null) {
+        tree = Json::Object(Vec::new());
+    }
+    let Json::Object(top) = &mut tree else {
+        return Err(InspectError::Invalid("the request body is not an object".into()));
+    };
+    own(top, tenant)?;
+    Ok(json::to_bytes(&tree))
+}
+
+/// A build's query with the tenant's owner label merged into its `labels`, which the image it
+/// builds carries (`build_routes.go` reads `labels` as a JSON object).
+pub fn owned_build_query(raw: Option<&str>, tenant: &Tenant) -> Result<String, InspectError> {
+    let query = crate::inspect::query::Query::parse(raw.unwrap_or(""))?;
+    let given = query.get("labels")?.unwrap_or("");
+    let mut labels = if given.trim().is_empty() { Json::Object(Vec::new()) } else { json::parse(given.as_bytes())? };
+    let Json::Object(members) = &mut labels else {
+        return Err(InspectError::Invalid("query labels is not a JSON object".into()));
+    };
+    check_sent(members, tenant)?;
+    members.retain(|(k, _)| *k != tenant.label);
+    members.push((tenant.label.clone(), Json::String(tenant.owner.clone())));
+    let encoded = crate::lookup::percent_encode(&String::from_utf8_lossy(&json::to_bytes(&labels)));
+    let mut out: Vec<String> = raw
+        .unwrap_or("")
+        .split('&')
+        .filter(|part| !part.is_empty() && part.split('=').next() != Some("labels"))
+        .map(str::to_owned)
+        .collect();
+    out.push(format!("labels={encoded}"));
+    Ok(out.join("&"))
+}
+
+/// Adds the tenant's owner label to `Labels`; a client may send its own name there, no other.
+fn own(top: &mut Vec<(String, Json)>, tenant: &Tenant) -> Result<(), InspectError> {
+    let label = (tenant.label.clone(), Json::String(tenant.owner.clone()));
+    match top.iter_mut().find(|(k, _)| json::fold_key(k) == "LABELS") {
+        Some((_, Json::Object(labels))) => {
+            check_sent(labels, tenant)?;
+            labels.retain(|(k, _)| *k != tenant.label);
+            labels.push(label);
+        }
+        Some((_, value)) => *value = Json::Object(vec![label]),
+        None => top.push(("Labels".into(), Json::Object(vec![label]))),
+    }
+    Ok(())
+}
+
+fn check_sent(labels: &[(String, Json)], tenant: &Tenant) -> Result<(), InspectError> {
+    let sent: Vec<(&str, &str)> =
+        labels.iter().map(|(k, v)| (k.as_str(), if let Json::String(s) = v { s.as_str() } else { "" })).collect();
+    tenant.check_sent(&sent).map_err(|e| InspectError::Invalid(e.to_string()))
+}
+
+/// Sets [`CREATED_BY`] in `Labels` (the embedded `container.Config`'s), replacing whatever a
+/// client sent there (a sockgate in front of this one stamps it too).
 fn stamp(top: &mut Vec<(String, Json)>, created_by: &str) {
     let label = (CREATED_BY.to_owned(), Json::String(created_by.to_owned()));
     match top.iter_mut().find(|(k, _)| json::fold_key(k) == "LABELS") {
-        Some((_, Json::Object(labels))) => labels.push(label),
+        Some((_, Json::Object(labels))) => {
+            labels.retain(|(k, _)| k != CREATED_BY);
+            labels.push(label);
+        }
         Some((_, value)) => *value = Json::Object(vec![label]),
         None => top.push(("Labels".into(), Json::Object(vec![label]))),
     }
@@ -72,7 +138,7 @@ mod tests {
 
     /// The body with only the cgroup namespace amended (the stamp taken out again).
     fn amended(body: &str) -> Option<String> {
-        let amend = Create { private_cgroupns: true, created_by: "ci" };
+        let amend = Create { private_cgroupns: true, created_by: "ci", tenant: None };
         let out = create(body.as_bytes(), amend).ok().flatten().map(|b| String::from_utf8_lossy(&b).into_owned())?;
         let stamp = format!(r#""{CREATED_BY}":"ci""#);
         let out = out.replace(&format!(r#","Labels":{{{stamp}}}"#), "").replace(&format!(",{stamp}"), "");
@@ -82,7 +148,7 @@ mod tests {
     #[test]
     fn every_create_is_stamped_with_its_profile() {
         let stamp = |body: &str, by: &str| {
-            let amend = Create { private_cgroupns: false, created_by: by };
+            let amend = Create { private_cgroupns: false, created_by: by, tenant: None };
             create(body.as_bytes(), amend).ok().flatten().map(|b| String::from_utf8_lossy(&b).into_owned())
         };
         assert_eq!(
@@ -118,6 +184,29 @@ mod tests {
         assert_eq!(amended(r#"{"Image":"a","HostConfig":{"CgroupnsMode":"host"}}"#), None);
         assert_eq!(amended(r#"{"Image":"a","HostConfig":{"CgroupnsMode":"private"}}"#), None);
         assert_eq!(amended("[]"), None);
+    }
+
+    #[test]
+    fn a_stamp_a_client_sent_is_replaced() {
+        let amend = Create { private_cgroupns: false, created_by: "ci", tenant: None };
+        let body = br#"{"Image":"a","Labels":{"io.sockgate.created-by":"admin"}}"#;
+        let out = create(body, amend).ok().flatten().unwrap_or_default();
+        assert_eq!(String::from_utf8_lossy(&out), r#"{"Image":"a","Labels":{"io.sockgate.created-by":"ci"}}"#);
+    }
+
+    #[test]
+    fn owners_are_stamped_and_no_other_owner_is_taken() {
+        let tenant = Tenant { label: "io.sockgate.owner".into(), owner: "uid:1000".into() };
+        let out = owned(br#"{"Name":"v","Labels":{"a":"1"}}"#, &tenant).unwrap_or_default();
+        assert_eq!(String::from_utf8_lossy(&out), r#"{"Name":"v","Labels":{"a":"1","io.sockgate.owner":"uid:1000"}}"#);
+        assert!(owned(br#"{"Labels":{"io.sockgate.owner":"uid:0"}}"#, &tenant).is_err());
+        assert!(owned(br#"{"Labels":{"io.sockgate.owner":"uid:1000"}}"#, &tenant).is_ok());
+        let query = owned_build_query(Some("t=app&labels=%7B%22a%22%3A%221%22%7D"), &tenant).unwrap_or_default();
+        assert_eq!(query, "t=app&labels=%7B%22a%22%3A%221%22%2C%22io.sockgate.owner%22%3A%22uid%3A1000%22%7D");
+        assert!(owned_build_query(Some("labels=%7B%22io.sockgate.owner%22%3A%22x%22%7D"), &tenant).is_err());
+        let amend = Create { private_cgroupns: false, created_by: "", tenant: Some(&tenant) };
+        let body = create(br#"{"Image":"a"}"#, amend).ok().flatten().unwrap_or_default();
+        assert!(String::from_utf8_lossy(&body).contains(r#""io.sockgate.owner":"uid:1000""#));
     }
 
     #[test]

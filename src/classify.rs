@@ -39,6 +39,13 @@ impl Operation {
         usize::from(self.0)
     }
 
+    /// The kind of object its path names, if its path names one (`containers.inspect` names a
+    /// container; `containers.list` names none). Read from the route table, so a route added
+    /// later has a kind the moment it has a path variable.
+    pub fn object(self) -> Option<ObjectKind> {
+        TABLE.kinds.get(usize::from(self.0)).copied().flatten()
+    }
+
     /// Whether this operation hands the connection over to a raw stream after `101`.
     pub fn may_upgrade(self) -> bool {
         matches!(self.name(), "containers.attach" | "containers.attach.ws" | "exec.start" | "session" | "grpc")
@@ -48,6 +55,50 @@ impl Operation {
 impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// What a path variable names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjectKind {
+    Container,
+    Exec,
+    Image,
+    Volume,
+    Network,
+    Plugin,
+    Service,
+    Node,
+    Secret,
+    Config,
+    Task,
+    /// The engine's own diagnostics (`/debug/pprof/{name}`).
+    Debug,
+}
+
+impl ObjectKind {
+    /// The kind a route's template names in its first variable: the collection it sits under.
+    fn of_template(template: &str) -> Option<ObjectKind> {
+        let rest = template.strip_prefix('/')?;
+        let (collection, tail) = rest.split_once('/')?;
+        if !tail.contains('{') {
+            return None;
+        }
+        Some(match collection {
+            "containers" => ObjectKind::Container,
+            "exec" => ObjectKind::Exec,
+            "images" | "distribution" => ObjectKind::Image,
+            "volumes" => ObjectKind::Volume,
+            "networks" => ObjectKind::Network,
+            "plugins" => ObjectKind::Plugin,
+            "services" => ObjectKind::Service,
+            "nodes" => ObjectKind::Node,
+            "secrets" => ObjectKind::Secret,
+            "configs" => ObjectKind::Config,
+            "tasks" => ObjectKind::Task,
+            "debug" => ObjectKind::Debug,
+            _ => return None,
+        })
     }
 }
 
@@ -67,6 +118,21 @@ pub struct Classified {
     pub operation: Operation,
     /// The first path variable (container, image, network, volume, exec id ...), if the route has one.
     pub resource: Option<String>,
+    /// Where the resource starts in the path, so the request can be sent to the object the
+    /// engine named (its full id) instead of the name the client used.
+    pub resource_at: usize,
+}
+
+impl Classified {
+    /// `path` with the resource replaced by `with`.
+    pub fn path_naming(&self, path: &str, with: &str) -> String {
+        let Some(resource) = &self.resource else { return path.to_owned() };
+        let end = self.resource_at + resource.len();
+        match (path.get(..self.resource_at), path.get(end..)) {
+            (Some(head), Some(tail)) => format!("{head}{with}{tail}"),
+            _ => path.to_owned(),
+        }
+    }
 }
 
 /// Why a request could not be classified.
@@ -88,6 +154,8 @@ struct Table {
     set: RegexSet,
     routes: Vec<Route>,
     operations: Vec<&'static str>,
+    /// Indexed by operation: the kind of object its routes' first variable names.
+    kinds: Vec<Option<ObjectKind>>,
     /// Routes without variables (`/_ping`, `/containers/json` ...), by path and then method, where
     /// no earlier route matches the same request: found without running the regular expressions.
     literal: HashMap<&'static str, Vec<(&'static str, Operation)>>,
@@ -141,7 +209,13 @@ fn build_table() -> Table {
             }
         }
     }
-    Table { set, routes, operations, literal }
+    let mut kinds = vec![None; operations.len()];
+    for (route, &(_, template, _)) in routes.iter().zip(routes::ROUTES) {
+        if let (Some(slot), Some(kind)) = (kinds.get_mut(route.operation.index()), ObjectKind::of_template(template)) {
+            *slot = Some(kind);
+        }
+    }
+    Table { set, routes, operations, kinds, literal }
 }
 
 /// Classifies a request by its method and normalized, unversioned path. Like gorilla/mux, the
@@ -151,7 +225,7 @@ pub fn classify(method: &http::Method, path: &str) -> Result<Classified, Classif
     let method_str = method.as_str();
     let literal = table.literal.get(path).and_then(|methods| methods.iter().find(|(m, _)| *m == method_str));
     if let Some(&(_, operation)) = literal {
-        return Ok(Classified { operation, resource: None });
+        return Ok(Classified { operation, resource: None, resource_at: 0 });
     }
     by_patterns(method_str, path)
 }
@@ -166,9 +240,10 @@ fn by_patterns(method_str: &str, path: &str) -> Result<Classified, ClassifyError
         .filter_map(|i| table.routes.get(i))
         .find(|route| route.method == method_str)
         .ok_or_else(|| ClassifyError::NoRoute { method: method_str.to_string(), path: path.to_string() })?;
-    let resource =
-        route.regex.captures(path).and_then(|c| c.get(1)).map(|m| m.as_str().to_string()).filter(|s| !s.is_empty());
-    Ok(Classified { operation: route.operation, resource })
+    let captured = route.regex.captures(path).and_then(|c| c.get(1)).filter(|m| !m.as_str().is_empty());
+    let resource_at = captured.map_or(0, |m| m.start());
+    let resource = captured.map(|m| m.as_str().to_string());
+    Ok(Classified { operation: route.operation, resource, resource_at })
 }
 
 #[cfg(test)]
@@ -182,6 +257,27 @@ mod tests {
             Ok(c) => format!("{}{}", c.operation, c.resource.map(|r| format!(" {r}")).unwrap_or_default()),
             Err(e) => format!("error: {e}"),
         }
+    }
+
+    #[test]
+    fn every_route_with_a_variable_names_a_kind_of_object() {
+        for (method, template, op) in routes() {
+            let operation = Operation::from_name(op).unwrap_or_else(|| unreachable!("{op}"));
+            // `OPTIONS /{anyroute:.*}` is answered by dockerd without acting on anything.
+            if template.contains('{') && op != "system.options" {
+                assert!(operation.object().is_some(), "{method} {template} ({op}) names no kind of object");
+            }
+        }
+        let kind = |op: &str| Operation::from_name(op).and_then(Operation::object);
+        assert_eq!(kind("containers.inspect"), Some(ObjectKind::Container));
+        assert_eq!(kind("containers.checkpoints.delete"), Some(ObjectKind::Container));
+        assert_eq!(kind("exec.start"), Some(ObjectKind::Exec));
+        assert_eq!(kind("exec.create"), Some(ObjectKind::Container));
+        assert_eq!(kind("volumes.inspect"), Some(ObjectKind::Volume));
+        assert_eq!(kind("networks.connect"), Some(ObjectKind::Network));
+        assert_eq!(kind("containers.list"), None);
+        let classified = classify(&http::Method::GET, "/containers/web/json").unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(classified.path_naming("/containers/web/json", "abc123"), "/containers/abc123/json");
     }
 
     #[test]

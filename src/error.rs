@@ -31,10 +31,14 @@ pub enum GatewayError {
     Forward(ForwardError),
     #[error("cannot ask the engine what the request refers to: {0}")]
     Lookup(#[from] LookupError),
-    #[error("no such container: {0}")]
-    NoSuchContainer(String),
+    /// An object the engine does not know, or, under ownership, one that is not the caller's:
+    /// answered exactly as dockerd answers a missing object, so other tenants' names do not leak.
+    #[error("{0}")]
+    NotFound(crate::tenancy::NotFound),
     #[error(transparent)]
     Version(#[from] crate::versions::VersionError),
+    #[error(transparent)]
+    Tenancy(#[from] crate::tenancy::TenancyError),
     #[error("cannot judge the request: {0}")]
     TooManyReferences(String),
 }
@@ -72,14 +76,20 @@ impl GatewayError {
             GatewayError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::Classify(_) | GatewayError::Denied(_) => StatusCode::FORBIDDEN,
             GatewayError::Forward(_) | GatewayError::Lookup(_) => StatusCode::BAD_GATEWAY,
-            GatewayError::NoSuchContainer(_) => StatusCode::NOT_FOUND,
+            GatewayError::NotFound(_) => StatusCode::NOT_FOUND,
+            GatewayError::Tenancy(_) => StatusCode::FORBIDDEN,
         }
     }
 }
 
 /// Renders a failure as the JSON error response the docker CLI understands.
 pub fn rescue(error: &GatewayError) -> Response<Body> {
-    let mut response = json_message(error.status(), &format!("sockgate: {error}"));
+    // A missing object is told as dockerd tells it; everything else is sockgate's own word.
+    let message = match error {
+        GatewayError::NotFound(missing) => missing.to_string(),
+        _ => format!("sockgate: {error}"),
+    };
+    let mut response = json_message(error.status(), &message);
     if matches!(error, GatewayError::BodyTooLarge(_)) {
         // The rest of the body is not read, so the connection cannot carry another request.
         response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));

@@ -112,6 +112,18 @@ impl Upstream {
         self.send(request).await
     }
 
+    /// Sends sockgate's own `POST` with a JSON body (a volume it makes for a tenant).
+    pub async fn post_json(&self, path_and_query: &str, json: String) -> Result<Response<Body>, ForwardError> {
+        let length = json.len();
+        let mut request = Request::new(body::full(bytes::Bytes::from(json)));
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = self.uri(path_and_query)?;
+        let headers = request.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        self.send(request).await
+    }
+
     /// The request target in origin form, as HTTP/1.1 sends it to a server.
     fn uri(&self, path_and_query: &str) -> Result<Uri, ForwardError> {
         Uri::builder().path_and_query(path_and_query).build().map_err(|e| ForwardError::Request(e.to_string()))

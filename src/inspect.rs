@@ -154,6 +154,9 @@ pub struct Request<'a> {
     pub resource: Option<&'a str>,
     /// What the engine said of the objects the request refers to, once it was asked.
     pub resolved: Option<&'a Resolved>,
+    /// Ownership is on: every object the request names must be looked up, whether or not its
+    /// facts are judged, so the caller's ownership of it can be checked.
+    pub tenancy: bool,
 }
 
 /// What inspection found in one request.
@@ -189,6 +192,9 @@ pub fn inspect_all(request: &Request<'_>) -> Result<Inspection, InspectError> {
     };
     if let Some((field, says)) = unread {
         out.findings.push(Finding::new(Kind::Privileged, field, "plugin", says));
+    }
+    if request.tenancy {
+        owned_references(request, &mut out.references)?;
     }
     if name == "networks.connect" {
         if let (Some(network), Some(resolved)) = (request.resource, request.resolved) {
@@ -236,6 +242,49 @@ pub fn inspect_all(request: &Request<'_>) -> Result<Inspection, InspectError> {
         _ => {}
     }
     Ok(out)
+}
+
+/// Under ownership, every object a request names by id or name: its path's object, and the
+/// containers a create joins (`container:` modes), takes volumes from or links to, the container
+/// a commit snapshots and the one a network connect names.
+fn owned_references(request: &Request<'_>, references: &mut Vec<Reference>) -> Result<(), InspectError> {
+    use crate::classify::ObjectKind;
+    let mut add = |reference: Reference| {
+        if !references.contains(&reference) {
+            references.push(reference);
+        }
+    };
+    if let Some(resource) = request.resource {
+        match request.operation.object() {
+            Some(ObjectKind::Container) => add(Reference::Container(resource.to_owned())),
+            Some(ObjectKind::Exec) => add(Reference::Exec(resource.to_owned())),
+            Some(ObjectKind::Volume) => add(Reference::Volume(resource.to_owned())),
+            Some(ObjectKind::Network) => add(Reference::Network(resource.to_owned())),
+            _ => {}
+        }
+    }
+    let query = || query::Query::parse(request.query.unwrap_or(""));
+    match request.operation.name() {
+        "containers.commit" => {
+            if let Some(container) = query()?.get("container")?.filter(|c| !c.is_empty()) {
+                add(Reference::Container(container.to_owned()));
+            }
+        }
+        "containers.create" => {
+            for container in container::named_containers(&json::parse(request.body.unwrap_or_default())?)? {
+                add(Reference::Container(container));
+            }
+        }
+        "networks.connect" | "networks.disconnect" => {
+            let body = json::parse(request.body.unwrap_or_default())?;
+            let container = json::Struct::new(&body, "")?.string("Container")?.to_owned();
+            if !container.is_empty() {
+                add(Reference::Container(container));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// dockerd's `httputils.CheckForJSON`: no Content-Type is fine only for an empty body; otherwise

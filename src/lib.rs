@@ -14,7 +14,8 @@
 //!   them as the engine will use them: an exec's container, named volumes, networks;
 //! - [`policy`]: loads and checks policy files (the data [`decide`] evaluates);
 //! - [`decide`]: evaluates the policy for one request into a [`decide::Decision`];
-//! - [`amend`]: sets what the engine would otherwise default to more than the policy allows;
+//! - [`amend`]: sets what the engine would otherwise default to more than the policy allows,
+//!   and stamps what the caller creates with its profile and, under [`tenancy`], its owner;
 //! - [`forward`]: sends allowed requests to the real engine, streams and hijacked connections included;
 //! - [`record`]: logs every decision.
 //!
@@ -45,6 +46,7 @@ pub mod record;
 pub mod references;
 pub mod resolve;
 pub mod serve;
+pub mod tenancy;
 pub mod tls;
 pub mod versions;
 pub mod workers;

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use crate::body::Body;
 use crate::forward::{ForwardError, Upstream};
 pub use crate::references::Container;
-use crate::references::{Network, Volume};
+use crate::references::{Exec, Labels, Network, Volume};
 use crate::versions::{ApiVersion, Range, VersionError};
 use std::sync::atomic::Ordering;
 use std::sync::PoisonError;
@@ -148,12 +148,45 @@ struct VolumeAnswer {
     name: String,
     driver: String,
     options: Option<std::collections::BTreeMap<String, String>>,
+    labels: Option<Labels>,
 }
 
 fn parse_volume(body: &[u8]) -> Result<Volume, String> {
     let answer: VolumeAnswer = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let options = answer.options.unwrap_or_default().into_iter().collect();
-    Ok(Volume { name: answer.name, driver: answer.driver, options })
+    Ok(Volume { name: answer.name, driver: answer.driver, options, labels: answer.labels.unwrap_or_default() })
+}
+
+/// Creates the local volume `name` carrying the label `label=owner`.
+pub async fn create_volume(upstream: &Upstream, name: &str, label: &str, owner: &str) -> Result<(), LookupError> {
+    let path = format!("{API}/volumes/create");
+    let body = serde_json::json!({ "Name": name, "Labels": { label: owner } }).to_string();
+    let answer = tokio::time::timeout(REQUEST_TIMEOUT, upstream.post_json(&path, body))
+        .await
+        .map_err(|_| LookupError::Timeout { path: path.clone() })??;
+    match answer.status() {
+        StatusCode::OK | StatusCode::CREATED => Ok(()),
+        status => Err(LookupError::Status { path, status }),
+    }
+}
+
+/// The exec instance `id` and the container it runs in, or `None` when either is unknown.
+pub async fn exec(upstream: &Upstream, id: &str) -> Result<Option<Exec>, LookupError> {
+    let path = format!("{API}/exec/{}/json", percent_encode(id));
+    let Some(body) = fetch(upstream, &path, MAX_INSPECT).await? else { return Ok(None) };
+    let answer: ExecAnswer =
+        serde_json::from_slice(&body).map_err(|e| LookupError::Json { path: path.clone(), reason: e.to_string() })?;
+    let Some(container) = container(upstream, &answer.container_id).await? else { return Ok(None) };
+    Ok(Some(Exec { id: answer.id, container }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ExecAnswer {
+    #[serde(rename = "ID")]
+    id: String,
+    #[serde(rename = "ContainerID")]
+    container_id: String,
 }
 
 #[derive(Deserialize)]
@@ -164,6 +197,7 @@ struct NetworkAnswer {
     driver: String,
     #[serde(rename = "IPAM")]
     ipam: Option<IpamAnswer>,
+    labels: Option<Labels>,
 }
 
 #[derive(Deserialize)]
@@ -175,7 +209,13 @@ struct IpamAnswer {
 fn parse_network(body: &[u8]) -> Result<Network, String> {
     let answer: NetworkAnswer = serde_json::from_slice(body).map_err(|e| e.to_string())?;
     let ipam_driver = answer.ipam.and_then(|i| i.driver).unwrap_or_default();
-    Ok(Network { id: answer.id, name: answer.name, driver: answer.driver, ipam_driver })
+    Ok(Network {
+        id: answer.id,
+        name: answer.name,
+        driver: answer.driver,
+        ipam_driver,
+        labels: answer.labels.unwrap_or_default(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -196,6 +236,7 @@ struct HostConfig {
 #[serde(rename_all = "PascalCase")]
 struct Config {
     user: Option<String>,
+    labels: Option<Labels>,
 }
 
 fn parse_container(body: &[u8]) -> Result<Container, String> {
@@ -204,9 +245,9 @@ fn parse_container(body: &[u8]) -> Result<Container, String> {
     if !(inspected.id.len() == 64 && inspected.id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))) {
         return Err(format!("`{}` is not a container id", inspected.id));
     }
-    let user = inspected.config.and_then(|c| c.user).unwrap_or_default();
+    let (user, labels) = inspected.config.map(|c| (c.user, c.labels)).unwrap_or_default();
     let privileged = inspected.host_config.and_then(|h| h.privileged).unwrap_or(false);
-    Ok(Container { id: inspected.id, user, privileged })
+    Ok(Container { id: inspected.id, user: user.unwrap_or_default(), privileged, labels: labels.unwrap_or_default() })
 }
 
 /// A bounded one-shot `GET`; `None` for a 404.
@@ -254,7 +295,7 @@ mod tests {
     fn reads_the_id_and_the_user_of_an_inspect_answer() {
         let id = "6010f7e5d3bc9dc357def38a4deeebb7aa7360dc302db978775eeb8e7f1d585b";
         let body = format!(r#"{{"Id":"{id}","Name":"/db","Config":{{"User":"postgres","Image":"postgres:16"}}}}"#);
-        let postgres = Container { id: id.into(), user: "postgres".into(), privileged: false };
+        let postgres = Container { id: id.into(), user: "postgres".into(), privileged: false, labels: Labels::new() };
         assert_eq!(parse_container(body.as_bytes()).ok(), Some(postgres));
         let privileged = format!(r#"{{"Id":"{id}","Config":{{}},"HostConfig":{{"Privileged":true}}}}"#);
         assert_eq!(parse_container(privileged.as_bytes()).ok().map(|c| c.privileged), Some(true));

@@ -15,7 +15,12 @@ pub enum Reference {
     Volume(String),
     /// A network that a container joins or is connected to, by name, id or id prefix.
     Network(String),
+    /// An exec instance, by id: it belongs to whoever owns its container.
+    Exec(String),
 }
+
+/// Labels, as the engine reports them.
+pub type Labels = std::collections::BTreeMap<String, String>;
 
 /// A container, as much of it as judging a request that enters it needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +31,8 @@ pub struct Container {
     pub user: String,
     /// `HostConfig.Privileged`: every exec in the container runs with all privileges.
     pub privileged: bool,
+    /// `Config.Labels`.
+    pub labels: Labels,
 }
 
 /// A volume that already exists, as the engine describes it (`GET /volumes/{name}`).
@@ -35,6 +42,7 @@ pub struct Volume {
     pub driver: String,
     /// The driver options it was created with (`device`, `o`, `type` for `local`).
     pub options: Vec<(String, String)>,
+    pub labels: Labels,
 }
 
 /// A network that already exists, as the engine describes it (`GET /networks/{id}`).
@@ -45,6 +53,14 @@ pub struct Network {
     pub name: String,
     pub driver: String,
     pub ipam_driver: String,
+    pub labels: Labels,
+}
+
+/// An exec instance: the container it runs in, which owns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exec {
+    pub id: String,
+    pub container: Container,
 }
 
 /// The engine's answers for a request's references; `None` where the engine knows no such object.
@@ -53,6 +69,7 @@ pub struct Resolved {
     pub containers: Vec<(String, Option<Container>)>,
     pub volumes: Vec<(String, Option<Volume>)>,
     pub networks: Vec<(String, Option<Network>)>,
+    pub execs: Vec<(String, Option<Exec>)>,
 }
 
 fn find<'a, T>(list: &'a [(String, Option<T>)], name: &str) -> Option<&'a T> {
@@ -73,5 +90,10 @@ impl Resolved {
     /// The existing network the request names `name`, if any.
     pub fn network(&self, name: &str) -> Option<&Network> {
         find(&self.networks, name)
+    }
+
+    /// The exec instance `id`, if the engine knows it.
+    pub fn exec(&self, id: &str) -> Option<&Exec> {
+        find(&self.execs, id)
     }
 }

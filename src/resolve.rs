@@ -45,6 +45,10 @@ pub async fn resolve(upstream: &Upstream, references: &[Reference]) -> Result<Re
                 let found = lookup::network(upstream, name).await?;
                 resolved.networks.push((name.clone(), found));
             }
+            Reference::Exec(id) => {
+                let found = lookup::exec(upstream, id).await?;
+                resolved.execs.push((id.clone(), found));
+            }
         }
     }
     Ok(resolved)

@@ -200,6 +200,7 @@ fn check_body(name: &str, case: &BodyCase, ci: &Policy) -> Option<String> {
         body: Some(&body),
         resource: None,
         resolved: None,
+        tenancy: false,
     });
     let mut problems = Vec::new();
     match (&case.expect, &result) {

@@ -204,6 +204,10 @@ fn old_api_versions_cannot_replace_a_host_config_at_start() -> Result<()> {
         let answer =
             http_request(gw.socket(), "POST", &format!("{version}/containers/{container}/start"), Some(host_config))?;
         ensure!(answer.status == 400, "{version}: {} {}", answer.status, answer.body);
+        ensure!(answer.body.contains("replaces the container's host config"), "{}", answer.body);
+        // Without a body, the version alone is refused.
+        let answer = http_request(gw.socket(), "POST", &format!("{version}/containers/{container}/start"), None)?;
+        ensure!(answer.status == 400, "{version}: {} {}", answer.status, answer.body);
         ensure!(answer.body.contains("is too old: sockgate serves 1.24 and newer"), "{}", answer.body);
     }
     let answer = http_request(gw.socket(), "POST", &format!("/v1.41/containers/{container}/start"), Some(host_config))?;

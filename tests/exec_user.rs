@@ -82,6 +82,6 @@ fn an_exec_is_judged_with_what_its_container_hands_it() -> Result<()> {
     let answer = http_request(gw.socket(), "POST", &path, Some(r#"{"Cmd":["true"]}"#))?;
     ensure!(answer.status == 404, "expected 404, got {}: {}", answer.status, answer.body);
     let message = answer.json()?["message"].as_str().unwrap_or_default().to_owned();
-    ensure!(message == format!("sockgate: no such container: {missing}"), "unexpected message `{message}`");
+    ensure!(message == format!("No such container: {missing}"), "unexpected message `{message}`");
     Ok(())
 }

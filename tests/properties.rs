@@ -48,6 +48,7 @@ fn run(op: &str, body: &[u8]) -> Result<Vec<Finding>, InspectError> {
         body: Some(body),
         resource: None,
         resolved: None,
+        tenancy: false,
     })
 }
 

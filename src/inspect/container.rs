@@ -130,6 +130,33 @@ pub fn connect(
     Ok(())
 }
 
+/// The containers a create names besides its own: `container:` namespace modes (in both
+/// host-config places), `VolumesFrom` (`name[:mode]`) and `Links` (`name:alias`).
+pub fn named_containers(body: &Json) -> Result<Vec<String>, InspectError> {
+    let top = Struct::new(body, "")?;
+    let mut places = vec![top.clone()];
+    if let Some(host_config) = top.get("HostConfig") {
+        places.push(Struct::new(host_config, "HostConfig")?);
+    }
+    let mut out = Vec::new();
+    for hc in places {
+        for field in ["NetworkMode", "PidMode", "IpcMode", "UTSMode", "UsernsMode", "CgroupnsMode", "Cgroup"] {
+            let mode = hc.string(field)?;
+            if let Some(target) = mode.get(..10).filter(|p| p.eq_ignore_ascii_case("container:")).and(mode.get(10..)) {
+                out.push(target.to_owned());
+            }
+        }
+        for from in hc.strings("VolumesFrom")? {
+            out.push(from.split(':').next().unwrap_or(from).to_owned());
+        }
+        for link in hc.strings("Links")? {
+            out.push(link.split(':').next().unwrap_or(link).trim_start_matches('/').to_owned());
+        }
+    }
+    out.retain(|name| !name.is_empty());
+    Ok(out)
+}
+
 /// `NetworkMode` values the engine does not look up as a network (`runconfig` `IsDefault`,
 /// `IsBridge`, `IsNone`; `host` and `container:` are namespace findings of their own).
 fn is_builtin_network_mode(mode: &str) -> bool {
@@ -730,14 +757,18 @@ mod tests {
                 ("o".into(), "bind".into()),
                 ("type".into(), "none".into()),
             ],
+            labels: Default::default(),
         };
-        let plugin_volume = Volume { name: "p".into(), driver: "evil".into(), options: Vec::new() };
-        let plain = Volume { name: "plain".into(), driver: "local".into(), options: Vec::new() };
+        let plugin_volume =
+            Volume { name: "p".into(), driver: "evil".into(), options: Vec::new(), labels: Default::default() };
+        let plain =
+            Volume { name: "plain".into(), driver: "local".into(), options: Vec::new(), labels: Default::default() };
         let network = |name: &str, driver: &str| Network {
             id: "f".repeat(64),
             name: name.into(),
             driver: driver.into(),
             ipam_driver: "default".into(),
+            labels: Default::default(),
         };
         let mut macvlan = network("lan", "macvlan");
         macvlan.ipam_driver = "infoblox".into();
@@ -754,6 +785,7 @@ mod tests {
                 ("web".into(), Some(network("web", "bridge"))),
                 ("lan".into(), Some(macvlan)),
             ],
+            execs: Vec::new(),
         };
         let (says, references) = resolved_create(
             r#"{"HostConfig":{"Binds":["etc:/e:ro","plain:/p","new:/n","/anon"],"NetworkMode":"web"}}"#,
@@ -817,7 +849,7 @@ mod tests {
     }
 
     fn running_as(user: &str, privileged: bool) -> Container {
-        Container { id: "0".repeat(64), user: user.into(), privileged }
+        Container { id: "0".repeat(64), user: user.into(), privileged, labels: Default::default() }
     }
 
     fn exec_says(body: &[u8], container: Option<Container>) -> Vec<String> {

@@ -116,8 +116,9 @@ pub fn name(query: &Query, key: &str, findings: &mut Vec<Finding>) -> Result<(),
     Ok(())
 }
 
-/// Labels a request gives a container or an image: profiles may match callers on them, and the
-/// label sockgate stamps on its own creates ([`crate::references::CREATED_BY`]) is sockgate's alone.
+/// Labels a request gives a container or an image: profiles may match callers on them. The label
+/// sockgate stamps on its own creates ([`crate::references::CREATED_BY`]) is replaced by sockgate's
+/// own value whatever a client sends, so it is left out here.
 pub(super) fn labels<'a>(
     field: &str,
     labels: impl Iterator<Item = (&'a str, &'a str)>,
@@ -126,7 +127,7 @@ pub(super) fn labels<'a>(
     let mut lines = Vec::new();
     for (key, value) in labels {
         if key == crate::references::CREATED_BY {
-            return Err(InspectError::Invalid(format!("{field}: the label `{key}` is sockgate's own")));
+            continue;
         }
         lines.push(format!("{key}={value}"));
     }

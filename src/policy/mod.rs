@@ -70,6 +70,8 @@ pub struct Policy {
     /// Container names and labels that other profiles of the same listener match on, which a
     /// caller under this policy may not give a container (see [`crate::profile`]).
     pub reserved: Vec<Reservation>,
+    /// Whose objects its callers reach, when ownership is on (see [`crate::tenancy`]).
+    pub ownership: Option<crate::tenancy::Ownership>,
 }
 
 /// A container name glob or label that a profile matches callers on.
@@ -162,6 +164,7 @@ impl Policy {
         let mut rules: Vec<Rule> = Vec::new();
         let mut seen_ids: Vec<(String, String)> = Vec::new();
         let mut constraints: Option<(String, Constraints)> = None;
+        let mut ownership: Option<(String, crate::tenancy::Ownership)> = None;
         for (file, text, raw) in parsed {
             let at = |span: std::ops::Range<usize>| Some(position(text, span.start));
             if *raw.version.get_ref() != 1 {
@@ -186,6 +189,20 @@ impl Policy {
                         for (offset, message) in problems {
                             errors.push(file.clone(), Some(position(text, offset)), message);
                         }
+                    }
+                }
+            }
+            if let Some(table) = raw.ownership {
+                if let Some((other, _)) = &ownership {
+                    errors.push(file.clone(), None, format!("`[ownership]` is already given in {other}"));
+                }
+                let owner = table.owner.as_ref().map_or("identity", |o| o.get_ref().as_str());
+                let label = table.label.as_ref().map_or(crate::tenancy::DEFAULT_LABEL, |l| l.get_ref().as_str());
+                match crate::tenancy::Ownership::new(owner, label) {
+                    Ok(checked) => ownership = Some((file.clone(), checked)),
+                    Err(message) => {
+                        let offset = table.owner.as_ref().map_or(0, |o| o.span().start);
+                        errors.push(file.clone(), Some(position(text, offset)), message);
                     }
                 }
             }
@@ -274,6 +291,7 @@ impl Policy {
             name: name.unwrap_or_else(|| default_name.to_string()),
             rules,
             constraints: constraints.map(|(_, c)| c).unwrap_or_default(),
+            ownership: ownership.map(|(_, o)| o),
             by_operation,
         })
     }
@@ -297,6 +315,7 @@ const POLICY_SHAPE: &[(&str, keys::Shape)] = &[
         ]),
     ),
     ("containers", keys::Shape::Table(constraints::KEYS)),
+    ("ownership", keys::Shape::Table(&[("owner", keys::Shape::Value), ("label", keys::Shape::Value)])),
 ];
 
 /// Reports a file that did not deserialize: every unknown key in it (the usual cause, and there
@@ -330,6 +349,15 @@ struct RawPolicy {
     #[serde(default)]
     rule: Vec<RawRule>,
     containers: Option<RawConstraints>,
+    ownership: Option<RawOwnership>,
+}
+
+/// `[ownership]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOwnership {
+    owner: Option<Spanned<String>>,
+    label: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

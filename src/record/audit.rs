@@ -38,6 +38,9 @@ pub struct AuditLine<'a> {
     pub path: &'a str,
     pub operation: &'a str,
     pub resource: &'a str,
+    /// Whose objects the caller reaches, when ownership is on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<&'a str>,
     /// `allow`, `deny`, `audit` (denied by the policy but let through in audit mode) or `refuse`.
     pub decision: &'a str,
     pub rules: &'a [String],

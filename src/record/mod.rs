@@ -74,6 +74,8 @@ pub struct Entry {
     pub path: String,
     pub operation: Option<Operation>,
     pub resource: Option<String>,
+    /// The caller's owner name, when ownership is on.
+    pub owner: Option<String>,
     /// `allow`, `deny`, `audit` or `refuse`.
     pub decision: &'static str,
     pub rules: Vec<String>,
@@ -97,6 +99,7 @@ impl Entry {
             path: uri.path().to_string(),
             operation: None,
             resource: None,
+            owner: None,
             decision: "refuse",
             rules: Vec::new(),
             reason: String::new(),
@@ -196,7 +199,11 @@ fn complete(recorder: &Recorder, entry: &Entry, status: http::StatusCode) {
     metrics.count_bytes(bytes_in, bytes_out);
     if let (Some(learner), Some(op)) = (&recorder.learner, entry.operation) {
         if entry.decision != "refuse" {
-            learner.observe(&entry.client, op, &entry.findings);
+            let client = match &entry.owner {
+                Some(owner) => format!("{}, owner `{owner}`", entry.client),
+                None => entry.client.to_string(),
+            };
+            learner.observe(&client, op, &entry.findings);
         }
     }
     if let Some(audit) = &recorder.audit {
@@ -208,6 +215,7 @@ fn complete(recorder: &Recorder, entry: &Entry, status: http::StatusCode) {
             path: &entry.path,
             operation,
             resource: entry.resource.as_deref().unwrap_or(""),
+            owner: entry.owner.as_deref(),
             decision: entry.decision,
             rules: &entry.rules,
             reason: &entry.reason,

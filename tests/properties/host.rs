@@ -222,6 +222,7 @@ fn tag_with(content_type: &str) -> Result<Vec<Finding>, InspectError> {
         body: None,
         resource: None,
         resolved: None,
+        tenancy: false,
     })
 }
 

@@ -221,6 +221,7 @@ fn inspect_all(op: &str, query: Option<&str>, content_type: Option<&str>, body: 
         body: Some(body),
         resource: None,
         resolved: None,
+        tenancy: false,
     });
 }
 
