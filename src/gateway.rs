@@ -165,7 +165,15 @@ impl Gateway {
         // configuration accept; a denied caller learns nothing from it.
         self.versions.check(&self.upstream, target.version.as_deref()).await?;
         if let (Some(tenant), Some(resolved)) = (&tenant, &resolved) {
-            tenancy::check(tenant, &inspection.references, resolved).map_err(GatewayError::NotFound)?;
+            // What a create names in its body is no object the client asked about by name: a 404
+            // there would make the docker CLI look for the image instead.
+            tenancy::check(tenant, &inspection.references, resolved).map_err(|missing| {
+                if classified.operation.name() == "containers.create" {
+                    GatewayError::Tenancy(tenancy::TenancyError::Foreign(missing.describe()))
+                } else {
+                    GatewayError::NotFound(missing)
+                }
+            })?;
             self.create_missing_volumes(tenant, &classified, &inspection.references, resolved).await?;
         }
         if let Some(resolved) = &resolved {

@@ -24,8 +24,8 @@ pub const DEFAULT_LABEL: &str = "io.sockgate.owner";
 /// Where a caller's owner name comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OwnerSource {
-    /// The strongest fact known of the caller: its certificate's CN, else its container's name,
-    /// else its unix uid.
+    /// The strongest fact known of the caller: its certificate (its CN, or its fingerprint when
+    /// it has no single CN), else its container's name, else its unix uid.
     Identity,
     Uid,
     Cn,
@@ -52,6 +52,8 @@ pub enum TenancyError {
     ForeignOwner { label: String, given: String, owner: String },
     #[error("{kind} objects are not owned by callers; with ownership on, `{operation}` is refused")]
     Unowned { kind: String, operation: String },
+    #[error("the create names {0}, which is not this caller's")]
+    Foreign(String),
     #[error("query parameter `filters` is not a filter object dockerd reads: {0}")]
     Filters(String),
     #[error(transparent)]
@@ -89,6 +91,7 @@ impl Ownership {
             _ => None,
         };
         let cn = identity.certificate.as_ref().and_then(|c| c.common_name.clone());
+        let fingerprint = identity.certificate.as_ref().map(|c| c.fingerprint.clone());
         let container = identity.container.as_ref();
         let owner = match &self.source {
             OwnerSource::Fixed(name) => name.clone(),
@@ -102,11 +105,12 @@ impl Ownership {
                 .filter(|v| !v.is_empty())
                 .cloned()
                 .ok_or(TenancyError::NoOwner("container label"))?,
-            OwnerSource::Identity => match (cn, container, uid) {
-                (Some(cn), _, _) => format!("cn:{cn}"),
-                (None, Some(c), _) => format!("container:{}", c.name),
-                (None, None, Some(uid)) => format!("uid:{uid}"),
-                (None, None, None) => return Err(TenancyError::NoOwner("certificate, container or uid")),
+            OwnerSource::Identity => match (cn, fingerprint, container, uid) {
+                (Some(cn), _, _, _) => format!("cn:{cn}"),
+                (None, Some(fingerprint), _, _) => format!("cert:{fingerprint}"),
+                (None, None, Some(c), _) => format!("container:{}", c.name),
+                (None, None, None, Some(uid)) => format!("uid:{uid}"),
+                (None, None, None, None) => return Err(TenancyError::NoOwner("certificate, container or uid")),
             },
         };
         Ok(Tenant { label: self.label.clone(), owner })
@@ -214,6 +218,18 @@ pub enum NotFound {
     Volume(String),
     #[error("network {0} not found")]
     Network(String),
+}
+
+impl NotFound {
+    /// The object, for a message that names it.
+    pub fn describe(&self) -> String {
+        match self {
+            NotFound::Container(name) => format!("container `{name}`"),
+            NotFound::Exec(id) => format!("exec `{id}`"),
+            NotFound::Volume(name) => format!("volume `{name}`"),
+            NotFound::Network(name) => format!("network `{name}`"),
+        }
+    }
 }
 
 /// Checks that every object the request names, where it exists, is the tenant's; answers the

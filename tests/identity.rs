@@ -23,7 +23,17 @@ use common::scratch::unique_name;
 use common::server::Sockgate;
 use common::{docker_command, docker_ready, free_port, real_docker, CmdOutput, Scratch, CLI_TIMEOUT, TEST_IMAGE};
 
-const CI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/ci.toml");
+const CI_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/ci.toml");
+
+/// `ci.toml` without its `[ownership]`: these tests are about who a caller is, and share the
+/// networks and containers they make with the operator.
+fn ci_policy(dir: &Path) -> Result<String> {
+    let text = std::fs::read_to_string(CI_FILE)?;
+    let shared = text.split("\n[ownership]").next().unwrap_or(&text).replace("# Tenancy:", "#");
+    let path = dir.join("ci.toml");
+    std::fs::write(&path, shared)?;
+    Ok(path.display().to_string())
+}
 
 /// What the powerful profiles may do: everything, privileged containers included. Only they may
 /// list plugins (`ci.toml` denies `plugins.*`), which is how the tests tell who was served.
@@ -66,6 +76,7 @@ impl Site {
         let dir = tempfile::Builder::new().prefix("sockgate-e2e-").tempdir()?;
         let power = dir.path().join("power.toml");
         std::fs::write(&power, POWER)?;
+        let ci = ci_policy(dir.path())?;
         let addr = format!("tcp://{gateway}:{}", free_port()?);
         let label = unique_name("proxy");
         let name = unique_name("traefik");
@@ -74,9 +85,9 @@ impl Site {
         std::fs::write(
             &config,
             format!(
-                "version = 1\n\n[[listener]]\naddress = \"{host}\"\npolicy = [\"{CI}\"]\n\n\
+                "version = 1\n\n[[listener]]\naddress = \"{host}\"\npolicy = [\"{ci}\"]\n\n\
                  [[listener]]\naddress = \"{addr}\"\ninsecure = true\nallow_cidrs = [\"{subnet}\"]\n\
-                 policy = [\"{CI}\"]\n\n[[listener.profile]]\nname = \"proxy\"\ncontainer_label = \"role={label}\"\n\
+                 policy = [\"{ci}\"]\n\n[[listener.profile]]\nname = \"proxy\"\ncontainer_label = \"role={label}\"\n\
                  policy = [\"{}\"]\n\n[[listener.profile]]\nname = \"traefik\"\ncontainer_name = \"{name}*\"\n\
                  policy = [\"{}\"]\n",
                 power.display(),
@@ -137,13 +148,13 @@ fn labels_names_and_builds_do_not_hand_out_a_profile() -> Result<()> {
         "a create with the reserved label: {out}"
     );
     let named = format!("{}-mine", site.name);
-    scratch.container(&named);
+    scratch.adopt_container(&named);
     let out = site.ci(&["run", "--rm", "--name", &named, TEST_IMAGE, "true"])?;
     ensure!(!out.success() && out.stderr.contains("that profile `traefik` matches callers on"), "{out}");
     let plain = scratch.container("plain");
     site.ci(&["create", "--name", &plain, "--network", &site.network, TEST_IMAGE, "sleep", "60"])?.ok()?;
     let renamed = format!("{}-renamed", site.name);
-    scratch.container(&renamed);
+    scratch.adopt_container(&renamed);
     let out = site.ci(&["rename", &plain, &renamed])?;
     ensure!(!out.success() && out.stderr.contains("`profiles.reserved`"), "a rename to a reserved name: {out}");
     ensure!(!container_exists(&forged)? && !container_exists(&named)? && !container_exists(&renamed)?, "made");
@@ -187,11 +198,12 @@ fn labels_names_and_builds_do_not_hand_out_a_profile() -> Result<()> {
 fn unix_site(dir: &Path, socket: &Path, profile: &str) -> Result<std::path::PathBuf> {
     let power = dir.join("power.toml");
     std::fs::write(&power, POWER)?;
+    let ci = ci_policy(dir)?;
     let config = dir.join("sockgate.toml");
     std::fs::write(
         &config,
         format!(
-            "version = 1\n\n[[listener]]\naddress = \"unix://{}\"\nsocket_mode = \"666\"\npolicy = [\"{CI}\"]\n{profile}",
+            "version = 1\n\n[[listener]]\naddress = \"unix://{}\"\nsocket_mode = \"666\"\npolicy = [\"{ci}\"]\n{profile}",
             socket.display()
         )
         .replace("POWER", &power.display().to_string()),
@@ -322,7 +334,7 @@ fn certificate_names_two_readers_could_read_apart_name_nobody() -> Result<()> {
     std::fs::write(
         &config,
         format!(
-            "version = 1\n\n[[listener]]\naddress = \"{addr}\"\npolicy = [\"{CI}\"]\n\n[listener.tls]\ncert = \"{}\"\n\
+            "version = 1\n\n[[listener]]\naddress = \"{addr}\"\npolicy = [\"{CI_FILE}\"]\n\n[listener.tls]\ncert = \"{}\"\n\
              key = \"{}\"\nca = \"{}\"\nverify = true\n\n[[listener.profile]]\nname = \"admin\"\ncn = \"admin\"\n\
              policy = [\"{p}\"]\n\n[[listener.profile]]\nname = \"dns\"\nsan_dns = \"ci.example.com\"\npolicy = [\"{p}\"]\n",
             server.cert.display(),

@@ -35,6 +35,11 @@ impl Scratch {
         name
     }
 
+    /// Takes a container name made some other way, to remove it at the end of the test too.
+    pub fn adopt_container(&mut self, name: &str) {
+        self.containers.push(name.to_owned());
+    }
+
     pub fn network(&mut self, label: &str) -> String {
         let name = unique_name(label);
         self.networks.push(name.clone());
