@@ -116,6 +116,10 @@ struct ServeArgs {
     /// Largest request body read for inspection (container specs and the like); larger get 413
     #[arg(long, value_name = "BYTES", default_value_t = config::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// Turns ownership on with this one owner name for every caller (one sockgate per CI job):
+    /// callers reach only what they created through it
+    #[arg(long, value_name = "NAME", env = "SOCKGATE_OWNER")]
+    owner: Option<String>,
     /// Lowest Engine API version served; older clients are refused (below 1.24 some routes mean
     /// something else to the engine)
     #[arg(long, value_name = "VERSION", default_value = sockgate::versions::DEFAULT_MINIMUM)]
@@ -298,6 +302,7 @@ fn config_from_flags(args: ServeArgs) -> anyhow::Result<ServeConfig> {
                 insecure: args.insecure_tcp,
                 policy: policy.clone(),
                 profiles: Vec::new(),
+                owner: args.owner.clone(),
             }
         })
         .collect();

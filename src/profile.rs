@@ -48,7 +48,12 @@ impl Profiles {
         let mut errors = PolicyErrors::default();
         let mut loaded = Vec::new();
         for listener in listeners {
-            match Profiles::load_reserving(&listener.policy, &listener.profiles, &reservations) {
+            match Profiles::load_reserving(
+                &listener.policy,
+                &listener.profiles,
+                &reservations,
+                listener.owner.as_deref(),
+            ) {
                 Ok(profiles) => loaded.push(profiles),
                 Err(e) => errors.0.extend(e.0),
             }
@@ -72,13 +77,14 @@ impl Profiles {
                 label: p.matches.container_label.clone(),
             })
             .collect();
-        Profiles::load_reserving(default, profiles, &reservations)
+        Profiles::load_reserving(default, profiles, &reservations, None)
     }
 
     fn load_reserving(
         default: &PolicySource,
         profiles: &[Profile],
         reservations: &[Reservation],
+        owner: Option<&str>,
     ) -> Result<Profiles, PolicyErrors> {
         let mut errors = PolicyErrors::default();
         let mut load = |source: &PolicySource| match load_source(source) {
@@ -92,10 +98,22 @@ impl Profiles {
         let loaded: Vec<_> = profiles.iter().filter_map(|p| load(&p.policy).map(|policy| (p, policy))).collect();
         let (Some(mut default), true) = (default, errors.0.is_empty()) else { return Err(errors) };
         default.reserved = reservations.to_vec();
+        // A listener's fixed owner turns ownership on for every policy it serves.
+        let owned = |policy: &mut Policy| {
+            if let Some(owner) = owner {
+                let label = policy.ownership.as_ref().map_or(crate::tenancy::DEFAULT_LABEL, |o| o.label.as_str());
+                policy.ownership = Some(crate::tenancy::Ownership {
+                    source: crate::tenancy::OwnerSource::Fixed(owner.to_owned()),
+                    label: label.to_owned(),
+                });
+            }
+        };
+        owned(&mut default);
         let profiles = loaded
             .into_iter()
             .map(|(profile, mut policy)| {
                 policy.reserved = reservations.iter().filter(|r| r.profile != profile.name).cloned().collect();
+                owned(&mut policy);
                 (Arc::from(profile.name.as_str()), profile.matches.clone(), Arc::new(policy))
             })
             .collect();
@@ -338,6 +356,7 @@ mod tests {
             insecure: false,
             policy: ci.clone(),
             profiles,
+            owner: None,
         };
         let proxy = Profile {
             name: "proxy".into(),

@@ -256,3 +256,23 @@ fn two_compose_projects_see_only_themselves() -> Result<()> {
     }
     result
 }
+
+/// One sockgate per job: `--owner` gives every caller of that sidecar the job's name.
+#[test]
+fn a_sidecar_per_job_owns_by_the_jobs_name() -> Result<()> {
+    if !docker_ready()? {
+        return Ok(());
+    }
+    let mut scratch = Scratch::new();
+    let first = common::Gateway::builder().policy(CI).args(&["--owner", "job-1"]).start()?;
+    let second = common::Gateway::builder().policy(CI).args(&["--owner", "job-2"]).start()?;
+    let mine = scratch.container("job-1");
+    common::docker(&first, &["run", "-d", "--name", &mine, TEST_IMAGE, "sleep", "600"])?.ok()?;
+    let owner = inspect_container(&mine)?.unwrap_or_default()["Config"]["Labels"]["io.sockgate.owner"].clone();
+    ensure!(owner == "job-1", "the container's owner is {owner}");
+    let seen = listed(&common::docker(&second, &["ps", "-a", "--format", "{{.Names}}"])?.ok()?);
+    ensure!(!seen.contains(&mine), "job-2 sees job-1's container: {seen:?}");
+    not_found(&common::docker(&second, &["logs", &mine])?, &format!("No such container: {mine}"))?;
+    common::docker(&first, &["logs", &mine])?.ok()?;
+    Ok(())
+}

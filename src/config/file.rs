@@ -45,6 +45,7 @@ const CONFIG_SHAPE: &[(&str, Shape)] = &[
             ("socket_group", Shape::Value),
             ("allow_cidrs", Shape::Value),
             ("insecure", Shape::Value),
+            ("owner", Shape::Value),
             (
                 "tls",
                 Shape::Table(&[
@@ -118,6 +119,7 @@ struct RawListener {
     allow_cidrs: Vec<Spanned<String>>,
     #[serde(default)]
     insecure: bool,
+    owner: Option<Spanned<String>>,
     tls: Option<RawServerTls>,
     #[serde(default)]
     profile: Vec<RawProfile>,
@@ -352,7 +354,16 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, PolicyE
             let policy = PolicySource::Files(profile.policy.iter().map(|p| path(p)).collect());
             profiles.push(Profile { name: profile.name.into_inner(), matches, policy });
         }
+        let owner = listener.owner.and_then(|o| {
+            if o.get_ref().is_empty() {
+                err(o.span().start, "`owner` must name the owner".into());
+                None
+            } else {
+                Some(o.into_inner())
+            }
+        });
         listeners.push(ListenerConfig {
+            owner,
             addr,
             socket_mode,
             socket_group: listener.socket_group,

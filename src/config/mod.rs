@@ -138,6 +138,9 @@ pub struct ListenerConfig {
     pub policy: PolicySource,
     /// Policies for particular callers; the first that matches applies.
     pub profiles: Vec<Profile>,
+    /// One owner name for every caller of this listener (one sockgate per job): ownership is on
+    /// for all its policies, whatever they say (see [`crate::tenancy`]).
+    pub owner: Option<String>,
 }
 
 /// Where a policy comes from.

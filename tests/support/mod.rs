@@ -182,6 +182,7 @@ impl Gateway {
         std::fs::write(&policy, policy_text).unwrap_or_else(|e| panic!("write policy: {e}"));
         let config = ServeConfig {
             listeners: vec![ListenerConfig {
+                owner: None,
                 addr: ListenAddr::Unix(socket.to_path_buf()),
                 socket_mode: 0o600,
                 socket_group: None,
