@@ -120,6 +120,17 @@ impl Profiles {
         Ok(Profiles { default: Arc::new(default), profiles })
     }
 
+    /// Whether any of its policies derives owners from the calling container, which needs
+    /// container discovery.
+    pub fn needs_containers(&self) -> bool {
+        use crate::tenancy::OwnerSource;
+        std::iter::once(&self.default).chain(self.profiles.iter().map(|(_, _, p)| p)).any(|policy| {
+            policy.ownership.as_ref().is_some_and(|o| {
+                matches!(o.source, OwnerSource::Identity | OwnerSource::Container | OwnerSource::ContainerLabel(_))
+            })
+        })
+    }
+
     /// The profile name (if one matched) and the policy for `identity`.
     pub fn select(&self, identity: &Identity) -> (Option<Arc<str>>, Arc<Policy>) {
         self.profiles

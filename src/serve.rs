@@ -99,7 +99,9 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
     };
     let workers = Arc::new(Workers::start(config.workers).map_err(ServeError::Workers)?);
     let upstream = Upstream::new(config.upstream.addr.clone(), client_tls, tunnels.clone(), workers.len());
-    let directory = if config.container_discovery { Directory::start(upstream.clone()) } else { Directory::empty() };
+    // Owners taken from the calling container need to know the engine's containers.
+    let discovery = config.container_discovery || loaded.iter().any(Profiles::needs_containers);
+    let directory = if discovery { Directory::start(upstream.clone()) } else { Directory::empty() };
     let audit = match &config.audit_log {
         Some(target) => {
             Some(AuditLog::open(target.clone()).map_err(|e| ServeError::Audit(format!("{target:?}: {e}")))?)

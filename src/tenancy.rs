@@ -25,7 +25,7 @@ pub const DEFAULT_LABEL: &str = "io.sockgate.owner";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OwnerSource {
     /// The strongest fact known of the caller: its certificate (its CN, or its fingerprint when
-    /// it has no single CN), else its container's name, else its unix uid.
+    /// it has no single CN), else its container's name, else the uid of a host process.
     Identity,
     Uid,
     Cn,
@@ -86,9 +86,9 @@ impl Ownership {
 
     /// The owner name of `identity`.
     pub fn owner(&self, identity: &Identity) -> Result<Tenant, TenancyError> {
-        let uid = match identity.peer {
-            Peer::Unix { uid, .. } => Some(uid),
-            _ => None,
+        let (uid, host) = match identity.peer {
+            Peer::Unix { uid, host, .. } => (Some(uid), host),
+            _ => (None, false),
         };
         let cn = identity.certificate.as_ref().and_then(|c| c.common_name.clone());
         let fingerprint = identity.certificate.as_ref().map(|c| c.fingerprint.clone());
@@ -109,8 +109,10 @@ impl Ownership {
                 (Some(cn), _, _, _) => format!("cn:{cn}"),
                 (None, Some(fingerprint), _, _) => format!("cert:{fingerprint}"),
                 (None, None, Some(c), _) => format!("container:{}", c.name),
-                (None, None, None, Some(uid)) => format!("uid:{uid}"),
-                (None, None, None, None) => return Err(TenancyError::NoOwner("certificate, container or uid")),
+                // A uid tells host processes apart; every container's root is uid 0 alike, so a
+                // caller in a container that sockgate cannot name owns nothing.
+                (None, None, None, Some(uid)) if host => format!("uid:{uid}"),
+                (None, None, None, _) => return Err(TenancyError::NoOwner("certificate, container or host uid")),
             },
         };
         Ok(Tenant { label: self.label.clone(), owner })
@@ -305,7 +307,7 @@ mod tests {
     fn owners_come_from_the_strongest_fact_or_as_configured() {
         let identity = Identity::tcp("tcp://x".into(), "10.0.0.1:5".parse().unwrap_or_else(|_| unreachable!()));
         let by_identity = Ownership::new("identity", DEFAULT_LABEL).unwrap_or_else(|e| unreachable!("{e}"));
-        assert_eq!(by_identity.owner(&identity), Err(TenancyError::NoOwner("certificate, container or uid")));
+        assert_eq!(by_identity.owner(&identity), Err(TenancyError::NoOwner("certificate, container or host uid")));
         let fixed = Ownership::new("fixed:job-42", "x.owner").unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(fixed.owner(&identity).map(|t| t.owner), Ok("job-42".into()));
         assert!(Ownership::new("who", DEFAULT_LABEL).is_err());

@@ -276,3 +276,43 @@ fn a_sidecar_per_job_owns_by_the_jobs_name() -> Result<()> {
     common::docker(&first, &["logs", &mine])?.ok()?;
     Ok(())
 }
+
+/// One sockgate per host, many jobs: a job container that calls sockgate owns by its own name,
+/// and what it creates is out of another job's reach.
+#[test]
+fn job_containers_own_by_their_names() -> Result<()> {
+    if !docker_ready()? {
+        return Ok(());
+    }
+    let mut scratch = Scratch::new();
+    let image = scratch.image("jobs-cli");
+    common::cli_image::build_cli_image(&image)?;
+    let dir = tempfile::Builder::new().prefix("sockgate-e2e-").tempdir()?;
+    let (_gw, _host) = site(dir.path())?;
+    let mount = format!("{}:/s", dir.path().display());
+    let job = |name: &str, script: &str| -> Result<CmdOutput> {
+        real_docker(&[
+            "run",
+            "--rm",
+            "--name",
+            name,
+            "-v",
+            &mount,
+            "-e",
+            "DOCKER_HOST=unix:///s/docker.sock",
+            &image,
+            "sh",
+            "-c",
+            script,
+        ])
+    };
+    let (first, second) = (scratch.container("job-a"), scratch.container("job-b"));
+    let made = scratch.container("made-by-a");
+    let out = job(&first, &format!("docker run -d --name {made} {TEST_IMAGE} sleep 600"))?.ok()?;
+    ensure!(!out.stdout.trim().is_empty(), "{out}");
+    let owner = inspect_container(&made)?.unwrap_or_default()["Config"]["Labels"]["io.sockgate.owner"].clone();
+    ensure!(owner == format!("container:{first}").as_str(), "owner of {made}: {owner}");
+    let out = job(&second, &format!("docker logs {made}"))?;
+    not_found(&out, &format!("No such container: {made}"))?;
+    Ok(())
+}
