@@ -13,7 +13,6 @@ use support::{Gateway, Seen, Stub};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
-const CI: &str = include_str!("../policies/ci.toml");
 const CREATE: &str = "/v1.41/containers/create";
 const MIB: usize = 1024 * 1024;
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
@@ -33,7 +32,8 @@ impl Setup {
     async fn start() -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let stub = Stub::start(&dir.path().join("engine.sock"), Duration::ZERO).await;
-        let gw = Gateway::start(&dir.path().join("gw.sock"), &stub.path, CI, dir.path()).await;
+        let gw =
+            Gateway::start(&dir.path().join("gw.sock"), &stub.path, &support::ci_without_ownership(), dir.path()).await;
         Setup { stub, gw, _dir: dir }
     }
 

@@ -20,6 +20,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::oneshot;
 
+/// `policies/ci.toml` without its `[ownership]`: with it, sockgate follows the engine's containers
+/// to name callers, and those questions would reach the stub alongside the requests under test.
+pub fn ci_without_ownership() -> String {
+    let text = include_str!("../../policies/ci.toml");
+    text.split("\n# Tenancy:").next().unwrap_or(text).to_owned()
+}
+
 /// One request as the stub engine received it.
 #[derive(Debug, Clone)]
 pub struct Seen {
