@@ -309,7 +309,7 @@ fn check_not_form(content_type: Option<&[u8]>) -> Result<(), InspectError> {
         return Ok(());
     };
     let text = String::from_utf8_lossy(raw);
-    let kind = text.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let kind = go_lower(text.split(';').next().unwrap_or("").trim());
     if kind == "application/x-www-form-urlencoded" || kind == "multipart/form-data" {
         return Err(InspectError::FormBody(text.into_owned()));
     }
@@ -321,7 +321,7 @@ fn check_not_form(content_type: Option<&[u8]>) -> Result<(), InspectError> {
 pub fn media_type(raw: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(raw).ok()?;
     let mut parts = text.split(';');
-    let mt = parts.next()?.trim().to_ascii_lowercase();
+    let mt = go_lower(parts.next()?.trim());
     let (kind, sub) = mt.split_once('/')?;
     if !is_token(kind) || !is_token(sub) {
         return None;
@@ -339,6 +339,23 @@ pub fn media_type(raw: &[u8]) -> Option<String> {
         }
     }
     Some(mt)
+}
+
+/// Go's `strings.ToLower`, which `mime.ParseMediaType` applies to the media type: each character
+/// by its simple Unicode mapping, so `İ` (dotted capital I) is `i` and the Kelvin sign is `k`, and
+/// `applİcation/x-www-form-urlencoded` is a form to Go.
+fn go_lower(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let mut lower = c.to_lowercase();
+            match (c, lower.next(), lower.next()) {
+                // Rust's full mapping adds a combining dot; the simple one is a plain `i`.
+                ('\u{130}', _, _) => 'i',
+                (_, Some(one), None) => one,
+                _ => c,
+            }
+        })
+        .collect()
 }
 
 fn is_token(s: &str) -> bool {
@@ -373,5 +390,10 @@ mod tests {
             Err(InspectError::FormBody(_))
         ));
         assert!(matches!(check_not_form(Some(b"Multipart/Form-Data; boundary=")), Err(InspectError::FormBody(_))));
+        // Go lower-cases `İ` to `i`: these are forms to dockerd, which would read parameters from them.
+        for form in ["appl\u{130}cation/x-www-form-urlencoded", "mult\u{130}part/form-data; boundary=x"] {
+            assert!(matches!(check_not_form(Some(form.as_bytes())), Err(InspectError::FormBody(_))), "{form}");
+        }
+        assert_eq!(media_type("appl\u{130}cation/json".as_bytes()).as_deref(), Some("application/json"));
     }
 }

@@ -37,11 +37,14 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use http::Uri;
 use sockgate::normalize::{self, Target, TargetError};
+
+#[path = "go/build.rs"]
+mod build;
 
 /// What Go makes of one target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,32 +57,6 @@ enum Go {
         dot: bool,
         utf8: bool,
     },
-}
-
-fn oracle_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/go/pathoracle")
-}
-
-/// Builds the oracle into `dir`; `None` when there is no Go toolchain (and not in CI).
-fn build_oracle(dir: &Path) -> Option<PathBuf> {
-    let go = std::env::var_os("GO").unwrap_or_else(|| "go".into());
-    let binary = dir.join("pathoracle");
-    let mut build = Command::new(&go);
-    build.current_dir(oracle_dir()).arg("build").arg("-o").arg(&binary).arg(".");
-    // The Go that is installed, whatever go.mod says; no module downloads (there are none).
-    build.env("GOTOOLCHAIN", "local").env("GOFLAGS", "-mod=mod").env("GOPROXY", "off");
-    if std::env::var_os("HOME").is_none() && std::env::var_os("GOCACHE").is_none() {
-        build.env("GOCACHE", dir.join("gocache"));
-    }
-    match build.output() {
-        Ok(out) if out.status.success() => Some(binary),
-        Ok(out) => panic!("go build of the path oracle failed:\n{}", String::from_utf8_lossy(&out.stderr)),
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => panic!("no Go toolchain in CI: {e}"),
-        Err(e) => {
-            eprintln!("skipped: no Go toolchain ({e}); CI=true makes this a failure");
-            None
-        }
-    }
 }
 
 /// Asks the oracle about every target at once.
@@ -276,7 +253,7 @@ fn show(bytes: &[u8]) -> String {
 #[test]
 fn go_decodes_what_sockgate_forwards_to_what_sockgate_judged() {
     let dir = tempfile::tempdir().unwrap();
-    let Some(oracle) = build_oracle(dir.path()) else { return };
+    let Some(oracle) = build::oracle("pathoracle", dir.path()) else { return };
     let mut targets = every_byte();
     targets.extend(corpus());
     targets.extend(soup(4000));

@@ -541,9 +541,22 @@ pub(crate) fn clean_path(path: &str) -> String {
     format!("/{}", stack.join("/"))
 }
 
-/// An added capability, named as dockerd normalizes it: upper case, without `CAP_`.
+/// An added capability, named as dockerd normalizes it: upper case, without `CAP_`. dockerd
+/// upper-cases with Go's `strings.ToUpper` (`oci/caps` `NormalizeLegacyCapabilities`), which maps
+/// each character by its simple Unicode mapping, so `ſys_admin` is `SYS_ADMIN` and `net_admın`
+/// (dotless i) is `NET_ADMIN`.
 pub(super) fn capability(field: &str, cap: &str) -> Finding {
-    let upper = cap.to_ascii_uppercase();
+    let upper: String = cap
+        .chars()
+        .map(|c| {
+            let mut upper = c.to_uppercase();
+            match (upper.next(), upper.next()) {
+                (Some(one), None) => one,
+                // A special casing (`ß` to `SS`); Go's simple mapping leaves the character.
+                _ => c,
+            }
+        })
+        .collect();
     let name = upper.strip_prefix("CAP_").unwrap_or(&upper).to_string();
     Finding::new(Kind::Capability, field, &name, format!("adds capability `{name}`"))
 }
@@ -685,6 +698,12 @@ mod tests {
         }
         assert!(!out.contains("IpcMode"), "{out}");
         assert_eq!(one(r#"{"HostConfig":{"CapAdd":"SYS_PTRACE"}}"#), "HostConfig.CapAdd adds capability `SYS_PTRACE`");
+        // Go's `strings.ToUpper` reads these as `SYS_ADMIN` and `NET_ADMIN`.
+        assert_eq!(
+            one("{\"HostConfig\":{\"CapAdd\":[\"\u{17f}ys_admin\",\"cap_net_adm\u{131}n\",\"\u{df}\"]}}"),
+            "HostConfig.CapAdd adds capability `SYS_ADMIN`; HostConfig.CapAdd adds capability `NET_ADMIN`; \
+             HostConfig.CapAdd adds capability `\u{df}`"
+        );
         assert_eq!(
             one(r#"{"NetworkingConfig":{"EndpointsConfig":{"host":{}}}}"#),
             "NetworkingConfig.EndpointsConfig uses the host's network namespace"

@@ -1,0 +1,3 @@
+module sockgate.test/jsonoracle
+
+go 1.19
