@@ -267,6 +267,7 @@ fn sockgate(body: &[u8]) -> Result<Inspection, inspect::InspectError> {
         body: Some(body),
         resource: None,
         resolved: None,
+        tenancy: false,
     })
 }
 
