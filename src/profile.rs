@@ -257,7 +257,6 @@ mod tests {
             peer: Peer::Unix { uid, gid: 100, pid: None, host },
             certificate: None,
             container: None,
-            profile: None,
         }
     }
 

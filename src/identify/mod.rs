@@ -35,8 +35,6 @@ pub struct Identity {
     pub certificate: Option<cert::CertIdentity>,
     /// The container making the call, when the caller is one on the same engine.
     pub container: Option<containers::ContainerInfo>,
-    /// The profile whose policy applies, once chosen.
-    pub profile: Option<Arc<str>>,
 }
 
 impl Identity {
@@ -49,12 +47,12 @@ impl Identity {
             }
             Err(_) => Peer::UnixUnknown,
         };
-        Identity { listener, peer, certificate: None, container: None, profile: None }
+        Identity { listener, peer, certificate: None, container: None }
     }
 
     /// The identity of a TCP peer.
     pub fn tcp(listener: Arc<str>, addr: SocketAddr) -> Identity {
-        Identity { listener, peer: Peer::Tcp { addr }, certificate: None, container: None, profile: None }
+        Identity { listener, peer: Peer::Tcp { addr }, certificate: None, container: None }
     }
 
     /// Adds what can be learnt beyond the socket: the container behind the peer address or pid.
@@ -119,9 +117,6 @@ impl fmt::Display for Identity {
             write!(f, "container {} ", container.name)?;
         }
         write!(f, "{} via {}", self.peer, self.listener)?;
-        if let Some(profile) = &self.profile {
-            write!(f, " (profile {profile})")?;
-        }
         Ok(())
     }
 }

@@ -26,6 +26,11 @@ struct Seen {
     flags: BTreeSet<&'static str>,
 }
 
+/// A TOML basic string, escaped as TOML escapes (Rust's `{:?}` escapes differently, e.g. `\u{7f}`).
+fn toml_string(text: &str) -> String {
+    toml_edit::Value::from(text).to_string().trim().to_owned()
+}
+
 /// Records requests and writes the learned policy to a file.
 pub struct Learner {
     output: PathBuf,
@@ -109,7 +114,7 @@ impl Learner {
         ] {
             let _ = writeln!(out, "{flag} = {}", seen.flags.contains(flag));
         }
-        let list = |items: &BTreeSet<String>| items.iter().map(|i| format!("{i:?}")).collect::<Vec<_>>().join(", ");
+        let list = |items: &BTreeSet<String>| items.iter().map(|i| toml_string(i)).collect::<Vec<_>>().join(", ");
         let _ = writeln!(out, "host_mounts = [{}]", list(&seen.host_mounts));
         let _ = writeln!(out, "host_mounts_read_only = {}", !seen.host_mounts.is_empty() && !seen.read_write_mount);
         let _ = writeln!(out, "capabilities = [{}]", list(&seen.capabilities));
@@ -146,6 +151,15 @@ mod tests {
 
     fn op(name: &str) -> Operation {
         Operation::from_name(name).unwrap_or_else(|| unreachable!("{name}"))
+    }
+
+    #[test]
+    fn strings_are_written_as_toml_reads_them() {
+        for text in ["/srv/a b", "quote\"d", "back\\slash", "ctrl\u{7f}\u{1}", "é"] {
+            let doc = format!("x = {}", toml_string(text));
+            let parsed: toml::Table = toml::from_str(&doc).unwrap_or_else(|e| unreachable!("{doc}: {e}"));
+            assert_eq!(parsed.get("x").and_then(toml::Value::as_str), Some(text), "{doc}");
+        }
     }
 
     #[test]
