@@ -2,11 +2,15 @@
 //! one run, on this machine's unix sockets only. An in-process stub stands in for dockerd, a
 //! release `sockgate serve` with a full-access policy sits in front of it, and an in-process load
 //! generator drives both paths in turn, then the same through a plain nginx reverse proxy when
-//! there is one. It prints figures and targets; it never fails on speed.
+//! there is one. The ownership phases set a second sockgate, the same with `--owner bench`,
+//! against the first instead of nginx, and count the engine requests each client request cost.
+//! It prints figures and targets; it never fails on speed.
 //!
 //! Knobs (environment):
 //! - `SOCKGATE_BENCH_PHASES`: comma-separated phases to run, of `ping1`, `ping32`, `list32`,
-//!   `download` and `upload` (default all); the others show as `-`.
+//!   `download`, `upload`, and with ownership `inspect1` (`GET /v1.41/containers/{id}/json` by
+//!   full id) and `list1` (`GET /containers/json`), both on one connection (default all); the
+//!   others show as `-`.
 //! - `SOCKGATE_BENCH_SECS`: seconds measured per phase and path (default 3).
 //! - `SOCKGATE_BENCH_ROUNDS`: rounds each phase's time is split into, each measuring direct access,
 //!   sockgate and nginx in turn after a 0.5 s warm-up (default 3), so that a slow spell of the
@@ -21,7 +25,12 @@
 //!
 //! Run without `--bench` (as `cargo test --all-targets` does) it is a quick smoke run.
 
+// `serde_json::json!` recurses once per token tree: the stub's container inspect needs more.
+#![recursion_limit = "256"]
+
 // The crate root of a bench resolves `mod` beside itself; the modules live in `benches/proxy/`.
+#[path = "proxy/answers.rs"]
+mod answers;
 #[path = "proxy/body.rs"]
 mod body;
 #[path = "proxy/child.rs"]
@@ -46,9 +55,10 @@ use anyhow::{anyhow, Context as _};
 
 use child::Proxy;
 use cpu::{Cpu, Others};
-use load::{Direction, Merge};
+use load::{Direction, Merge, RequestStats};
 use phase::Phase;
 use report::{Results, Scenario};
+use stub::Served;
 
 const FULL_ACCESS: &str = "version = 1\n\n[[rule]]\nid = \"full-access\"\nallow = [\"*\"]\n";
 
@@ -121,17 +131,26 @@ fn main() -> anyhow::Result<()> {
 async fn run(config: &Config) -> anyhow::Result<()> {
     let dir = tempfile::Builder::new().prefix("sockgate-bench").tempdir()?;
     let stub_socket = dir.path().join("docker.sock");
-    let list_len = stub::spawn(&stub_socket, config.stream_bytes)?;
+    let stub = stub::spawn(&stub_socket, config.stream_bytes)?;
     let (tick, tick_source) = cpu::clock_tick();
 
-    let sockgate = if config.direct_only {
-        None
+    let (sockgate, owned) = if config.direct_only {
+        (None, None)
     } else {
         let policy = policy(dir.path())?;
         let listen = dir.path().join("sockgate.sock");
-        let proxy = child::sockgate(&config.bin, &listen, &stub_socket, &policy)?;
+        let proxy = child::sockgate(&config.bin, &listen, &stub_socket, &policy, None)?;
         eprintln!("sockgate: {} with policy {}", config.bin.display(), policy.display());
-        Some(proxy)
+        // The same with ownership on, only when a phase sets it against the first.
+        let owned = if config.phases.iter().any(|p| p.ownership()) {
+            let listen = dir.path().join("sockgate-owner.sock");
+            let proxy = child::sockgate(&config.bin, &listen, &stub_socket, &policy, Some(stub::OWNER))?;
+            eprintln!("sockgate --owner {}: the same, with ownership on", stub::OWNER);
+            Some(proxy)
+        } else {
+            None
+        };
+        (Some(proxy), owned)
     };
     let nginx = match &config.nginx {
         Some(bin) => {
@@ -151,14 +170,16 @@ async fn run(config: &Config) -> anyhow::Result<()> {
         config.warmup.as_secs_f64(),
         tick,
     );
-    let mut proxies = Proxies { sockgate, nginx, tick };
+    let mut proxies = Proxies { sockgate, nginx, owned, tick };
     let c = config;
     let (w, win, size) = (c.warmup, c.window / c.rounds, c.stream_bytes);
     let direct = stub_socket.as_path();
     let p = &mut proxies;
+    let served = &*stub.served;
 
     let results = Results {
-        list_kb: list_len as f64 / 1000.0,
+        list_kb: stub.list_len as f64 / 1000.0,
+        inspect_kb: stub.inspect_len as f64 / 1000.0,
         stream_mb: size / 1_000_000,
         nginx: p.nginx.is_some(),
         ping1: measure(p, direct, c, Phase::Ping1, async |socket, cpu| {
@@ -181,6 +202,14 @@ async fn run(config: &Config) -> anyhow::Result<()> {
             load::stream(socket, Direction::Upload, size, win, cpu).await
         })
         .await?,
+        inspect1: measure(p, direct, c, Phase::Inspect1, async |socket, cpu| {
+            counted(served, load::requests(socket, stub::INSPECT, 1, w, win, cpu)).await
+        })
+        .await?,
+        list1: measure(p, direct, c, Phase::List1, async |socket, cpu| {
+            counted(served, load::requests(socket, stub::LIST, 1, w, win, cpu)).await
+        })
+        .await?,
     };
     if c.smoke {
         println!("\nsmoke run (no `--bench` argument): short phases, figures mean nothing");
@@ -201,17 +230,30 @@ async fn run(config: &Config) -> anyhow::Result<()> {
 }
 
 /// What each phase measures besides direct access: sockgate unless the run is direct-only, and
-/// nginx when the run has one.
+/// nginx when the run has one, or in the ownership phases sockgate with `--owner`.
 struct Proxies {
     sockgate: Option<Proxy>,
     nginx: Option<Proxy>,
+    owned: Option<Proxy>,
     tick: Duration,
 }
 
 impl Proxies {
     fn all(&self) -> impl Iterator<Item = &Proxy> {
-        self.sockgate.iter().chain(&self.nginx)
+        self.sockgate.iter().chain(&self.nginx).chain(&self.owned)
     }
+}
+
+/// A request phase's figures with what the engine served while it ran. Each path runs alone, so
+/// every request the stub served in that time was one the path sent on.
+async fn counted(
+    served: &Served,
+    phase: impl std::future::Future<Output = anyhow::Result<RequestStats>>,
+) -> anyhow::Result<RequestStats> {
+    let before = served.read();
+    let mut stats = phase.await?;
+    stats.engine = Some(served.read().since(&before));
+    Ok(stats)
 }
 
 /// Measures one phase straight on the stub socket, then through each proxy, in as many rounds as
@@ -228,7 +270,7 @@ async fn measure<T: Merge>(
     }
     let tick = proxies.tick;
     let others = Others::start(tick, proxies.all().map(|p| p.cpu(tick)))?;
-    let (mut straight, mut sockgate, mut nginx) = (None, None, None);
+    let (mut straight, mut sockgate, mut nginx, mut owned) = (None, None, None, None);
     for round in 1..=c.rounds {
         let name = match c.rounds {
             1 => phase.name().to_owned(),
@@ -237,10 +279,14 @@ async fn measure<T: Merge>(
         eprintln!("{name}: direct");
         straight = merged(straight, Some(run(direct, None).await?));
         sockgate = merged(sockgate, through(proxies.sockgate.as_mut(), &name, tick, &run).await?);
-        nginx = merged(nginx, through(proxies.nginx.as_mut(), &name, tick, &run).await?);
+        if phase.ownership() {
+            owned = merged(owned, through(proxies.owned.as_mut(), &name, tick, &run).await?);
+        } else {
+            nginx = merged(nginx, through(proxies.nginx.as_mut(), &name, tick, &run).await?);
+        }
     }
     let direct = straight.context("no round measured")?;
-    Ok(Some(Scenario { direct, sockgate, nginx, others: others.cores()? }))
+    Ok(Some(Scenario { direct, sockgate, nginx, owned, others: others.cores()? }))
 }
 
 fn merged<T: Merge>(sum: Option<T>, round: Option<T>) -> Option<T> {

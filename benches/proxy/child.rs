@@ -36,8 +36,15 @@ struct Output {
     tail: Mutex<VecDeque<String>>,
 }
 
-/// `sockgate serve` from `listen` to `upstream` with `policy`.
-pub fn sockgate(bin: &Path, listen: &Path, upstream: &Path, policy: &Path) -> anyhow::Result<Proxy> {
+/// `sockgate serve` from `listen` to `upstream` with `policy`, and with ownership on for the one
+/// owner name `owner` when there is one.
+pub fn sockgate(
+    bin: &Path,
+    listen: &Path,
+    upstream: &Path,
+    policy: &Path,
+    owner: Option<&str>,
+) -> anyhow::Result<Proxy> {
     let mut command = Command::new(bin);
     command
         .arg("serve")
@@ -46,8 +53,18 @@ pub fn sockgate(bin: &Path, listen: &Path, upstream: &Path, policy: &Path) -> an
         .arg("--upstream")
         .arg(format!("unix://{}", upstream.display()))
         .arg("--policy")
-        .arg(policy);
-    Proxy::start("sockgate", command, listen)
+        .arg(policy)
+        // `--owner` also reads `SOCKGATE_OWNER`: the bench's environment must not turn ownership
+        // on where it measures sockgate without.
+        .env_remove("SOCKGATE_OWNER");
+    let name = match owner {
+        Some(owner) => {
+            command.arg("--owner").arg(owner);
+            "sockgate --owner"
+        }
+        None => "sockgate",
+    };
+    Proxy::start(name, command, listen)
 }
 
 impl Proxy {

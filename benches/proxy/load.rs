@@ -17,7 +17,7 @@ use tokio::time::{sleep_until, timeout, Instant};
 
 use crate::body::{self, Repeat};
 use crate::cpu::Cpu;
-use crate::stub;
+use crate::stub::{self, Counts};
 
 type ReqBody = Either<Empty<Bytes>, Repeat>;
 
@@ -35,12 +35,17 @@ const MAX_TRANSFERS: u32 = 500;
 /// What a request phase measured inside its window.
 pub struct RequestStats {
     pub requests: u64,
+    /// Requests answered whole, warm-up and the last one past the window included: every request
+    /// the path forwarded to the engine.
+    pub answered: u64,
     pub errors: u64,
     pub window: Duration,
     /// Sorted, in nanoseconds.
     pub latencies: Vec<u64>,
     /// CPU time the proxy used inside the window, when there is a proxy.
     pub cpu: Option<Duration>,
+    /// What the engine served while the path ran, warm-up included, when it was counted.
+    pub engine: Option<Counts>,
 }
 
 impl RequestStats {
@@ -72,11 +77,16 @@ pub trait Merge {
 impl Merge for RequestStats {
     fn merge(mut self, other: Self) -> Self {
         self.requests += other.requests;
+        self.answered += other.answered;
         self.errors += other.errors;
         self.window += other.window;
         self.latencies.extend(other.latencies);
         self.latencies.sort_unstable();
         self.cpu = add(self.cpu, other.cpu);
+        self.engine = match (self.engine, other.engine) {
+            (Some(a), Some(b)) => Some(a.add(&b)),
+            _ => None,
+        };
         self
     }
 }
@@ -156,6 +166,7 @@ async fn exchange(sender: &mut SendRequest<ReqBody>, req: Request<ReqBody>) -> a
 #[derive(Default)]
 struct ConnStats {
     requests: u64,
+    answered: u64,
     errors: u64,
     latencies: Vec<u64>,
 }
@@ -178,6 +189,7 @@ async fn drive(
         let req = request(Method::GET, path, Either::Left(Empty::new()));
         match timeout(REQUEST_TIMEOUT, exchange(&mut sender, req)).await {
             Ok(Ok(_)) => {
+                stats.answered += 1;
                 let done = Instant::now();
                 if done >= from && done < until {
                     stats.requests += 1;
@@ -232,10 +244,12 @@ pub async fn requests(
             tokio::spawn(drive(socket, path, sender, from, until, MAX_SAMPLES / conns))
         })
         .collect();
-    let mut stats = RequestStats { requests: 0, errors: 0, window, latencies: Vec::new(), cpu: None };
+    let mut stats =
+        RequestStats { requests: 0, answered: 0, errors: 0, window, latencies: Vec::new(), cpu: None, engine: None };
     for task in tasks {
         let conn = task.await??;
         stats.requests += conn.requests;
+        stats.answered += conn.answered;
         stats.errors += conn.errors;
         stats.latencies.extend(conn.latencies);
     }

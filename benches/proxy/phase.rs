@@ -10,10 +10,13 @@ pub enum Phase {
     List32,
     Download,
     Upload,
+    Inspect1,
+    List1,
 }
 
 /// Every phase, in the order a run measures them.
-pub const ALL: [Phase; 5] = [Phase::Ping1, Phase::Ping32, Phase::List32, Phase::Download, Phase::Upload];
+pub const ALL: [Phase; 7] =
+    [Phase::Ping1, Phase::Ping32, Phase::List32, Phase::Download, Phase::Upload, Phase::Inspect1, Phase::List1];
 
 impl Phase {
     pub fn name(self) -> &'static str {
@@ -23,7 +26,15 @@ impl Phase {
             Phase::List32 => "list32",
             Phase::Download => "download",
             Phase::Upload => "upload",
+            Phase::Inspect1 => "inspect1",
+            Phase::List1 => "list1",
         }
+    }
+
+    /// Whether the phase sets sockgate with ownership on against sockgate without, rather than
+    /// sockgate against nginx.
+    pub fn ownership(self) -> bool {
+        matches!(self, Phase::Inspect1 | Phase::List1)
     }
 }
 

@@ -1,6 +1,6 @@
-//! The printed report: one table of direct against each proxy's figures, one of targets against
-//! nginx in the same run and the peers' reference figures. It only formats; it never fails the run
-//! on a missed target.
+//! The printed report: one table of direct against each proxy's figures, one of sockgate with
+//! ownership against sockgate without, one of targets against nginx in the same run and the peers'
+//! reference figures. It only formats; it never fails the run on a missed target.
 
 use crate::load::{RequestStats, StreamStats};
 
@@ -10,6 +10,8 @@ pub struct Scenario<T> {
     pub direct: T,
     pub sockgate: Option<T>,
     pub nginx: Option<T>,
+    /// Through sockgate with `--owner`, in the ownership phases.
+    pub owned: Option<T>,
     /// Cores other processes on the machine kept busy meanwhile, on average.
     pub others: f64,
 }
@@ -28,6 +30,7 @@ impl<T> Scenario<T> {
 /// Every phase's measurement, or nothing for a phase the run left out.
 pub struct Results {
     pub list_kb: f64,
+    pub inspect_kb: f64,
     pub stream_mb: u64,
     /// Whether the run measured nginx; without it, its columns are left out.
     pub nginx: bool,
@@ -36,12 +39,16 @@ pub struct Results {
     pub list32: Option<Scenario<RequestStats>>,
     pub download: Option<Scenario<StreamStats>>,
     pub upload: Option<Scenario<StreamStats>>,
+    pub inspect1: Option<Scenario<RequestStats>>,
+    pub list1: Option<Scenario<RequestStats>>,
 }
 
 /// Minimum sockgate/direct throughput at 32 connections and for streams.
 const MIN_RATIO: f64 = 0.45;
 /// Maximum added median latency at 1 connection, in microseconds.
 const MAX_ADDED_US: f64 = 25.0;
+/// Maximum median latency ownership adds to sockgate's at 1 connection, cache warm, in microseconds.
+const MAX_OWNERSHIP_US: f64 = 10.0;
 
 pub fn print(r: &Results) {
     let mut header = vec!["scenario", "direct", "sockgate", "sockgate/direct", "sockgate CPU"];
@@ -59,6 +66,10 @@ pub fn print(r: &Results) {
     stream_rows(&mut rows, &up, r.upload.as_ref(), r.nginx);
     println!();
     table(&rows);
+    if r.inspect1.is_some() || r.list1.is_some() {
+        println!();
+        table(&ownership(r));
+    }
     println!();
     table(&targets(r));
     println!("\n(targets are informational: the bench never fails on speed)");
@@ -69,6 +80,8 @@ pub fn print(r: &Results) {
         ("json 32 conns", r.list32.as_ref().map(|p| p.others)),
         ("download", r.download.as_ref().map(|p| p.others)),
         ("upload", r.upload.as_ref().map(|p| p.others)),
+        ("inspect 1 conn", r.inspect1.as_ref().map(|p| p.others)),
+        ("json 1 conn", r.list1.as_ref().map(|p| p.others)),
     ]
     .into_iter()
     .filter_map(|(name, cores)| Some((name, cores?)))
@@ -121,6 +134,99 @@ fn targets(r: &Results) -> Vec<Vec<String>> {
     }
     cells.extend(["~22 µs", "~120 µs", verdict(ours.map(|x| x <= MAX_ADDED_US))].map(String::from));
     rows.push(cells);
+    let owned = [("inspect by id", r.inspect1.as_ref(), false), ("list", r.list1.as_ref(), true)];
+    for (what, s, _) in owned {
+        let added = s.and_then(|s| Some(s.owned.as_ref()?.latency_us(0.5) - s.sockgate.as_ref()?.latency_us(0.5)));
+        let name = format!("added median latency of ownership, {what}, 1 conn");
+        let cells = [name, format!("<= {MAX_OWNERSHIP_US:.0} µs"), text(added)];
+        rows.push(reference_free(cells, r.nginx, verdict(added.map(|x| x <= MAX_OWNERSHIP_US))));
+    }
+    for (what, s, list) in owned {
+        let x = s.and_then(|s| s.owned.as_ref());
+        let cells = [format!("engine requests per {what} with ownership"), "1.00".to_owned(), engine_text(x)];
+        rows.push(reference_free(cells, r.nginx, verdict(x.and_then(|x| warm(x, list)))));
+    }
+    rows
+}
+
+/// A target row with no nginx or reference figure.
+fn reference_free(cells: [String; 3], nginx: bool, verdict: &str) -> Vec<String> {
+    let mut row = cells.to_vec();
+    if nginx {
+        row.push("-".into());
+    }
+    row.extend(["-", "-", verdict].map(String::from));
+    row
+}
+
+/// Engine requests per client request on one path, as `1.000`.
+fn engine_text(x: Option<&RequestStats>) -> String {
+    let ratio = x.and_then(|x| Some(x.engine?.total() as f64 / x.answered.max(1) as f64));
+    ratio.map_or("-".into(), |r| format!("{r:.3}"))
+}
+
+/// Whether the engine served one request per client request, bar the first inspect of a container
+/// (the cache's one miss), and for a list, every one with the owner filter merged in.
+fn warm(x: &RequestStats, list: bool) -> Option<bool> {
+    let engine = x.engine?;
+    let extra = engine.total().saturating_sub(x.answered);
+    Some(if list {
+        engine.total() == x.answered && engine.list == x.answered && engine.owner_filtered == x.answered
+    } else {
+        engine.total() >= x.answered && extra <= 1 && engine.inspect == engine.total()
+    })
+}
+
+/// sockgate with `--owner` against sockgate without, in the ownership phases: rates, CPU, latency
+/// and what the engine served per client request.
+fn ownership(r: &Results) -> Vec<Vec<String>> {
+    let header = ["with ownership", "direct", "sockgate", "sockgate --owner", "ownership adds"];
+    let mut rows = vec![header.map(String::from).to_vec()];
+    let inspect = format!("GET /v1.41/containers/{{id}}/json ({:.1} KB), 1 conn", r.inspect_kb);
+    let list = format!("GET /containers/json ({:.1} KB), 1 conn", r.list_kb);
+    for (name, s, is_list) in [(inspect, r.inspect1.as_ref(), false), (list, r.list1.as_ref(), true)] {
+        let Some(s) = s else {
+            absent(&mut rows, &name);
+            continue;
+        };
+        let paths = [Some(&s.direct), s.sockgate.as_ref(), s.owned.as_ref()];
+        let cell = |f: &dyn Fn(&RequestStats) -> String| paths.map(|x| x.map_or("-".into(), f));
+        let both = s.sockgate.as_ref().zip(s.owned.as_ref());
+        let row = |label: String, cells: [String; 3], added: String| {
+            let mut row = vec![label];
+            row.extend(cells);
+            row.push(added);
+            row
+        };
+        let ratio = both.map_or("-".into(), |(a, b)| format!("{:.2}x req/s", b.per_sec() / a.per_sec()));
+        rows.push(row(name, cell(&|x| x.rate_text()), ratio));
+        let cpu = both.and_then(|(a, b)| Some(b.cpu_us_per_request()? - a.cpu_us_per_request()?));
+        let cpu = cpu.map_or("-".into(), |d| format!("{d:+.1} µs/req"));
+        rows.push(row("  proxy CPU".into(), cell(&|x| x.cpu_text()), cpu));
+        for (label, q) in [("median", 0.5), ("p99", 0.99)] {
+            let added = both.map_or("-".into(), |(a, b)| format!("{:+.1} µs", b.latency_us(q) - a.latency_us(q)));
+            rows.push(row(format!("  {label} latency"), cell(&|x| format!("{:.1} µs", x.latency_us(q))), added));
+        }
+        let engine = paths.map(engine_text);
+        rows.push(row("  engine requests per client request".into(), engine, String::new()));
+        let extra = |x: &RequestStats| {
+            x.engine.map_or("-".into(), |e| (i128::from(e.total()) - i128::from(x.answered)).to_string())
+        };
+        rows.push(row("  engine requests beyond the client's".into(), cell(&extra), String::new()));
+        if is_list {
+            let filtered = |x: &RequestStats| match x.engine {
+                Some(e) => format!("{} of {}", thousands(e.owner_filtered as f64), thousands(e.list as f64)),
+                None => "-".into(),
+            };
+            rows.push(row("  engine lists with the owner filter".into(), cell(&filtered), String::new()));
+        }
+        for (who, x) in [("direct", Some(&s.direct)), ("sockgate", s.sockgate.as_ref()), ("--owner", s.owned.as_ref())]
+        {
+            if let Some(x) = x.filter(|x| x.errors > 0) {
+                rows.push(vec![format!("  ({who}: {} failed requests)", x.errors)]);
+            }
+        }
+    }
     rows
 }
 

@@ -1,8 +1,10 @@
 //! The stub upstream: a fast in-process stand-in for dockerd on a temp unix socket, answering the
-//! four bench routes with dockerd's headers. It emulates nothing else and checks nothing.
+//! bench routes with dockerd's headers and counting what it served, so the bench can tell how many
+//! engine requests a proxy made per client request. It emulates nothing else and checks nothing.
 
 use std::convert::Infallible;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -16,10 +18,19 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixListener;
 
+use crate::answers::{container_inspect, container_list};
 use crate::body::{self, Repeat};
 
 pub const PING: &str = "/_ping";
 pub const LIST: &str = "/containers/json";
+/// A container's inspect by full id, as sockgate asks it under ownership and as the CLI sends it.
+pub const INSPECT: &str = "/v1.41/containers/4f1c0e9a8d2b7c63e5a1f09d8b4c2e7a6f3d1b0c9e8a7f6d5c4b3a2918e7d6c5/json";
+/// The id `INSPECT` names; the stub answers every full id the same way, with that id.
+const INSPECT_ID: &str = "4f1c0e9a8d2b7c63e5a1f09d8b4c2e7a6f3d1b0c9e8a7f6d5c4b3a2918e7d6c5";
+/// The owner label every inspected container carries, and the `--owner` of the bench's second
+/// sockgate, so that every container the bench names is its caller's.
+pub const OWNER: &str = "bench";
+const OWNER_LABEL: &str = "io.sockgate.owner";
 /// Real Docker routes, so sockgate classifies them as `containers.export` and `containers.archive`.
 pub const DOWNLOAD: &str = "/containers/bench/export";
 /// The CLI's `docker cp` encodes the query with Go's `url.Values.Encode`, which escapes `/`.
@@ -29,22 +40,98 @@ type StubBody = Either<Full<Bytes>, Repeat>;
 
 struct Routes {
     containers: Bytes,
+    /// The inspect answer for `INSPECT_ID`; any other full id is answered with its own, made anew.
+    inspect: Bytes,
     chunk: Bytes,
     stream_bytes: u64,
+    served: Arc<Served>,
+}
+
+/// How many requests the stub has answered, by route, since it started.
+#[derive(Default)]
+pub struct Served {
+    ping: AtomicU64,
+    list: AtomicU64,
+    /// Lists whose `filters` carry the owner label, as sockgate merges it under ownership.
+    owner_filtered: AtomicU64,
+    inspect: AtomicU64,
+    other: AtomicU64,
+}
+
+/// A reading of `Served`; the difference of two readings is what was served in between.
+#[derive(Clone, Copy, Default)]
+pub struct Counts {
+    pub ping: u64,
+    pub list: u64,
+    pub owner_filtered: u64,
+    pub inspect: u64,
+    pub other: u64,
+}
+
+impl Served {
+    pub fn read(&self) -> Counts {
+        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Counts {
+            ping: n(&self.ping),
+            list: n(&self.list),
+            owner_filtered: n(&self.owner_filtered),
+            inspect: n(&self.inspect),
+            other: n(&self.other),
+        }
+    }
+}
+
+impl Counts {
+    pub fn total(&self) -> u64 {
+        self.ping + self.list + self.inspect + self.other
+    }
+
+    pub fn since(&self, before: &Counts) -> Counts {
+        Counts {
+            ping: self.ping - before.ping,
+            list: self.list - before.list,
+            owner_filtered: self.owner_filtered - before.owner_filtered,
+            inspect: self.inspect - before.inspect,
+            other: self.other - before.other,
+        }
+    }
+
+    pub fn add(&self, other: &Counts) -> Counts {
+        Counts {
+            ping: self.ping + other.ping,
+            list: self.list + other.list,
+            owner_filtered: self.owner_filtered + other.owner_filtered,
+            inspect: self.inspect + other.inspect,
+            other: self.other + other.other,
+        }
+    }
+}
+
+/// What the stub serves, and the counter of what it has served.
+pub struct Stub {
+    pub list_len: usize,
+    pub inspect_len: usize,
+    pub served: Arc<Served>,
 }
 
 /// Binds `socket` and serves it on a thread of its own until the process ends, as dockerd is a
 /// process of its own: the load generator's wake-ups never land on the stub's thread for free.
-/// Returns the size of the `/containers/json` answer.
-pub fn spawn(socket: &Path, stream_bytes: u64) -> anyhow::Result<usize> {
+pub fn spawn(socket: &Path, stream_bytes: u64) -> anyhow::Result<Stub> {
     let listener = std::os::unix::net::UnixListener::bind(socket)
         .with_context(|| format!("binding the stub on `{}`", socket.display()))?;
     listener.set_nonblocking(true)?;
-    let routes = Arc::new(Routes { containers: container_list(), chunk: body::chunk(), stream_bytes });
-    let list_len = routes.containers.len();
+    let served = Arc::new(Served::default());
+    let routes = Arc::new(Routes {
+        containers: container_list(),
+        inspect: Bytes::from(container_inspect(INSPECT_ID)),
+        chunk: body::chunk(),
+        stream_bytes,
+        served: Arc::clone(&served),
+    });
+    let stub = Stub { list_len: routes.containers.len(), inspect_len: routes.inspect.len(), served };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     std::thread::Builder::new().name("stub".into()).spawn(move || runtime.block_on(serve(listener, routes)))?;
-    Ok(list_len)
+    Ok(stub)
 }
 
 async fn serve(listener: std::os::unix::net::UnixListener, routes: Arc<Routes>) {
@@ -71,12 +158,31 @@ async fn serve(listener: std::os::unix::net::UnixListener, routes: Arc<Routes>) 
 
 impl Routes {
     async fn answer(&self, req: Request<Incoming>) -> Response<StubBody> {
-        match (req.method(), req.uri().path()) {
+        let served = &self.served;
+        let path = unversioned(req.uri().path());
+        let counter = match (req.method(), path) {
+            (&Method::GET, PING) => &served.ping,
+            (&Method::GET, LIST) => &served.list,
+            (&Method::GET, _) if inspected(path).is_some() => &served.inspect,
+            _ => &served.other,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        match (req.method(), path) {
             (&Method::GET, PING) => {
                 reply(StatusCode::OK, "text/plain; charset=utf-8", Either::Left(Full::new(Bytes::from_static(b"OK"))))
             }
             (&Method::GET, LIST) => {
+                if req.uri().query().is_some_and(|q| q.contains("filters=") && q.contains(OWNER_LABEL)) {
+                    served.owner_filtered.fetch_add(1, Ordering::Relaxed);
+                }
                 reply(StatusCode::OK, "application/json", Either::Left(Full::new(self.containers.clone())))
+            }
+            (&Method::GET, _) if inspected(path).is_some() => {
+                let body = match inspected(path) {
+                    Some(id) if id != INSPECT_ID => Bytes::from(container_inspect(id)),
+                    _ => self.inspect.clone(),
+                };
+                reply(StatusCode::OK, "application/json", Either::Left(Full::new(body)))
             }
             (&Method::GET, DOWNLOAD) => reply(
                 StatusCode::OK,
@@ -93,6 +199,24 @@ impl Routes {
             _ => reply(StatusCode::NOT_FOUND, "application/json", text(r#"{"message":"page not found"}"#.to_owned())),
         }
     }
+}
+
+/// `path` without its API version prefix (`/v1.41`), as dockerd routes both forms alike.
+fn unversioned(path: &str) -> &str {
+    let Some(rest) = path.strip_prefix("/v") else { return path };
+    let end = rest.find('/').unwrap_or(rest.len());
+    let version = &rest[..end];
+    if !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        &rest[end..]
+    } else {
+        path
+    }
+}
+
+/// The full id `path` inspects, if it is `/containers/<64 hex>/json`.
+fn inspected(path: &str) -> Option<&str> {
+    let id = path.strip_prefix("/containers/")?.strip_suffix("/json")?;
+    (id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))).then_some(id)
 }
 
 fn text(s: String) -> StubBody {
@@ -114,73 +238,4 @@ fn reply(status: StatusCode, content_type: &'static str, body: StubBody) -> Resp
         headers.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
     }
     resp
-}
-
-/// A `docker ps` answer of about 20 KB: compose-style containers with ports, labels, one network
-/// and one volume each, as `GET /containers/json` returns them.
-fn container_list() -> Bytes {
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let mut hex = move || {
-        (0..4)
-            .map(|_| {
-                // xorshift64: deterministic ids without a random-number dependency.
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                format!("{seed:016x}")
-            })
-            .collect::<String>()
-    };
-    let services = [
-        ("web", "nginx:1.27-alpine", "/docker-entrypoint.sh nginx -g 'daemon off;'", 80),
-        ("api", "bench/api:2.4.1", "/usr/local/bin/api --config /etc/api.toml", 8080),
-        ("db", "postgres:16.4", "docker-entrypoint.sh postgres", 5432),
-        ("cache", "redis:7.4", "docker-entrypoint.sh redis-server", 6379),
-    ];
-    let mut list = Vec::new();
-    let mut size = 2;
-    let mut i = 0usize;
-    while size < 20_000 {
-        let (service, image, command, port) = services[i % services.len()];
-        let n = i / services.len() + 1;
-        let entry = serde_json::json!({
-            "Id": hex(),
-            "Names": [format!("/bench-{service}-{n}")],
-            "Image": image,
-            "ImageID": format!("sha256:{}", hex()),
-            "Command": command,
-            "Created": 1_718_000_000 + i * 37,
-            "Ports": [{"PrivatePort": port, "Type": "tcp"}],
-            "Labels": {
-                "com.docker.compose.config-hash": hex(),
-                "com.docker.compose.container-number": n.to_string(),
-                "com.docker.compose.oneoff": "False",
-                "com.docker.compose.project": "bench",
-                "com.docker.compose.project.working_dir": "/srv/bench",
-                "com.docker.compose.service": service,
-                "com.docker.compose.version": "2.29.1",
-            },
-            "State": "running",
-            "Status": format!("Up {} hours", 1 + i % 23),
-            "HostConfig": {"NetworkMode": "bench_default"},
-            "NetworkSettings": {"Networks": {"bench_default": {
-                "IPAMConfig": null, "Links": null, "Aliases": null,
-                "MacAddress": format!("02:42:ac:12:00:{:02x}", i + 2),
-                "NetworkID": hex(), "EndpointID": hex(),
-                "Gateway": "172.18.0.1", "IPAddress": format!("172.18.0.{}", i + 2),
-                "IPPrefixLen": 16, "IPv6Gateway": "", "GlobalIPv6Address": "",
-                "GlobalIPv6PrefixLen": 0, "DriverOpts": null, "DNSNames": null,
-            }}},
-            "Mounts": [{
-                "Type": "volume", "Name": format!("bench_{service}_{n}"),
-                "Source": format!("/var/lib/docker/volumes/bench_{service}_{n}/_data"),
-                "Destination": "/data", "Driver": "local", "Mode": "z", "RW": true,
-                "Propagation": "",
-            }],
-        });
-        size += entry.to_string().len() + 1;
-        list.push(entry);
-        i += 1;
-    }
-    Bytes::from(serde_json::Value::Array(list).to_string())
 }
