@@ -46,7 +46,11 @@ pub struct Ownership {
 /// Why a request cannot be served under ownership.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TenancyError {
-    #[error("ownership is on, but the caller has no {0} to own objects by")]
+    #[error(
+        "ownership is on, but the caller has no {0} to own objects by (a containerized sockgate tells \
+         calling containers apart only in the host's PID namespace, `--pid host`; or give every caller \
+         one owner with `--owner`)"
+    )]
     NoOwner(&'static str),
     #[error("the label `{label}` names the owner `{given}`, but this caller owns as `{owner}`")]
     ForeignOwner { label: String, given: String, owner: String },

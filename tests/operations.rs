@@ -35,6 +35,7 @@ const REGISTRY_PASSWORD: &str = "reg-pass-5f1c9e0b";
 const BEARER_TOKEN: &str = "tok-7d3a0c1e99f2";
 
 /// The fields of every audit line, and no others (no headers, no bodies).
+/// Every field of an audit line; under ownership (`ci.toml`), `owner` too, once it is known.
 const AUDIT_FIELDS: [&str; 14] = [
     "time",
     "listener",
@@ -144,6 +145,10 @@ fn is_timestamp(value: &str) -> bool {
 fn check_line_shape(line: &Value, listener: &str) -> Result<()> {
     let object = line.as_object().with_context(|| format!("audit line is not an object: {line}"))?;
     let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    if let Some(owner) = object.get("owner") {
+        ensure!(owner.as_str().is_some_and(|o| !o.is_empty()), "bad owner: {line}");
+        keys.retain(|k| *k != "owner");
+    }
     keys.sort_unstable();
     let mut wanted = AUDIT_FIELDS.to_vec();
     wanted.sort_unstable();
@@ -195,7 +200,8 @@ fn known_traffic_is_counted_and_audited() -> Result<()> {
     let privileged = scratch.container("ops-privileged");
     let holder = scratch.container("ops-cp");
     let tunnel = scratch.container("ops-tunnel");
-    real_docker(&["create", "--name", &holder, TEST_IMAGE, "true"])?.ok()?;
+    // Owned by this process (the host's root) under `ci.toml`'s ownership.
+    real_docker(&["create", "--name", &holder, "--label", "io.sockgate.owner=uid:0", TEST_IMAGE, "true"])?.ok()?;
     let gw = Gateway::builder().policy(CI).admin().audit_log().start()?;
     let port = gw.admin_port().context("no admin port")?;
     let audit = gw.audit_log().context("no audit log")?.to_path_buf();

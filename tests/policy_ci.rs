@@ -27,9 +27,13 @@ fn ensure_denied(out: &CmdOutput, operation: &str, rule: &str, reason: &str) -> 
 }
 
 /// A long-running container created on dockerd directly, to exec into or take volumes from.
+/// A running container the test's CLI owns under `ci.toml`'s ownership (this process is the
+/// host's root, owner `uid:0`), as if it had created it through sockgate.
 fn running_container(scratch: &mut Scratch, label: &str) -> Result<String> {
     let name = scratch.container(label);
-    real_docker(&["run", "-d", "--name", &name, TEST_IMAGE, "sleep", "600"])?.ok()?;
+    let owned = ["--label", "io.sockgate.owner=uid:0"];
+    real_docker(&[&["run", "-d", "--name", &name][..], &owned[..], &[TEST_IMAGE, "sleep", "600"][..]].concat())?
+        .ok()?;
     Ok(name)
 }
 
