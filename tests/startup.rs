@@ -1,0 +1,76 @@
+//! What `sockgate serve` checks before it serves, with the real binary (and the real docker CLI
+//! and engine where a client is involved): a socket path another sockgate serves is refused, not
+//! taken over, a stale one is replaced, and an instance's exit removes only the socket it bound.
+
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
+
+mod common;
+
+use std::os::unix::net::{UnixListener, UnixStream};
+
+use anyhow::{ensure, Result};
+
+use common::server::{sockgate_once, Sockgate};
+use common::{docker_command, docker_ready, run, CLI_TIMEOUT};
+
+const ENGINE: &str = "unix:///var/run/docker.sock";
+
+/// `docker -H <host> version` against the real engine through sockgate.
+fn docker_version(host: &str) -> Result<common::CmdOutput> {
+    let mut cmd = docker_command(host);
+    cmd.args(["version", "--format", "{{.Server.Version}}"]);
+    run(cmd, None, CLI_TIMEOUT)
+}
+
+#[test]
+fn a_second_serve_on_a_served_socket_is_refused_and_the_first_keeps_serving() -> Result<()> {
+    if !docker_ready()? {
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let socket = dir.path().join("docker.sock");
+    let host = format!("unix://{}", socket.display());
+    let _first = Sockgate::serve(&["--listen", &host, "--upstream", ENGINE], &[&host])?;
+
+    let second = sockgate_once(&["serve", "--listen", &host, "--upstream", ENGINE])?;
+    ensure!(!second.success(), "a second sockgate took over a socket the first one serves: {second}");
+    ensure!(
+        second.stderr.contains(&format!("`{}` is in use", socket.display())),
+        "the refusal does not name the socket: {second}"
+    );
+    docker_version(&host)?.ok()?;
+    Ok(())
+}
+
+#[test]
+fn a_stale_socket_is_replaced() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let socket = dir.path().join("docker.sock");
+    // A socket file whose server is gone, as a killed process leaves it.
+    drop(UnixListener::bind(&socket)?);
+    ensure!(UnixStream::connect(&socket).is_err(), "the leftover socket still answers");
+    let host = format!("unix://{}", socket.display());
+    let _server = Sockgate::serve(&["--listen", &host, "--upstream", ENGINE], &[&host])?;
+    ensure!(UnixStream::connect(&socket).is_ok(), "sockgate does not answer on the replaced socket");
+    Ok(())
+}
+
+#[test]
+fn an_exiting_instance_leaves_a_socket_it_no_longer_owns() -> Result<()> {
+    if !docker_ready()? {
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let socket = dir.path().join("docker.sock");
+    let host = format!("unix://{}", socket.display());
+    let mut first = Sockgate::serve(&["--listen", &host, "--upstream", ENGINE], &[&host])?;
+    // Its socket file removed by hand and the path served by a new instance: the first one's
+    // exit must not take the new one's socket with it.
+    std::fs::remove_file(&socket)?;
+    let _second = Sockgate::serve(&["--listen", &host, "--upstream", ENGINE], &[&host])?;
+    let status = first.stop()?;
+    ensure!(status.success(), "the first sockgate exited with {status}:\n{}", first.stderr());
+    ensure!(socket.exists(), "the first sockgate's exit removed the second one's socket");
+    docker_version(&host)?.ok()?;
+    Ok(())
+}
