@@ -21,7 +21,8 @@
 //! [`gateway`] wires those steps together for one request, and [`error`] is the only place where a
 //! failure becomes an HTTP response. [`serve`] runs the whole server until it is told to stop, as
 //! [`config`] describes it, each connection on one of the [`workers`], a single-threaded runtime
-//! per core; [`tls`] builds its TLS configurations and [`body`] is the one body type.
+//! per core; [`tls`] builds its TLS configurations, [`body`] is the one body type, and [`logging`]
+//! sets up sockgate's own log.
 
 pub mod admin;
 pub mod amend;
@@ -35,6 +36,7 @@ pub mod gateway;
 pub mod identify;
 pub mod inspect;
 pub mod listen;
+pub mod logging;
 pub mod lookup;
 pub mod normalize;
 pub mod policy;

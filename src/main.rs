@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use sockgate::config::{self, ListenAddr, ListenerConfig, PolicySource, ServeConfig, UpstreamConfig};
 use sockgate::forward::UpstreamAddr;
+use sockgate::logging::LogFilter;
 use sockgate::policy::{cases, compat, Policy};
 use sockgate::record::audit::AuditTarget;
 use sockgate::record::Mode;
@@ -22,9 +23,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "sockgate", version, about = "A Docker socket proxy and access-control gateway")]
 struct Cli {
-    /// Log filter (`error`, `warn`, `info`, `debug`, or a tracing directive)
+    /// Log level: `error`, `warn`, `info`, `debug` or `trace`, or directives that each name one
+    /// (`info,sockgate=debug`)
     #[arg(long, global = true, env = "SOCKGATE_LOG", default_value = "info")]
-    log_level: String,
+    log_level: LogFilter,
     #[command(subcommand)]
     command: Command,
 }
@@ -180,8 +182,7 @@ fn main() -> ExitCode {
     // what has queued up in one go (it flushes whenever the queue is empty).
     let (writer, _guard) =
         tracing_appender::non_blocking(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = cli.log_level.env_filter();
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_target(false).with_ansi(ansi).init();
     match run(cli.command) {

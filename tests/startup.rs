@@ -74,3 +74,39 @@ fn an_exiting_instance_leaves_a_socket_it_no_longer_owns() -> Result<()> {
     docker_version(&host)?.ok()?;
     Ok(())
 }
+
+#[test]
+fn a_word_that_is_no_log_level_is_refused_with_the_levels() -> Result<()> {
+    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/read-only.toml");
+    for word in ["verbose", "sockgate", "info,sockgate=loud"] {
+        let out = sockgate_once(&["--log-level", word, "policy", "check", policy])?;
+        ensure!(!out.success(), "`--log-level {word}` was accepted: {out}");
+        ensure!(
+            out.stderr.contains(&format!("`{word}` is not a log level"))
+                && out.stderr.contains("error, warn, info, debug, trace"),
+            "the refusal does not list the levels: {out}"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn warning_is_a_log_level_and_denials_are_still_logged() -> Result<()> {
+    if !docker_ready()? {
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let host = format!("unix://{}", dir.path().join("docker.sock").display());
+    let server = Sockgate::serve(&["--log-level", "warning", "--listen", &host, "--upstream", ENGINE], &[])?;
+    // At `warn` the `listening on` line is not logged: wait for the socket itself.
+    let socket = dir.path().join("docker.sock");
+    common::observe::poll_until(std::time::Duration::from_secs(30), "the socket", || {
+        Ok(UnixStream::connect(&socket).is_ok().then_some(()))
+    })?;
+    let mut rm = docker_command(&host);
+    rm.args(["rm", "-f", "sockgate-no-such-container"]);
+    let out = run(rm, None, CLI_TIMEOUT)?;
+    ensure!(!out.success() && out.stderr.contains("denied by policy `read-only`"), "not denied: {out}");
+    server.wait_for_log("operation=containers.delete", 0, std::time::Duration::from_secs(10))?;
+    Ok(())
+}
