@@ -110,3 +110,51 @@ fn warning_is_a_log_level_and_denials_are_still_logged() -> Result<()> {
     server.wait_for_log("operation=containers.delete", 0, std::time::Duration::from_secs(10))?;
     Ok(())
 }
+
+#[test]
+fn a_learn_output_that_cannot_be_written_stops_the_start() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let host = format!("unix://{}", dir.path().join("docker.sock").display());
+    let output = dir.path().join("missing/learned.toml");
+    let out = sockgate_once(&[
+        "serve",
+        "--listen",
+        &host,
+        "--upstream",
+        ENGINE,
+        "--mode",
+        "learn",
+        "--learn-output",
+        &output.to_string_lossy(),
+    ])?;
+    ensure!(!out.success(), "learn mode started with an output it cannot write: {out}");
+    ensure!(
+        out.stderr.contains(&format!("`{}`", output.display())) && out.stderr.contains("--learn-output"),
+        "the refusal names neither the path nor the flag: {out}"
+    );
+    ensure!(!dir.path().join("docker.sock").exists(), "it listened before refusing");
+    Ok(())
+}
+
+#[test]
+fn a_learned_policy_that_cannot_be_written_at_exit_fails_the_exit() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let host = format!("unix://{}", dir.path().join("docker.sock").display());
+    let output_dir = dir.path().join("out");
+    std::fs::create_dir(&output_dir)?;
+    let output = output_dir.join("learned.toml");
+    let mut server = Sockgate::serve(
+        &["--listen", &host, "--upstream", ENGINE, "--mode", "learn", "--learn-output", &output.to_string_lossy()],
+        &[&host],
+    )?;
+    // The directory goes away while it learns.
+    std::fs::remove_dir(&output_dir)?;
+    let status = server.stop()?;
+    ensure!(!status.success(), "the learned policy was lost and sockgate exited with {status}:\n{}", server.stderr());
+    ensure!(
+        server.stderr().contains(&output.display().to_string()),
+        "the error does not name the file:\n{}",
+        server.stderr()
+    );
+    Ok(())
+}
