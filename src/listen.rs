@@ -31,6 +31,13 @@ pub enum ListenError {
         "`{0}` is in use: another process (another sockgate?) answers on it; stop that one first, or listen on another path"
     )]
     InUse(PathBuf),
+    #[error(
+        "cannot create the socket `{path}`: uid {uid} may not write to `{dir}`; make that directory writable \
+         for uid {uid} (as root: `install -d -o {uid} {dir}`), or pass --listen with a path in a directory it can write",
+        path = path.display(),
+        dir = dir.display()
+    )]
+    DirectoryDenied { path: PathBuf, dir: PathBuf, uid: u32 },
     #[error("cannot tell whether `{path}` is in use, so it is left alone: {source}")]
     Probe { path: PathBuf, source: io::Error },
     #[error("unknown group `{0}` for the socket")]
@@ -170,8 +177,18 @@ fn bind_unix(path: &Path, options: &SocketOptions) -> Result<(UnixListener, (u64
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(bind_error(e)),
     }
+    // Permission denied on the directory is the usual first-run failure (`/run/sockgate` made by
+    // root, sockgate run as a user): say who may not write where, and how to fix it.
+    let denied = |e: io::Error| match (e.kind(), path.parent()) {
+        (io::ErrorKind::PermissionDenied, Some(dir)) => ListenError::DirectoryDenied {
+            path: path.to_path_buf(),
+            dir: dir.to_path_buf(),
+            uid: nix::unistd::geteuid().as_raw(),
+        },
+        _ => bind_error(e),
+    };
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).map_err(bind_error)?;
+        fs::create_dir_all(parent).map_err(denied)?;
     }
     let gid = options.group.as_deref().map(resolve_group).transpose()?;
     // The socket must never be reachable with wider permissions than asked for, not even between
@@ -179,7 +196,7 @@ fn bind_unix(path: &Path, options: &SocketOptions) -> Result<(UnixListener, (u64
     let previous = umask(Mode::from_bits_truncate(0o177));
     let bound = UnixListener::bind(path);
     umask(previous);
-    let listener = bound.map_err(bind_error)?;
+    let listener = bound.map_err(denied)?;
     let permissions = |reason: String| ListenError::Permissions { path: path.to_path_buf(), reason };
     if let Some(gid) = gid {
         chown(path, None, Some(gid)).map_err(|e| permissions(e.to_string()))?;

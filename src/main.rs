@@ -188,10 +188,24 @@ fn main() -> ExitCode {
     match run(cli.command) {
         Ok(code) => code,
         Err(e) => {
-            tracing::error!("{e:#}");
+            tracing::error!("{}", message(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line, leaving out a cause whose text the message already holds
+/// (the leaf errors quote their `io::Error`, which is also their source).
+fn message(error: &anyhow::Error) -> String {
+    let mut out = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -268,7 +282,7 @@ fn config_from_flags(args: ServeArgs) -> anyhow::Result<ServeConfig> {
         tracing::info!(
             "no --policy given: using the docker-socket-proxy environment variables (see `sockgate policy from-env`)"
         );
-        PolicySource::Inline { name: "docker-socket-proxy".into(), text: compat::policy_from_env(&env)? }
+        PolicySource::Inline { name: compat::POLICY_NAME.into(), text: compat::policy_from_env(&env)? }
     } else {
         PolicySource::BuiltinReadOnly
     };

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::config::{Match, PolicySource, Profile};
 use crate::identify::{Identity, Peer};
-use crate::policy::{glob_match, Policy, PolicyErrors};
+use crate::policy::{compat, glob_match, Policy, PolicyErrors};
 
 /// The policies of one listener.
 #[derive(Debug)]
@@ -50,7 +50,16 @@ impl Profiles {
 pub fn load_source(source: &PolicySource) -> Result<Policy, PolicyErrors> {
     match source {
         PolicySource::Files(files) => Policy::load(files),
-        PolicySource::Inline { name, text } => Policy::from_sources(name, &[(format!("<{name}>"), text.clone())]),
+        PolicySource::Inline { name, text } => {
+            let policy = Policy::from_sources(name, &[(format!("<{name}>"), text.clone())])?;
+            // The text was made from the process's docker-socket-proxy variables: a denial can
+            // name the one that would allow it.
+            Ok(if name == compat::POLICY_NAME {
+                policy.with_hints(compat::hinter(&|n| std::env::var(n).ok()))
+            } else {
+                policy
+            })
+        }
         PolicySource::BuiltinReadOnly => Policy::builtin_read_only(),
         PolicySource::DenyAll => Policy::from_sources("deny-all", &[("<deny-all>".into(), "version = 1\n".into())]),
     }

@@ -158,3 +158,36 @@ fn a_learned_policy_that_cannot_be_written_at_exit_fails_the_exit() -> Result<()
     );
     Ok(())
 }
+
+#[test]
+fn a_listen_directory_the_user_cannot_write_is_named_with_the_uid_and_the_fix() -> Result<()> {
+    // Root writes anywhere: the failure is seen as another user, which needs root and `setpriv`.
+    if !nix::unistd::geteuid().is_root() || std::process::Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("skipped: needs root and setpriv to run sockgate as another user");
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    let socket = dir.path().join("docker.sock");
+    let cmd = common::server::sockgate_command(&["serve"]);
+    let program = cmd.get_program().to_owned();
+    let args: Vec<_> = cmd.get_args().map(ToOwned::to_owned).collect();
+    let mut setpriv = std::process::Command::new("setpriv");
+    setpriv.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"]).arg(program).args(args);
+    setpriv.args(["--listen", &format!("unix://{}", socket.display()), "--upstream", ENGINE]);
+    for (name, value) in cmd.get_envs() {
+        match value {
+            Some(value) => setpriv.env(name, value),
+            None => setpriv.env_remove(name),
+        };
+    }
+    let out = run(setpriv, None, common::server::ONE_SHOT_TIMEOUT)?;
+    ensure!(!out.success(), "sockgate listened where uid 65534 cannot write: {out}");
+    ensure!(
+        out.stderr.contains(&format!("uid 65534 may not write to `{}`", dir.path().display()))
+            && out.stderr.contains("install -d -o 65534"),
+        "the error names neither the directory, the uid nor the fix: {out}"
+    );
+    ensure!(out.stderr.matches("Permission denied").count() <= 1, "the cause is repeated: {out}");
+    Ok(())
+}

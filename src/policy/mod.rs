@@ -67,12 +67,26 @@ pub struct Policy {
     pub constraints: Constraints,
     /// Indexed by [`Operation::index`]: the rules whose patterns match that operation.
     by_operation: Vec<Vec<usize>>,
+    /// Indexed by [`Operation::index`]: what would allow that operation, when the policy was made
+    /// from settings other than its own text (`INFO=1 would allow it`).
+    hints: Vec<Option<String>>,
 }
 
 impl Policy {
     /// The rules whose operation patterns match `operation`.
     pub fn rules_for(&self, operation: Operation) -> impl Iterator<Item = &Rule> {
         self.by_operation.get(operation.index()).into_iter().flatten().filter_map(|&i| self.rules.get(i))
+    }
+
+    /// The policy with, for each operation it does not allow, the setting that would.
+    pub fn with_hints(mut self, hint: impl Fn(Operation) -> Option<String>) -> Policy {
+        self.hints = Operation::all().map(hint).collect();
+        self
+    }
+
+    /// What would allow `operation`, if the policy knows.
+    pub fn hint(&self, operation: Operation) -> Option<&str> {
+        self.hints.get(operation.index()).and_then(Option::as_deref)
     }
 
     /// Loads and checks one policy made of the given files.
@@ -242,6 +256,7 @@ impl Policy {
             rules,
             constraints: constraints.map(|(_, c)| c).unwrap_or_default(),
             by_operation,
+            hints: Vec::new(),
         })
     }
 }

@@ -121,7 +121,10 @@ impl Entry {
         self.resource = request.resource.clone();
         self.rules = decision.rules.clone();
         self.reason = match (decision.allowed, decision.reasons.is_empty(), decision.rules.is_empty()) {
-            (false, true, true) => format!("no rule of policy `{}` allows it", decision.policy),
+            (false, true, true) => match &decision.hint {
+                Some(hint) => format!("no rule of policy `{}` allows it; {hint}", decision.policy),
+                None => format!("no rule of policy `{}` allows it", decision.policy),
+            },
             (false, true, false) => format!("denied by rule `{}`", decision.rules.join("`, `")),
             _ => decision.reasons.join("; "),
         };
