@@ -22,10 +22,11 @@
 //! failure becomes an HTTP response. [`serve`] runs the whole server until it is told to stop, as
 //! [`config`] describes it, each connection on one of the [`workers`], a single-threaded runtime
 //! per core; [`tls`] builds its TLS configurations, [`body`] is the one body type, and [`logging`]
-//! sets up sockgate's own log.
+//! sets up sockgate's own log, where [`announce`] writes the start-up line.
 
 pub mod admin;
 pub mod amend;
+pub mod announce;
 pub mod body;
 pub mod classify;
 pub mod config;

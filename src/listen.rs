@@ -32,7 +32,7 @@ pub enum ListenError {
     )]
     InUse(PathBuf),
     #[error(
-        "cannot create the socket `{path}`: uid {uid} may not write to `{dir}`; make that directory writable \
+        "cannot create the socket `{path}`: uid {uid} cannot create files in `{dir}`; make that directory writable \
          for uid {uid} (as root: `install -d -o {uid} {dir}`), or pass --listen with a path in a directory it can write",
         path = path.display(),
         dir = dir.display()
@@ -159,6 +159,16 @@ impl Listener {
 fn bind_unix(path: &Path, options: &SocketOptions) -> Result<(UnixListener, (u64, u64)), ListenError> {
     let addr = format!("unix://{}", path.display());
     let bind_error = |source| ListenError::Bind { addr: addr.clone(), source };
+    // Permission denied on the directory is the usual first-run failure (`/run/sockgate` made by
+    // root, sockgate run as a user): say who may not write where, and how to fix it.
+    let denied = |e: io::Error| match (e.kind(), path.parent()) {
+        (io::ErrorKind::PermissionDenied, Some(dir)) => ListenError::DirectoryDenied {
+            path: path.to_path_buf(),
+            dir: dir.to_path_buf(),
+            uid: nix::unistd::geteuid().as_raw(),
+        },
+        _ => bind_error(e),
+    };
     match fs::symlink_metadata(path) {
         Ok(meta) if meta.file_type().is_socket() => {
             // A socket file outlives a process killed without cleaning up; only one nobody
@@ -175,18 +185,8 @@ fn bind_unix(path: &Path, options: &SocketOptions) -> Result<(UnixListener, (u64
         }
         Ok(_) => return Err(ListenError::NotASocket(path.to_path_buf())),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(bind_error(e)),
+        Err(e) => return Err(denied(e)),
     }
-    // Permission denied on the directory is the usual first-run failure (`/run/sockgate` made by
-    // root, sockgate run as a user): say who may not write where, and how to fix it.
-    let denied = |e: io::Error| match (e.kind(), path.parent()) {
-        (io::ErrorKind::PermissionDenied, Some(dir)) => ListenError::DirectoryDenied {
-            path: path.to_path_buf(),
-            dir: dir.to_path_buf(),
-            uid: nix::unistd::geteuid().as_raw(),
-        },
-        _ => bind_error(e),
-    };
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).map_err(denied)?;
     }

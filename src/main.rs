@@ -277,6 +277,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 fn config_from_flags(args: ServeArgs) -> anyhow::Result<ServeConfig> {
     let env = |name: &str| std::env::var(name).ok();
     let policy = if !args.policy.is_empty() {
+        let ignored: Vec<&str> = compat::variables().filter(|name| env(name).is_some()).collect();
+        if !ignored.is_empty() {
+            tracing::warn!(
+                "docker-socket-proxy variables are set ({}) but ignored: --policy is given, and only its files apply",
+                ignored.join(", ")
+            );
+        }
         PolicySource::Files(args.policy)
     } else if compat::present(&env) {
         tracing::info!(

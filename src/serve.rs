@@ -152,6 +152,11 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
         }));
     }
 
+    let names: Vec<String> = states.iter().map(|s| s.listener.name().to_string()).collect();
+    let policies = crate::announce::policies(&config.listeners);
+    let addr = config.upstream.addr.clone();
+    tokio::spawn(crate::announce::started(policies, config.mode, names.join(", "), upstream.clone(), addr));
+
     let stop = CancellationToken::new();
     let connections = TaskTracker::new();
     let slots = Arc::new(Semaphore::new(config.max_connections.max(1)));

@@ -184,10 +184,99 @@ fn a_listen_directory_the_user_cannot_write_is_named_with_the_uid_and_the_fix() 
     let out = run(setpriv, None, common::server::ONE_SHOT_TIMEOUT)?;
     ensure!(!out.success(), "sockgate listened where uid 65534 cannot write: {out}");
     ensure!(
-        out.stderr.contains(&format!("uid 65534 may not write to `{}`", dir.path().display()))
+        out.stderr.contains(&format!("uid 65534 cannot create files in `{}`", dir.path().display()))
             && out.stderr.contains("install -d -o 65534"),
         "the error names neither the directory, the uid nor the fix: {out}"
     );
     ensure!(out.stderr.matches("Permission denied").count() <= 1, "the cause is repeated: {out}");
+    Ok(())
+}
+
+#[test]
+fn the_start_up_line_names_the_policy_mode_listeners_and_engine() -> Result<()> {
+    if !docker_ready()? {
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let host = format!("unix://{}", dir.path().join("docker.sock").display());
+    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/ci.toml");
+    let server =
+        Sockgate::serve(&["--listen", &host, "--upstream", ENGINE, "--policy", policy, "--mode", "audit"], &[&host])?;
+    let lines = server.wait_for_log("sockgate started", 0, std::time::Duration::from_secs(15))?;
+    let version = common::real_docker(&["version", "--format", "{{.Server.Version}}"])?.ok()?;
+    let line = &lines[0];
+    for wanted in [
+        format!("policy={policy}"),
+        "mode=audit".to_string(),
+        format!("listeners={host}"),
+        format!("{} at {ENGINE}", version.stdout.trim()),
+    ] {
+        ensure!(line.contains(&wanted), "the start-up line lacks `{wanted}`: {line}");
+    }
+    Ok(())
+}
+
+#[test]
+fn docker_socket_proxy_variables_beside_a_policy_are_said_to_be_ignored() -> Result<()> {
+    let gw = common::Gateway::builder()
+        .policy(common::READ_ONLY)
+        .env("CONTAINERS", "1")
+        .env("POST", "1")
+        .upstream(ENGINE)
+        .start()?;
+    let log = gw.stderr();
+    ensure!(
+        log.lines().any(|l| l.contains("WARN") && l.contains("CONTAINERS, POST") && l.contains("ignored")),
+        "no warning that the variables are ignored:\n{log}"
+    );
+    Ok(())
+}
+
+#[test]
+fn an_engine_socket_the_user_may_not_use_is_named_with_the_uid_and_the_fix() -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let engine = std::fs::metadata("/var/run/docker.sock");
+    let closed = engine.as_ref().is_ok_and(|m| m.mode() & 0o006 == 0 && m.gid() != 65534);
+    if !closed
+        || !nix::unistd::geteuid().is_root()
+        || std::process::Command::new("setpriv").arg("--version").output().is_err()
+    {
+        eprintln!("skipped: needs root, setpriv and an engine socket closed to others");
+        return Ok(());
+    }
+    let gid = engine.map(|m| m.gid())?;
+    let dir = tempfile::tempdir()?;
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    nix::unistd::chown(dir.path(), Some(nix::unistd::Uid::from_raw(65534)), None)?;
+    let socket = dir.path().join("docker.sock");
+    let log = dir.path().join("stderr.log");
+    let cmd = common::server::sockgate_command(&["serve"]);
+    let mut setpriv = std::process::Command::new("setpriv");
+    setpriv.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"]).arg(cmd.get_program());
+    setpriv.args(cmd.get_args()).args(["--listen", &format!("unix://{}", socket.display()), "--upstream", ENGINE]);
+    for (name, value) in cmd.get_envs() {
+        match value {
+            Some(value) => setpriv.env(name, value),
+            None => setpriv.env_remove(name),
+        };
+    }
+    setpriv.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
+    setpriv.stderr(std::fs::File::create(&log)?);
+    let mut child = setpriv.spawn()?;
+    let found = common::observe::poll_until(std::time::Duration::from_secs(15), "the engine access error", || {
+        let text = common::observe::read_lossy(&log);
+        Ok(text.contains("may not connect to").then_some(text))
+    });
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+    let _ = common::process::wait_until(&mut child, std::time::Instant::now() + std::time::Duration::from_secs(5));
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = found?;
+    ensure!(
+        text.contains("uid 65534")
+            && text.contains("`/var/run/docker.sock`")
+            && text.contains(&format!("--group-add {gid}")),
+        "the error names neither the uid, the socket nor the fix:\n{text}"
+    );
     Ok(())
 }
