@@ -85,11 +85,7 @@ fn socket_access(path: &Path) -> Result<(), String> {
 
 /// Logs the start-up line once the engine has answered, or said why it cannot.
 pub async fn started(policy: String, mode: Mode, listeners: String, upstream: Upstream, addr: UpstreamAddr) {
-    let mode = match mode {
-        Mode::Enforce => "enforce",
-        Mode::Audit => "audit",
-        Mode::Learn => "learn",
-    };
+    let mode = mode.name();
     match engine(&upstream, &addr).await {
         Ok(version) => tracing::info!(
             version = %env!("CARGO_PKG_VERSION"),

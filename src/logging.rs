@@ -1,8 +1,12 @@
-//! sockgate's own log on standard error: which lines it keeps (`--log-level`).
+//! sockgate's own log on standard error: which lines it keeps (`--log-level`), how they are
+//! written (`--log-format`: `key=value` text or JSON lines), and whether every request gets a line
+//! (`--access-log`).
 //!
 //! A level is checked before logging starts. `tracing`'s filter syntax reads any bare word as a
 //! target name, so a typo such as `warning` or `verbose` would silently keep nothing, denials
 //! included; only level names, and `target=level` directives with a level name, are accepted.
+//! Text values with spaces, quotes or `=` are quoted and escaped, so each line splits into
+//! `key=value` pairs (the logfmt convention) after its time, level and message.
 
 use std::fmt;
 use std::str::FromStr;
@@ -59,9 +63,115 @@ impl FromStr for LogFilter {
 }
 
 impl LogFilter {
-    /// The filter for the subscriber.
-    pub fn env_filter(&self) -> tracing_subscriber::EnvFilter {
-        tracing_subscriber::EnvFilter::new(&self.0)
+    /// The filter for the subscriber, with the access log on or off whatever the level.
+    pub fn env_filter(&self, access_log: bool) -> tracing_subscriber::EnvFilter {
+        let access = if access_log { "info" } else { "off" };
+        tracing_subscriber::EnvFilter::new(format!("{},{ACCESS_TARGET}={access}", self.0))
+    }
+}
+
+/// The target of the access log's lines, one per request, at `info`.
+pub const ACCESS_TARGET: &str = "sockgate::access";
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Time, level, message, then `key=value` pairs.
+    #[default]
+    Text,
+    /// One JSON object per line, its fields at the top level.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("`{s}` is not a log format: use `text` or `json`")),
+        }
+    }
+}
+
+/// Starts logging to `writer`.
+pub fn init<W>(filter: &LogFilter, format: LogFormat, access_log: bool, writer: W, ansi: bool)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let builder = tracing_subscriber::fmt().with_env_filter(filter.env_filter(access_log)).with_writer(writer);
+    match format {
+        LogFormat::Text => builder.with_target(false).with_ansi(ansi).fmt_fields(KeyValues).init(),
+        LogFormat::Json => {
+            builder.json().flatten_event(true).with_current_span(false).with_span_list(false).with_target(false).init()
+        }
+    }
+}
+
+/// Writes an event's fields as its message, then ` key=value` for each other field.
+struct KeyValues;
+
+impl<'w> tracing_subscriber::field::MakeVisitor<tracing_subscriber::fmt::format::Writer<'w>> for KeyValues {
+    type Visitor = KeyValueVisitor<'w>;
+
+    fn make_visitor(&self, writer: tracing_subscriber::fmt::format::Writer<'w>) -> KeyValueVisitor<'w> {
+        KeyValueVisitor { writer, result: Ok(()), empty: true }
+    }
+}
+
+struct KeyValueVisitor<'w> {
+    writer: tracing_subscriber::fmt::format::Writer<'w>,
+    result: fmt::Result,
+    empty: bool,
+}
+
+impl KeyValueVisitor<'_> {
+    fn write(&mut self, name: &str, value: &str) {
+        if self.result.is_err() {
+            return;
+        }
+        let separator = if self.empty { "" } else { " " };
+        self.empty = false;
+        self.result = if name == "message" {
+            write!(self.writer, "{separator}{value}")
+        } else {
+            write!(self.writer, "{separator}{name}={}", quoted(value))
+        };
+    }
+}
+
+impl tracing::field::Visit for KeyValueVisitor<'_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.write(field.name(), value);
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+        self.write(field.name(), &format!("{value:?}"));
+    }
+}
+
+impl tracing_subscriber::field::VisitOutput<fmt::Result> for KeyValueVisitor<'_> {
+    fn finish(self) -> fmt::Result {
+        self.result
+    }
+}
+
+impl tracing_subscriber::field::VisitFmt for KeyValueVisitor<'_> {
+    fn writer(&mut self) -> &mut dyn fmt::Write {
+        &mut self.writer
+    }
+}
+
+/// A value as one `key=value` token: as is when it has no space, quote, `=` or control
+/// character and is not empty, else in double quotes with JSON's escapes.
+fn quoted(value: &str) -> std::borrow::Cow<'_, str> {
+    let plain =
+        !value.is_empty() && !value.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '=');
+    if plain {
+        std::borrow::Cow::Borrowed(value)
+    } else {
+        std::borrow::Cow::Owned(serde_json::Value::String(value.to_string()).to_string())
     }
 }
 
@@ -86,6 +196,14 @@ mod tests {
         assert_eq!(parse("info,sockgate=debug").as_deref(), Some("info,sockgate=debug"));
         assert_eq!(parse("hyper=warning, trace").as_deref(), Some("hyper=warn,trace"));
         assert_eq!(parse("off").as_deref(), Some("off"));
+    }
+
+    #[test]
+    fn values_that_would_not_split_are_quoted() {
+        assert_eq!(quoted("containers.create"), "containers.create");
+        assert_eq!(quoted("uid=0 gid=0 pid=1 via unix:///s"), r#""uid=0 gid=0 pid=1 via unix:///s""#);
+        assert_eq!(quoted(""), r#""""#);
+        assert_eq!(quoted(r#"say "hi""#), r#""say \"hi\"""#);
     }
 
     #[test]

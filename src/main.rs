@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use sockgate::config::{self, ListenAddr, ListenerConfig, PolicySource, ServeConfig, UpstreamConfig};
 use sockgate::forward::UpstreamAddr;
-use sockgate::logging::LogFilter;
+use sockgate::logging::{LogFilter, LogFormat};
 use sockgate::policy::{cases, compat, Policy};
 use sockgate::record::audit::AuditTarget;
 use sockgate::record::Mode;
@@ -27,6 +27,13 @@ struct Cli {
     /// (`info,sockgate=debug`)
     #[arg(long, global = true, env = "SOCKGATE_LOG", default_value = "info")]
     log_level: LogFilter,
+    /// Log lines as `text` (time, level, message, then key=value pairs) or `json` (one object a line)
+    #[arg(long, global = true, env = "SOCKGATE_LOG_FORMAT", default_value = "text", value_name = "FORMAT")]
+    log_format: LogFormat,
+    /// Log every request at `info` once its response is done: client, method, path, operation,
+    /// decision, status, duration and bytes (by default only denials and refusals are logged)
+    #[arg(long, global = true, env = "SOCKGATE_ACCESS_LOG")]
+    access_log: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -182,9 +189,8 @@ fn main() -> ExitCode {
     // what has queued up in one go (it flushes whenever the queue is empty).
     let (writer, _guard) =
         tracing_appender::non_blocking(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
-    let filter = cli.log_level.env_filter();
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_target(false).with_ansi(ansi).init();
+    sockgate::logging::init(&cli.log_level, cli.log_format, cli.access_log, writer, ansi);
     match run(cli.command) {
         Ok(code) => code,
         Err(e) => {

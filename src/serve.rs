@@ -117,7 +117,7 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
     };
     let learner = (config.mode == Mode::Learn).then(|| Learner::open(config.learn_output.clone())).transpose()?;
     if config.mode != Mode::Enforce {
-        tracing::warn!(mode = ?config.mode, "denials are logged but not enforced");
+        tracing::warn!(mode = config.mode.name(), "denials are logged but not enforced");
     }
     let recorder = Arc::new(Recorder::new(config.mode, audit, learner));
     let gateway = Arc::new(Gateway::new(
