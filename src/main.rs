@@ -72,7 +72,8 @@ struct ServeArgs {
     /// The real engine: `unix:///path` or `tcp://host:port`
     #[arg(long, value_name = "ADDR", default_value = config::DEFAULT_UPSTREAM, value_parser = config::parse_upstream, env = "SOCKGATE_UPSTREAM")]
     upstream: UpstreamAddr,
-    /// Policy file (repeatable: several files make one policy). Without it: docker-socket-proxy
+    /// Policy file, or a built-in policy: `builtin:read-only`, `builtin:ci`, `builtin:watchtower`,
+    /// `builtin:full-access` (repeatable: several make one policy). Without it: docker-socket-proxy
     /// variables (`CONTAINERS=1`, `POST=0`, ...) if set, else the built-in read-only policy
     #[arg(long, value_name = "FILE", env = "SOCKGATE_POLICY", value_delimiter = ',')]
     policy: Vec<PathBuf>,
@@ -153,8 +154,9 @@ enum PolicyCommand {
     },
     /// Show how a policy decides one request, and why
     Explain {
-        /// Policy file (repeatable)
-        #[arg(long, required = true, value_name = "FILE")]
+        /// Policy file or `builtin:NAME` (repeatable). Without it, the policy `serve` would apply:
+        /// docker-socket-proxy variables if set, else the built-in read-only policy
+        #[arg(long, value_name = "FILE")]
         policy: Vec<PathBuf>,
         /// Request body, read from this file (`-` for standard input)
         #[arg(long, value_name = "FILE")]
@@ -279,26 +281,34 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The configuration the flags describe: every `--listen` with the same policy and TLS settings.
-fn config_from_flags(args: ServeArgs) -> anyhow::Result<ServeConfig> {
+/// The policy `--policy` names; without it, the docker-socket-proxy variables if set, else the
+/// built-in read-only policy. `tell` logs which, for `serve`.
+fn policy_source(files: Vec<PathBuf>, tell: bool) -> anyhow::Result<PolicySource> {
     let env = |name: &str| std::env::var(name).ok();
-    let policy = if !args.policy.is_empty() {
+    Ok(if !files.is_empty() {
         let ignored: Vec<&str> = compat::variables().filter(|name| env(name).is_some()).collect();
-        if !ignored.is_empty() {
+        if tell && !ignored.is_empty() {
             tracing::warn!(
                 "docker-socket-proxy variables are set ({}) but ignored: --policy is given, and only its files apply",
                 ignored.join(", ")
             );
         }
-        PolicySource::Files(args.policy)
+        PolicySource::Files(files)
     } else if compat::present(&env) {
-        tracing::info!(
-            "no --policy given: using the docker-socket-proxy environment variables (see `sockgate policy from-env`)"
-        );
+        if tell {
+            tracing::info!(
+                "no --policy given: using the docker-socket-proxy environment variables (see `sockgate policy from-env`)"
+            );
+        }
         PolicySource::Inline { name: compat::POLICY_NAME.into(), text: compat::policy_from_env(&env)? }
     } else {
         PolicySource::BuiltinReadOnly
-    };
+    })
+}
+
+/// The configuration the flags describe: every `--listen` with the same policy and TLS settings.
+fn config_from_flags(args: ServeArgs) -> anyhow::Result<ServeConfig> {
+    let policy = policy_source(args.policy, true)?;
     let tls = match (args.tlscert, args.tlskey) {
         (Some(cert), Some(key)) => Some(ServerTls { cert, key, ca: args.tlscacert, verify: args.tlsverify }),
         _ => None,
@@ -353,7 +363,9 @@ fn policy(command: PolicyCommand) -> anyhow::Result<ExitCode> {
             }
         },
         PolicyCommand::Explain { policy, body, content_type, method, path } => {
-            let policy = Policy::load(&policy).map_err(|e| anyhow::anyhow!("invalid policy:\n{e}"))?;
+            let source = policy_source(policy, false)?;
+            let policy =
+                sockgate::profile::load_source(&source).map_err(|e| anyhow::anyhow!("invalid policy:\n{e}"))?;
             let body = match body {
                 None => None,
                 Some(p) if p.as_os_str() == "-" => {
