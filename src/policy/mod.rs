@@ -12,6 +12,7 @@ pub mod cases;
 pub mod compat;
 pub mod constraints;
 pub mod keys;
+mod scan;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -150,7 +151,20 @@ impl Policy {
         for (file, text) in sources {
             match toml::from_str::<RawPolicy>(text) {
                 Ok(raw) => parsed.push((file, text, raw)),
-                Err(e) => report_toml_error(&mut errors, file, text, &e, POLICY_SHAPE),
+                Err(e) => {
+                    let mut found = PolicyErrors::default();
+                    report_toml_error(&mut found, file, text, &e, POLICY_SHAPE);
+                    // The deserializer stops at its first error: read on for the others.
+                    let reported = e.span().map(|s| position(text, s.start));
+                    for (offset, message) in scan::problems(text) {
+                        let at = position(text, offset);
+                        if Some(at) != reported {
+                            found.push(file.clone(), Some(at), message);
+                        }
+                    }
+                    found.0.sort_by_key(|e| e.position);
+                    errors.0.extend(found.0);
+                }
             }
         }
         // Groups first: a rule in one file may name a group from another.
@@ -535,6 +549,20 @@ mod tests {
             err.contains("unknown built-in policy `nope`") && err.contains("builtin:ci, builtin:full-access"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_type_error_does_not_hide_unknown_operations() {
+        let text = "version = 1\nname = 3\n[[rule]]\nid = \"a\"\nallow = [\"containers.lst\", 5]\n[[rule]]\nid = \"b\"\nallow = \"images.list\"\n";
+        let err = check(text).err().unwrap_or_default();
+        for wanted in [
+            "p.toml:2:8: invalid type: integer `3`, expected a string",
+            "p.toml:5:10: unknown operation `containers.lst`, did you mean `containers.list`?",
+            "p.toml:5:28: `allow` must hold strings, not a number",
+            "p.toml:8:9: `allow` must be a list of strings",
+        ] {
+            assert!(err.contains(wanted), "no `{wanted}` in:\n{err}");
+        }
     }
 
     #[test]
