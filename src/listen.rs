@@ -40,7 +40,7 @@ pub enum ListenError {
     DirectoryDenied { path: PathBuf, dir: PathBuf, uid: u32 },
     #[error("cannot tell whether `{path}` is in use, so it is left alone: {source}")]
     Probe { path: PathBuf, source: io::Error },
-    #[error("unknown group `{0}` for the socket")]
+    #[error("unknown group `{0}` for the socket: no such group on this host (give its number, or create it)")]
     UnknownGroup(String),
     #[error("cannot set owner or mode of `{path}`: {reason}")]
     Permissions { path: PathBuf, reason: String },
@@ -206,7 +206,8 @@ fn bind_unix(path: &Path, options: &SocketOptions) -> Result<(UnixListener, (u64
     Ok((listener, (meta.dev(), meta.ino())))
 }
 
-fn resolve_group(group: &str) -> Result<Gid, ListenError> {
+/// The group a socket is given: a number as is, a name as this host's group database has it.
+pub fn resolve_group(group: &str) -> Result<Gid, ListenError> {
     if let Ok(gid) = group.parse::<u32>() {
         return Ok(Gid::from_raw(gid));
     }

@@ -202,6 +202,15 @@ fn main() -> ExitCode {
     }
 }
 
+/// `1 rule`, `2 rules`.
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// An error and its causes on one line, leaving out a cause whose text the message already holds
 /// (the leaf errors quote their `io::Error`, which is also their source).
 fn message(error: &anyhow::Error) -> String {
@@ -226,7 +235,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             match sockgate::admin::check(&addr, path, Duration::from_secs(3)) {
                 Ok(()) => Ok(ExitCode::SUCCESS),
                 Err(e) => {
-                    eprintln!("sockgate healthcheck: {e}");
+                    eprintln!("sockgate healthcheck: {addr}{path}: {e}");
                     Ok(ExitCode::FAILURE)
                 }
             }
@@ -244,6 +253,14 @@ fn check_config(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     };
     let mut failed = false;
     for listener in &config.listeners {
+        // `serve` resolves the group when it creates the socket: a name this host does not know
+        // fails there, so it fails here.
+        if let (ListenAddr::Unix(_), Some(group)) = (&listener.addr, &listener.socket_group) {
+            if let Err(e) = sockgate::listen::resolve_group(group) {
+                eprintln!("{}: listener `{}`: {e}", file.display(), listener.addr);
+                failed = true;
+            }
+        }
         if let Err(errors) = sockgate::profile::Profiles::load(&listener.policy, &listener.profiles) {
             eprintln!("{errors}");
             failed = true;
@@ -264,7 +281,7 @@ fn check_config(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     if failed {
         return Ok(ExitCode::FAILURE);
     }
-    println!("ok: {} listeners", config.listeners.len());
+    println!("ok: {}", plural(config.listeners.len(), "listener"));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -354,7 +371,7 @@ fn policy(command: PolicyCommand) -> anyhow::Result<ExitCode> {
     match command {
         PolicyCommand::Check { files } => match Policy::load(&files) {
             Ok(policy) => {
-                println!("ok: policy `{}` with {} rules", policy.name, policy.rules.len());
+                println!("ok: policy `{}` with {}", policy.name, plural(policy.rules.len(), "rule"));
                 Ok(ExitCode::SUCCESS)
             }
             Err(errors) => {

@@ -110,9 +110,7 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
     let upstream = Upstream::new(config.upstream.addr.clone(), client_tls, tunnels.clone(), workers.len());
     let directory = if config.container_discovery { Directory::start(upstream.clone()) } else { Directory::empty() };
     let audit = match &config.audit_log {
-        Some(target) => {
-            Some(AuditLog::open(target.clone()).map_err(|e| ServeError::Audit(format!("{target:?}: {e}")))?)
-        }
+        Some(target) => Some(AuditLog::open(target.clone()).map_err(|e| ServeError::Audit(format!("{target}: {e}")))?),
         None => None,
     };
     let learner = (config.mode == Mode::Learn).then(|| Learner::open(config.learn_output.clone())).transpose()?;

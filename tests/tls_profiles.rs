@@ -479,7 +479,7 @@ fn check_config_reports_every_problem_with_its_place() {
     let ca = Ca::new(dir.path(), "ca").unwrap();
     ca.server("server").unwrap();
     let out = sockgate_once(&["check-config", good.to_str().unwrap()]).unwrap();
-    assert!(out.success() && out.stdout.trim() == "ok: 1 listeners", "{out}");
+    assert!(out.success() && out.stdout.trim() == "ok: 1 listener", "{out}");
 
     let misspelt = dir.path().join("misspelt.toml");
     std::fs::write(&misspelt, "version = 1\n\n[[listener]]\naddress = \"unix:///tmp/x.sock\"\nalow_cidrs = []\n")

@@ -74,7 +74,10 @@ impl Learner {
     /// Remembers one request.
     pub fn observe(&self, client: &str, operation: Operation, findings: &[Finding]) {
         let Ok(mut seen) = self.seen.lock() else { return };
-        seen.operations.entry(operation.name()).or_default().insert(client.to_string());
+        // A process id names one run of a client, not the client: each would be a line of its own
+        // in the policy's comments, and none would mean anything once the process is gone.
+        let client: Vec<&str> = client.split(' ').filter(|word| !word.starts_with("pid=")).collect();
+        seen.operations.entry(operation.name()).or_default().insert(client.join(" "));
         for finding in findings {
             let flag = match finding.kind {
                 Kind::Privileged => "privileged",
@@ -208,9 +211,13 @@ mod tests {
             value: "docker.io/library/busybox:latest".into(),
             says: "is".into(),
         };
-        learner.observe("uid=0", op("containers.create"), &[image]);
+        learner.observe("uid=0 gid=0 pid=4242 via unix:///s", op("containers.create"), &[image]);
         learner.observe("uid=0", op("containers.list"), &[]);
         let text = learner.policy_text();
+        assert!(
+            text.contains("\"containers.create\", # uid=0 gid=0 via unix:///s") && !text.contains("4242"),
+            "{text}"
+        );
         let policy = Policy::from_sources("learned", &[("learned".into(), text.clone())]);
         let policy = policy.unwrap_or_else(|e| unreachable!("{e}\n{text}"));
         assert_eq!(policy.rules_for(op("containers.list")).count(), 1);
