@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use sockgate::config::{self, ListenAddr, ListenerConfig, PolicySource, ServeConfig, UpstreamConfig};
 use sockgate::forward::UpstreamAddr;
 use sockgate::logging::{LogFilter, LogFormat};
@@ -21,7 +21,7 @@ use sockgate::tls::{ClientTls, ServerTls};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "sockgate", version, about = "A Docker socket proxy and access-control gateway")]
+#[command(name = "sockgate", version = env!("SOCKGATE_VERSION"), about = "A Docker socket proxy and access-control gateway")]
 struct Cli {
     /// Log level: `error`, `warn`, `info`, `debug` or `trace`, or directives that each name one
     /// (`info,sockgate=debug`)
@@ -59,6 +59,13 @@ enum Command {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// Print a completion script for a shell, e.g. `sockgate completions bash > /etc/bash_completion.d/sockgate`
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page, e.g. `sockgate man > /usr/local/share/man/man1/sockgate.1`
+    Man,
 }
 
 #[derive(Args)]
@@ -230,6 +237,16 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve(*args),
         Command::Policy(command) => policy(command),
         Command::CheckConfig { file } => check_config(&file),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "sockgate", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .context("cannot write the manual page")?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Healthcheck { addr, ready } => {
             let path = if ready { "/ready" } else { "/health" };
             match sockgate::admin::check(&addr, path, Duration::from_secs(3)) {
