@@ -45,7 +45,7 @@ pub fn policies(listeners: &[ListenerConfig]) -> String {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct VersionAnswer {
-    version: String,
+    version: Option<String>,
 }
 
 /// The engine's version, or why it cannot be asked.
@@ -56,7 +56,7 @@ pub async fn engine(upstream: &Upstream, addr: &UpstreamAddr) -> Result<String, 
     let body = crate::lookup::fetch(upstream, "/version", 64 * 1024).await.map_err(|e| e.to_string())?;
     let body = body.ok_or_else(|| "the engine does not answer `GET /version`".to_string())?;
     let answer: VersionAnswer = serde_json::from_slice(&body).map_err(|e| format!("unreadable `GET /version`: {e}"))?;
-    Ok(answer.version)
+    Ok(answer.version.unwrap_or_else(|| "an unknown version".to_string()))
 }
 
 /// Whether this process may connect to the engine's socket; if not, what to do about it.
