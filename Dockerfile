@@ -4,20 +4,26 @@
 #   docker build -t sockgate .
 #   docker run -d --name sockgate --restart unless-stopped \
 #     --group-add "$(stat -c %g /var/run/docker.sock)" \
+#     --read-only --cap-drop ALL --security-opt no-new-privileges \
 #     -v /var/run/docker.sock:/var/run/docker.sock \
-#     -v /run/sockgate:/run/sockgate \
+#     -v sockgate:/run/sockgate \
 #     sockgate
 #
 # The image runs as uid 65534. `--group-add` with the socket's group id is all it needs to reach
-# the engine; the directory mounted at /run/sockgate must be writable by that uid (or its group),
-# and clients mount the same directory. Policies ship under /policies; mount your own there.
+# the engine. The named volume `sockgate` starts as the image's /run/sockgate, which that uid owns;
+# clients mount the same volume. A host directory mounted there instead must be writable by uid
+# 65534 (`install -d -o 65534 /run/sockgate`): one that Docker creates for a bind mount is root's.
+# The health check asks /ready, so a container that cannot reach the engine is unhealthy. The
+# shipped policies are built in (`--policy builtin:ci`) and also under /policies.
 #
 # Tests build the `runtime` stage from a binary built outside (`COPY --from=build /out/X` becomes
 # `COPY X`), since no base image can be pulled there.
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock rustfmt.toml ./
+# The commit `--version` names (there is no .git in the build context): --build-arg SOCKGATE_COMMIT=...
+ARG SOCKGATE_COMMIT=
+COPY Cargo.toml Cargo.lock rustfmt.toml build.rs ./
 COPY src src
 COPY policies policies
 COPY benches benches
@@ -37,6 +43,6 @@ COPY --chown=65534:65534 --from=build /out/run /run
 COPY policies/*.toml /policies/
 USER 65534:65534
 EXPOSE 9323
-HEALTHCHECK --interval=10s --timeout=3s --start-period=3s --retries=3 CMD ["/sockgate", "healthcheck"]
+HEALTHCHECK --interval=10s --timeout=3s --start-period=3s --retries=3 CMD ["/sockgate", "healthcheck", "--ready"]
 ENTRYPOINT ["/sockgate"]
 CMD ["serve", "--listen", "unix:///run/sockgate/docker.sock", "--admin-listen", "tcp://127.0.0.1:9323"]

@@ -35,6 +35,8 @@ pub struct Decision {
     pub policy: String,
     /// Who was judged, when known (a connection's identity; not for `policy explain`).
     pub client: Option<std::sync::Arc<str>>,
+    /// What would allow a request no rule allows, when the policy knows (`INFO=1 would allow it`).
+    pub hint: Option<String>,
 }
 
 impl Decision {
@@ -46,6 +48,9 @@ impl Decision {
             rules => format!("{} denied by rules {}", self.operation, backticked(rules)),
         };
         let mut message = if self.reasons.is_empty() { by } else { format!("{by}: {}", self.reasons.join("; ")) };
+        if let Some(hint) = &self.hint {
+            message.push_str(&format!("; {hint}"));
+        }
         if let Some(client) = &self.client {
             message.push_str(&format!(" (client: {client})"));
         }
@@ -85,12 +90,14 @@ pub fn decide(policy: &Policy, request: &Request<'_>) -> Decision {
         reasons,
         policy: policy.name.clone(),
         client: None,
+        hint: None,
     };
     if !deny.is_empty() {
         return decision(false, deny, Vec::new());
     }
     if allow.is_empty() {
-        return decision(false, Vec::new(), Vec::new());
+        let hint = policy.hint(request.operation).map(str::to_string);
+        return Decision { hint, ..decision(false, Vec::new(), Vec::new()) };
     }
     let mut rules = Vec::new();
     let mut reasons = Vec::new();

@@ -22,11 +22,13 @@
 //! [`gateway`] wires those steps together for one request, and [`error`] is the only place where a
 //! failure becomes an HTTP response. [`serve`] runs the whole server until it is told to stop, as
 //! [`config`] describes it, each connection on one of the [`workers`], a single-threaded runtime
-//! per core, until its client leaves ([`hangup`]); [`tls`] builds its TLS configurations and
-//! [`body`] is the one body type.
+//! per core, until its client leaves ([`hangup`]); [`tls`] builds its TLS configurations,
+//! [`body`] is the one body type, and [`logging`] sets up sockgate's own log, where [`announce`]
+//! writes the start-up line.
 
 pub mod admin;
 pub mod amend;
+pub mod announce;
 pub mod body;
 pub mod classify;
 pub mod config;
@@ -38,6 +40,7 @@ pub mod hangup;
 pub mod identify;
 pub mod inspect;
 pub mod listen;
+pub mod logging;
 pub mod lookup;
 pub mod normalize;
 pub mod policy;

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use sockgate::config::{self, ListenAddr, ListenerConfig, PolicySource, ServeConfig, UpstreamConfig};
 use sockgate::forward::UpstreamAddr;
+use sockgate::logging::{LogFilter, LogFormat};
 use sockgate::policy::{cases, compat, Policy};
 use sockgate::record::audit::AuditTarget;
 use sockgate::record::Mode;
@@ -20,11 +21,19 @@ use sockgate::tls::{ClientTls, ServerTls};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "sockgate", version, about = "A Docker socket proxy and access-control gateway")]
+#[command(name = "sockgate", version = env!("SOCKGATE_VERSION"), about = "A Docker socket proxy and access-control gateway")]
 struct Cli {
-    /// Log filter (`error`, `warn`, `info`, `debug`, or a tracing directive)
+    /// Log level: `error`, `warn`, `info`, `debug` or `trace`, or directives that each name one
+    /// (`info,sockgate=debug`)
     #[arg(long, global = true, env = "SOCKGATE_LOG", default_value = "info")]
-    log_level: String,
+    log_level: LogFilter,
+    /// Log lines as `text` (time, level, message, then key=value pairs) or `json` (one object a line)
+    #[arg(long, global = true, env = "SOCKGATE_LOG_FORMAT", default_value = "text", value_name = "FORMAT")]
+    log_format: LogFormat,
+    /// Log every request at `info` once its response is done: client, method, path, operation,
+    /// decision, status, duration and bytes (by default only denials and refusals are logged)
+    #[arg(long, global = true, env = "SOCKGATE_ACCESS_LOG")]
+    access_log: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -50,6 +59,13 @@ enum Command {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// Print a completion script for a shell, e.g. `sockgate completions bash > /etc/bash_completion.d/sockgate`
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page, e.g. `sockgate man > /usr/local/share/man/man1/sockgate.1`
+    Man,
 }
 
 #[derive(Args)]
@@ -63,7 +79,8 @@ struct ServeArgs {
     /// The real engine: `unix:///path` or `tcp://host:port`
     #[arg(long, value_name = "ADDR", default_value = config::DEFAULT_UPSTREAM, value_parser = config::parse_upstream, env = "SOCKGATE_UPSTREAM")]
     upstream: UpstreamAddr,
-    /// Policy file (repeatable: several files make one policy). Without it: docker-socket-proxy
+    /// Policy file, or a built-in policy: `builtin:read-only`, `builtin:ci`, `builtin:watchtower`,
+    /// `builtin:full-access` (repeatable: several make one policy). Without it: docker-socket-proxy
     /// variables (`CONTAINERS=1`, `POST=0`, ...) if set, else the built-in read-only policy
     #[arg(long, value_name = "FILE", env = "SOCKGATE_POLICY", value_delimiter = ',')]
     policy: Vec<PathBuf>,
@@ -148,8 +165,9 @@ enum PolicyCommand {
     },
     /// Show how a policy decides one request, and why
     Explain {
-        /// Policy file (repeatable)
-        #[arg(long, required = true, value_name = "FILE")]
+        /// Policy file or `builtin:NAME` (repeatable). Without it, the policy `serve` would apply:
+        /// docker-socket-proxy variables if set, else the built-in read-only policy
+        #[arg(long, value_name = "FILE")]
         policy: Vec<PathBuf>,
         /// Request body, read from this file (`-` for standard input)
         #[arg(long, value_name = "FILE")]
@@ -184,17 +202,38 @@ fn main() -> ExitCode {
     // what has queued up in one go (it flushes whenever the queue is empty).
     let (writer, _guard) =
         tracing_appender::non_blocking(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log_level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_target(false).with_ansi(ansi).init();
+    sockgate::logging::init(&cli.log_level, cli.log_format, cli.access_log, writer, ansi);
     match run(cli.command) {
         Ok(code) => code,
         Err(e) => {
-            tracing::error!("{e:#}");
+            tracing::error!("{}", message(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// `1 rule`, `2 rules`.
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// An error and its causes on one line, leaving out a cause whose text the message already holds
+/// (the leaf errors quote their `io::Error`, which is also their source).
+fn message(error: &anyhow::Error) -> String {
+    let mut out = error.to_string();
+    for cause in error.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 fn run(command: Command) -> anyhow::Result<ExitCode> {
@@ -202,12 +241,22 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve(*args),
         Command::Policy(command) => policy(command),
         Command::CheckConfig { file } => check_config(&file),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "sockgate", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .context("cannot write the manual page")?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Healthcheck { addr, ready } => {
             let path = if ready { "/ready" } else { "/health" };
             match sockgate::admin::check(&addr, path, Duration::from_secs(3)) {
                 Ok(()) => Ok(ExitCode::SUCCESS),
                 Err(e) => {
-                    eprintln!("sockgate healthcheck: {e}");
+                    eprintln!("sockgate healthcheck: {addr}{path}: {e}");
                     Ok(ExitCode::FAILURE)
                 }
             }
@@ -236,6 +285,16 @@ fn check_config(file: &std::path::Path) -> anyhow::Result<ExitCode> {
         }
     }
     for listener in &config.listeners {
+        // `serve` resolves the group when it creates the socket: a name this host does not know
+        // fails there, so it fails here.
+        if let (ListenAddr::Unix(_), Some(group)) = (&listener.addr, &listener.socket_group) {
+            if let Err(e) = sockgate::listen::resolve_group(group) {
+                eprintln!("{}: listener `{}`: {e}", file.display(), listener.addr);
+                failed = true;
+            }
+        }
+    }
+    for listener in &config.listeners {
         if let Some(tls) = &listener.tls {
             if let Err(e) = sockgate::tls::server_config(tls) {
                 eprintln!("{}: listener `{}`: {e}", file.display(), listener.addr);
@@ -252,7 +311,7 @@ fn check_config(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     if failed {
         return Ok(ExitCode::FAILURE);
     }
-    println!("ok: {} listeners", config.listeners.len());
+    println!("ok: {}", plural(config.listeners.len(), "listener"));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -269,19 +328,34 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The configuration the flags describe: every `--listen` with the same policy and TLS settings.
-fn config_from_flags(args: ServeArgs) -> anyhow::Result<ServeConfig> {
+/// The policy `--policy` names; without it, the docker-socket-proxy variables if set, else the
+/// built-in read-only policy. `tell` logs which, for `serve`.
+fn policy_source(files: Vec<PathBuf>, tell: bool) -> anyhow::Result<PolicySource> {
     let env = |name: &str| std::env::var(name).ok();
-    let policy = if !args.policy.is_empty() {
-        PolicySource::Files(args.policy)
+    Ok(if !files.is_empty() {
+        let ignored: Vec<&str> = compat::variables().filter(|name| env(name).is_some()).collect();
+        if tell && !ignored.is_empty() {
+            tracing::warn!(
+                "docker-socket-proxy variables are set ({}) but ignored: --policy is given, and only its files apply",
+                ignored.join(", ")
+            );
+        }
+        PolicySource::Files(files)
     } else if compat::present(&env) {
-        tracing::info!(
-            "no --policy given: using the docker-socket-proxy environment variables (see `sockgate policy from-env`)"
-        );
-        PolicySource::Inline { name: "docker-socket-proxy".into(), text: compat::policy_from_env(&env)? }
+        if tell {
+            tracing::info!(
+                "no --policy given: using the docker-socket-proxy environment variables (see `sockgate policy from-env`)"
+            );
+        }
+        PolicySource::Inline { name: compat::POLICY_NAME.into(), text: compat::policy_from_env(&env)? }
     } else {
         PolicySource::BuiltinReadOnly
-    };
+    })
+}
+
+/// The configuration the flags describe: every `--listen` with the same policy and TLS settings.
+fn config_from_flags(args: ServeArgs) -> anyhow::Result<ServeConfig> {
+    let policy = policy_source(args.policy, true)?;
     let tls = match (args.tlscert, args.tlskey) {
         (Some(cert), Some(key)) => Some(ServerTls { cert, key, ca: args.tlscacert, verify: args.tlsverify }),
         _ => None,
@@ -328,7 +402,7 @@ fn policy(command: PolicyCommand) -> anyhow::Result<ExitCode> {
     match command {
         PolicyCommand::Check { files } => match Policy::load(&files) {
             Ok(policy) => {
-                println!("ok: policy `{}` with {} rules", policy.name, policy.rules.len());
+                println!("ok: policy `{}` with {}", policy.name, plural(policy.rules.len(), "rule"));
                 Ok(ExitCode::SUCCESS)
             }
             Err(errors) => {
@@ -337,7 +411,9 @@ fn policy(command: PolicyCommand) -> anyhow::Result<ExitCode> {
             }
         },
         PolicyCommand::Explain { policy, body, content_type, method, path } => {
-            let policy = Policy::load(&policy).map_err(|e| anyhow::anyhow!("invalid policy:\n{e}"))?;
+            let source = policy_source(policy, false)?;
+            let policy =
+                sockgate::profile::load_source(&source).map_err(|e| anyhow::anyhow!("invalid policy:\n{e}"))?;
             let body = match body {
                 None => None,
                 Some(p) if p.as_os_str() == "-" => {

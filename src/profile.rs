@@ -19,7 +19,7 @@ use crate::identify::cert::San;
 use crate::identify::containers::ContainerInfo;
 use crate::identify::{Identity, Peer};
 use crate::inspect::image::Pin;
-use crate::policy::{glob_match, Policy, PolicyErrors, Reservation};
+use crate::policy::{compat, glob_match, Policy, PolicyErrors, Reservation};
 pub use crate::references::CREATED_BY;
 
 /// The policies of one listener.
@@ -194,7 +194,16 @@ pub fn warnings(listeners: &[ListenerConfig], loaded: &[Profiles]) -> Vec<String
 pub fn load_source(source: &PolicySource) -> Result<Policy, PolicyErrors> {
     match source {
         PolicySource::Files(files) => Policy::load(files),
-        PolicySource::Inline { name, text } => Policy::from_sources(name, &[(format!("<{name}>"), text.clone())]),
+        PolicySource::Inline { name, text } => {
+            let policy = Policy::from_sources(name, &[(format!("<{name}>"), text.clone())])?;
+            // The text was made from the process's docker-socket-proxy variables: a denial can
+            // name the one that would allow it.
+            Ok(if name == compat::POLICY_NAME {
+                policy.with_hints(compat::hinter(&|n| std::env::var(n).ok()))
+            } else {
+                policy
+            })
+        }
         PolicySource::BuiltinReadOnly => Policy::builtin_read_only(),
         PolicySource::DenyAll => Policy::from_sources("deny-all", &[("<deny-all>".into(), "version = 1\n".into())]),
     }

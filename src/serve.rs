@@ -31,7 +31,7 @@ use crate::listen::{Accepted, ListenError, Listener, SocketOptions};
 use crate::policy::PolicyErrors;
 use crate::profile::Profiles;
 use crate::record::audit::AuditLog;
-use crate::record::learn::Learner;
+use crate::record::learn::{LearnError, Learner};
 use crate::record::{Mode, Recorder};
 use crate::tls::{self, Reloadable, TlsError};
 use crate::workers::Workers;
@@ -64,6 +64,8 @@ pub enum ServeError {
     Insecure(String),
     #[error("cannot start the worker threads: {0}")]
     Workers(std::io::Error),
+    #[error(transparent)]
+    Learn(#[from] LearnError),
 }
 
 /// One listener and what its callers may do.
@@ -103,14 +105,12 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
     let discovery = config.container_discovery || loaded.iter().any(Profiles::needs_containers);
     let directory = if discovery { Directory::start(upstream.clone()) } else { Directory::empty() };
     let audit = match &config.audit_log {
-        Some(target) => {
-            Some(AuditLog::open(target.clone()).map_err(|e| ServeError::Audit(format!("{target:?}: {e}")))?)
-        }
+        Some(target) => Some(AuditLog::open(target.clone()).map_err(|e| ServeError::Audit(format!("{target}: {e}")))?),
         None => None,
     };
-    let learner = (config.mode == Mode::Learn).then(|| Learner::new(config.learn_output.clone()));
+    let learner = (config.mode == Mode::Learn).then(|| Learner::open(config.learn_output.clone())).transpose()?;
     if config.mode != Mode::Enforce {
-        tracing::warn!(mode = ?config.mode, "denials are logged but not enforced");
+        tracing::warn!(mode = config.mode.name(), "denials are logged but not enforced");
     }
     let recorder = Arc::new(Recorder::new(config.mode, audit, learner));
     let gateway = Arc::new(Gateway::new(
@@ -144,6 +144,11 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
             profiles: RwLock::new(Arc::new(profiles)),
         }));
     }
+
+    let names: Vec<String> = states.iter().map(|s| s.listener.name().to_string()).collect();
+    let policies = crate::announce::policies(&config.listeners);
+    let addr = config.upstream.addr.clone();
+    tokio::spawn(crate::announce::started(policies, config.mode, names.join(", "), upstream.clone(), addr));
 
     let stop = CancellationToken::new();
     let connections = TaskTracker::new();
@@ -213,7 +218,8 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
             "grace period over, closing what is still open"
         );
     }
-    write_learned(&recorder);
+    // What was learnt is the point of the run: failing to keep it is a failed run.
+    write_learned(&recorder)?;
     Ok(())
 }
 
@@ -233,13 +239,12 @@ async fn prune_idle(upstream: Upstream) {
     }
 }
 
-fn write_learned(recorder: &Recorder) {
+fn write_learned(recorder: &Recorder) -> Result<(), LearnError> {
     if let Some(learner) = &recorder.learner {
-        match learner.write() {
-            Ok(()) => tracing::info!(file = %learner.output().display(), "learned policy written"),
-            Err(e) => tracing::error!(file = %learner.output().display(), "cannot write the learned policy: {e}"),
-        }
+        learner.write()?;
+        tracing::info!(file = %learner.output().display(), "learned policy written");
     }
+    Ok(())
 }
 
 /// Like dockerd, sockgate does not serve the API unauthenticated beyond the machine unless told to.
@@ -358,7 +363,11 @@ async fn handle_signals(reloader: Arc<Reloader>) {
                 }
                 reloader.reload();
             }
-            Some(()) = user1.recv() => write_learned(&reloader.recorder),
+            Some(()) = user1.recv() => {
+                if let Err(e) = write_learned(&reloader.recorder) {
+                    tracing::error!("{e}");
+                }
+            }
             else => return,
         }
     }

@@ -88,6 +88,23 @@ fn allow_start_opens_start_but_not_stop() -> Result<()> {
 }
 
 #[test]
+fn a_denial_names_the_variable_that_would_allow_it() -> Result<()> {
+    if !docker_ready()? {
+        return Ok(());
+    }
+    let gw = Gateway::start_with_env(None, &[("CONTAINERS", "1")])?;
+    let out = docker(&gw, &["info"])?;
+    let wanted = "system.info denied by policy `docker-socket-proxy`: no rule allows it; INFO=1 would allow it";
+    ensure!(!out.success() && out.stderr.contains(wanted), "the denial does not name INFO=1: {out}");
+    let out = docker(&gw, &["create", TEST_IMAGE, "true"])?;
+    ensure!(
+        !out.success() && out.stderr.contains("no rule allows it; POST=1 would allow it"),
+        "the denial does not name POST=1: {out}"
+    );
+    Ok(())
+}
+
+#[test]
 fn ping_and_version_are_on_by_default() -> Result<()> {
     if !docker_ready()? {
         return Ok(());

@@ -1,7 +1,9 @@
 //! The container image, as users deploy it: the `runtime` stage of the `Dockerfile` built from a
 //! static binary (no base image can be pulled here, so the `build` stage's output is supplied),
 //! run against the real dockerd with the socket mounted, and a client container that reaches the
-//! engine only through it. Prints the image's size.
+//! engine only through it; run without access to the engine, it is unhealthy; the `docker run`
+//! line of the Dockerfile's header works as written; and the build context leaves out build output
+//! and history. Prints the image's size.
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
@@ -53,15 +55,9 @@ fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
     }
 }
 
-#[test]
-fn the_image_runs_as_users_deploy_it() {
-    if !docker_ready().unwrap() {
-        return;
-    }
-    common::image::ensure_test_image().unwrap();
+/// Builds the image from the runtime stage and a static binary; removed with `scratch`.
+fn build_image(scratch: &mut Scratch) -> String {
     let binary = static_binary();
-    let mut scratch = Scratch::new();
-
     // The build context: the runtime stage and what it copies.
     let context = tempfile::tempdir().unwrap();
     std::fs::write(context.path().join("Dockerfile"), runtime_stage()).unwrap();
@@ -77,6 +73,17 @@ fn the_image_runs_as_users_deploy_it() {
     common::cli::clear_docker_env(&mut build);
     let built = run(build, None, Duration::from_secs(300)).unwrap();
     assert!(built.success(), "docker build failed: {built}");
+    image
+}
+
+#[test]
+fn the_image_runs_as_users_deploy_it() {
+    if !docker_ready().unwrap() {
+        return;
+    }
+    common::image::ensure_test_image().unwrap();
+    let mut scratch = Scratch::new();
+    let image = build_image(&mut scratch);
 
     let size: u64 = inspect(&image, "{{.Size}}").parse().unwrap();
     println!("sockgate image size: {size} bytes ({:.1} MB)", size as f64 / 1_000_000.0);
@@ -84,7 +91,8 @@ fn the_image_runs_as_users_deploy_it() {
     assert!(size < 10_000_000, "the image is {size} bytes, over 10 MB");
     assert_eq!(inspect(&image, "{{.Config.User}}"), "65534:65534");
     assert_eq!(inspect(&image, "{{index .Config.Labels \"org.opencontainers.image.title\"}}"), "sockgate");
-    assert!(inspect(&image, "{{json .Config.Healthcheck}}").contains("healthcheck"));
+    // Healthy means the engine answers (`/ready`), not only that sockgate runs (`/health`).
+    assert!(inspect(&image, "{{json .Config.Healthcheck}}").contains(r#""healthcheck","--ready""#));
 
     // Deploy it: the engine's socket mounted, its group added, a directory shared with clients.
     let shared = tempfile::Builder::new().prefix("sockgate-e2e-").tempdir().unwrap();
@@ -159,4 +167,114 @@ fn the_image_runs_as_users_deploy_it() {
     );
     let logs = real_docker(&["logs", &gateway]).unwrap();
     assert!(logs.stderr.contains("operation=containers.create"), "{logs}");
+}
+
+fn health(container: &str) -> String {
+    real_docker(&["inspect", "--format", "{{.State.Health.Status}}", container]).unwrap().stdout.trim().to_string()
+}
+
+#[test]
+fn without_access_to_the_engine_the_image_is_unhealthy_and_says_why() {
+    if !docker_ready().unwrap() {
+        return;
+    }
+    let mut scratch = Scratch::new();
+    let image = build_image(&mut scratch);
+    let volume = scratch.volume("no-engine");
+    let gateway = scratch.container("no-engine");
+    // The socket mounted, but not its group: uid 65534 cannot use it.
+    let mount = format!("{volume}:/run/sockgate");
+    let args =
+        ["run", "-d", "--name", &gateway, "-v", "/var/run/docker.sock:/var/run/docker.sock", "-v", &mount, &image];
+    real_docker(&args).unwrap().ok().unwrap();
+    wait_for("the image's HEALTHCHECK to fail", Duration::from_secs(120), || health(&gateway) == "unhealthy");
+    let logs = real_docker(&["logs", &gateway]).unwrap();
+    assert!(
+        logs.stderr.contains("uid 65534")
+            && logs.stderr.contains("may not connect to `/var/run/docker.sock`")
+            && logs.stderr.contains("--group-add"),
+        "the log does not say why: {logs}"
+    );
+}
+
+/// The `docker run` command of the Dockerfile's header, continuation lines joined.
+fn documented_run_line() -> String {
+    let dockerfile = std::fs::read_to_string(Path::new(ROOT).join("Dockerfile")).unwrap();
+    let mut command = String::new();
+    for line in dockerfile.lines().map(|l| l.trim_start_matches('#').trim()) {
+        if command.is_empty() && !line.starts_with("docker run ") {
+            continue;
+        }
+        match line.strip_suffix('\\') {
+            Some(part) => command.push_str(part),
+            None => {
+                command.push_str(line);
+                break;
+            }
+        }
+    }
+    assert!(command.starts_with("docker run "), "no `docker run` line in the Dockerfile's header");
+    command
+}
+
+#[test]
+fn the_documented_docker_run_line_works_as_written() {
+    if !docker_ready().unwrap() {
+        return;
+    }
+    common::image::ensure_test_image().unwrap();
+    let mut scratch = Scratch::new();
+    let image = build_image(&mut scratch);
+    let gateway = scratch.container("documented");
+    let volume = scratch.volume("documented");
+    // Written for an image, container and volume named `sockgate`: the test's own names instead.
+    let command = documented_run_line();
+    assert!(command.contains(" --name sockgate ") && command.contains(" -v sockgate:/run/sockgate "), "{command}");
+    assert!(command.trim_end().ends_with(" sockgate"), "{command}");
+    let command = command
+        .replace(" --name sockgate ", &format!(" --name {gateway} "))
+        .replace(" -v sockgate:/run/sockgate ", &format!(" -v {volume}:/run/sockgate "));
+    let command = format!("{} {image}", command.trim_end().strip_suffix(" sockgate").unwrap());
+    let mut bash = Command::new("bash");
+    bash.args(["-c", &command]);
+    common::cli::clear_docker_env(&mut bash);
+    let out = run(bash, None, Duration::from_secs(60)).unwrap();
+    assert!(out.success(), "`{command}` failed: {out}");
+    wait_for("the documented container to be healthy", Duration::from_secs(60), || health(&gateway) == "healthy");
+
+    // A client that mounts the same volume reaches the engine through it, under the default policy.
+    let mount = format!("{volume}:/run/sockgate");
+    let cli = scratch.image("docker-cli-documented");
+    build_cli_image(&cli).unwrap();
+    let client = |args: &[&str]| {
+        let mut all =
+            vec!["run", "--rm", "-v", &mount, "-e", "DOCKER_HOST=unix:///run/sockgate/docker.sock", &cli, "docker"];
+        all.extend_from_slice(args);
+        real_docker(&all).unwrap()
+    };
+    let ps = client(&["ps", "--format", "{{.Names}}"]);
+    assert!(ps.success() && ps.stdout.contains(&gateway), "{ps}");
+    let denied = client(&["run", "--rm", common::TEST_IMAGE, "true"]);
+    assert!(!denied.success() && denied.stderr.contains("denied by policy `read-only`"), "{denied}");
+}
+
+#[test]
+fn the_build_context_leaves_out_build_output_and_history() {
+    if !docker_ready().unwrap() {
+        return;
+    }
+    common::image::ensure_test_image().unwrap();
+    let mut scratch = Scratch::new();
+    let probe = scratch.image("context");
+    // The repository as `docker build .` sends it, after `.dockerignore`.
+    let dir = tempfile::tempdir().unwrap();
+    let dockerfile = dir.path().join("Dockerfile");
+    let check = "test -f /context/Cargo.toml && test -f /context/build.rs && test -d /context/src \\
+        && test ! -e /context/target && test ! -e /context/.git";
+    std::fs::write(&dockerfile, format!("FROM {}\nCOPY . /context\nRUN {check}\n", common::TEST_IMAGE)).unwrap();
+    let mut build = Command::new("docker");
+    build.args(["build", "-q", "-t", &probe, "-f"]).arg(&dockerfile).arg(ROOT).env("DOCKER_BUILDKIT", "0");
+    common::cli::clear_docker_env(&mut build);
+    let built = run(build, None, Duration::from_secs(300)).unwrap();
+    assert!(built.success(), "the build context holds target/ or .git, or lacks the sources: {built}");
 }

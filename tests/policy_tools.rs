@@ -148,3 +148,52 @@ fn policy_from_env_prints_a_policy_that_checks() {
     assert!(!out.status.success());
     assert!(text(&out).contains("POST=`maybe` is not 0 or 1"), "{}", text(&out));
 }
+
+#[test]
+fn policy_check_reports_type_errors_and_unknown_operations_in_one_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("typed.toml");
+    std::fs::write(
+        &bad,
+        "version = 1\nname = 3\n[[rule]]\nid = \"a\"\nallow = [\"containers.lst\", 5]\n[[rule]]\nid = \"b\"\nallow = \"images.list\"\ndeny = [\"imagess.*\"]\n",
+    )
+    .unwrap();
+    let out = sockgate(&["policy", "check", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let report = text(&out);
+    let file = bad.display().to_string();
+    for want in [
+        format!("{file}:2:8: invalid type: integer `3`, expected a string"),
+        format!("{file}:5:10: unknown operation `containers.lst`, did you mean `containers.list`?"),
+        format!("{file}:5:28: `allow` must hold strings, not a number"),
+        format!("{file}:8:9: `allow` must be a list of strings"),
+        format!("{file}:9:9: unknown operation `imagess.*`"),
+    ] {
+        assert!(report.contains(&want), "missing {want:?} in:\n{report}");
+    }
+}
+
+#[test]
+fn policy_test_names_the_place_of_an_error_in_a_case_file_and_reports_without_debug_formatting() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("p.toml"), "version = 1\n[[rule]]\nid = \"r\"\nallow = [\"system.ping\"]\n")
+        .unwrap();
+    let cases = dir.path().join("p.cases.toml");
+    std::fs::write(&cases, "[[case]]\nname = \"x\"\nrequest = \"GET /_ping\"\nexpect = \"allw\"\nrulez = []\n")
+        .unwrap();
+    let out = sockgate(&["policy", "test", dir.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    let report = text(&out);
+    assert!(
+        report.contains(&format!("{}:5:1: unknown key `rulez`, did you mean `rules`?", cases.display())),
+        "{report}"
+    );
+
+    std::fs::write(&cases, "[[case]]\nname = \"x\"\nrequest = \"GET /_ping\"\nexpect = \"allw\"\n").unwrap();
+    let report = text(&sockgate(&["policy", "test", dir.path().to_str().unwrap()]));
+    assert!(report.contains(&format!("{}:4:10: unknown variant `allw`", cases.display())), "{report}");
+
+    std::fs::write(&cases, "[[case]]\nname = \"x\"\nrequest = \"GET /_ping\"\nexpect = \"deny\"\n").unwrap();
+    let report = text(&sockgate(&["policy", "test", dir.path().to_str().unwrap()]));
+    assert!(report.contains("x: expected deny, got allow by rule `r`"), "{report}");
+}

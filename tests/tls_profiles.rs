@@ -416,7 +416,7 @@ fn containers_are_recognised_by_label() {
     let out = real_docker(&[&["run", "--rm", "--name", &reader][..], &labelled[..]].concat()).unwrap();
     assert!(out.success(), "the labelled container cannot list: {out}\n--- sockgate ---\n{}", gw.stderr());
     assert!(names(&out).contains(&reader.as_str()), "the labelled container did not see itself: {out}");
-    let allowed = gw.wait_for_log(&format!("allowed client=container {reader} "), 0, LOG_WAIT).unwrap();
+    let allowed = gw.wait_for_log(&format!("allowed client=\"container {reader} "), 0, LOG_WAIT).unwrap();
     assert!(
         allowed.iter().any(|l| l.contains("operation=containers.list") && l.contains("profile `reader`")),
         "{allowed:?}"
@@ -429,7 +429,7 @@ fn containers_are_recognised_by_label() {
         &out,
         &["denied by policy `deny-all`: no rule allows it", &format!("(client: container {stranger} ")],
     );
-    gw.wait_for_log(&format!("denied client=container {stranger} "), 0, LOG_WAIT).unwrap();
+    gw.wait_for_log(&format!("denied client=\"container {stranger} "), 0, LOG_WAIT).unwrap();
 }
 
 /// A container that calls as soon as it starts (a CI job's first `docker` command) must get its
@@ -479,7 +479,7 @@ fn check_config_reports_every_problem_with_its_place() {
     let ca = Ca::new(dir.path(), "ca").unwrap();
     ca.server("server").unwrap();
     let out = sockgate_once(&["check-config", good.to_str().unwrap()]).unwrap();
-    assert!(out.success() && out.stdout.trim() == "ok: 1 listeners", "{out}");
+    assert!(out.success() && out.stdout.trim() == "ok: 1 listener", "{out}");
 
     let misspelt = dir.path().join("misspelt.toml");
     std::fs::write(&misspelt, "version = 1\n\n[[listener]]\naddress = \"unix:///tmp/x.sock\"\nalow_cidrs = []\n")
@@ -537,7 +537,7 @@ fn plaintext_beyond_loopback_needs_insecure_tcp() {
     let loopback = format!("tcp://127.0.0.1:{port}");
     let out = plain_docker(&loopback, &["ps"]);
     assert!(out.success(), "{out}");
-    gw.wait_for_log("allowed client=127.0.0.1:", 0, LOG_WAIT).unwrap();
+    gw.wait_for_log("allowed client=\"127.0.0.1:", 0, LOG_WAIT).unwrap();
 
     // From the host's side of a docker network: a source outside 127.0.0.0/8 is turned away.
     let mut scratch = Scratch::new();
@@ -550,7 +550,7 @@ fn plaintext_beyond_loopback_needs_insecure_tcp() {
     gw.wait_for_log("outside the listener's allowed networks", refused_before, LOG_WAIT).unwrap();
     let log = gw.stderr();
     let judged = log.lines().filter(|l| l.contains(" allowed client=") || l.contains(" denied client="));
-    assert!(judged.into_iter().all(|l| l.contains("client=127.0.0.1:")), "a request from outside was judged:\n{log}");
+    assert!(judged.into_iter().all(|l| l.contains("client=\"127.0.0.1:")), "a request from outside was judged:\n{log}");
 }
 
 /// The warning about plaintext goes to plaintext listeners beyond loopback, once each, and never

@@ -121,7 +121,7 @@ fn the_cli_works_through_a_tls_upstream() {
     assert!(out.success() && out.stdout == "data\nmore data\n", "{out}\n--- sockgate A ---\n{}", gateway.stderr());
 
     // B saw every request as coming from A's certificate.
-    let seen = setup.engine.wait_for_log("allowed client=CN=gateway-a 127.0.0.1:", 0, LOG_WAIT).unwrap();
+    let seen = setup.engine.wait_for_log("allowed client=\"CN=gateway-a 127.0.0.1:", 0, LOG_WAIT).unwrap();
     for operation in ["operation=system.version", "operation=containers.create", "operation=exec.start"] {
         assert!(seen.iter().any(|l| l.contains(operation)), "B never saw {operation} from A:\n{seen:#?}");
     }

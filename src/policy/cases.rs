@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::keys::Shape;
 use super::{Policy, PolicyErrors};
 use crate::error::GatewayError;
 use crate::gateway;
@@ -45,6 +46,42 @@ enum Expect {
     Refuse,
 }
 
+/// Every key a case file may hold.
+const CASES_SHAPE: &[(&str, Shape)] = &[
+    ("policy", Shape::Value),
+    (
+        "case",
+        Shape::Tables(&[
+            ("name", Shape::Value),
+            ("request", Shape::Value),
+            ("body", Shape::Value),
+            ("content_type", Shape::Value),
+            ("expect", Shape::Value),
+            ("rules", Shape::Value),
+            ("message", Shape::Value),
+        ]),
+    ),
+];
+
+impl Expect {
+    fn name(self) -> &'static str {
+        match self {
+            Expect::Allow => "allow",
+            Expect::Deny => "deny",
+            Expect::Refuse => "refuse",
+        }
+    }
+}
+
+/// Rule ids for a report: `` `a`, `b` ``, or `no rule`.
+fn listed(rules: &[String]) -> String {
+    match rules {
+        [] => "no rule".to_string(),
+        [one] => format!("rule `{one}`"),
+        many => format!("rules {}", many.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")),
+    }
+}
+
 /// The result of one case.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -60,8 +97,6 @@ pub struct Outcome {
 pub enum CasesError {
     #[error("cannot read `{0}`: {1}")]
     Read(PathBuf, String),
-    #[error("{0}: {1}")]
-    Parse(PathBuf, String),
     #[error("{0}")]
     Policy(#[from] PolicyErrors),
 }
@@ -85,8 +120,11 @@ pub fn run_dir(dir: &Path) -> Result<Vec<Outcome>, CasesError> {
 /// Runs one case file.
 pub fn run_file(file: &Path) -> Result<Vec<Outcome>, CasesError> {
     let text = std::fs::read_to_string(file).map_err(|e| CasesError::Read(file.to_path_buf(), e.to_string()))?;
-    let cases: CaseFile =
-        toml::from_str(&text).map_err(|e| CasesError::Parse(file.to_path_buf(), e.message().to_string()))?;
+    let cases: CaseFile = toml::from_str(&text).map_err(|e| {
+        let mut errors = PolicyErrors::default();
+        super::report_toml_error(&mut errors, &file.display().to_string(), &text, &e, CASES_SHAPE);
+        CasesError::Policy(errors)
+    })?;
     let dir = file.parent().unwrap_or(Path::new("."));
     let policy_files: Vec<PathBuf> = match cases.policy {
         Some(list) => list.iter().map(|p| dir.join(p)).collect(),
@@ -123,9 +161,9 @@ fn run_case(file: &Path, policy: &Policy, case: &Case) -> Outcome {
         Err(e) if e.status() == http::StatusCode::FORBIDDEN => (Expect::Deny, Vec::new(), format!("sockgate: {e}")),
         Err(e) => (Expect::Refuse, Vec::new(), format!("sockgate: {e}")),
     };
-    let said = if message.is_empty() { format!("{got:?} by {rules:?}") } else { message.clone() };
+    let said = if message.is_empty() { format!("{} by {}", got.name(), listed(&rules)) } else { message.clone() };
     if got != case.expect {
-        return outcome(false, format!("expected {:?}, got {said}", case.expect));
+        return outcome(false, format!("expected {}, got {said}", case.expect.name()));
     }
     if let Some(want) = &case.rules {
         let mut want = want.clone();
@@ -134,7 +172,7 @@ fn run_case(file: &Path, policy: &Policy, case: &Case) -> Outcome {
         have.sort();
         have.dedup();
         if want != have {
-            return outcome(false, format!("expected rules {want:?}, got {have:?} ({said})"));
+            return outcome(false, format!("expected rules {}, got {} ({said})", listed(&want), listed(&have)));
         }
     }
     if let Some(want) = &case.message {

@@ -51,6 +51,9 @@ const ACTIONS: &[(&str, &[&str])] = &[
 /// `POST=1` (docker-socket-proxy's `METH_GET` check lets them through; sockgate does not).
 const WRITES_BY_GET: &[&str] = &["containers.attach.ws"];
 
+/// The name of the policy made from the variables.
+pub const POLICY_NAME: &str = "docker-socket-proxy";
+
 /// Every variable this module reads.
 pub fn variables() -> impl Iterator<Item = &'static str> {
     SECTIONS.iter().map(|s| s.0).chain(ACTIONS.iter().map(|a| a.0)).chain(std::iter::once("POST"))
@@ -58,7 +61,7 @@ pub fn variables() -> impl Iterator<Item = &'static str> {
 
 /// A variable whose value is not a boolean.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("environment variable {name}=`{value}` is not 0 or 1")]
+#[error("environment variable {name}=`{value}` is not 0 or 1 (nor true or false, yes or no, on or off)")]
 pub struct CompatError {
     pub name: String,
     pub value: String,
@@ -151,11 +154,51 @@ pub fn policy_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<String, C
         let _ = writeln!(out, "#   {}", line.join(" "));
     }
     out.push_str(
-        "version = 1\nname = \"docker-socket-proxy\"\ndescription = \"generated from docker-socket-proxy environment variables\"\n",
+        &format!("version = 1\nname = \"{POLICY_NAME}\"\ndescription = \"generated from docker-socket-proxy environment variables\"\n"),
     );
     out.push_str(&rules);
     out.push_str(PERMISSIVE_CONSTRAINTS);
     Ok(out)
+}
+
+/// For an operation the settings in `env` do not allow, the smallest change that would allow it
+/// (`INFO=1 would allow it`, `CONTAINERS=1 and POST=1 would allow it`), so a denied client learns
+/// which variable its operator has to set. A container action's own variable comes first, being
+/// the narrowest.
+pub fn hinter(env: &dyn Fn(&str) -> Option<String>) -> impl Fn(Operation) -> Option<String> {
+    let on = |name: &str, default: bool| env(name).and_then(|v| flag(&v)).unwrap_or(default);
+    let post = on("POST", false);
+    // Each section: its variable, whether it is on, and its operations with whether they are reads.
+    type Section = (&'static str, bool, Vec<(Operation, bool)>);
+    let mut sections: Vec<Section> = Vec::new();
+    // `EXEC=1` with `POST=1` also allows `POST /containers/{id}/exec` (see `policy_from_env`):
+    // listed first, it is preferred over the wider `CONTAINERS=1`.
+    if let Some(create) = Operation::from_name("exec.create") {
+        sections.push(("EXEC", on("EXEC", false), vec![(create, false)]));
+    }
+    for &(name, default, prefix) in SECTIONS {
+        sections.push((name, on(name, default), section_operations(prefix)));
+    }
+    move |op| {
+        if let Some((name, _)) = ACTIONS.iter().find(|(_, ops)| ops.contains(&op.name())) {
+            return Some(format!("{name}=1 would allow it"));
+        }
+        let mut best: Option<Vec<String>> = None;
+        for (name, on, ops) in &sections {
+            let Some(&(_, read)) = ops.iter().find(|(o, _)| *o == op) else { continue };
+            let mut needed = Vec::new();
+            if !on {
+                needed.push(format!("{name}=1"));
+            }
+            if !read && !post {
+                needed.push("POST=1".to_string());
+            }
+            if !needed.is_empty() && best.as_ref().is_none_or(|b| needed.len() < b.len()) {
+                best = Some(needed);
+            }
+        }
+        best.map(|needed| format!("{} would allow it", needed.join(" and ")))
+    }
 }
 
 fn push_rule(out: &mut String, id: &str, description: &str, ops: &[&str]) {
@@ -209,6 +252,20 @@ mod tests {
         assert!(!text.contains("containers.attach.ws"), "{text}");
         let env = |name: &str| (name == "CONTAINERS" || name == "POST").then(|| "1".to_string());
         assert!(policy_from_env(&env).unwrap_or_default().contains("\"containers.attach.ws\""));
+    }
+
+    #[test]
+    fn a_denied_operation_names_the_variable_that_would_allow_it() {
+        let hint = |set: &[&str], op: &str| {
+            let env = |name: &str| set.contains(&name).then(|| "1".to_string());
+            hinter(&env)(Operation::from_name(op).unwrap_or_else(|| unreachable!("{op}")))
+        };
+        assert_eq!(hint(&[], "system.info").as_deref(), Some("INFO=1 would allow it"));
+        assert_eq!(hint(&[], "containers.create").as_deref(), Some("CONTAINERS=1 and POST=1 would allow it"));
+        assert_eq!(hint(&["CONTAINERS"], "containers.create").as_deref(), Some("POST=1 would allow it"));
+        assert_eq!(hint(&["CONTAINERS"], "containers.start").as_deref(), Some("ALLOW_START=1 would allow it"));
+        assert_eq!(hint(&["POST"], "exec.create").as_deref(), Some("EXEC=1 would allow it"));
+        assert_eq!(hint(&["CONTAINERS"], "containers.attach.ws").as_deref(), Some("POST=1 would allow it"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod cases;
 pub mod compat;
 pub mod constraints;
 pub mod keys;
+mod scan;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -27,6 +28,27 @@ use constraints::RawConstraints;
 
 /// The read-only policy used when none is given: `policies/read-only.toml`, built in.
 pub const BUILTIN_READ_ONLY: &str = include_str!("../../policies/read-only.toml");
+
+/// The shipped policies, built in so they travel with the binary: `--policy builtin:NAME`.
+pub const BUILTINS: &[(&str, &str)] = &[
+    ("ci", include_str!("../../policies/ci.toml")),
+    ("full-access", include_str!("../../policies/full-access.toml")),
+    ("read-only", BUILTIN_READ_ONLY),
+    ("watchtower", include_str!("../../policies/watchtower.toml")),
+];
+
+/// How a built-in policy is named where a policy file could be.
+pub const BUILTIN_PREFIX: &str = "builtin:";
+
+/// The text of the built-in policy `path` names (`builtin:ci`), if it names one; an error for
+/// an unknown name, listing the known ones.
+fn builtin_source(path: &Path) -> Option<Result<&'static str, String>> {
+    let name = path.to_str()?.strip_prefix(BUILTIN_PREFIX)?;
+    Some(BUILTINS.iter().find(|(known, _)| *known == name).map(|(_, text)| *text).ok_or_else(|| {
+        let known: Vec<String> = BUILTINS.iter().map(|(n, _)| format!("{BUILTIN_PREFIX}{n}")).collect();
+        format!("unknown built-in policy `{name}`: the built-in policies are {}", known.join(", "))
+    }))
+}
 
 /// The largest policy file sockgate reads.
 pub const MAX_POLICY_BYTES: u64 = 1024 * 1024;
@@ -72,6 +94,9 @@ pub struct Policy {
     pub reserved: Vec<Reservation>,
     /// Whose objects its callers reach, when ownership is on (see [`crate::tenancy`]).
     pub ownership: Option<crate::tenancy::Ownership>,
+    /// Indexed by [`Operation::index`]: what would allow that operation, when the policy was made
+    /// from settings other than its own text (`INFO=1 would allow it`).
+    hints: Vec<Option<String>>,
 }
 
 /// A container name glob or label that a profile matches callers on.
@@ -109,12 +134,27 @@ impl Policy {
         self.by_operation.get(operation.index()).into_iter().flatten().filter_map(|&i| self.rules.get(i))
     }
 
-    /// Loads and checks one policy made of the given files.
+    /// The policy with, for each operation it does not allow, the setting that would.
+    pub fn with_hints(mut self, hint: impl Fn(Operation) -> Option<String>) -> Policy {
+        self.hints = Operation::all().map(hint).collect();
+        self
+    }
+
+    /// What would allow `operation`, if the policy knows.
+    pub fn hint(&self, operation: Operation) -> Option<&str> {
+        self.hints.get(operation.index()).and_then(Option::as_deref)
+    }
+
+    /// Loads and checks one policy made of the given files; `builtin:NAME` is a built-in policy.
     pub fn load(paths: &[PathBuf]) -> Result<Policy, PolicyErrors> {
         let mut sources = Vec::new();
         let mut errors = PolicyErrors::default();
         for path in paths {
-            match read_bounded(path) {
+            let text = match builtin_source(path) {
+                Some(builtin) => builtin.map(str::to_string),
+                None => read_bounded(path),
+            };
+            match text {
                 Ok(text) => sources.push((path.display().to_string(), text)),
                 Err(e) => errors.push(path.display().to_string(), None, e),
             }
@@ -122,10 +162,13 @@ impl Policy {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let name = paths
-            .first()
-            .and_then(|p| p.file_stem())
-            .map_or_else(|| "policy".to_string(), |s| s.to_string_lossy().into_owned());
+        let name = paths.first().map_or_else(
+            || "policy".to_string(),
+            |p| match p.to_str().and_then(|p| p.strip_prefix(BUILTIN_PREFIX)) {
+                Some(builtin) => builtin.to_string(),
+                None => p.file_stem().map_or_else(|| "policy".to_string(), |s| s.to_string_lossy().into_owned()),
+            },
+        );
         Policy::from_sources(&name, &sources)
     }
 
@@ -142,7 +185,20 @@ impl Policy {
         for (file, text) in sources {
             match toml::from_str::<RawPolicy>(text) {
                 Ok(raw) => parsed.push((file, text, raw)),
-                Err(e) => report_toml_error(&mut errors, file, text, &e, POLICY_SHAPE),
+                Err(e) => {
+                    let mut found = PolicyErrors::default();
+                    report_toml_error(&mut found, file, text, &e, POLICY_SHAPE);
+                    // The deserializer stops at its first error: read on for the others.
+                    let reported = e.span().map(|s| position(text, s.start));
+                    for (offset, message) in scan::problems(text) {
+                        let at = position(text, offset);
+                        if Some(at) != reported {
+                            found.push(file.clone(), Some(at), message);
+                        }
+                    }
+                    found.0.sort_by_key(|e| e.position);
+                    errors.0.extend(found.0);
+                }
             }
         }
         // Groups first: a rule in one file may name a group from another.
@@ -293,6 +349,7 @@ impl Policy {
             constraints: constraints.map(|(_, c)| c).unwrap_or_default(),
             ownership: ownership.map(|(_, o)| o),
             by_operation,
+            hints: Vec::new(),
         })
     }
 }
@@ -540,6 +597,33 @@ mod tests {
         assert!(glob_match("c*s.*t*", "containers.list"));
         assert!(glob_match("session", "session"));
         assert!(!glob_match("session", "sessions"));
+    }
+
+    #[test]
+    fn every_builtin_loads_and_an_unknown_one_is_named() {
+        for (name, _) in BUILTINS {
+            let policy = Policy::load(&[PathBuf::from(format!("builtin:{name}"))]).map_err(|e| e.to_string());
+            assert_eq!(policy.map(|p| p.name), Ok(name.to_string()));
+        }
+        let err = Policy::load(&[PathBuf::from("builtin:nope")]).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(
+            err.contains("unknown built-in policy `nope`") && err.contains("builtin:ci, builtin:full-access"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_type_error_does_not_hide_unknown_operations() {
+        let text = "version = 1\nname = 3\n[[rule]]\nid = \"a\"\nallow = [\"containers.lst\", 5]\n[[rule]]\nid = \"b\"\nallow = \"images.list\"\n";
+        let err = check(text).err().unwrap_or_default();
+        for wanted in [
+            "p.toml:2:8: invalid type: integer `3`, expected a string",
+            "p.toml:5:10: unknown operation `containers.lst`, did you mean `containers.list`?",
+            "p.toml:5:28: `allow` must hold strings, not a number",
+            "p.toml:8:9: `allow` must be a list of strings",
+        ] {
+            assert!(err.contains(wanted), "no `{wanted}` in:\n{err}");
+        }
     }
 
     #[test]

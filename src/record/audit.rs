@@ -17,6 +17,15 @@ pub enum AuditTarget {
     File(PathBuf),
 }
 
+impl std::fmt::Display for AuditTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuditTarget::Stdout => f.write_str("standard output"),
+            AuditTarget::File(path) => write!(f, "`{}`", path.display()),
+        }
+    }
+}
+
 impl AuditTarget {
     /// `-` is standard output; anything else a file path.
     pub fn parse(s: &str) -> AuditTarget {

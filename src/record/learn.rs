@@ -1,11 +1,12 @@
 //! Learn mode: remembers what every client did and writes the smallest policy that allows exactly
 //! that: the operations seen, and `[containers]` constraints opened only as far as the requests
-//! needed (the host paths, capabilities, images and so on that appeared). It does not enforce.
+//! needed (the host paths, capabilities, images and so on that appeared). Its output file is
+//! checked when learning starts, not when the result is due. It does not enforce.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::classify::Operation;
@@ -31,6 +32,18 @@ fn toml_string(text: &str) -> String {
     toml_edit::Value::from(text).to_string().trim().to_owned()
 }
 
+/// Why the learned policy cannot be written where it should go.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "learn mode cannot write its policy to `{}`: {source}; pass --learn-output (`learn_output` in a \
+     configuration file) with a path in a writable directory",
+    path.display()
+)]
+pub struct LearnError {
+    path: PathBuf,
+    source: io::Error,
+}
+
 /// Records requests and writes the learned policy to a file.
 pub struct Learner {
     output: PathBuf,
@@ -42,6 +55,22 @@ impl Learner {
         Learner { output, seen: Mutex::new(Seen::default()) }
     }
 
+    /// A learner whose output can be written: a file is created and removed where the policy
+    /// will be written (as `write` does), so that a read-only or missing directory stops the start
+    /// instead of losing what was learnt at exit.
+    pub fn open(output: PathBuf) -> Result<Learner, LearnError> {
+        let probe = temporary(&output);
+        let created = std::fs::OpenOptions::new().write(true).create(true).truncate(true).open(&probe);
+        if let Err(source) = created.and_then(|_| std::fs::remove_file(&probe)) {
+            return Err(LearnError { path: shown(&output), source });
+        }
+        if output.is_dir() {
+            let source = io::Error::other("it is a directory");
+            return Err(LearnError { path: shown(&output), source });
+        }
+        Ok(Learner::new(output))
+    }
+
     /// Where the policy is written.
     pub fn output(&self) -> &PathBuf {
         &self.output
@@ -50,7 +79,10 @@ impl Learner {
     /// Remembers one request.
     pub fn observe(&self, client: &str, operation: Operation, findings: &[Finding]) {
         let Ok(mut seen) = self.seen.lock() else { return };
-        seen.operations.entry(operation.name()).or_default().insert(client.to_string());
+        // A process id names one run of a client, not the client: each would be a line of its own
+        // in the policy's comments, and none would mean anything once the process is gone.
+        let client: Vec<&str> = client.split(' ').filter(|word| !word.starts_with("pid=")).collect();
+        seen.operations.entry(operation.name()).or_default().insert(client.join(" "));
         for finding in findings {
             let flag = match finding.kind {
                 Kind::Privileged => "privileged",
@@ -136,12 +168,24 @@ impl Learner {
     }
 
     /// Writes the policy to the output file, atomically.
-    pub fn write(&self) -> io::Result<()> {
+    pub fn write(&self) -> Result<(), LearnError> {
         let text = self.policy_text();
-        let temporary = self.output.with_extension("tmp");
-        std::fs::write(&temporary, text)?;
-        std::fs::rename(&temporary, &self.output)
+        let temporary = temporary(&self.output);
+        std::fs::write(&temporary, text)
+            .and_then(|()| std::fs::rename(&temporary, &self.output))
+            .map_err(|source| LearnError { path: shown(&self.output), source })
     }
+}
+
+/// The file the policy is written to before it is renamed into place.
+fn temporary(output: &Path) -> PathBuf {
+    output.with_extension("tmp")
+}
+
+/// The output as the error shows it: absolute, since a relative path is relative to a working
+/// directory the user may not know (`/` in the image).
+fn shown(output: &Path) -> PathBuf {
+    std::path::absolute(output).unwrap_or_else(|_| output.to_path_buf())
 }
 
 #[cfg(test)]
@@ -163,6 +207,17 @@ mod tests {
     }
 
     #[test]
+    fn an_output_that_cannot_be_written_is_refused_at_open() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(Learner::open(dir.path().join("learned.toml")).is_ok());
+        assert_eq!(std::fs::read_dir(dir.path()).map(|d| d.count()).unwrap_or(1), 0, "the probe stayed");
+        let missing = Learner::open(dir.path().join("no/such/dir/learned.toml")).err();
+        let message = missing.map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("no/such/dir/learned.toml") && message.contains("--learn-output"), "{message}");
+        assert!(Learner::open(dir.path().to_path_buf()).is_err());
+    }
+
+    #[test]
     fn writes_a_policy_that_loads_and_allows_only_what_was_seen() {
         let learner = Learner::new("/nonexistent".into());
         let image = Finding {
@@ -171,9 +226,13 @@ mod tests {
             value: "docker.io/library/busybox:latest".into(),
             says: "is".into(),
         };
-        learner.observe("uid=0", op("containers.create"), &[image]);
+        learner.observe("uid=0 gid=0 pid=4242 via unix:///s", op("containers.create"), &[image]);
         learner.observe("uid=0", op("containers.list"), &[]);
         let text = learner.policy_text();
+        assert!(
+            text.contains("\"containers.create\", # uid=0 gid=0 via unix:///s") && !text.contains("4242"),
+            "{text}"
+        );
         let policy = Policy::from_sources("learned", &[("learned".into(), text.clone())]);
         let policy = policy.unwrap_or_else(|e| unreachable!("{e}\n{text}"));
         assert_eq!(policy.rules_for(op("containers.list")).count(), 1);

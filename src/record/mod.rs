@@ -38,6 +38,17 @@ pub enum Mode {
     Learn,
 }
 
+impl Mode {
+    /// The mode as `--mode` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Enforce => "enforce",
+            Mode::Audit => "audit",
+            Mode::Learn => "learn",
+        }
+    }
+}
+
 impl std::str::FromStr for Mode {
     type Err = String;
     fn from_str(s: &str) -> Result<Mode, String> {
@@ -124,7 +135,10 @@ impl Entry {
         self.resource = request.resource.clone();
         self.rules = decision.rules.clone();
         self.reason = match (decision.allowed, decision.reasons.is_empty(), decision.rules.is_empty()) {
-            (false, true, true) => format!("no rule of policy `{}` allows it", decision.policy),
+            (false, true, true) => match &decision.hint {
+                Some(hint) => format!("no rule of policy `{}` allows it; {hint}", decision.policy),
+                None => format!("no rule of policy `{}` allows it", decision.policy),
+            },
             (false, true, false) => format!("denied by rule `{}`", decision.rules.join("`, `")),
             _ => decision.reasons.join("; "),
         };
@@ -141,7 +155,7 @@ impl Entry {
         } else {
             tracing::warn!(
                 client = %self.client, method = %self.method, path = %self.path, operation = %request.operation, resource,
-                rules, policy = %decision.policy, reasons = %self.reason, mode = ?mode,
+                rules, policy = %decision.policy, reasons = %self.reason, mode = mode.name(),
                 "{}", if self.decision == "deny" { "denied" } else { "would be denied (not enforced)" }
             );
         }
@@ -195,6 +209,20 @@ fn complete(recorder: &Recorder, entry: &Entry, status: http::StatusCode) {
         many => std::borrow::Cow::Owned(many.join(",")),
     };
     metrics.requests.with_label_values(&[operation, entry.decision, &rules, status.as_str()]).inc();
+    tracing::info!(
+        target: crate::logging::ACCESS_TARGET,
+        client = %entry.client,
+        method = %entry.method,
+        path = %entry.path,
+        operation,
+        decision = entry.decision,
+        rules = %rules,
+        status = status.as_u16(),
+        duration_ms = (duration.as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
+        bytes_in,
+        bytes_out,
+        "request"
+    );
     metrics.observe_duration(entry.operation, duration.as_secs_f64());
     metrics.count_bytes(bytes_in, bytes_out);
     if let (Some(learner), Some(op)) = (&recorder.learner, entry.operation) {

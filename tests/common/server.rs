@@ -109,6 +109,15 @@ impl Sockgate {
         Ok(())
     }
 
+    /// SIGTERM, then waits (within the grace period) for the exit status.
+    pub fn stop(&mut self) -> Result<std::process::ExitStatus> {
+        self.signal("TERM")?;
+        match wait_until(&mut self.child, Instant::now() + SHUTDOWN_GRACE)? {
+            Some(status) => Ok(status),
+            None => bail!("sockgate did not exit within {SHUTDOWN_GRACE:?} of SIGTERM\n{}", self.stderr()),
+        }
+    }
+
     /// What sockgate wrote to stderr so far (its log).
     pub fn stderr(&self) -> String {
         std::fs::read(&self.stderr_path)
@@ -140,6 +149,11 @@ impl Sockgate {
 
 impl Drop for Sockgate {
     fn drop(&mut self) {
+        // Not when it already exited (`stop`): its pid may belong to another process by now.
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            eprintln!("--- sockgate stderr (pid {}) ---\n{}", self.child.id(), self.stderr());
+            return;
+        }
         let _ = self.signal("TERM");
         let stopped = wait_until(&mut self.child, Instant::now() + SHUTDOWN_GRACE);
         if !matches!(stopped, Ok(Some(_))) {
