@@ -183,6 +183,26 @@ impl Directory {
         }
     }
 
+    /// Like [`Directory::by_ip`], but while the engine is being asked about a container after an
+    /// event, waits for its answer (at most [`ADDRESS_WAIT`]): a container that calls the moment
+    /// it starts is named once its start is handled, never from an answer that is not the latest.
+    pub async fn by_ip_settled(&self, ip: IpAddr) -> Option<ContainerInfo> {
+        let mut changes = self.changed.subscribe();
+        let waited = tokio::time::timeout(ADDRESS_WAIT, async {
+            loop {
+                if let Some(found) = self.by_ip(ip) {
+                    return Some(found);
+                }
+                if lock(&self.refreshing).is_empty() {
+                    return None;
+                }
+                changes.changed().await.ok()?;
+            }
+        })
+        .await;
+        waited.ok().flatten()
+    }
+
     /// Like [`Directory::by_ip`], but an address not known yet (a container that started a moment
     /// ago, before its event was handled) is looked up by listing the engine's containers again,
     /// unless no docker network could hand it out. Callers that ask while a listing runs share it

@@ -84,12 +84,12 @@ fn is_host_process(pid: i32) -> bool {
 }
 
 impl Identity {
-    /// The same caller as the directory names it now: only what the map holds (no listing, no
-    /// waiting), so an address whose container is being asked about names nobody.
+    /// The same caller as the directory names it now: only what the map holds (no listing), so an
+    /// address whose container is being asked about names nobody until the answer comes.
     pub async fn rediscover(&self, directory: &containers::Directory) -> Identity {
         let mut fresh = self.clone();
         fresh.container = match self.peer {
-            Peer::Tcp { addr } => directory.by_ip(addr.ip()),
+            Peer::Tcp { addr } => directory.by_ip_settled(addr.ip()).await,
             Peer::Unix { pid: Some(pid), .. } => directory.by_pid(pid).await,
             _ => None,
         };
