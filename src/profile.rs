@@ -35,16 +35,7 @@ impl Profiles {
     /// take: a caller of one listener must not make a container that another listener's profile
     /// would take for its own caller.
     pub fn load_all(listeners: &[ListenerConfig]) -> Result<Vec<Profiles>, PolicyErrors> {
-        let reservations: Vec<Reservation> = listeners
-            .iter()
-            .flat_map(|l| &l.profiles)
-            .filter(|p| p.matches.on_container())
-            .map(|p| Reservation {
-                profile: p.name.clone(),
-                name: p.matches.container_name.clone(),
-                label: p.matches.container_label.clone(),
-            })
-            .collect();
+        let reservations = reservations(listeners.iter().flat_map(|l| &l.profiles));
         let mut errors = PolicyErrors::default();
         let mut loaded = Vec::new();
         for listener in listeners {
@@ -68,16 +59,7 @@ impl Profiles {
     /// Loads one listener's default policy and its profiles' policies, reserving what its own
     /// profiles match on.
     pub fn load(default: &PolicySource, profiles: &[Profile]) -> Result<Profiles, PolicyErrors> {
-        let reservations: Vec<Reservation> = profiles
-            .iter()
-            .filter(|p| p.matches.on_container())
-            .map(|p| Reservation {
-                profile: p.name.clone(),
-                name: p.matches.container_name.clone(),
-                label: p.matches.container_label.clone(),
-            })
-            .collect();
-        Profiles::load_reserving(default, profiles, &reservations, None)
+        Profiles::load_reserving(default, profiles, &reservations(profiles.iter()), None)
     }
 
     fn load_reserving(
@@ -188,6 +170,18 @@ pub fn warnings(listeners: &[ListenerConfig], loaded: &[Profiles]) -> Vec<String
         }
     }
     out
+}
+
+/// The container names and labels that these profiles match callers on.
+fn reservations<'a>(profiles: impl Iterator<Item = &'a Profile>) -> Vec<Reservation> {
+    profiles
+        .filter(|p| p.matches.on_container())
+        .map(|p| Reservation {
+            profile: p.name.clone(),
+            name: p.matches.container_name.clone(),
+            label: p.matches.container_label.clone(),
+        })
+        .collect()
 }
 
 /// Loads a policy from where the configuration says it is.

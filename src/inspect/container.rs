@@ -66,15 +66,7 @@ pub fn create(
     if !image.is_empty() {
         findings.push(image_finding("Image", image, true)?);
     }
-    let labels = top.map("Labels")?;
-    let texts = labels.iter().map(|(key, value)| match value {
-        Json::String(text) => Ok((*key, text.as_str())),
-        // Go decodes `null` into a map's string value as "".
-        Json::Null => Ok((*key, "")),
-        _ => Err(JsonError::Type { path: format!("Labels.{key}"), expected: "a string" }),
-    });
-    let texts: Vec<(&str, &str)> = texts.collect::<Result<_, _>>()?;
-    super::objects::labels("Labels", texts.into_iter(), findings)?;
+    super::objects::labels("Labels", super::objects::string_map(&top, "Labels")?.into_iter(), findings)?;
     if let Some(host_config) = top.get("HostConfig") {
         self::host_config(&Struct::new(host_config, "HostConfig")?, findings, &mut refs)?;
     }

@@ -116,6 +116,23 @@ pub fn name(query: &Query, key: &str, findings: &mut Vec<Finding>) -> Result<(),
     Ok(())
 }
 
+/// A Go `map[string]string` member: `null` values read as "" (Go's zero value), others must be
+/// strings.
+pub(super) fn string_map<'a>(parent: &Struct<'a>, name: &str) -> Result<Vec<(&'a str, &'a str)>, InspectError> {
+    parent
+        .map(name)?
+        .into_iter()
+        .map(|(key, value)| match value {
+            Json::String(text) => Ok((key, text.as_str())),
+            Json::Null => Ok((key, "")),
+            _ => {
+                Err(super::JsonError::Type { path: format!("{}.{key}", parent.child(name)), expected: "a string" }
+                    .into())
+            }
+        })
+        .collect()
+}
+
 /// Labels a request gives a container or an image: profiles may match callers on them. The label
 /// sockgate stamps on its own creates ([`crate::references::CREATED_BY`]) is replaced by sockgate's
 /// own value whatever a client sends, so it is left out here.
@@ -269,19 +286,7 @@ pub fn build(query: &Query, findings: &mut Vec<Finding>) -> Result<(), InspectEr
         let parsed = super::json::parse(text.as_bytes())?;
         let wrapped = Json::Object(vec![("labels".into(), parsed)]);
         let top = Struct::new(&wrapped, "query")?;
-        let mut pairs = Vec::new();
-        for (key, value) in top.map("labels")? {
-            match value {
-                Json::String(text) => pairs.push((key, text.as_str())),
-                Json::Null => pairs.push((key, "")),
-                _ => {
-                    return Err(
-                        super::JsonError::Type { path: format!("query labels.{key}"), expected: "a string" }.into()
-                    )
-                }
-            }
-        }
-        labels("query labels", pairs.into_iter(), findings)?;
+        labels("query labels", string_map(&top, "labels")?.into_iter(), findings)?;
     }
     Ok(())
 }
