@@ -23,6 +23,13 @@ struct Refs<'r> {
 }
 
 impl Refs<'_> {
+    /// Adds a reference once, whatever names it again.
+    fn note(&mut self, reference: Reference) {
+        if !self.found.contains(&reference) {
+            self.found.push(reference);
+        }
+    }
+
     fn volume(
         &mut self,
         field: &str,
@@ -30,10 +37,7 @@ impl Refs<'_> {
         read_only: bool,
         findings: &mut Vec<Finding>,
     ) -> Result<(), InspectError> {
-        let reference = Reference::Volume(name.to_owned());
-        if !self.found.contains(&reference) {
-            self.found.push(reference);
-        }
+        self.note(Reference::Volume(name.to_owned()));
         if let Some(volume) = self.resolved.and_then(|r| r.volume(name)) {
             existing_volume(field, volume, read_only, findings)?;
         }
@@ -41,10 +45,7 @@ impl Refs<'_> {
     }
 
     fn network(&mut self, field: &str, name: &str, findings: &mut Vec<Finding>) -> Result<(), InspectError> {
-        let reference = Reference::Network(name.to_owned());
-        if !self.found.contains(&reference) {
-            self.found.push(reference);
-        }
+        self.note(Reference::Network(name.to_owned()));
         if let Some(resolved) = self.resolved {
             joined_network(field, name, resolved, findings)?;
         }
