@@ -33,6 +33,7 @@ pub mod body;
 pub mod classify;
 pub mod config;
 pub mod decide;
+pub mod engine;
 pub mod error;
 pub mod forward;
 pub mod gateway;
