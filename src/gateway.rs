@@ -117,7 +117,7 @@ impl Gateway {
         let tenant = match &policy.ownership {
             Some(ownership) => {
                 tenancy::admits(classified.operation)?;
-                let tenant = ownership.owner(identity)?;
+                let tenant = Tenant::of(ownership, identity)?;
                 entry.owner = Some(tenant.owner.clone());
                 Some(tenant)
             }

@@ -83,9 +83,10 @@ impl Profiles {
         // A listener's fixed owner turns ownership on for every policy it serves.
         let owned = |policy: &mut Policy| {
             if let Some(owner) = owner {
-                let label = policy.ownership.as_ref().map_or(crate::tenancy::DEFAULT_LABEL, |o| o.label.as_str());
-                policy.ownership = Some(crate::tenancy::Ownership {
-                    source: crate::tenancy::OwnerSource::Fixed(owner.to_owned()),
+                let label =
+                    policy.ownership.as_ref().map_or(crate::policy::ownership::DEFAULT_LABEL, |o| o.label.as_str());
+                policy.ownership = Some(crate::policy::ownership::Ownership {
+                    source: crate::policy::ownership::OwnerSource::Fixed(owner.to_owned()),
                     label: label.to_owned(),
                 });
             }
@@ -105,7 +106,7 @@ impl Profiles {
     /// Whether any of its policies derives owners from the calling container, which needs
     /// container discovery.
     pub fn needs_containers(&self) -> bool {
-        use crate::tenancy::OwnerSource;
+        use crate::policy::ownership::OwnerSource;
         std::iter::once(&self.default).chain(self.profiles.iter().map(|(_, _, p)| p)).any(|policy| {
             policy.ownership.as_ref().is_some_and(|o| {
                 matches!(o.source, OwnerSource::Identity | OwnerSource::Container | OwnerSource::ContainerLabel(_))

@@ -12,6 +12,7 @@ pub mod cases;
 pub mod compat;
 pub mod constraints;
 pub mod keys;
+pub mod ownership;
 mod scan;
 
 use std::collections::BTreeMap;
@@ -92,8 +93,8 @@ pub struct Policy {
     /// Container names and labels that other profiles of the same listener match on, which a
     /// caller under this policy may not give a container (see [`crate::profile`]).
     pub reserved: Vec<Reservation>,
-    /// Whose objects its callers reach, when ownership is on (see [`crate::tenancy`]).
-    pub ownership: Option<crate::tenancy::Ownership>,
+    /// Whose objects its callers reach, when ownership is on (see [`ownership`]).
+    pub ownership: Option<ownership::Ownership>,
     /// Indexed by [`Operation::index`]: what would allow that operation, when the policy was made
     /// from settings other than its own text (`INFO=1 would allow it`).
     hints: Vec<Option<String>>,
@@ -220,7 +221,7 @@ impl Policy {
         let mut rules: Vec<Rule> = Vec::new();
         let mut seen_ids: Vec<(String, String)> = Vec::new();
         let mut constraints: Option<(String, Constraints)> = None;
-        let mut ownership: Option<(String, crate::tenancy::Ownership)> = None;
+        let mut ownership: Option<(String, ownership::Ownership)> = None;
         for (file, text, raw) in parsed {
             let at = |span: std::ops::Range<usize>| Some(position(text, span.start));
             if *raw.version.get_ref() != 1 {
@@ -253,8 +254,8 @@ impl Policy {
                     errors.push(file.clone(), None, format!("`[ownership]` is already given in {other}"));
                 }
                 let owner = table.owner.as_ref().map_or("identity", |o| o.get_ref().as_str());
-                let label = table.label.as_ref().map_or(crate::tenancy::DEFAULT_LABEL, |l| l.get_ref().as_str());
-                match crate::tenancy::Ownership::new(owner, label) {
+                let label = table.label.as_ref().map_or(ownership::DEFAULT_LABEL, |l| l.get_ref().as_str());
+                match ownership::Ownership::new(owner, label) {
                     Ok(checked) => ownership = Some((file.clone(), checked)),
                     Err(message) => {
                         let offset = table.owner.as_ref().map_or(0, |o| o.span().start);
