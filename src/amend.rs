@@ -6,7 +6,7 @@
 //!   sockgate sets `private` explicitly instead of refusing every plain `docker run` there;
 //! - every container gets the label [`CREATED_BY`] naming the profile that created it, so a
 //!   profile that matches callers by container name or label never takes a container another
-//!   profile made for itself (see [`crate::profile`]).
+//!   profile made for itself (profile matching reads this label).
 //!
 //! The body is rewritten from the tree sockgate inspected, which holds no key twice (inspection
 //! refused those), so the engine reads exactly what was judged plus the one field. It judges

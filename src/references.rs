@@ -1,6 +1,6 @@
 //! What a request refers to by name, and what the engine said of those objects: the data that
-//! [`crate::inspect`] names, [`crate::resolve`] fills in by asking the engine, and inspection then
-//! judges. Plain data; it does no I/O and judges nothing.
+//! inspection names, the resolve stage fills in by asking the engine, and inspection then judges.
+//! Plain data that depends on no other module; it does no I/O and judges nothing.
 
 /// The label sockgate stamps on every container created through it: the name of the profile that
 /// created it (empty for a listener's default policy). A client may not set it.

@@ -1,5 +1,5 @@
 //! The resolve stage, between inspection and decision: asks the engine about every object that a
-//! request refers to by name (see [`crate::inspect::Reference`]): the container an exec enters,
+//! request refers to by name (see [`crate::references::Reference`]): the container an exec enters,
 //! the named volumes and networks a container takes. The engine reuses what exists under a name
 //! instead of what the request describes, so inspection runs again with these answers and judges
 //! each object as the engine will use it.
