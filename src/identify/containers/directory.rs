@@ -1,8 +1,8 @@
 //! The map of running containers by id, with their addresses: who holds an address now, which
 //! containers the engine is being asked about after an event, and a number that changes whenever
 //! the map does. It never names a container for an address two of them claim; how the map is
-//! filled is [`super::follow`]'s job, and asking about callers it does not hold is
-//! [`super::unknown`]'s.
+//! filled is [`super::follow`]'s job, which answers after an event still count
+//! [`super::refresh`]'s, and asking about callers it does not hold [`super::unknown`]'s.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -77,43 +77,6 @@ impl Directory {
     /// may be stale.
     pub fn generation(&self) -> u64 {
         *self.changed.borrow()
-    }
-
-    /// Takes container `id` out of the map until the engine has said what it is now, and returns
-    /// the number its answer must still carry to count.
-    pub(super) fn begin_refresh(&self, id: &str) -> u64 {
-        let mut known = self.known.lock();
-        known.remove(id);
-        let mut refreshing = self.refreshing.lock();
-        let number = self.generation().wrapping_add(1);
-        refreshing.insert(id.to_owned(), number);
-        drop(refreshing);
-        drop(known);
-        self.changed.send_modify(|n| *n = number);
-        number
-    }
-
-    /// Takes container `id` out of the map for good (it died or was removed); an answer about it
-    /// still on its way no longer counts.
-    pub(super) fn forget(&self, id: &str) {
-        let mut known = self.known.lock();
-        known.remove(id);
-        self.refreshing.lock().remove(id);
-        drop(known);
-        self.changed.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
-    /// Applies the engine's answer about `id` if no newer event came since it was asked.
-    pub(super) fn finish_refresh(&self, id: &str, number: u64, found: Option<Known>) {
-        let mut refreshing = self.refreshing.lock();
-        if refreshing.get(id) != Some(&number) {
-            return;
-        }
-        refreshing.remove(id);
-        drop(refreshing);
-        if found.is_some() {
-            self.set(id, found);
-        }
     }
 
     /// The running container holding `ip` on a docker network; `None` when none or several do.

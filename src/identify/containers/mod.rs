@@ -17,6 +17,7 @@ mod directory;
 mod events;
 mod follow;
 mod ranges;
+mod refresh;
 mod unknown;
 
 use std::collections::BTreeMap;
