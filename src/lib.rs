@@ -10,8 +10,9 @@
 //! - [`versions`]: holds the request's API version to the configured minimum and the engine's range;
 //! - [`inspect`]: reads what the body and query ask of the host, exactly as dockerd reads them,
 //!   and names the objects the request refers to ([`references`]);
-//! - [`resolve`]: asks the engine about those objects (through [`lookup`]), so inspection judges
-//!   them as the engine will use them: an exec's container, named volumes, networks;
+//! - [`resolve`]: asks the engine about those objects (through [`lookup`], which reads the
+//!   engine's answers as the [`engine`] types), so inspection judges them as the engine will use
+//!   them: an exec's container, named volumes, networks;
 //! - [`policy`]: loads and checks policy files (the data [`decide`] evaluates);
 //! - [`decide`]: evaluates the policy for one request into a [`decide::Decision`];
 //! - [`amend`]: sets what the engine would otherwise default to more than the policy allows,
