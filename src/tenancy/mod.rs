@@ -2,14 +2,14 @@
 //! execs it created through sockgate. An owner name is derived for every caller ([`Tenant::of`],
 //! from the policy's [`Ownership`]), every object created through sockgate carries it in a label
 //! (the amend stage writes it), every object a request names is looked up (the resolve stage) and
-//! must carry the caller's name ([`check`]), and lists, event streams and prunes are narrowed to
+//! must carry the caller's name ([`check()`]), and lists, event streams and prunes are narrowed to
 //! the caller's objects by a label filter merged into the client's own ([`scope`]). Images stay
 //! shared. Objects nobody created through sockgate (an administrator's, sockgate's own container)
 //! belong to nobody and are out of every tenant's reach.
 //!
 //! This module holds the rules as pure functions of what the engine answered; it asks nobody.
 
-pub mod check;
+pub mod reach;
 pub mod scope;
 
 use std::fmt;
@@ -19,7 +19,7 @@ use crate::inspect::query;
 use crate::policy::ownership::{OwnerSource, Ownership};
 use crate::references::Labels;
 
-pub use check::{admits, check, NotFound};
+pub use reach::{admits, check, NotFound};
 pub use scope::scoped_by_filter;
 
 /// Why a request cannot be served under ownership.

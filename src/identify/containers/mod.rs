@@ -1,6 +1,6 @@
 //! Knows which container is on the other end of a connection: a map of the engine's running
 //! containers by network address ([`Directory`]), kept current from the engine's `/events` stream
-//! ([`follow`]), and a lookup of a local process's container through its cgroup ([`cgroup`]). It
+//! (`follow`), and a lookup of a local process's container through its cgroup (`cgroup`). It
 //! never guesses: an address two containers claim, an unknown cgroup, or a map the engine cannot
 //! currently vouch for all answer "unknown". It does not decide what a container may do.
 //!
