@@ -31,15 +31,7 @@ pub fn owned_build_query(raw: Option<&str>, tenant: &Tenant) -> Result<String, I
     check_sent(members, tenant)?;
     members.retain(|(k, _)| *k != tenant.label);
     members.push((tenant.label.clone(), Json::String(tenant.owner.clone())));
-    let encoded = crate::lookup::percent_encode(&String::from_utf8_lossy(&json::to_bytes(&labels)));
-    let mut out: Vec<String> = raw
-        .unwrap_or("")
-        .split('&')
-        .filter(|part| !part.is_empty() && part.split('=').next() != Some("labels"))
-        .map(str::to_owned)
-        .collect();
-    out.push(format!("labels={encoded}"));
-    Ok(out.join("&"))
+    Ok(crate::lookup::with_param(raw, "labels", &String::from_utf8_lossy(&json::to_bytes(&labels))))
 }
 
 /// Adds the tenant's owner label to `Labels`; a client may send its own name there, no other.

@@ -1,9 +1,11 @@
 //! sockgate's own questions to the engine, each bounded in size and time: the engine's version
 //! range ([`api`]), the objects a request refers to ([`objects`]), and the one-shot `GET` and the
 //! stream that container discovery reads. It reads the answers through the engine's wire types
-//! ([`crate::engine`]) and decides nothing.
+//! ([`crate::engine`]) and writes what it sends so the engine reads it back as meant ([`encode`]).
+//! It decides nothing.
 
 pub mod api;
+pub mod encode;
 pub mod objects;
 
 use std::time::Duration;
@@ -11,12 +13,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::{BodyExt, Limited};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::body::Body;
 use crate::forward::{ForwardError, Upstream};
 
 pub use api::{api_versions, EngineVersions};
+pub use encode::{percent_encode, with_param};
 pub use objects::{container, create_volume, exec, network, volume, Container};
 
 /// dockerd 20.10 speaks API 1.41; every field read here exists in it.
@@ -65,42 +67,5 @@ pub async fn send(upstream: &Upstream, path: &str) -> Result<http::Response<Body
     match response.status() {
         StatusCode::OK | StatusCode::NOT_FOUND => Ok(response),
         status => Err(LookupError::Status { path: path.to_owned(), status }),
-    }
-}
-
-/// Everything but RFC 3986's unreserved characters (section 2.3). Go's `url.PathUnescape` and
-/// `url.QueryUnescape`, which gorilla/mux and dockerd's form parsing use, read each `%XX` back
-/// to its byte, so this survives both a path segment and a query value; `+` is escaped because
-/// a query reads a bare one as a space.
-const ESCAPED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
-
-/// Encodes everything but unreserved characters, for a path segment or a query value.
-pub fn percent_encode(text: &str) -> String {
-    utf8_percent_encode(text, ESCAPED).to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn encodes_for_a_path_or_a_query() {
-        assert_eq!(percent_encode("web-1.a_b"), "web-1.a_b");
-        assert_eq!(percent_encode("a/b c"), "a%2Fb%20c");
-        assert_eq!(percent_encode(r#"{"type":["a b"]}"#), "%7B%22type%22%3A%5B%22a%20b%22%5D%7D");
-    }
-
-    /// Strings whose bytes Go's unescaping would read as something else if they were left as they
-    /// are: a `+` (a space in a query), `%`, `&`, `=`, `?`, `#`, `/`, and bytes beyond ASCII, which
-    /// are escaped byte by byte in upper-case hex as Go's `url.QueryEscape` writes them.
-    #[test]
-    fn pins_what_go_reads_back() {
-        assert_eq!(percent_encode("a+b"), "a%2Bb");
-        assert_eq!(percent_encode("100%"), "100%25");
-        assert_eq!(percent_encode("k=v&x?y#z/w"), "k%3Dv%26x%3Fy%23z%2Fw");
-        assert_eq!(percent_encode("café"), "caf%C3%A9");
-        assert_eq!(percent_encode("~tilde*star'quote"), "~tilde%2Astar%27quote");
-        assert_eq!(percent_encode("line\nbreak\ttab\0"), "line%0Abreak%09tab%00");
-        assert_eq!(percent_encode(""), "");
     }
 }

@@ -40,15 +40,7 @@ impl Tenant {
         if let Value::Object(labels) = labels {
             labels.insert(format!("{}={}", self.label, self.owner), Value::Bool(true));
         }
-        let encoded = crate::lookup::percent_encode(&Value::Object(normalized).to_string());
-        let mut out: Vec<String> = raw
-            .unwrap_or("")
-            .split('&')
-            .filter(|part| !part.is_empty() && part.split('=').next() != Some("filters"))
-            .map(str::to_owned)
-            .collect();
-        out.push(format!("filters={encoded}"));
-        Ok(out.join("&"))
+        Ok(crate::lookup::with_param(raw, "filters", &Value::Object(normalized).to_string()))
     }
 
     /// A `GET /system/df` answer narrowed to this tenant's containers, volumes and images (the
