@@ -109,19 +109,19 @@ fn reply(status: StatusCode, content_type: &'static str, text: String) -> Respon
 }
 
 /// `sockgate healthcheck`: asks an admin listener for `path` and says whether it answered 200.
-pub fn check(addr: &crate::config::ListenAddr, path: &str, timeout: Duration) -> Result<(), String> {
+pub fn check(addr: &crate::address::ListenAddr, path: &str, timeout: Duration) -> Result<(), String> {
     use std::io::{Read, Write};
     let request = format!("GET {path} HTTP/1.0\r\nHost: sockgate\r\n\r\n");
     let mut response = Vec::new();
     let result = match addr {
-        crate::config::ListenAddr::Tcp(hostport) => {
+        crate::address::ListenAddr::Tcp(hostport) => {
             let addrs = std::net::ToSocketAddrs::to_socket_addrs(hostport.as_str()).map_err(|e| e.to_string())?;
             let target = addrs.into_iter().next().ok_or_else(|| format!("`{hostport}` resolves to nothing"))?;
             let mut stream = std::net::TcpStream::connect_timeout(&target, timeout).map_err(|e| e.to_string())?;
             stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
             stream.write_all(request.as_bytes()).and_then(|()| stream.read_to_end(&mut response))
         }
-        crate::config::ListenAddr::Unix(path) => {
+        crate::address::ListenAddr::Unix(path) => {
             let mut stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| e.to_string())?;
             stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
             stream.write_all(request.as_bytes()).and_then(|()| stream.read_to_end(&mut response))

@@ -12,7 +12,6 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Context, Poll};
@@ -34,16 +33,9 @@ use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::TlsConnector;
 use tokio_util::task::TaskTracker;
 
+use crate::address::UpstreamAddr;
 use crate::body::{self, Body, BodyError};
 use crate::normalize::Target;
-
-/// Where the real engine listens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UpstreamAddr {
-    Unix(PathBuf),
-    /// `host:port`.
-    Tcp(String),
-}
 
 /// Why a request could not be forwarded.
 #[derive(Debug, thiserror::Error)]

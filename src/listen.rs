@@ -17,7 +17,7 @@ use nix::sys::stat::{umask, Mode};
 use nix::unistd::{chown, Gid, Group};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
-use crate::config::ListenAddr;
+use crate::address::ListenAddr;
 use crate::identify::Identity;
 
 /// Why a listener could not be opened.

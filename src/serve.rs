@@ -19,9 +19,10 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::address::{Cidr, ListenAddr, UpstreamAddr};
 use crate::admin::{self, Admin};
-use crate::config::{Cidr, ListenAddr, ListenerConfig, PolicySource, ServeConfig};
-use crate::forward::{Upstream, UpstreamAddr};
+use crate::config::{ListenerConfig, PolicySource, ServeConfig};
+use crate::forward::Upstream;
 use crate::gateway::{Caller, Gateway};
 use crate::hangup::HangUp;
 use crate::identify::cert::CertIdentity;
@@ -253,7 +254,7 @@ fn check_exposure(listener: &ListenerConfig) -> Result<(), ServeError> {
     if listener.tls.is_some() || listener.insecure {
         return Ok(());
     }
-    let host = crate::config::host_of(hostport);
+    let host = crate::address::host_of(hostport);
     let loopback = match host.parse::<std::net::IpAddr>() {
         Ok(ip) => ip.is_loopback(),
         Err(_) => host == "localhost",

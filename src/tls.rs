@@ -104,7 +104,7 @@ pub fn client_config(files: &ClientTls) -> Result<Arc<ClientConfig>, TlsError> {
 
 /// The name the engine's certificate must carry: the host of `host:port`, as an IP or DNS name.
 pub fn server_name(hostport: &str) -> Result<ServerName<'static>, TlsError> {
-    let host = crate::config::host_of(hostport);
+    let host = crate::address::host_of(hostport);
     ServerName::try_from(host.to_string()).map_err(|e| TlsError::Config(format!("upstream host `{host}`: {e}")))
 }
 
