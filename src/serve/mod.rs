@@ -1,11 +1,12 @@
-//! Runs the server until it is told to stop: opens what it serves with ([`start`]), runs one
-//! accept loop per listener ([`accept`]) that serves each connection ([`connection`]), serves the
-//! admin endpoints, reloads on `SIGHUP` or a file change ([`reload`]), and on a stop signal stops
+//! Runs the server until it is told to stop: opens what it serves (`start`), runs one
+//! accept loop per listener (`accept`) that serves each connection (`connection`), serves the
+//! admin endpoints, reloads on `SIGHUP` or a file change (`reload`), and on a stop signal stops
 //! accepting and lets in-flight requests and tunnels finish within the grace period. Who a caller
-//! is belongs to [`crate::identify`]; what a request may do to the gateway. It judges nothing.
+//! is, is [`crate::identify`]'s to tell, and what a request may do, [`crate::gateway`]'s to judge.
 
 mod accept;
 mod connection;
+mod drain;
 mod reload;
 mod start;
 
@@ -21,42 +22,18 @@ use tokio_util::task::TaskTracker;
 
 pub use accept::HANDSHAKE_TIMEOUT;
 pub use connection::{HEADER_READ_TIMEOUT, MAX_HEADER_BYTES};
+pub use start::ServeError;
 
 use crate::address::Cidr;
-use crate::admin::{self, Admin};
+use crate::admin::Admin;
 use crate::config::ServeConfig;
 use crate::forward::Upstream;
 use crate::gateway::Gateway;
 use crate::identify::containers::Directory;
-use crate::listen::{ListenError, Listener, SocketOptions};
-use crate::policy::PolicyErrors;
+use crate::listen::Listener;
 use crate::profile::Profiles;
-use crate::record::learn::LearnError;
-use crate::record::Recorder;
-use crate::tls::{Reloadable, TlsError};
+use crate::tls::Reloadable;
 use crate::workers::Workers;
-
-/// Why the server could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    #[error("invalid policy:\n{0}")]
-    Policy(#[from] PolicyErrors),
-    #[error(transparent)]
-    Listen(#[from] ListenError),
-    #[error(transparent)]
-    Tls(#[from] TlsError),
-    #[error("cannot open the audit log {0}")]
-    Audit(String),
-    #[error(
-        "refusing to listen on `{0}` without TLS: anyone who can reach it would get what its policy allows, \
-         unauthenticated; add --tlscert/--tlskey (and --tlsverify), listen on loopback, or pass --insecure-tcp"
-    )]
-    Insecure(String),
-    #[error("cannot start the worker threads: {0}")]
-    Workers(std::io::Error),
-    #[error(transparent)]
-    Learn(#[from] LearnError),
-}
 
 /// One listener and what its callers may do; a reload swaps its profiles.
 struct ListenerState {
@@ -123,8 +100,6 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
         accept_loops.spawn(accept::accept_loop(context));
     }
     if let Some(addr) = &config.admin_listen {
-        let admin_listener = Listener::bind(addr, &SocketOptions { mode: 0o660, group: None }).await?;
-        tracing::info!("admin endpoints (/metrics, /health, /ready) on {}", admin_listener.name());
         let admin = Admin {
             recorder: recorder.clone(),
             upstream: upstream.clone(),
@@ -132,7 +107,7 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
             tunnels: tunnels.clone(),
         };
         // Tracked with the accept loops, so its socket file is removed before sockgate exits.
-        accept_loops.spawn(admin::serve(admin_listener, admin, stop.clone()));
+        accept_loops.spawn(start::admin(addr, admin, stop.clone()).await?);
     }
     accept_loops.close();
     let reloader = Arc::new(reload::Reloader {
@@ -155,27 +130,9 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
     signals.abort();
     watcher.abort();
     pruner.abort();
-    stop.cancel();
-    accept_loops.wait().await;
-    for state in &states {
-        state.listener.cleanup();
-    }
-    connections.close();
-    tunnels.close();
-    let drained = tokio::time::timeout(config.grace_period, async {
-        connections.wait().await;
-        tunnels.wait().await;
-    })
-    .await;
-    if drained.is_err() {
-        tracing::warn!(
-            connections = connections.len(),
-            tunnels = tunnels.len(),
-            "grace period over, closing what is still open"
-        );
-    }
+    drain::drain(&stop, &accept_loops, &states, &connections, &tunnels, config.grace_period).await;
     // What was learnt is the point of the run: failing to keep it is a failed run.
-    write_learned(&recorder)?;
+    reload::write_learned(&recorder)?;
     Ok(())
 }
 
@@ -193,12 +150,4 @@ async fn prune_idle(upstream: Upstream) {
         every.tick().await;
         upstream.prune();
     }
-}
-
-pub(super) fn write_learned(recorder: &Recorder) -> Result<(), LearnError> {
-    if let Some(learner) = &recorder.learner {
-        learner.write()?;
-        tracing::info!(file = %learner.output().display(), "learned policy written");
-    }
-    Ok(())
 }

@@ -13,6 +13,7 @@ use super::ListenerState;
 use crate::config::{ListenerConfig, PolicySource};
 use crate::policy::PolicyErrors;
 use crate::profile::Profiles;
+use crate::record::learn::LearnError;
 use crate::record::Recorder;
 
 /// How often policy and configuration files are checked for changes.
@@ -115,7 +116,7 @@ pub(super) async fn handle_signals(reloader: Arc<Reloader>) {
                 reloader.reload();
             }
             Some(()) = user1.recv() => {
-                if let Err(e) = super::write_learned(&reloader.recorder) {
+                if let Err(e) = write_learned(&reloader.recorder) {
                     tracing::error!("{e}");
                 }
             }
@@ -136,4 +137,13 @@ pub(super) async fn watch_files(reloader: Arc<Reloader>) {
             last = reloader.snapshot();
         }
     }
+}
+
+/// Writes what learn mode learnt, when it is on.
+pub(super) fn write_learned(recorder: &Recorder) -> Result<(), LearnError> {
+    if let Some(learner) = &recorder.learner {
+        learner.write()?;
+        tracing::info!(file = %learner.output().display(), "learned policy written");
+    }
+    Ok(())
 }

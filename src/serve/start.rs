@@ -1,22 +1,48 @@
-//! What the server opens before it serves: the engine client (with TLS when asked), the
-//! recorder (audit log, learn mode), and the listeners, each with its TLS and policies. It refuses
-//! to serve a non-loopback TCP address without TLS unless told to; it accepts no connection.
+//! What the server opens before it serves, and why that can fail ([`ServeError`]): the engine
+//! client (with TLS when asked), the recorder (audit log, learn mode), the listeners, each with
+//! its TLS and policies, and the admin listener. It refuses to serve a non-loopback TCP address
+//! without TLS unless told to; it accepts no connection.
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{ListenerState, ServeError};
+use super::ListenerState;
 use crate::address::{ListenAddr, UpstreamAddr};
+use crate::admin::{self, Admin};
 use crate::config::{ListenerConfig, ServeConfig};
 use crate::forward::Upstream;
-use crate::listen::{Listener, SocketOptions};
+use crate::listen::{ListenError, Listener, SocketOptions};
+use crate::policy::PolicyErrors;
 use crate::profile::Profiles;
 use crate::record::audit::AuditLog;
-use crate::record::learn::Learner;
+use crate::record::learn::{LearnError, Learner};
 use crate::record::{Mode, Recorder};
 use crate::tls::{self, Reloadable, TlsError};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("invalid policy:\n{0}")]
+    Policy(#[from] PolicyErrors),
+    #[error(transparent)]
+    Listen(#[from] ListenError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("cannot open the audit log {0}")]
+    Audit(String),
+    #[error(
+        "refusing to listen on `{0}` without TLS: anyone who can reach it would get what its policy allows, \
+         unauthenticated; add --tlscert/--tlskey (and --tlsverify), listen on loopback, or pass --insecure-tcp"
+    )]
+    Insecure(String),
+    #[error("cannot start the worker threads: {0}")]
+    Workers(std::io::Error),
+    #[error(transparent)]
+    Learn(#[from] LearnError),
+}
 
 /// The engine's client, over TLS when the configuration asks for it.
 pub(super) fn upstream(config: &ServeConfig, tunnels: TaskTracker, workers: usize) -> Result<Upstream, ServeError> {
@@ -88,4 +114,15 @@ pub(super) fn check_exposure(listener: &ListenerConfig) -> Result<(), ServeError
     } else {
         Err(ServeError::Insecure(listener.addr.to_string()))
     }
+}
+
+/// Opens the admin listener at `addr`; the future it answers serves it until `stop`.
+pub(super) async fn admin(
+    addr: &ListenAddr,
+    admin: Admin,
+    stop: CancellationToken,
+) -> Result<impl std::future::Future<Output = ()>, ServeError> {
+    let listener = Listener::bind(addr, &SocketOptions { mode: 0o660, group: None }).await?;
+    tracing::info!("admin endpoints (/metrics, /health, /ready) on {}", listener.name());
+    Ok(admin::serve(listener, admin, stop))
 }
