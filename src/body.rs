@@ -21,7 +21,7 @@ pub struct Body {
 }
 
 /// An answer's body from the engine as the engine client gives it (it drives the engine
-/// connection and pools it when done; see [`crate::forward`]), behind a pointer so this module
+/// connection and pools it when done; see the `forward` module), behind a pointer so this module
 /// needs nothing of the client's.
 type EngineFrames = Pin<Box<dyn http_body::Body<Data = Bytes, Error = hyper::Error> + Send>>;
 
