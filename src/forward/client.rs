@@ -1,7 +1,7 @@
-//! The engine's HTTP/1.1 client ([`Upstream`]): sockgate's own requests and clients' requests
-//! passed on ([`super::relay`]), each on a pooled connection that the caller's task drives
-//! itself. It sets `Host`; it never judges a request and never retries one that reached the
-//! engine.
+//! The engine's HTTP/1.1 client ([`Upstream`]): sockgate's own requests ([`super::own`]) and
+//! clients' requests passed on ([`super::relay`]), each on a pooled connection that the caller's
+//! task drives itself. It sets `Host`; it never judges a request and never retries one that
+//! reached the engine.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -70,25 +70,6 @@ impl Upstream {
     /// then on every thread that sends requests.
     pub fn prune(&self) {
         self.pool.prune(Instant::now());
-    }
-
-    /// Sends sockgate's own `GET` to the engine (container discovery, readiness), not a client's.
-    pub async fn get(&self, path_and_query: &str) -> Result<Response<Body>, ForwardError> {
-        let mut request = Request::new(body::full(bytes::Bytes::new()));
-        *request.uri_mut() = self.uri(path_and_query)?;
-        self.send(request).await
-    }
-
-    /// Sends sockgate's own `POST` with a JSON body (a volume it makes for a tenant).
-    pub async fn post_json(&self, path_and_query: &str, json: String) -> Result<Response<Body>, ForwardError> {
-        let length = json.len();
-        let mut request = Request::new(body::full(bytes::Bytes::from(json)));
-        *request.method_mut() = http::Method::POST;
-        *request.uri_mut() = self.uri(path_and_query)?;
-        let headers = request.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-        self.send(request).await
     }
 
     /// The request target in origin form, as HTTP/1.1 sends it to a server.

@@ -11,6 +11,7 @@ mod body;
 mod client;
 mod connector;
 mod headers;
+mod own;
 mod pool;
 mod relay;
 mod tunnel;
