@@ -22,7 +22,7 @@ use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
-use crate::config::Cidr;
+use crate::address::Cidr;
 use crate::forward::Upstream;
 use crate::lookup::{fetch, percent_encode, send, LookupError, API, MAX_INSPECT};
 
