@@ -8,8 +8,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+use crate::address::UpstreamAddr;
 use crate::config::{ListenerConfig, PolicySource};
-use crate::forward::{Upstream, UpstreamAddr};
+use crate::forward::Upstream;
 use crate::record::Mode;
 
 /// How a policy source reads in the start-up line.

@@ -13,8 +13,6 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 
-use crate::forward::EngineBody;
-
 /// A request or response body.
 pub struct Body {
     kind: Kind,
@@ -22,11 +20,16 @@ pub struct Body {
     on_drop: Option<Box<dyn FnOnce() + Send>>,
 }
 
+/// An answer's body from the engine as the engine client gives it (it drives the engine
+/// connection and pools it when done; see the `forward` module), behind a pointer so this module
+/// needs nothing of the client's.
+type EngineFrames = Pin<Box<dyn http_body::Body<Data = Bytes, Error = hyper::Error> + Send>>;
+
 enum Kind {
     /// A client's request body, its first frame already read (see [`request`]).
     Request(Option<Frame<Bytes>>, Incoming),
     Streamed(Incoming),
-    Engine(Box<EngineBody>),
+    Engine(EngineFrames),
     Full(Option<Bytes>),
 }
 
@@ -37,8 +40,8 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 }
 
 /// An answer streamed from the engine, passed on frame by frame.
-pub fn engine(body: EngineBody) -> Body {
-    Body { kind: Kind::Engine(Box::new(body)), counter: None, on_drop: None }
+pub fn engine(body: impl http_body::Body<Data = Bytes, Error = hyper::Error> + Send + 'static) -> Body {
+    Body { kind: Kind::Engine(Box::pin(body)), counter: None, on_drop: None }
 }
 
 /// Why a body stopped short.
@@ -97,7 +100,7 @@ impl http_body::Body for Body {
                 None => Pin::new(incoming).poll_frame(cx).map_err(BodyError::Client),
             },
             Kind::Streamed(incoming) => Pin::new(incoming).poll_frame(cx).map_err(BodyError::Engine),
-            Kind::Engine(engine) => Pin::new(&mut **engine).poll_frame(cx).map_err(BodyError::Engine),
+            Kind::Engine(engine) => engine.as_mut().poll_frame(cx).map_err(BodyError::Engine),
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
         };
         if let (Some(counter), Poll::Ready(Some(Ok(frame)))) = (&this.counter, &polled) {

@@ -25,8 +25,9 @@
 //! [`config`] describes it, each connection on one of the [`workers`], a single-threaded runtime
 //! per core, until its client leaves ([`hangup`]); [`tls`] builds its TLS configurations,
 //! [`body`] is the one body type, and [`logging`] sets up sockgate's own log, where [`announce`]
-//! writes the start-up line.
+//! writes the start-up line. [`address`] is how listeners, the engine and networks are written.
 
+pub mod address;
 pub mod admin;
 pub mod amend;
 pub mod announce;

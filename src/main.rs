@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use sockgate::config::{self, ListenAddr, ListenerConfig, PolicySource, ServeConfig, UpstreamConfig};
-use sockgate::forward::UpstreamAddr;
+use sockgate::address::{self, ListenAddr, UpstreamAddr};
+use sockgate::config::{self, ListenerConfig, PolicySource, ServeConfig, UpstreamConfig};
 use sockgate::logging::{LogFilter, LogFormat};
 use sockgate::policy::{cases, compat, Policy};
 use sockgate::record::audit::AuditTarget;
@@ -77,7 +77,7 @@ struct ServeArgs {
     #[arg(long = "listen", value_name = "ADDR", default_value = config::DEFAULT_LISTEN, env = "SOCKGATE_LISTEN", value_delimiter = ',')]
     listen: Vec<ListenAddr>,
     /// The real engine: `unix:///path` or `tcp://host:port`
-    #[arg(long, value_name = "ADDR", default_value = config::DEFAULT_UPSTREAM, value_parser = config::parse_upstream, env = "SOCKGATE_UPSTREAM")]
+    #[arg(long, value_name = "ADDR", default_value = config::DEFAULT_UPSTREAM, value_parser = address::parse_upstream, env = "SOCKGATE_UPSTREAM")]
     upstream: UpstreamAddr,
     /// Policy file, or a built-in policy: `builtin:read-only`, `builtin:ci`, `builtin:watchtower`,
     /// `builtin:full-access` (repeatable: several make one policy). Without it: docker-socket-proxy
@@ -104,7 +104,7 @@ struct ServeArgs {
     tlsverify: bool,
     /// Source networks TCP listeners accept (repeatable), e.g. 172.16.0.0/12; any if none
     #[arg(long = "allow-cidr", value_name = "CIDR")]
-    allow_cidr: Vec<sockgate::config::Cidr>,
+    allow_cidr: Vec<sockgate::address::Cidr>,
     /// Serve a non-loopback TCP address without TLS (anyone who reaches it gets what the policy allows)
     #[arg(long)]
     insecure_tcp: bool,

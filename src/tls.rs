@@ -6,7 +6,9 @@
 //! nothing older). This module does not accept connections or read certificates' contents.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -104,7 +106,7 @@ pub fn client_config(files: &ClientTls) -> Result<Arc<ClientConfig>, TlsError> {
 
 /// The name the engine's certificate must carry: the host of `host:port`, as an IP or DNS name.
 pub fn server_name(hostport: &str) -> Result<ServerName<'static>, TlsError> {
-    let host = crate::config::host_of(hostport);
+    let host = crate::address::host_of(hostport);
     ServerName::try_from(host.to_string()).map_err(|e| TlsError::Config(format!("upstream host `{host}`: {e}")))
 }
 
@@ -113,24 +115,24 @@ pub fn server_name(hostport: &str) -> Result<ServerName<'static>, TlsError> {
 #[derive(Debug)]
 pub struct Reloadable {
     files: ServerTls,
-    current: RwLock<Arc<ServerConfig>>,
+    current: ArcSwap<ServerConfig>,
 }
 
 impl Reloadable {
     pub fn new(files: ServerTls) -> Result<Reloadable, TlsError> {
         let config = server_config(&files)?;
-        Ok(Reloadable { files, current: RwLock::new(config) })
+        Ok(Reloadable { files, current: ArcSwap::new(config) })
     }
 
     /// The configuration for the next handshake.
     pub fn current(&self) -> Arc<ServerConfig> {
-        self.current.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.current.load_full()
     }
 
     /// Reads the files again; on error the old configuration stays.
     pub fn reload(&self) -> Result<(), TlsError> {
         let config = server_config(&self.files)?;
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = config;
+        self.current.store(config);
         Ok(())
     }
 }

@@ -10,7 +10,8 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use sockgate::forward::{Upstream, UpstreamAddr};
+use sockgate::address::UpstreamAddr;
+use sockgate::forward::Upstream;
 use sockgate::identify::containers::{ContainerInfo, Directory};
 
 use common::dockerd::{inspect_container, DOCKER_SOCKET};

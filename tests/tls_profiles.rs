@@ -697,3 +697,50 @@ fn sighup_reloads_the_listener_certificate() {
     let out = ps(&ca2);
     assert!(out.success(), "a failed reload dropped the working certificate: {out}");
 }
+
+/// The lines `docs/configuration.md` shows for mutual TLS, run as written with the certificates
+/// `contrib/make-certs.sh` makes; only the port and the files' directory differ.
+#[test]
+fn the_documented_certificates_serve_the_docker_cli() {
+    if !docker_ready().unwrap() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/configuration.md")).unwrap();
+    let line = |start: &str| doc.lines().find(|l| l.starts_with(start)).unwrap().to_owned();
+    let serve = line("cargo run --release -- serve --listen tcp://127.0.0.1:2376 --tlscert");
+    let client = line("docker --tlsverify");
+
+    let dir = tempfile::Builder::new().prefix("sockgate-e2e-certs-").tempdir().unwrap();
+    let mut script = Command::new("sh");
+    script.arg(root.join("contrib/make-certs.sh")).arg(dir.path()).arg("reader");
+    let made = run(script, None, CLI_TIMEOUT).unwrap();
+    assert!(made.success(), "{made}");
+
+    let addr = format!("tcp://127.0.0.1:{}", free_port().unwrap());
+    let in_dir = |word: &str| -> String {
+        if word.ends_with(".pem") {
+            dir.path().join(word).to_str().unwrap().to_owned()
+        } else if word.starts_with("policies/") {
+            root.join(word).to_str().unwrap().to_owned()
+        } else {
+            word.replace("tcp://127.0.0.1:2376", &addr)
+        }
+    };
+    let mut args: Vec<String> = serve.split_whitespace().skip_while(|w| *w != "serve").skip(1).map(in_dir).collect();
+    args.extend(["--upstream".to_owned(), DOCKER_HOST.to_owned()]);
+    let gw = Sockgate::serve(&args, &[&addr]).unwrap();
+
+    let words: Vec<String> = client.split_whitespace().skip(1).map(in_dir).collect();
+    let config = dir.path().join("docker-config");
+    std::fs::create_dir_all(&config).unwrap();
+    let mut cmd = Command::new("docker");
+    clear_docker_env(&mut cmd);
+    cmd.env("DOCKER_CONFIG", &config).args(&words);
+    let out = run(cmd, None, CLI_TIMEOUT).unwrap();
+    assert!(out.success() && out.stdout.contains("CONTAINER ID"), "{out}\n{}", gw.stderr());
+
+    // The same CLI without the client certificate is refused by the handshake.
+    let out = tls_docker(&addr, &dir.path().join("ca.pem"), None, &config, &["ps"]);
+    assert!(!out.success(), "no client certificate, yet: {out}");
+}

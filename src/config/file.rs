@@ -11,9 +11,10 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{
-    parse_upstream, Cidr, ListenAddr, ListenerConfig, Match, PolicySource, Profile, ServeConfig, UpstreamConfig,
-    DEFAULT_MAX_BODY_BYTES, DEFAULT_SPIN_US, DEFAULT_UPSTREAM,
+    ListenerConfig, Match, PolicySource, Profile, ServeConfig, UpstreamConfig, DEFAULT_MAX_BODY_BYTES, DEFAULT_SPIN_US,
+    DEFAULT_UPSTREAM,
 };
+use crate::address::{parse_upstream, Cidr, ListenAddr, UpstreamAddr};
 use crate::policy::keys::Shape;
 use crate::policy::{position, PolicyError, PolicyErrors};
 use crate::record::audit::AuditTarget;
@@ -192,9 +193,9 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, PolicyE
     let upstream_addr = match &raw.upstream {
         Some(spanned) => parse_upstream(spanned.get_ref()).unwrap_or_else(|e| {
             err(spanned.span().start, e.to_string());
-            crate::forward::UpstreamAddr::Unix(PathBuf::new())
+            UpstreamAddr::Unix(PathBuf::new())
         }),
-        None => parse_upstream(DEFAULT_UPSTREAM).unwrap_or(crate::forward::UpstreamAddr::Unix(PathBuf::new())),
+        None => parse_upstream(DEFAULT_UPSTREAM).unwrap_or(UpstreamAddr::Unix(PathBuf::new())),
     };
     let upstream_tls = raw.upstream_tls.map(|t| ClientTls {
         ca: path(&t.ca),

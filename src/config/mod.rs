@@ -4,13 +4,11 @@
 
 pub mod file;
 
-use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
-use crate::forward::UpstreamAddr;
+use crate::address::{Cidr, ListenAddr, UpstreamAddr};
 use crate::record::audit::AuditTarget;
 use crate::record::Mode;
 use crate::tls::{ClientTls, ServerTls};
@@ -19,63 +17,6 @@ use crate::tls::{ClientTls, ServerTls};
 pub const DEFAULT_LISTEN: &str = "unix:///run/sockgate/docker.sock";
 /// The engine's default socket.
 pub const DEFAULT_UPSTREAM: &str = "unix:///var/run/docker.sock";
-
-/// A listener address: `unix:///path` or `tcp://host:port`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ListenAddr {
-    Unix(PathBuf),
-    Tcp(String),
-}
-
-/// A malformed address.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid address `{0}`: expected `unix:///path/to.sock` or `tcp://host:port`")]
-pub struct AddrError(pub String);
-
-fn parse_addr(s: &str) -> Result<(bool, String), AddrError> {
-    if let Some(path) = s.strip_prefix("unix://") {
-        if path.starts_with('/') {
-            return Ok((true, path.to_string()));
-        }
-    } else if let Some(hostport) = s.strip_prefix("tcp://") {
-        let hostport = hostport.trim_end_matches('/');
-        let has_port =
-            hostport.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-        if has_port {
-            return Ok((false, hostport.to_string()));
-        }
-    }
-    Err(AddrError(s.to_string()))
-}
-
-impl FromStr for ListenAddr {
-    type Err = AddrError;
-    fn from_str(s: &str) -> Result<Self, AddrError> {
-        let (unix, rest) = parse_addr(s)?;
-        Ok(if unix { ListenAddr::Unix(rest.into()) } else { ListenAddr::Tcp(rest) })
-    }
-}
-
-impl fmt::Display for ListenAddr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ListenAddr::Unix(path) => write!(f, "unix://{}", path.display()),
-            ListenAddr::Tcp(hostport) => write!(f, "tcp://{hostport}"),
-        }
-    }
-}
-
-/// The host part of `host:port`, without the brackets of an IPv6 literal.
-pub fn host_of(hostport: &str) -> &str {
-    let host = hostport.rsplit_once(':').map_or(hostport, |(h, _)| h);
-    host.trim_start_matches('[').trim_end_matches(']')
-}
-
-/// Parses an upstream address with the same spelling as listeners.
-pub fn parse_upstream(s: &str) -> Result<UpstreamAddr, AddrError> {
-    let (unix, rest) = parse_addr(s)?;
-    Ok(if unix { UpstreamAddr::Unix(rest.into()) } else { UpstreamAddr::Tcp(rest) })
-}
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
@@ -212,91 +153,8 @@ impl Match {
     }
 }
 
-/// An IP network such as `10.0.0.0/8` or `::1/128`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    pub addr: IpAddr,
-    pub prefix: u8,
-}
-
-impl Cidr {
-    /// Whether `ip` lies in this network (IPv4-mapped IPv6 addresses count as IPv4).
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-}
-
-impl FromStr for Cidr {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Cidr, String> {
-        let (addr, prefix) = s.split_once('/').map_or((s, None), |(a, p)| (a, Some(p)));
-        let addr: IpAddr = addr.parse().map_err(|_| format!("`{s}` is not an IP network such as 10.0.0.0/8"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => max,
-            Some(p) => p
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("`{s}` has an invalid prefix length"))?,
-        };
-        Ok(Cidr { addr, prefix })
-    }
-}
-
-impl fmt::Display for Cidr {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.addr, self.prefix)
-    }
-}
-
 /// The default bound on inspected bodies: far above any container spec the CLI sends.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// How many microseconds a worker serving a lone request keeps polling before it sleeps.
 pub const DEFAULT_SPIN_US: u64 = 50;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_addresses() {
-        assert_eq!("unix:///run/x.sock".parse(), Ok(ListenAddr::Unix("/run/x.sock".into())));
-        assert_eq!("tcp://127.0.0.1:2375".parse(), Ok(ListenAddr::Tcp("127.0.0.1:2375".into())));
-        assert_eq!("tcp://[::1]:2375".parse(), Ok(ListenAddr::Tcp("[::1]:2375".into())));
-        for bad in ["unix://relative.sock", "tcp://127.0.0.1", "tcp://:2375", "http://x:1", "/var/run/docker.sock"] {
-            assert!(bad.parse::<ListenAddr>().is_err(), "{bad}");
-        }
-        assert_eq!(parse_upstream(DEFAULT_UPSTREAM), Ok(UpstreamAddr::Unix("/var/run/docker.sock".into())));
-    }
-
-    #[test]
-    fn cidrs() {
-        let net: Cidr = "10.1.0.0/16".parse().unwrap_or_else(|e| unreachable!("{e}"));
-        assert!(net.contains("10.1.2.3".parse().unwrap_or_else(|_| unreachable!())));
-        assert!(!net.contains("10.2.0.1".parse().unwrap_or_else(|_| unreachable!())));
-        assert!(net.contains("::ffff:10.1.0.9".parse().unwrap_or_else(|_| unreachable!())));
-        let one: Cidr = "::1".parse().unwrap_or_else(|e| unreachable!("{e}"));
-        assert_eq!(one.prefix, 128);
-        assert!(one.contains("::1".parse().unwrap_or_else(|_| unreachable!())));
-        let all: Cidr = "0.0.0.0/0".parse().unwrap_or_else(|e| unreachable!("{e}"));
-        assert!(all.contains("192.0.2.1".parse().unwrap_or_else(|_| unreachable!())));
-        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
-        assert!("host/8".parse::<Cidr>().is_err());
-    }
-}

@@ -1,5 +1,6 @@
 //! Reads who a TLS client certificate names: subject common name, subject alternative names by
-//! type, and the SHA-256 fingerprint. The handshake has already verified it; this only reads it.
+//! type, and the SHA-256 fingerprint, from the certificate a client presented on a finished
+//! handshake. The handshake has already verified it; this only reads it.
 //!
 //! A subject may hold several common names; Go's `pkix.Name.FillFromRDNSequence` (what dockerd and
 //! Go-based CAs read) keeps the last, other readers the first. A certificate whose CN two readers
@@ -33,6 +34,12 @@ pub struct CertIdentity {
 }
 
 impl CertIdentity {
+    /// The identity of the first (the client's own) certificate a TLS client presented, if it
+    /// presented one that parses.
+    pub fn of_client(connection: &rustls::ServerConnection) -> Option<CertIdentity> {
+        connection.peer_certificates().and_then(|certs| certs.first()).and_then(|der| CertIdentity::from_der(der))
+    }
+
     /// Reads a DER certificate; `None` if it does not parse.
     pub fn from_der(der: &[u8]) -> Option<CertIdentity> {
         let (_, cert) = X509Certificate::from_der(der).ok()?;

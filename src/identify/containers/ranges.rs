@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use super::DiscoveryError;
-use crate::config::Cidr;
+use crate::address::Cidr;
 use crate::engine::network::Network;
 
 /// The address ranges of the engine's networks.

@@ -1,6 +1,8 @@
 //! The admin listener: `/metrics` (Prometheus text format), `/health` (the process serves) and
 //! `/ready` (the engine answers `/_ping`). It never proxies to the engine and takes no policy; bind
-//! it where only operators and monitoring reach it.
+//! it where only operators and monitoring reach it. `sockgate healthcheck` asks it ([`check()`]).
+
+mod check;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -18,6 +20,8 @@ use crate::body::{self, Body};
 use crate::forward::Upstream;
 use crate::listen::{Accepted, Listener};
 use crate::record::Recorder;
+
+pub use check::check;
 
 /// What the admin endpoints report on.
 #[derive(Clone)]
@@ -106,33 +110,4 @@ fn reply(status: StatusCode, content_type: &'static str, text: String) -> Respon
     *response.status_mut() = status;
     response.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static(content_type));
     response
-}
-
-/// `sockgate healthcheck`: asks an admin listener for `path` and says whether it answered 200.
-pub fn check(addr: &crate::config::ListenAddr, path: &str, timeout: Duration) -> Result<(), String> {
-    use std::io::{Read, Write};
-    let request = format!("GET {path} HTTP/1.0\r\nHost: sockgate\r\n\r\n");
-    let mut response = Vec::new();
-    let result = match addr {
-        crate::config::ListenAddr::Tcp(hostport) => {
-            let addrs = std::net::ToSocketAddrs::to_socket_addrs(hostport.as_str()).map_err(|e| e.to_string())?;
-            let target = addrs.into_iter().next().ok_or_else(|| format!("`{hostport}` resolves to nothing"))?;
-            let mut stream = std::net::TcpStream::connect_timeout(&target, timeout).map_err(|e| e.to_string())?;
-            stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-            stream.write_all(request.as_bytes()).and_then(|()| stream.read_to_end(&mut response))
-        }
-        crate::config::ListenAddr::Unix(path) => {
-            let mut stream = std::os::unix::net::UnixStream::connect(path).map_err(|e| e.to_string())?;
-            stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-            stream.write_all(request.as_bytes()).and_then(|()| stream.read_to_end(&mut response))
-        }
-    };
-    result.map_err(|e| e.to_string())?;
-    let text = String::from_utf8_lossy(&response);
-    let status = text.split(' ').nth(1).unwrap_or("");
-    if status == "200" {
-        Ok(())
-    } else {
-        Err(format!("{path} answered: {}", text.lines().next().unwrap_or("nothing")))
-    }
 }

@@ -1,0 +1,143 @@
+//! The engine's HTTP/1.1 client ([`Upstream`]): sockgate's own requests ([`super::own`]) and
+//! clients' requests passed on ([`super::relay`]), each on a pooled connection that the caller's
+//! task drives itself. It sets `Host`; it never judges a request and never retries one that
+//! reached the engine.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{self, Entry, HeaderValue};
+use http::{Request, Response, Uri};
+use hyper_util::rt::TokioIo;
+use tokio_rustls::rustls::pki_types::ServerName;
+use tokio_rustls::rustls::ClientConfig;
+use tokio_rustls::TlsConnector;
+use tokio_util::task::TaskTracker;
+
+use super::body::EngineBody;
+use super::connector::Connector;
+use super::pool::{Link, Pool};
+use super::{error_chain, ForwardError};
+use crate::address::UpstreamAddr;
+use crate::body::{self, Body, BodyError};
+
+/// The engine's HTTP/1.1 client: connections are kept alive and pooled.
+///
+/// A request does not hand its connection to a task of its own, as general-purpose clients do:
+/// the task serving the caller's connection drives the engine connection itself, first while
+/// waiting for the answer's head and then from the answer's body, and puts it back in the pool
+/// once that body has been read to its end. A request and its answer cross no thread.
+#[derive(Clone)]
+pub struct Upstream {
+    connector: Connector,
+    pool: Arc<Pool>,
+    addr: String,
+    host: HeaderValue,
+    tunnels: TaskTracker,
+}
+
+impl Upstream {
+    /// A client for the engine at `addr`, used from `workers` worker threads (see
+    /// [`crate::workers`]) and any other; hijacked connections are tracked in `tunnels`.
+    pub fn new(
+        addr: UpstreamAddr,
+        tls: Option<(Arc<ClientConfig>, ServerName<'static>)>,
+        tunnels: TaskTracker,
+        workers: usize,
+    ) -> Upstream {
+        let (display, authority) = match &addr {
+            UpstreamAddr::Unix(path) => (format!("unix://{}", path.display()), "docker".to_string()),
+            UpstreamAddr::Tcp(hostport) if tls.is_some() => (format!("tcp://{hostport} (TLS)"), hostport.clone()),
+            UpstreamAddr::Tcp(hostport) => (format!("tcp://{hostport}"), hostport.clone()),
+        };
+        let tls = tls.map(|(config, name)| (TlsConnector::from(config), name));
+        let connector = Connector { addr: Arc::new(addr), tls: tls.map(Arc::new) };
+        let host = HeaderValue::try_from(authority).unwrap_or_else(|_| HeaderValue::from_static("docker"));
+        Upstream { connector, pool: Arc::new(Pool::new(workers)), addr: display, host, tunnels }
+    }
+
+    /// The tasks that drive hijacked connections and their tunnels.
+    pub(super) fn tunnels(&self) -> &TaskTracker {
+        &self.tunnels
+    }
+
+    /// Where the engine is, for messages.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Closes the calling thread's pooled connections that have been idle too long; call it now and
+    /// then on every thread that sends requests.
+    pub fn prune(&self) {
+        self.pool.prune(Instant::now());
+    }
+
+    /// The request target in origin form, as HTTP/1.1 sends it to a server.
+    pub(super) fn uri(&self, path_and_query: &str) -> Result<Uri, ForwardError> {
+        Uri::builder().path_and_query(path_and_query).build().map_err(|e| ForwardError::Request(e.to_string()))
+    }
+
+    /// Sends `request` on a pooled connection (or a new one when the pooled one turns out to have
+    /// been closed before the request went out) and answers with a body that drives the connection
+    /// and returns it to the pool when read to its end.
+    pub(super) async fn send(&self, mut request: Request<Body>) -> Result<Response<Body>, ForwardError> {
+        self.set_host(&mut request);
+        let mut link = self.link().await?;
+        let response = loop {
+            match link.exchange(request).await {
+                Ok(response) => break response,
+                Err(mut e) => match e.take_message() {
+                    // Not a byte was written: the pooled connection was already gone.
+                    Some(unsent) if link.reused => {
+                        request = unsent;
+                        link = self.connect().await?;
+                    }
+                    _ => return Err(self.failed(e.error())),
+                },
+            }
+        };
+        let (parts, incoming) = response.into_parts();
+        let body = EngineBody { incoming, link: Some(link), pool: self.pool.clone() };
+        Ok(Response::from_parts(parts, body::engine(body)))
+    }
+
+    /// An idle pooled connection that is still open, or a new one.
+    async fn link(&self) -> Result<Link, ForwardError> {
+        match self.pool.take() {
+            Some(link) => Ok(link),
+            None => self.connect().await,
+        }
+    }
+
+    pub(super) async fn connect(&self) -> Result<Link, ForwardError> {
+        let stream = self.connector.connect().await.map_err(|e| self.unavailable(&e.to_string()))?;
+        let (sender, conn) = hyper::client::conn::http1::Builder::new()
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| self.unavailable(&error_chain(&e)))?;
+        Ok(Link { sender, conn: Box::new(conn), reused: false, closed: false })
+    }
+
+    /// HTTP/1.1 needs a `Host`: the client's, or the engine's address.
+    pub(super) fn set_host(&self, request: &mut Request<Body>) {
+        if let Entry::Vacant(host) = request.headers_mut().entry(header::HOST) {
+            host.insert(self.host.clone());
+        }
+    }
+
+    /// A failed exchange: the client's body, when that is what failed, else the engine.
+    pub(super) fn failed(&self, error: &hyper::Error) -> ForwardError {
+        let mut source = std::error::Error::source(error);
+        while let Some(e) = source {
+            if let Some(BodyError::Client(client)) = e.downcast_ref::<BodyError>() {
+                return ForwardError::ClientBody(error_chain(client));
+            }
+            source = e.source();
+        }
+        self.unavailable(&error_chain(error))
+    }
+
+    pub(super) fn unavailable(&self, reason: &str) -> ForwardError {
+        ForwardError::Unavailable { addr: self.addr.clone(), reason: reason.to_owned() }
+    }
+}

@@ -1,0 +1,87 @@
+//! Hop-by-hop headers (RFC 9110 section 7.6.1): which fields describe one connection rather than
+//! the message, and the options a `Connection` field lists. Forwarding drops them both ways; it
+//! never adds or rewrites any other header.
+
+use http::header::{self, HeaderMap, HeaderName};
+
+/// Removes the headers that describe one connection rather than the message (RFC 9110 section
+/// 7.6.1): `Connection` and every field it names, plus the well-known hop-by-hop fields.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none: one pass over the names instead of a lookup per hop-by-hop name.
+    // Any `Connection`-named option comes with a `Connection` field, which this pass notices.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
+    let named: Vec<HeaderName> =
+        connection_options(headers).filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok()).collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// The well-known hop-by-hop fields.
+static HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+];
+
+/// Whether `name` is in [`HOP_BY_HOP`]. Parsed names are in canonical form (a well-known name is
+/// always the predefined constant), so equality is a tag comparison for most names.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.iter().any(|hop| hop == name)
+}
+
+/// The options the `Connection` header fields list, trimmed.
+pub fn connection_options(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers.get_all(header::CONNECTION).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn strips_hop_by_hop_headers_and_those_connection_names() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close, X-Secret-Hop"));
+        headers.insert("x-secret-hop", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert("x-registry-auth", HeaderValue::from_static("e30="));
+        strip_hop_by_hop(&mut headers);
+        let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(left, ["content-type", "x-registry-auth"]);
+    }
+
+    #[test]
+    fn strips_each_hop_by_hop_header_alone() -> Result<(), http::header::InvalidHeaderName> {
+        for name in ["connection", "te", "trailer", "transfer-encoding", "upgrade", "proxy-authenticate"]
+            .into_iter()
+            .chain(["proxy-authorization", "keep-alive", "proxy-connection"])
+        {
+            // As a parser makes them, from the bytes on the wire in any case.
+            for spelled in [name.to_owned(), name.to_uppercase()] {
+                let mut headers = HeaderMap::new();
+                headers.insert(HeaderName::from_bytes(spelled.as_bytes())?, HeaderValue::from_static("x"));
+                headers.insert(header::HOST, HeaderValue::from_static("docker"));
+                strip_hop_by_hop(&mut headers);
+                let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+                assert_eq!(left, ["host"], "`{spelled}` was kept");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,53 @@
+//! A client's request relayed to the engine: the request target as normalized, hop-by-hop
+//! headers dropped both ways, and an upgrade asked of the engine only when the client asked for
+//! one (a hijack, see [`super::tunnel`]). An engine that switches protocols unasked is refused.
+//! It does not judge the request; that was done before it gets here.
+
+use http::header::{self, HeaderValue};
+use http::request::Parts;
+use http::{Request, Response, StatusCode};
+use hyper::upgrade::OnUpgrade;
+
+use super::client::Upstream;
+use super::headers::strip_hop_by_hop;
+use super::ForwardError;
+use crate::body::Body;
+use crate::normalize::Target;
+
+impl Upstream {
+    /// Forwards one request to `target`. With `upgrade`, the request asks to hijack the connection,
+    /// and a `101` from the engine turns both connections into one tunnel.
+    pub async fn forward(
+        &self,
+        parts: &mut Parts,
+        body: Body,
+        target: &Target,
+        upgrade: Option<OnUpgrade>,
+    ) -> Result<Response<Body>, ForwardError> {
+        let uri = self.uri(&target.to_origin_form())?;
+        let mut headers = std::mem::take(&mut parts.headers);
+        let upgrade_protocol = headers.get(header::UPGRADE).cloned();
+        strip_hop_by_hop(&mut headers);
+        if let (Some(_), Some(protocol)) = (&upgrade, &upgrade_protocol) {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+            headers.insert(header::UPGRADE, protocol.clone());
+        }
+        let mut outgoing = Request::new(body);
+        *outgoing.method_mut() = parts.method.clone();
+        *outgoing.uri_mut() = uri;
+        *outgoing.headers_mut() = headers;
+
+        let Some(client_side) = upgrade else {
+            let response = self.send(outgoing).await?;
+            if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                // The engine switched protocols on a request that did not ask to: refuse to pass that on.
+                return Err(self.unavailable("engine switched protocols on a request that did not ask for it"));
+            }
+            let (mut parts, body) = response.into_parts();
+            strip_hop_by_hop(&mut parts.headers);
+            return Ok(Response::from_parts(parts, body));
+        };
+
+        self.hijack(outgoing, client_side).await
+    }
+}

@@ -1,0 +1,124 @@
+//! The accept loop of one listener: takes a connection slot, accepts, refuses sources outside the
+//! listener's networks, hands the connection to a worker, completes the TLS handshake there, and
+//! serves it ([`super::connection`]). Who a certificate names is [`crate::identify::cert`]'s to
+//! read; this loop only passes it on. It reads no request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::connection::{serve_connection, Connection};
+use super::ListenerState;
+use crate::gateway::Gateway;
+use crate::hangup::HangUp;
+use crate::identify::cert::CertIdentity;
+use crate::identify::containers::Directory;
+use crate::identify::{Identity, Peer};
+use crate::listen::Accepted;
+use crate::tls::Reloadable;
+use crate::workers::Workers;
+
+/// How long a client may take to complete a TLS handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What an accept loop needs.
+pub(super) struct Accepting {
+    pub(super) state: Arc<ListenerState>,
+    pub(super) gateway: Arc<Gateway>,
+    pub(super) directory: Arc<Directory>,
+    pub(super) stop: CancellationToken,
+    pub(super) connections: TaskTracker,
+    pub(super) workers: Arc<Workers>,
+    pub(super) slots: Arc<Semaphore>,
+}
+
+pub(super) async fn accept_loop(ctx: Accepting) {
+    loop {
+        let permit = tokio::select! {
+            permit = ctx.slots.clone().acquire_owned() => match permit { Ok(p) => p, Err(_) => return },
+            () = ctx.stop.cancelled() => return,
+        };
+        let accepted = tokio::select! {
+            accepted = ctx.state.listener.accept() => accepted,
+            () = ctx.stop.cancelled() => return,
+        };
+        let (stream, identity) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Usually out of file descriptors: back off instead of spinning.
+                tracing::warn!(listener = %ctx.state.listener.name(), "accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if let Peer::Tcp { addr } = identity.peer {
+            if !ctx.state.allow_cidrs.is_empty() && !ctx.state.allow_cidrs.iter().any(|c| c.contains(addr.ip())) {
+                tracing::warn!(client = %identity, "connection refused: source address outside the listener's allowed networks");
+                continue;
+            }
+        }
+        let stream = match stream.hand_off() {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::warn!(client = %identity, "cannot hand the connection to a worker: {e}");
+                continue;
+            }
+        };
+        let connection = Connection {
+            state: ctx.state.clone(),
+            gateway: ctx.gateway.clone(),
+            directory: ctx.directory.clone(),
+            stop: ctx.stop.clone(),
+            _slot: permit,
+        };
+        ctx.workers.spawn(ctx.connections.track_future(async move {
+            let stream = match stream.take_over() {
+                Ok(stream) => stream,
+                Err(e) => {
+                    tracing::warn!(client = %identity, "cannot serve the connection: {e}");
+                    return;
+                }
+            };
+            match (stream, &connection.state.tls) {
+                (Accepted::Unix(stream), _) => {
+                    let hang_up = HangUp::unix(&stream);
+                    serve_connection(stream, identity, connection, hang_up).await;
+                }
+                (Accepted::Tcp(stream), None) => {
+                    let hang_up = HangUp::tcp(&stream);
+                    serve_connection(stream, identity, connection, hang_up).await;
+                }
+                (Accepted::Tcp(stream), Some(tls)) => {
+                    let hang_up = HangUp::tcp(&stream);
+                    let Some(tls_stream) = handshake(tls, stream, &identity).await else { return };
+                    let mut identity = identity;
+                    identity.certificate = CertIdentity::of_client(tls_stream.get_ref().1);
+                    serve_connection(tls_stream, identity, connection, hang_up).await;
+                }
+            }
+        }));
+    }
+}
+
+/// Completes the server side of a TLS handshake within [`HANDSHAKE_TIMEOUT`]; `None` (and a
+/// warning naming `identity`) when it fails or takes too long.
+async fn handshake(tls: &Reloadable, stream: TcpStream, identity: &Identity) -> Option<TlsStream<TcpStream>> {
+    let acceptor = TlsAcceptor::from(tls.current());
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => Some(s),
+        Ok(Err(e)) => {
+            tracing::warn!(client = %identity, "TLS handshake failed: {e}");
+            None
+        }
+        Err(_) => {
+            tracing::warn!(client = %identity, "TLS handshake timed out");
+            None
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Runs client connections on one single-threaded runtime per core.
+//!
+//! A connection, the engine connections lent to it and every wake-up between them stay on the
+//! thread it was handed to: no worker wakes another to share its work, and no connection's state
+//! moves between cores mid-request. Each worker waits on its own sockets, as nginx's worker
+//! processes do. Connections are dealt out in turn. It does not accept connections nor decide
+//! anything; it only owns the threads.
+//!
+//! A worker serving a lone request also spins briefly instead of sleeping (see [`spin()`]).
+
+mod spin;
+
+use std::cell::Cell;
+use std::future::Future;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+
+pub use spin::{active, spin, InFlight};
+
+thread_local! {
+    /// 1 + the index of the worker running on this thread, or 0 on any other thread.
+    static SLOT: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Which worker runs the calling thread: 1 to [`Workers::len`], or 0 on any other thread. Per-worker
+/// state (the engine connection pool) is indexed by it.
+pub fn slot() -> usize {
+    SLOT.get()
+}
+
+/// The worker threads. Dropping it stops them; tasks still running on them are dropped.
+pub struct Workers {
+    handles: Vec<Handle>,
+    stops: Vec<oneshot::Sender<()>>,
+    next: AtomicUsize,
+}
+
+impl Workers {
+    /// Starts `count` workers, or one per core this process may use when `count` is 0.
+    pub fn start(count: usize) -> io::Result<Workers> {
+        let count = match count {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let mut handles = Vec::new();
+        let mut stops = Vec::new();
+        for index in 0..count {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let (stop, stopped) = oneshot::channel::<()>();
+            handles.push(runtime.handle().clone());
+            stops.push(stop);
+            std::thread::Builder::new().name(format!("sockgate-worker-{index}")).spawn(move || {
+                SLOT.set(index + 1);
+                // Returns when the sender is dropped, too.
+                let _ = runtime.block_on(stopped);
+            })?;
+        }
+        Ok(Workers { handles, stops, next: AtomicUsize::new(0) })
+    }
+
+    pub fn len(&self) -> usize {
+        self.handles.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.handles.is_empty()
+    }
+
+    /// Runs a task made by `make` on every worker, for per-worker housekeeping and [`spin`].
+    pub fn spawn_on_each<F>(&self, make: impl Fn() -> F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        for handle in &self.handles {
+            drop(handle.spawn(make()));
+        }
+    }
+
+    /// Runs `task` on the next worker in turn. I/O objects it creates belong to that worker, so a
+    /// socket accepted elsewhere must be handed over as a std socket and registered inside `task`.
+    pub fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.handles.len();
+        drop(self.handles[turn].spawn(task));
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        self.stops.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    #[test]
+    fn tasks_run_on_workers_in_turn_and_know_their_slot() -> Result<(), Box<dyn Error>> {
+        let workers = Workers::start(2)?;
+        let (tx, rx) = mpsc::channel();
+        for _ in 0..4 {
+            let tx = tx.clone();
+            workers.spawn(async move {
+                let name = std::thread::current().name().map(str::to_owned);
+                let _ = tx.send((slot(), name));
+            });
+        }
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            seen.push(rx.recv_timeout(Duration::from_secs(5))?);
+        }
+        seen.sort();
+        let expected: Vec<(usize, Option<String>)> =
+            [1, 1, 2, 2].into_iter().map(|slot| (slot, Some(format!("sockgate-worker-{}", slot - 1)))).collect();
+        assert_eq!(seen, expected);
+        assert_eq!(slot(), 0, "the test's own thread is no worker");
+        Ok(())
+    }
+
+    #[test]
+    fn dropping_the_workers_drops_their_tasks() -> Result<(), Box<dyn Error>> {
+        struct Flag(mpsc::Sender<()>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                let _ = self.0.send(());
+            }
+        }
+        let workers = Workers::start(1)?;
+        let (tx, rx) = mpsc::channel();
+        let flag = Flag(tx);
+        workers.spawn(async move {
+            let _flag = flag;
+            std::future::pending::<()>().await;
+        });
+        drop(workers);
+        rx.recv_timeout(Duration::from_secs(5))?;
+        Ok(())
+    }
+}
