@@ -14,24 +14,25 @@ use std::sync::LazyLock;
 
 use regex::{Regex, RegexSet};
 
-/// One operation of the Engine API, such as `containers.create`.
+/// One operation of the Engine API, such as [`Operation::CONTAINERS_CREATE`]. Code matches these
+/// constants; the dotted name is for text only (policies, logs, metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Operation(u16);
 
 impl Operation {
     /// Its dotted name, as policies, metrics and logs spell it.
     pub fn name(self) -> &'static str {
-        TABLE.operations.get(usize::from(self.0)).copied().unwrap_or("unknown")
+        routes::NAMES.get(usize::from(self.0)).copied().unwrap_or("unknown")
     }
 
     /// The operation with this exact name.
     pub fn from_name(name: &str) -> Option<Operation> {
-        TABLE.operations.binary_search(&name).ok().and_then(|i| u16::try_from(i).ok()).map(Operation)
+        routes::NAMES.binary_search(&name).ok().and_then(|i| u16::try_from(i).ok()).map(Operation)
     }
 
     /// Every operation, in name order.
     pub fn all() -> impl Iterator<Item = Operation> {
-        (0..TABLE.operations.len()).filter_map(|i| u16::try_from(i).ok()).map(Operation)
+        (0..routes::NAMES.len()).filter_map(|i| u16::try_from(i).ok()).map(Operation)
     }
 
     /// A dense index, for tables keyed by operation.
@@ -40,15 +41,21 @@ impl Operation {
     }
 
     /// The kind of object its path names, if its path names one (`containers.inspect` names a
-    /// container; `containers.list` names none). Read from the route table, so a route added
-    /// later has a kind the moment it has a path variable.
+    /// container; `containers.list` names none), as the route table declares it.
     pub fn object(self) -> Option<ObjectKind> {
         TABLE.kinds.get(usize::from(self.0)).copied().flatten()
     }
 
     /// Whether this operation hands the connection over to a raw stream after `101`.
     pub fn may_upgrade(self) -> bool {
-        matches!(self.name(), "containers.attach" | "containers.attach.ws" | "exec.start" | "session" | "grpc")
+        matches!(
+            self,
+            Operation::CONTAINERS_ATTACH
+                | Operation::CONTAINERS_ATTACH_WS
+                | Operation::EXEC_START
+                | Operation::SESSION
+                | Operation::GRPC
+        )
     }
 }
 
@@ -76,32 +83,6 @@ pub enum ObjectKind {
     Debug,
 }
 
-impl ObjectKind {
-    /// The kind a route's template names in its first variable: the collection it sits under.
-    fn of_template(template: &str) -> Option<ObjectKind> {
-        let rest = template.strip_prefix('/')?;
-        let (collection, tail) = rest.split_once('/')?;
-        if !tail.contains('{') {
-            return None;
-        }
-        Some(match collection {
-            "containers" => ObjectKind::Container,
-            "exec" => ObjectKind::Exec,
-            "images" | "distribution" => ObjectKind::Image,
-            "volumes" => ObjectKind::Volume,
-            "networks" => ObjectKind::Network,
-            "plugins" => ObjectKind::Plugin,
-            "services" => ObjectKind::Service,
-            "nodes" => ObjectKind::Node,
-            "secrets" => ObjectKind::Secret,
-            "configs" => ObjectKind::Config,
-            "tasks" => ObjectKind::Task,
-            "debug" => ObjectKind::Debug,
-            _ => return None,
-        })
-    }
-}
-
 /// Compiles the route table now, so the first request does not wait for it.
 pub fn warm() {
     let _ = &*TABLE;
@@ -109,7 +90,12 @@ pub fn warm() {
 
 /// Every route: `(method, path template, operation name)`, as dockerd registers them.
 pub fn routes() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
-    routes::ROUTES.iter().copied()
+    routes::ROUTES.iter().map(|r| (r.method, r.template, r.operation.name()))
+}
+
+/// Every route with its typed operation and the object its path names.
+pub fn typed_routes() -> impl Iterator<Item = (&'static str, &'static str, Operation, Option<ObjectKind>)> {
+    routes::ROUTES.iter().map(|r| (r.method, r.template, r.operation, r.object.map(|(_, kind)| kind)))
 }
 
 /// What a request is: its operation and the resource named in its path.
@@ -153,7 +139,6 @@ struct Route {
 struct Table {
     set: RegexSet,
     routes: Vec<Route>,
-    operations: Vec<&'static str>,
     /// Indexed by operation: the kind of object its routes' first variable names.
     kinds: Vec<Option<ObjectKind>>,
     /// Routes without variables (`/_ping`, `/containers/json` ...), by path and then method, where
@@ -184,38 +169,32 @@ fn template_to_regex(template: &str) -> String {
 
 #[expect(clippy::expect_used, reason = "the route table is a constant; its unit tests compile every pattern")]
 fn build_table() -> Table {
-    let mut operations: Vec<&'static str> = routes::ROUTES.iter().map(|r| r.2).collect();
-    operations.sort_unstable();
-    operations.dedup();
-    let patterns: Vec<String> = routes::ROUTES.iter().map(|r| template_to_regex(r.1)).collect();
+    let patterns: Vec<String> = routes::ROUTES.iter().map(|r| template_to_regex(r.template)).collect();
     let set = RegexSet::new(&patterns).expect("route patterns compile");
     let routes = routes::ROUTES
         .iter()
         .zip(&patterns)
-        .map(|(&(method, _, op), pattern)| Route {
-            method,
+        .map(|(r, pattern)| Route {
+            method: r.method,
             regex: Regex::new(pattern).expect("route pattern compiles"),
-            operation: Operation(
-                operations.binary_search(&op).ok().and_then(|i| u16::try_from(i).ok()).expect("operation listed"),
-            ),
+            operation: r.operation,
         })
         .collect::<Vec<Route>>();
     let mut literal: HashMap<&'static str, Vec<(&'static str, Operation)>> = HashMap::new();
-    for (i, &(method, template, _)) in routes::ROUTES.iter().enumerate() {
-        let shadowed = routes[..i].iter().any(|earlier| earlier.method == method && earlier.regex.is_match(template));
-        if !template.contains('{') && !shadowed {
-            if let Some(route) = routes.get(i) {
-                literal.entry(template).or_default().push((method, route.operation));
-            }
+    for (i, r) in routes::ROUTES.iter().enumerate() {
+        let shadowed =
+            routes[..i].iter().any(|earlier| earlier.method == r.method && earlier.regex.is_match(r.template));
+        if !r.template.contains('{') && !shadowed {
+            literal.entry(r.template).or_default().push((r.method, r.operation));
         }
     }
-    let mut kinds = vec![None; operations.len()];
-    for (route, &(_, template, _)) in routes.iter().zip(routes::ROUTES) {
-        if let (Some(slot), Some(kind)) = (kinds.get_mut(route.operation.index()), ObjectKind::of_template(template)) {
+    let mut kinds = vec![None; routes::NAMES.len()];
+    for r in routes::ROUTES {
+        if let (Some(slot), Some((_, kind))) = (kinds.get_mut(r.operation.index()), r.object) {
             *slot = Some(kind);
         }
     }
-    Table { set, routes, operations, kinds, literal }
+    Table { set, routes, kinds, literal }
 }
 
 /// Classifies a request by its method and normalized, unversioned path. Like gorilla/mux, the
@@ -325,14 +304,15 @@ mod tests {
         let samples = ["a", "a/b", "json", "create", "a/checkpoints/b", "x/json"];
         let variable = Regex::new(r"\{[^}]*\}").unwrap_or_else(|e| unreachable!("{e}"));
         let mut overlaps = Vec::new();
-        for (i, (method, template, op)) in routes::ROUTES.iter().enumerate() {
+        for (i, r) in routes::ROUTES.iter().enumerate() {
+            let (method, template, op) = (&r.method, r.template, r.operation.name());
             for sample in samples {
                 let path = variable.replace_all(template, sample).into_owned();
                 for (j, other) in TABLE.routes.iter().enumerate() {
                     if j != i
                         && other.method == *method
                         && other.regex.is_match(&path)
-                        && other.operation.name() != *op
+                        && other.operation.name() != op
                         && *method != "OPTIONS"
                     {
                         overlaps.push(format!("{method} {path}: {op} / {}", other.operation));
@@ -361,6 +341,28 @@ mod tests {
         }
         assert!(literal > 50, "only {literal} routes without variables");
         assert!(TABLE.literal.contains_key("/_ping") && TABLE.literal.contains_key("/containers/json"));
+    }
+
+    #[test]
+    fn the_declared_object_is_the_first_path_variable_and_one_kind_per_operation() {
+        let variable = Regex::new(r"\{([^}:]*)").unwrap_or_else(|e| unreachable!("{e}"));
+        for r in routes::ROUTES {
+            let first = variable.captures(r.template).and_then(|c| c.get(1)).map(|m| m.as_str());
+            if let Some((name, kind)) = r.object {
+                assert_eq!(first, Some(name), "{} {}", r.method, r.template);
+                assert_eq!(r.operation.object(), Some(kind), "{} {}", r.method, r.template);
+            }
+        }
+    }
+
+    #[test]
+    fn the_operation_constants_are_sorted_and_each_has_a_route() {
+        assert!(routes::NAMES.windows(2).all(|w| w[0] < w[1]), "operations! must list names in order");
+        for op in Operation::all() {
+            assert!(routes::ROUTES.iter().any(|r| r.operation == op), "{op} has no route");
+        }
+        assert_eq!(Operation::CONTAINERS_CREATE.name(), "containers.create");
+        assert_eq!(Operation::from_name("exec.start"), Some(Operation::EXEC_START));
     }
 
     #[test]

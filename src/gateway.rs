@@ -13,8 +13,7 @@ use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
 use crate::body::{self, Body};
-use crate::classify::ObjectKind;
-use crate::classify::{self, Classified};
+use crate::classify::{self, Classified, ObjectKind, Operation};
 use crate::decide::{self, Decision};
 use crate::error::{self, GatewayError};
 use crate::forward::{self, Upstream};
@@ -168,7 +167,7 @@ impl Gateway {
             // What a create names in its body is no object the client asked about by name: a 404
             // there would make the docker CLI look for the image instead.
             tenancy::check(tenant, &inspection.references, resolved).map_err(|missing| {
-                if classified.operation.name() == "containers.create" {
+                if classified.operation == Operation::CONTAINERS_CREATE {
                     GatewayError::Tenancy(tenancy::TenancyError::Foreign(missing.describe()))
                 } else {
                     GatewayError::NotFound(missing)
@@ -179,8 +178,8 @@ impl Gateway {
         if let Some(resolved) = &resolved {
             pin_resolved(&mut target, &classified, resolved, tenant.is_some())?;
         }
-        let operation = classified.operation.name();
-        if operation == "containers.create" {
+        let operation = classified.operation;
+        if operation == Operation::CONTAINERS_CREATE {
             let amendments = amend::Create {
                 private_cgroupns: !policy.constraints.host_namespaces,
                 created_by: profile.map_or("", |p| &**p),
@@ -192,10 +191,12 @@ impl Gateway {
         }
         if let Some(tenant) = &tenant {
             match operation {
-                "volumes.create" | "networks.create" => {
+                Operation::VOLUMES_CREATE | Operation::NETWORKS_CREATE => {
                     buffered = Some(Bytes::from(amend::owned(buffered.as_deref().unwrap_or_default(), tenant)?));
                 }
-                "images.build" => target.query = Some(amend::owned_build_query(target.query.as_deref(), tenant)?),
+                Operation::IMAGES_BUILD => {
+                    target.query = Some(amend::owned_build_query(target.query.as_deref(), tenant)?)
+                }
                 _ if tenancy::scoped_by_filter(classified.operation) => {
                     target.query = Some(tenant.scope_query(target.query.as_deref())?);
                 }
@@ -230,7 +231,7 @@ impl Gateway {
         };
         let response = self.upstream.forward(parts, outgoing, &target, upgrade).await?;
         match &tenant {
-            Some(tenant) if operation == "system.df" => Ok(scoped_df(response, tenant).await?),
+            Some(tenant) if operation == Operation::SYSTEM_DF => Ok(scoped_df(response, tenant).await?),
             _ => Ok(response),
         }
     }
@@ -244,7 +245,7 @@ impl Gateway {
         references: &[inspect::Reference],
         resolved: &Resolved,
     ) -> Result<(), GatewayError> {
-        if classified.operation.name() != "containers.create" {
+        if classified.operation != Operation::CONTAINERS_CREATE {
             return Ok(());
         }
         for reference in references {
@@ -348,8 +349,8 @@ fn pin_resolved(
 ) -> Result<(), GatewayError> {
     let name = classified.resource.as_deref().unwrap_or_default();
     let not_found = || GatewayError::NotFound(tenancy::NotFound::Container(name.to_owned()));
-    match (classified.operation.name(), classified.operation.object()) {
-        ("exec.create", _) => {
+    match (classified.operation, classified.operation.object()) {
+        (Operation::EXEC_CREATE, _) => {
             let container = resolved.container(name).ok_or_else(not_found)?;
             target.path = classified.path_naming(&target.path, &container.id);
         }
@@ -409,7 +410,7 @@ impl Owners {
         references: &[inspect::Reference],
     ) -> Result<(Vec<inspect::Reference>, Vec<inspect::Reference>), GatewayError> {
         // An exec is judged by its container's user and privileges: always asked.
-        if classified.operation.name() == "exec.create" {
+        if classified.operation == Operation::EXEC_CREATE {
             return Ok((references.to_vec(), Vec::new()));
         }
         *self.label.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tenant.label.clone());
