@@ -14,7 +14,6 @@
 mod container;
 mod dispatch;
 pub mod drivers;
-pub mod image;
 pub mod json;
 mod media;
 mod objects;
@@ -25,7 +24,6 @@ use std::fmt;
 use crate::classify::Operation;
 pub use crate::references::{Reference, Resolved};
 
-pub(crate) use container::clean_path;
 pub use dispatch::{inspector, reads, Inspector};
 pub use json::JsonError;
 pub use media::media_type;

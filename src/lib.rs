@@ -19,6 +19,9 @@
 //! - [`forward`]: sends allowed requests to the real engine, streams and hijacked connections included;
 //! - [`record`]: logs every decision.
 //!
+//! [`naming`] holds Docker's naming rules (image references, clean paths, driver names) that
+//! [`inspect`] and [`policy`] share.
+//!
 //! [`gateway`] wires those steps together for one request, and [`error`] is the only place where a
 //! failure becomes an HTTP response. [`serve`] runs the whole server until it is told to stop, as
 //! [`config`] describes it, each connection on one of the [`workers`], a single-threaded runtime
@@ -42,6 +45,7 @@ pub mod inspect;
 pub mod listen;
 pub mod logging;
 pub mod lookup;
+pub mod naming;
 pub mod normalize;
 pub mod policy;
 pub mod profile;

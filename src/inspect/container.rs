@@ -11,9 +11,10 @@
 //! and an existing network by its drivers, as if the request had created them.
 
 use super::drivers::{self, DriverKind};
-use super::image::{self, Reference as ImageReference};
 use super::json::{Json, JsonError, Struct};
 use super::{Finding, InspectError, Kind, Reference, Resolved};
+use crate::naming::clean_path;
+use crate::naming::image::{self, Reference as ImageReference};
 use crate::references::{Container, Network, Volume};
 
 /// What a create names by reference, and what the engine said of it.
@@ -514,24 +515,6 @@ fn is_volume_name(name: &str) -> bool {
     bytes.next().is_some_and(|b| b.is_ascii_alphanumeric())
         && name.len() > 1
         && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-}
-
-/// Go's `path.Clean` for absolute paths; a relative path is returned as it is.
-pub(crate) fn clean_path(path: &str) -> String {
-    if !path.starts_with('/') {
-        return path.to_string();
-    }
-    let mut stack: Vec<&str> = Vec::new();
-    for segment in path.split('/') {
-        match segment {
-            "" | "." => {}
-            ".." => {
-                stack.pop();
-            }
-            s => stack.push(s),
-        }
-    }
-    format!("/{}", stack.join("/"))
 }
 
 /// An added capability, named as dockerd normalizes it: upper case, without `CAP_`. dockerd

@@ -2,11 +2,12 @@
 //! volume and network creation, checkpoints, plugin privileges, and the query parameters of builds,
 //! pulls, imports, tags and commits.
 
-use super::container::{capability, clean_path, image_finding, local_volume, mounts, namespace};
+use super::container::{capability, image_finding, local_volume, mounts, namespace};
 use super::drivers::{self, DriverKind};
 use super::json::{Json, Struct};
 use super::query::Query;
 use super::{Finding, InspectError, Kind};
+use crate::naming::clean_path;
 
 /// `POST /services/create` and `/services/{id}/update`: `swarm.ServiceSpec`.
 pub fn service(body: &Json, findings: &mut Vec<Finding>) -> Result<(), InspectError> {
@@ -237,7 +238,7 @@ pub fn plugin(query: &Query, body: &Json, findings: &mut Vec<Finding>) -> Result
             "host ipc" => findings.push(Finding::new(Kind::Namespace, &field, "host", "uses the host's IPC namespace")),
             "mount" => {
                 for source in values {
-                    let path = super::container::clean_path(source);
+                    let path = clean_path(source);
                     findings.push(Finding::new(
                         Kind::HostMount { read_only: false },
                         &field,
