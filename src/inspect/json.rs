@@ -45,8 +45,8 @@ pub fn parse(bytes: &[u8]) -> Result<Json, JsonError> {
     Ok(value)
 }
 
-/// Writes a tree back as JSON, members in their order. Only sockgate's own amendments use it
-/// (see [`crate::amend`]): strings are escaped by serde_json, numbers keep serde_json's reading.
+/// Writes a tree back as JSON, members in their order, for stages that rewrite a body they were
+/// allowed to send: strings are escaped by serde_json, numbers keep serde_json's reading.
 pub fn to_bytes(value: &Json) -> Vec<u8> {
     let mut out = Vec::new();
     write(value, &mut out);
