@@ -13,15 +13,16 @@ use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
 use crate::body::{self, Body};
-use crate::classify::{self, Classified, ObjectKind, Operation};
-use crate::decide::{self, Decision};
+use crate::classify::{Classified, ObjectKind, Operation};
 use crate::error::{self, GatewayError};
 use crate::forward::{self, Upstream};
 use crate::identify::containers::Directory;
 use crate::identify::Identity;
-use crate::inspect::{self, Finding, Inspection, Reads, Resolved};
+use crate::inspect::{self, Reads, Resolved};
+use crate::judge;
+pub use crate::judge::{judge, recognize, Judged, Judgement};
 use crate::lookup::EngineVersions;
-use crate::normalize::{self, Target};
+use crate::normalize::Target;
 use crate::policy::Policy;
 use crate::record::{self, Entry, Mode, Recorder};
 use crate::tenancy::{self, Tenant};
@@ -40,15 +41,6 @@ pub struct Gateway {
     recorder: Arc<Recorder>,
     versions: EngineVersions,
     owners: Owners,
-}
-
-/// Everything sockgate concluded about one request.
-#[derive(Debug, Clone)]
-pub struct Judgement {
-    pub target: Target,
-    pub classified: Classified,
-    pub findings: Vec<Finding>,
-    pub decision: Decision,
 }
 
 impl Gateway {
@@ -331,13 +323,6 @@ impl Caller {
     }
 }
 
-/// Steps one and two: the exact path dockerd will route, and what it names.
-pub fn recognize(method: &Method, uri: &Uri) -> Result<(Target, Classified), GatewayError> {
-    let target = normalize::target(uri)?;
-    let classified = classify::classify(method, &target.path)?;
-    Ok((target, classified))
-}
-
 /// Sends the request to the objects the engine named when it was asked: an exec to its
 /// container's full id (one the engine does not know is answered 404 here, so no container that
 /// takes the name later gets an exec judged for another), a connect to its network's full id.
@@ -451,43 +436,8 @@ fn is_full_id(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// A request as it is judged.
-pub struct Judged<'a> {
-    pub policy: &'a Policy,
-    pub method: &'a Method,
-    pub target: &'a Target,
-    pub classified: &'a Classified,
-    pub content_type: Option<&'a [u8]>,
-    pub body: Option<&'a [u8]>,
-    /// Ownership is on for this caller.
-    pub tenancy: bool,
-}
-
-/// Steps three and four: what the request asks for, and whether the policy allows it.
-/// `resolved` is what the engine said of the objects the request refers to, once it was asked.
-pub fn judge(request: &Judged<'_>, resolved: Option<&Resolved>) -> Result<(Inspection, Decision), GatewayError> {
-    let inspection = inspect::inspect_all(&inspect::Request {
-        operation: request.classified.operation,
-        query: request.target.query.as_deref(),
-        content_type: request.content_type,
-        body: request.body,
-        resource: request.classified.resource.as_deref(),
-        resolved,
-        tenancy: request.tenancy,
-    })?;
-    let decision = decide::decide(
-        request.policy,
-        &decide::Request {
-            operation: request.classified.operation,
-            method: request.method.as_str(),
-            path: &request.target.path,
-            findings: &inspection.findings,
-        },
-    );
-    Ok((inspection, decision))
-}
-
-/// All steps for a request given as data, as `sockgate policy explain` and policy tests use them.
+/// [`judge::explain`], with its refusals as the gateway answers them, for callers that render a
+/// refusal's status.
 pub fn explain(
     policy: &Policy,
     method: &Method,
@@ -495,20 +445,7 @@ pub fn explain(
     content_type: Option<&[u8]>,
     body: Option<&[u8]>,
 ) -> Result<Judgement, GatewayError> {
-    let (target, classified) = recognize(method, uri)?;
-    let body = match inspect::reads(classified.operation) {
-        Reads::Body => Some(body.unwrap_or_default()),
-        _ => None,
-    };
-    let request =
-        Judged { policy, method, target: &target, classified: &classified, content_type, body, tenancy: false };
-    let (inspection, decision) = judge(&request, None)?;
-    if decision.allowed {
-        // The configured minimum is a serving option; explain holds requests to the default one.
-        let minimum = crate::versions::ApiVersion::default_minimum();
-        crate::versions::check(&minimum, None, target.version.as_deref())?;
-    }
-    Ok(Judgement { target, classified, findings: inspection.findings, decision })
+    Ok(judge::explain(policy, method, uri, content_type, body)?)
 }
 
 /// True when the request asks to switch protocols (`Connection: Upgrade` and an `Upgrade` header).

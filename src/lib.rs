@@ -22,7 +22,8 @@
 //! [`naming`] holds Docker's naming rules (image references, clean paths, driver names) that
 //! [`inspect`] and [`policy`] share.
 //!
-//! [`gateway`] wires those steps together for one request, and [`error`] is the only place where a
+//! [`judge`] runs the pure steps (normalize to decide) for one request given as data, and
+//! [`gateway`] wires all the steps together for one request, and [`error`] is the only place where a
 //! failure becomes an HTTP response. [`serve`] runs the whole server until it is told to stop, as
 //! [`config`] describes it, each connection on one of the [`workers`], a single-threaded runtime
 //! per core, until its client leaves ([`hangup`]); [`tls`] builds its TLS configurations,
@@ -42,6 +43,7 @@ pub mod gateway;
 pub mod hangup;
 pub mod identify;
 pub mod inspect;
+pub mod judge;
 pub mod listen;
 pub mod logging;
 pub mod lookup;
