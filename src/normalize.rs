@@ -12,6 +12,8 @@
 
 use std::fmt;
 
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
 /// A request target that dockerd will route exactly as sockgate classifies it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
@@ -32,19 +34,7 @@ impl Target {
             out.push_str("/v");
             out.push_str(version);
         }
-        if self.path.bytes().all(is_plain) {
-            out.push_str(&self.path);
-        } else {
-            for b in self.path.bytes() {
-                if is_plain(b) {
-                    out.push(char::from(b));
-                } else {
-                    out.push('%');
-                    out.push(char::from(HEX_UPPER[usize::from(b >> 4)]));
-                    out.push(char::from(HEX_UPPER[usize::from(b & 0xf)]));
-                }
-            }
-        }
+        out.extend(utf8_percent_encode(&self.path, NOT_PLAIN));
         if let Some(query) = &self.query {
             out.push('?');
             out.push_str(query);
@@ -98,42 +88,25 @@ fn percent_decode(raw: &str) -> Result<String, TargetError> {
     if !raw.contains('%') {
         return Ok(raw.to_string());
     }
+    // `percent_decode_str` keeps a malformed escape as it is; Go's `PathUnescape` refuses it.
     let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hi = bytes.get(i + 1).and_then(|b| hex(*b));
-            let lo = bytes.get(i + 2).and_then(|b| hex(*b));
-            match (hi, lo) {
-                (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
-                _ => return Err(TargetError::BadEscape(raw.to_string())),
-            }
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
+    let malformed = bytes.iter().enumerate().any(|(i, &b)| {
+        b == b'%'
+            && !(bytes.get(i + 1).is_some_and(u8::is_ascii_hexdigit)
+                && bytes.get(i + 2).is_some_and(u8::is_ascii_hexdigit))
+    });
+    if malformed {
+        return Err(TargetError::BadEscape(raw.to_string()));
     }
+    let out: Vec<u8> = percent_decode_str(raw).collect();
     // Go keeps any bytes in `req.URL.Path`, but gorilla/mux matches its route patterns as text,
     // each byte of an invalid sequence read as U+FFFD, while the handler gets the bytes: two
     // readings of one name. sockgate, which judges text, refuses them (no Docker name holds one).
     String::from_utf8(out).map_err(|_| TargetError::NotUtf8(raw.to_string()))
 }
 
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Bytes that mean the same to every URL parser when they stand unescaped in a path: unreserved and
-/// sub-delims (RFC 3986 section 2), `:`, `@` and `/`. Everything Docker names (containers, images with
-/// tags and digests, volumes, exec ids) is spelt with these, so they are forwarded as they are; any
-/// other byte is forwarded as a `%XX` escape, which Go's `url.PathUnescape` turns back into it.
+/// The plain bytes spelt out, the reference the escaped set is tested against.
+#[cfg(test)]
 fn is_plain(b: u8) -> bool {
     b.is_ascii_alphanumeric()
         || matches!(
@@ -158,7 +131,30 @@ fn is_plain(b: u8) -> bool {
         )
 }
 
-const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+/// Bytes that mean the same to every URL parser when they stand unescaped in a path: unreserved and
+/// sub-delims (RFC 3986 section 2), `:`, `@` and `/`. Everything Docker names (containers, images with
+/// tags and digests, volumes, exec ids) is spelt with these, so they are forwarded as they are; any
+/// other byte is forwarded as a `%XX` escape, which Go's `url.PathUnescape` turns back into it.
+/// This is the set of all other bytes (non-ASCII bytes are always escaped).
+const NOT_PLAIN: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/')
+    .remove(b':')
+    .remove(b'@')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=');
 
 /// C0 controls and DEL, refused wherever they come from. Raw, Go's `url.ParseRequestURI` refuses
 /// them ("invalid control character in URL"), and so does the HTTP parser in front of sockgate, so
@@ -238,6 +234,17 @@ mod tests {
             "/images/registry.example.com:5000/app:1.2/json"
         );
         assert_eq!(path_of("/images/alpine@sha256:abc/json"), "/images/alpine@sha256:abc/json");
+    }
+
+    #[test]
+    fn the_escaped_set_is_every_byte_but_the_plain_ones() {
+        for b in 0..=u8::MAX {
+            let escaped = utf8_percent_encode(std::str::from_utf8(&[b]).unwrap_or("\u{80}"), NOT_PLAIN).to_string();
+            if b.is_ascii() {
+                assert_eq!(escaped.len() == 1, is_plain(b), "{b:#x}");
+            }
+        }
+        assert_eq!(utf8_percent_encode("a b%é", NOT_PLAIN).to_string(), "a%20b%25%C3%A9");
     }
 
     #[test]
