@@ -13,20 +13,24 @@ use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
 use crate::body::{self, Body};
-use crate::classify::{Classified, ObjectKind, Operation};
+use crate::classify::{Classified, Operation};
 use crate::error::{self, GatewayError};
 use crate::forward::{self, Upstream};
-use crate::identify::containers::Directory;
 use crate::identify::Identity;
 use crate::inspect::{self, Reads, Resolved};
 use crate::judge;
 pub use crate::judge::{judge, recognize, Judged, Judgement};
+
+mod caller;
+mod owners;
+
 use crate::lookup::EngineVersions;
-use crate::normalize::Target;
 use crate::policy::Policy;
 use crate::record::{self, Entry, Mode, Recorder};
 use crate::tenancy::{self, Tenant};
 use crate::{amend, resolve};
+pub use caller::Caller;
+use owners::{pin_resolved, scoped_df, Owners};
 
 /// How much of an unread request body is read and dropped after a refusal, so the client can
 /// finish sending and read the answer on a connection that stays usable (as Go's `net/http`
@@ -262,178 +266,6 @@ impl Gateway {
             Err(e) => Err(GatewayError::BodyRead(forward::error_chain(&*e))),
         }
     }
-}
-
-/// Who is asking on one connection, and how messages and logs name them. The name is made once
-/// per identity and profile, not per request. A caller that is a container is identified again
-/// whenever the engine's containers change, so its requests are judged as what it is now, never
-/// on a stale answer kept for the connection's lifetime.
-pub struct Caller {
-    identity: std::sync::Mutex<Arc<Identity>>,
-    /// The directory's generation the identity was resolved under.
-    resolved_at: std::sync::atomic::AtomicU64,
-    named: std::sync::Mutex<(Option<Arc<str>>, Arc<str>)>,
-}
-
-impl Caller {
-    /// A caller whose identity was resolved when the directory was at `generation`.
-    pub fn new(identity: Arc<Identity>, generation: u64) -> Caller {
-        let name = Arc::from(identity.to_string());
-        Caller {
-            identity: std::sync::Mutex::new(identity),
-            resolved_at: std::sync::atomic::AtomicU64::new(generation),
-            named: std::sync::Mutex::new((None, name)),
-        }
-    }
-
-    /// Who the caller is, as last resolved.
-    pub fn identity(&self) -> Arc<Identity> {
-        self.identity.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
-    }
-
-    /// Identifies the caller again if the engine's containers changed since it last was.
-    pub async fn refresh(&self, directory: &Directory) {
-        use std::sync::atomic::Ordering;
-        let now = directory.generation();
-        if self.resolved_at.load(Ordering::Acquire) == now {
-            return;
-        }
-        let current = self.identity();
-        let fresh = current.rediscover(directory).await;
-        self.resolved_at.store(now, Ordering::Release);
-        if fresh.container != current.container {
-            tracing::info!(was = %current, now = %fresh, "the caller's container changed; its next requests are judged as it is now");
-            let name = Arc::from(fresh.to_string());
-            *self.identity.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(fresh);
-            *self.named.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = (None, name);
-        }
-    }
-
-    /// The caller's name, with the profile that chose its policy.
-    fn name(&self, identity: &Identity, profile: Option<Arc<str>>) -> Arc<str> {
-        let mut named = self.named.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if named.0 != profile {
-            let name = match &profile {
-                Some(profile) => format!("{identity}, profile `{profile}`"),
-                None => identity.to_string(),
-            };
-            *named = (profile, Arc::from(name));
-        }
-        named.1.clone()
-    }
-}
-
-/// Sends the request to the objects the engine named when it was asked: an exec to its
-/// container's full id (one the engine does not know is answered 404 here, so no container that
-/// takes the name later gets an exec judged for another), a connect to its network's full id.
-fn pin_resolved(
-    target: &mut Target,
-    classified: &Classified,
-    resolved: &Resolved,
-    owned: bool,
-) -> Result<(), GatewayError> {
-    let name = classified.resource.as_deref().unwrap_or_default();
-    let not_found = || GatewayError::NotFound(tenancy::NotFound::Container(name.to_owned()));
-    match (classified.operation, classified.operation.object()) {
-        (Operation::EXEC_CREATE, _) => {
-            let container = resolved.container(name).ok_or_else(not_found)?;
-            target.path = classified.path_naming(&target.path, &container.id);
-        }
-        // Under ownership every container and network a path names was checked by its id, and
-        // the request goes to that id.
-        (_, Some(ObjectKind::Container)) if owned => {
-            if let Some(container) = resolved.container(name) {
-                target.path = classified.path_naming(&target.path, &container.id);
-            }
-        }
-        (_, Some(ObjectKind::Network)) => {
-            if let Some(network) = resolved.network(name) {
-                target.path = classified.path_naming(&target.path, &network.id);
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-/// A `GET /system/df` answer narrowed to the tenant's objects.
-async fn scoped_df(response: Response<Body>, tenant: &Tenant) -> Result<Response<Body>, GatewayError> {
-    const MAX_DF: usize = 64 << 20;
-    let (mut parts, body) = response.into_parts();
-    let bytes = Limited::new(body, MAX_DF)
-        .collect()
-        .await
-        .map_err(|e| {
-            GatewayError::Lookup(crate::lookup::LookupError::Body { path: "/system/df".into(), reason: e.to_string() })
-        })?
-        .to_bytes();
-    let scoped = if parts.status.is_success() { tenant.scope_df(&bytes).map(Bytes::from) } else { None };
-    let bytes = scoped.unwrap_or(bytes);
-    parts.headers.remove(header::TRANSFER_ENCODING);
-    parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-    Ok(Response::from_parts(parts, body::full(bytes)))
-}
-
-/// Containers' owners by full id: labels never change after create, so a request that names a
-/// container by its full id is checked without asking the engine again. Bounded; ids are never
-/// reused, so a removed container's entry is only dead weight until the map is cleared.
-#[derive(Default)]
-struct Owners {
-    by_id: std::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
-    label: std::sync::Mutex<Option<String>>,
-}
-
-const OWNERS_KEPT: usize = 65_536;
-
-impl Owners {
-    /// Splits `references` into those the engine must be asked about and those already known to
-    /// be `tenant`'s; a reference known to be another's is answered as missing at once.
-    fn known(
-        &self,
-        tenant: &Tenant,
-        classified: &Classified,
-        references: &[inspect::Reference],
-    ) -> Result<(Vec<inspect::Reference>, Vec<inspect::Reference>), GatewayError> {
-        // An exec is judged by its container's user and privileges: always asked.
-        if classified.operation == Operation::EXEC_CREATE {
-            return Ok((references.to_vec(), Vec::new()));
-        }
-        *self.label.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tenant.label.clone());
-        let by_id = self.by_id.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut asked = Vec::new();
-        let mut owned = Vec::new();
-        for reference in references {
-            match reference {
-                inspect::Reference::Container(id) if is_full_id(id) => match by_id.get(id) {
-                    Some(Some(owner)) if *owner == tenant.owner => owned.push(reference.clone()),
-                    Some(_) => return Err(GatewayError::NotFound(tenancy::NotFound::Container(id.clone()))),
-                    None => asked.push(reference.clone()),
-                },
-                _ => asked.push(reference.clone()),
-            }
-        }
-        Ok((asked, owned))
-    }
-
-    /// Keeps the owners of the containers the engine described.
-    fn remember(&self, resolved: &Resolved) {
-        let Some(label) = self.label.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone() else {
-            return;
-        };
-        let mut by_id = self.by_id.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (_, container) in &resolved.containers {
-            if let Some(container) = container {
-                if by_id.len() >= OWNERS_KEPT {
-                    by_id.clear();
-                }
-                by_id.insert(container.id.clone(), container.labels.get(&label).cloned());
-            }
-        }
-    }
-}
-
-fn is_full_id(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// [`judge::explain`], with its refusals as the gateway answers them, for callers that render a
