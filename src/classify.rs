@@ -14,24 +14,25 @@ use std::sync::LazyLock;
 
 use regex::{Regex, RegexSet};
 
-/// One operation of the Engine API, such as `containers.create`.
+/// One operation of the Engine API, such as [`Operation::CONTAINERS_CREATE`]. Code matches these
+/// constants; the dotted name is for text only (policies, logs, metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Operation(u16);
 
 impl Operation {
     /// Its dotted name, as policies, metrics and logs spell it.
     pub fn name(self) -> &'static str {
-        TABLE.operations.get(usize::from(self.0)).copied().unwrap_or("unknown")
+        routes::NAMES.get(usize::from(self.0)).copied().unwrap_or("unknown")
     }
 
     /// The operation with this exact name.
     pub fn from_name(name: &str) -> Option<Operation> {
-        TABLE.operations.binary_search(&name).ok().and_then(|i| u16::try_from(i).ok()).map(Operation)
+        routes::NAMES.binary_search(&name).ok().and_then(|i| u16::try_from(i).ok()).map(Operation)
     }
 
     /// Every operation, in name order.
     pub fn all() -> impl Iterator<Item = Operation> {
-        (0..TABLE.operations.len()).filter_map(|i| u16::try_from(i).ok()).map(Operation)
+        (0..routes::NAMES.len()).filter_map(|i| u16::try_from(i).ok()).map(Operation)
     }
 
     /// A dense index, for tables keyed by operation.
@@ -40,15 +41,21 @@ impl Operation {
     }
 
     /// The kind of object its path names, if its path names one (`containers.inspect` names a
-    /// container; `containers.list` names none). Read from the route table, so a route added
-    /// later has a kind the moment it has a path variable.
+    /// container; `containers.list` names none), as the route table declares it.
     pub fn object(self) -> Option<ObjectKind> {
         TABLE.kinds.get(usize::from(self.0)).copied().flatten()
     }
 
     /// Whether this operation hands the connection over to a raw stream after `101`.
     pub fn may_upgrade(self) -> bool {
-        matches!(self.name(), "containers.attach" | "containers.attach.ws" | "exec.start" | "session" | "grpc")
+        matches!(
+            self,
+            Operation::CONTAINERS_ATTACH
+                | Operation::CONTAINERS_ATTACH_WS
+                | Operation::EXEC_START
+                | Operation::SESSION
+                | Operation::GRPC
+        )
     }
 }
 
@@ -76,32 +83,6 @@ pub enum ObjectKind {
     Debug,
 }
 
-impl ObjectKind {
-    /// The kind a route's template names in its first variable: the collection it sits under.
-    fn of_template(template: &str) -> Option<ObjectKind> {
-        let rest = template.strip_prefix('/')?;
-        let (collection, tail) = rest.split_once('/')?;
-        if !tail.contains('{') {
-            return None;
-        }
-        Some(match collection {
-            "containers" => ObjectKind::Container,
-            "exec" => ObjectKind::Exec,
-            "images" | "distribution" => ObjectKind::Image,
-            "volumes" => ObjectKind::Volume,
-            "networks" => ObjectKind::Network,
-            "plugins" => ObjectKind::Plugin,
-            "services" => ObjectKind::Service,
-            "nodes" => ObjectKind::Node,
-            "secrets" => ObjectKind::Secret,
-            "configs" => ObjectKind::Config,
-            "tasks" => ObjectKind::Task,
-            "debug" => ObjectKind::Debug,
-            _ => return None,
-        })
-    }
-}
-
 /// Compiles the route table now, so the first request does not wait for it.
 pub fn warm() {
     let _ = &*TABLE;
@@ -109,7 +90,12 @@ pub fn warm() {
 
 /// Every route: `(method, path template, operation name)`, as dockerd registers them.
 pub fn routes() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
-    routes::ROUTES.iter().copied()
+    routes::ROUTES.iter().map(|r| (r.method, r.template, r.operation.name()))
+}
+
+/// Every route with its typed operation and the object its path names.
+pub fn typed_routes() -> impl Iterator<Item = (&'static str, &'static str, Operation, Option<ObjectKind>)> {
+    routes::ROUTES.iter().map(|r| (r.method, r.template, r.operation, r.object.map(|(_, kind)| kind)))
 }
 
 /// What a request is: its operation and the resource named in its path.
@@ -153,7 +139,6 @@ struct Route {
 struct Table {
     set: RegexSet,
     routes: Vec<Route>,
-    operations: Vec<&'static str>,
     /// Indexed by operation: the kind of object its routes' first variable names.
     kinds: Vec<Option<ObjectKind>>,
     /// Routes without variables (`/_ping`, `/containers/json` ...), by path and then method, where
@@ -184,38 +169,32 @@ fn template_to_regex(template: &str) -> String {
 
 #[expect(clippy::expect_used, reason = "the route table is a constant; its unit tests compile every pattern")]
 fn build_table() -> Table {
-    let mut operations: Vec<&'static str> = routes::ROUTES.iter().map(|r| r.2).collect();
-    operations.sort_unstable();
-    operations.dedup();
-    let patterns: Vec<String> = routes::ROUTES.iter().map(|r| template_to_regex(r.1)).collect();
+    let patterns: Vec<String> = routes::ROUTES.iter().map(|r| template_to_regex(r.template)).collect();
     let set = RegexSet::new(&patterns).expect("route patterns compile");
     let routes = routes::ROUTES
         .iter()
         .zip(&patterns)
-        .map(|(&(method, _, op), pattern)| Route {
-            method,
+        .map(|(r, pattern)| Route {
+            method: r.method,
             regex: Regex::new(pattern).expect("route pattern compiles"),
-            operation: Operation(
-                operations.binary_search(&op).ok().and_then(|i| u16::try_from(i).ok()).expect("operation listed"),
-            ),
+            operation: r.operation,
         })
         .collect::<Vec<Route>>();
     let mut literal: HashMap<&'static str, Vec<(&'static str, Operation)>> = HashMap::new();
-    for (i, &(method, template, _)) in routes::ROUTES.iter().enumerate() {
-        let shadowed = routes[..i].iter().any(|earlier| earlier.method == method && earlier.regex.is_match(template));
-        if !template.contains('{') && !shadowed {
-            if let Some(route) = routes.get(i) {
-                literal.entry(template).or_default().push((method, route.operation));
-            }
+    for (i, r) in routes::ROUTES.iter().enumerate() {
+        let shadowed =
+            routes[..i].iter().any(|earlier| earlier.method == r.method && earlier.regex.is_match(r.template));
+        if !r.template.contains('{') && !shadowed {
+            literal.entry(r.template).or_default().push((r.method, r.operation));
         }
     }
-    let mut kinds = vec![None; operations.len()];
-    for (route, &(_, template, _)) in routes.iter().zip(routes::ROUTES) {
-        if let (Some(slot), Some(kind)) = (kinds.get_mut(route.operation.index()), ObjectKind::of_template(template)) {
+    let mut kinds = vec![None; routes::NAMES.len()];
+    for r in routes::ROUTES {
+        if let (Some(slot), Some((_, kind))) = (kinds.get_mut(r.operation.index()), r.object) {
             *slot = Some(kind);
         }
     }
-    Table { set, routes, operations, kinds, literal }
+    Table { set, routes, kinds, literal }
 }
 
 /// Classifies a request by its method and normalized, unversioned path. Like gorilla/mux, the
@@ -247,127 +226,4 @@ fn by_patterns(method_str: &str, path: &str) -> Result<Classified, ClassifyError
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use http::Method;
-
-    fn op(method: &str, path: &str) -> String {
-        let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
-        match classify(&method, path) {
-            Ok(c) => format!("{}{}", c.operation, c.resource.map(|r| format!(" {r}")).unwrap_or_default()),
-            Err(e) => format!("error: {e}"),
-        }
-    }
-
-    #[test]
-    fn every_route_with_a_variable_names_a_kind_of_object() {
-        for (method, template, op) in routes() {
-            let operation = Operation::from_name(op).unwrap_or_else(|| unreachable!("{op}"));
-            // `OPTIONS /{anyroute:.*}` is answered by dockerd without acting on anything.
-            if template.contains('{') && op != "system.options" {
-                assert!(operation.object().is_some(), "{method} {template} ({op}) names no kind of object");
-            }
-        }
-        let kind = |op: &str| Operation::from_name(op).and_then(Operation::object);
-        assert_eq!(kind("containers.inspect"), Some(ObjectKind::Container));
-        assert_eq!(kind("containers.checkpoints.delete"), Some(ObjectKind::Container));
-        assert_eq!(kind("exec.start"), Some(ObjectKind::Exec));
-        assert_eq!(kind("exec.create"), Some(ObjectKind::Container));
-        assert_eq!(kind("volumes.inspect"), Some(ObjectKind::Volume));
-        assert_eq!(kind("networks.connect"), Some(ObjectKind::Network));
-        assert_eq!(kind("containers.list"), None);
-        let classified = classify(&http::Method::GET, "/containers/web/json").unwrap_or_else(|e| unreachable!("{e}"));
-        assert_eq!(classified.path_naming("/containers/web/json", "abc123"), "/containers/abc123/json");
-    }
-
-    #[test]
-    fn names_common_requests() {
-        assert_eq!(op("GET", "/_ping"), "system.ping");
-        assert_eq!(op("HEAD", "/_ping"), "system.ping");
-        assert_eq!(op("GET", "/containers/json"), "containers.list");
-        assert_eq!(op("POST", "/containers/create"), "containers.create");
-        assert_eq!(op("GET", "/containers/abc/json"), "containers.inspect abc");
-        assert_eq!(op("POST", "/containers/abc/exec"), "exec.create abc");
-        assert_eq!(op("POST", "/exec/123/start"), "exec.start 123");
-        assert_eq!(op("GET", "/images/library/alpine:3/json"), "images.inspect library/alpine:3");
-        assert_eq!(op("GET", "/networks/"), "networks.list");
-        assert_eq!(op("GET", "/networks/n1"), "networks.inspect n1");
-        assert_eq!(op("POST", "/session"), "session");
-    }
-
-    #[test]
-    fn names_can_span_slashes_as_in_dockerd() {
-        // `{name:.*}` is greedy and spans `/`: this is an inspect of a container named `x/logs`.
-        assert_eq!(op("GET", "/containers/x/logs/json"), "containers.inspect x/logs");
-        assert_eq!(op("GET", "/containers/json/json"), "containers.inspect json");
-    }
-
-    #[test]
-    fn methods_are_case_sensitive_and_unknown_routes_fail() {
-        assert!(op("get", "/containers/json").starts_with("error: no docker api route"));
-        assert!(op("GET", "/containers/create").starts_with("error: no docker api route"));
-        assert!(op("HEAD", "/info").starts_with("error: no docker api route"));
-        assert!(op("GET", "/nope").starts_with("error: no docker api route"));
-        assert!(op("GET", "/containers/json/").starts_with("error: no docker api route"));
-    }
-
-    #[test]
-    fn overlapping_routes_resolve_as_dockerd_registers_them() {
-        assert_eq!(op("DELETE", "/containers/a/checkpoints/b"), "containers.checkpoints.delete a");
-        assert_eq!(op("DELETE", "/containers/a/b"), "containers.delete a/b");
-        assert_eq!(op("GET", "/debug/pprof/cmdline"), "debug.pprof");
-    }
-
-    /// Samples paths for every route (variables filled with values with and without slashes) and
-    /// checks which other routes of the same method match them too.
-    #[test]
-    fn the_only_overlap_between_operations_is_the_checkpoint_delete() {
-        let samples = ["a", "a/b", "json", "create", "a/checkpoints/b", "x/json"];
-        let variable = Regex::new(r"\{[^}]*\}").unwrap_or_else(|e| unreachable!("{e}"));
-        let mut overlaps = Vec::new();
-        for (i, (method, template, op)) in routes::ROUTES.iter().enumerate() {
-            for sample in samples {
-                let path = variable.replace_all(template, sample).into_owned();
-                for (j, other) in TABLE.routes.iter().enumerate() {
-                    if j != i
-                        && other.method == *method
-                        && other.regex.is_match(&path)
-                        && other.operation.name() != *op
-                        && *method != "OPTIONS"
-                    {
-                        overlaps.push(format!("{method} {path}: {op} / {}", other.operation));
-                    }
-                }
-            }
-        }
-        overlaps.sort();
-        overlaps.dedup();
-        assert!(
-            overlaps.iter().all(|o| o.contains("containers.checkpoints.delete") && o.contains("containers.delete")),
-            "{overlaps:#?}"
-        );
-        assert!(!overlaps.is_empty());
-    }
-
-    #[test]
-    fn routes_without_variables_classify_as_their_patterns_do() {
-        let mut literal = 0;
-        for (_, template, _) in routes().filter(|r| !r.1.contains('{')) {
-            literal += 1;
-            for method in ["GET", "HEAD", "POST", "PUT", "DELETE", "get"] {
-                let parsed = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
-                assert_eq!(classify(&parsed, template), by_patterns(parsed.as_str(), template), "{method} {template}");
-            }
-        }
-        assert!(literal > 50, "only {literal} routes without variables");
-        assert!(TABLE.literal.contains_key("/_ping") && TABLE.literal.contains_key("/containers/json"));
-    }
-
-    #[test]
-    fn every_operation_has_a_dotted_lowercase_name() {
-        for op in Operation::all() {
-            assert!(op.name().bytes().all(|b| b.is_ascii_lowercase() || b == b'.'), "{op}");
-            assert_eq!(Operation::from_name(op.name()), Some(op));
-        }
-    }
-}
+mod tests;

@@ -7,7 +7,8 @@
 //! metric label is rendered from it. This module does not load policies, read bodies or log.
 
 use crate::classify::Operation;
-use crate::inspect::{image, Finding, Kind};
+use crate::inspect::{Finding, Kind};
+use crate::naming::image;
 use crate::policy::constraints::{under, Constraints};
 use crate::policy::{glob_match, Effect, Policy, Reservation};
 

@@ -43,6 +43,17 @@ pub enum GatewayError {
     TooManyReferences(String),
 }
 
+impl From<crate::judge::JudgeError> for GatewayError {
+    fn from(error: crate::judge::JudgeError) -> GatewayError {
+        match error {
+            crate::judge::JudgeError::Target(e) => GatewayError::Target(e),
+            crate::judge::JudgeError::Classify(e) => GatewayError::Classify(e),
+            crate::judge::JudgeError::Inspect(e) => GatewayError::Inspect(e),
+            crate::judge::JudgeError::Version(e) => GatewayError::Version(e),
+        }
+    }
+}
+
 impl From<crate::resolve::ResolveError> for GatewayError {
     fn from(error: crate::resolve::ResolveError) -> GatewayError {
         match error {

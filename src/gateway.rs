@@ -13,20 +13,24 @@ use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 
 use crate::body::{self, Body};
-use crate::classify::ObjectKind;
-use crate::classify::{self, Classified};
-use crate::decide::{self, Decision};
+use crate::classify::{Classified, Operation};
 use crate::error::{self, GatewayError};
 use crate::forward::{self, Upstream};
-use crate::identify::containers::Directory;
 use crate::identify::Identity;
-use crate::inspect::{self, Finding, Inspection, Reads, Resolved};
+use crate::inspect::{self, Reads, Resolved};
+use crate::judge;
+pub use crate::judge::{judge, recognize, Judged, Judgement};
+
+mod caller;
+mod owners;
+
 use crate::lookup::EngineVersions;
-use crate::normalize::{self, Target};
 use crate::policy::Policy;
 use crate::record::{self, Entry, Mode, Recorder};
 use crate::tenancy::{self, Tenant};
 use crate::{amend, resolve};
+pub use caller::Caller;
+use owners::{pin_resolved, scoped_df, Owners};
 
 /// How much of an unread request body is read and dropped after a refusal, so the client can
 /// finish sending and read the answer on a connection that stays usable (as Go's `net/http`
@@ -41,15 +45,6 @@ pub struct Gateway {
     recorder: Arc<Recorder>,
     versions: EngineVersions,
     owners: Owners,
-}
-
-/// Everything sockgate concluded about one request.
-#[derive(Debug, Clone)]
-pub struct Judgement {
-    pub target: Target,
-    pub classified: Classified,
-    pub findings: Vec<Finding>,
-    pub decision: Decision,
 }
 
 impl Gateway {
@@ -168,7 +163,7 @@ impl Gateway {
             // What a create names in its body is no object the client asked about by name: a 404
             // there would make the docker CLI look for the image instead.
             tenancy::check(tenant, &inspection.references, resolved).map_err(|missing| {
-                if classified.operation.name() == "containers.create" {
+                if classified.operation == Operation::CONTAINERS_CREATE {
                     GatewayError::Tenancy(tenancy::TenancyError::Foreign(missing.describe()))
                 } else {
                     GatewayError::NotFound(missing)
@@ -179,8 +174,8 @@ impl Gateway {
         if let Some(resolved) = &resolved {
             pin_resolved(&mut target, &classified, resolved, tenant.is_some())?;
         }
-        let operation = classified.operation.name();
-        if operation == "containers.create" {
+        let operation = classified.operation;
+        if operation == Operation::CONTAINERS_CREATE {
             let amendments = amend::Create {
                 private_cgroupns: !policy.constraints.host_namespaces,
                 created_by: profile.map_or("", |p| &**p),
@@ -192,10 +187,12 @@ impl Gateway {
         }
         if let Some(tenant) = &tenant {
             match operation {
-                "volumes.create" | "networks.create" => {
+                Operation::VOLUMES_CREATE | Operation::NETWORKS_CREATE => {
                     buffered = Some(Bytes::from(amend::owned(buffered.as_deref().unwrap_or_default(), tenant)?));
                 }
-                "images.build" => target.query = Some(amend::owned_build_query(target.query.as_deref(), tenant)?),
+                Operation::IMAGES_BUILD => {
+                    target.query = Some(amend::owned_build_query(target.query.as_deref(), tenant)?)
+                }
                 _ if tenancy::scoped_by_filter(classified.operation) => {
                     target.query = Some(tenant.scope_query(target.query.as_deref())?);
                 }
@@ -230,7 +227,7 @@ impl Gateway {
         };
         let response = self.upstream.forward(parts, outgoing, &target, upgrade).await?;
         match &tenant {
-            Some(tenant) if operation == "system.df" => Ok(scoped_df(response, tenant).await?),
+            Some(tenant) if operation == Operation::SYSTEM_DF => Ok(scoped_df(response, tenant).await?),
             _ => Ok(response),
         }
     }
@@ -244,7 +241,7 @@ impl Gateway {
         references: &[inspect::Reference],
         resolved: &Resolved,
     ) -> Result<(), GatewayError> {
-        if classified.operation.name() != "containers.create" {
+        if classified.operation != Operation::CONTAINERS_CREATE {
             return Ok(());
         }
         for reference in references {
@@ -271,222 +268,8 @@ impl Gateway {
     }
 }
 
-/// Who is asking on one connection, and how messages and logs name them. The name is made once
-/// per identity and profile, not per request. A caller that is a container is identified again
-/// whenever the engine's containers change, so its requests are judged as what it is now, never
-/// on a stale answer kept for the connection's lifetime.
-pub struct Caller {
-    identity: std::sync::Mutex<Arc<Identity>>,
-    /// The directory's generation the identity was resolved under.
-    resolved_at: std::sync::atomic::AtomicU64,
-    named: std::sync::Mutex<(Option<Arc<str>>, Arc<str>)>,
-}
-
-impl Caller {
-    /// A caller whose identity was resolved when the directory was at `generation`.
-    pub fn new(identity: Arc<Identity>, generation: u64) -> Caller {
-        let name = Arc::from(identity.to_string());
-        Caller {
-            identity: std::sync::Mutex::new(identity),
-            resolved_at: std::sync::atomic::AtomicU64::new(generation),
-            named: std::sync::Mutex::new((None, name)),
-        }
-    }
-
-    /// Who the caller is, as last resolved.
-    pub fn identity(&self) -> Arc<Identity> {
-        self.identity.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
-    }
-
-    /// Identifies the caller again if the engine's containers changed since it last was.
-    pub async fn refresh(&self, directory: &Directory) {
-        use std::sync::atomic::Ordering;
-        let now = directory.generation();
-        if self.resolved_at.load(Ordering::Acquire) == now {
-            return;
-        }
-        let current = self.identity();
-        let fresh = current.rediscover(directory).await;
-        self.resolved_at.store(now, Ordering::Release);
-        if fresh.container != current.container {
-            tracing::info!(was = %current, now = %fresh, "the caller's container changed; its next requests are judged as it is now");
-            let name = Arc::from(fresh.to_string());
-            *self.identity.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(fresh);
-            *self.named.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = (None, name);
-        }
-    }
-
-    /// The caller's name, with the profile that chose its policy.
-    fn name(&self, identity: &Identity, profile: Option<Arc<str>>) -> Arc<str> {
-        let mut named = self.named.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if named.0 != profile {
-            let name = match &profile {
-                Some(profile) => format!("{identity}, profile `{profile}`"),
-                None => identity.to_string(),
-            };
-            *named = (profile, Arc::from(name));
-        }
-        named.1.clone()
-    }
-}
-
-/// Steps one and two: the exact path dockerd will route, and what it names.
-pub fn recognize(method: &Method, uri: &Uri) -> Result<(Target, Classified), GatewayError> {
-    let target = normalize::target(uri)?;
-    let classified = classify::classify(method, &target.path)?;
-    Ok((target, classified))
-}
-
-/// Sends the request to the objects the engine named when it was asked: an exec to its
-/// container's full id (one the engine does not know is answered 404 here, so no container that
-/// takes the name later gets an exec judged for another), a connect to its network's full id.
-fn pin_resolved(
-    target: &mut Target,
-    classified: &Classified,
-    resolved: &Resolved,
-    owned: bool,
-) -> Result<(), GatewayError> {
-    let name = classified.resource.as_deref().unwrap_or_default();
-    let not_found = || GatewayError::NotFound(tenancy::NotFound::Container(name.to_owned()));
-    match (classified.operation.name(), classified.operation.object()) {
-        ("exec.create", _) => {
-            let container = resolved.container(name).ok_or_else(not_found)?;
-            target.path = classified.path_naming(&target.path, &container.id);
-        }
-        // Under ownership every container and network a path names was checked by its id, and
-        // the request goes to that id.
-        (_, Some(ObjectKind::Container)) if owned => {
-            if let Some(container) = resolved.container(name) {
-                target.path = classified.path_naming(&target.path, &container.id);
-            }
-        }
-        (_, Some(ObjectKind::Network)) => {
-            if let Some(network) = resolved.network(name) {
-                target.path = classified.path_naming(&target.path, &network.id);
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-/// A `GET /system/df` answer narrowed to the tenant's objects.
-async fn scoped_df(response: Response<Body>, tenant: &Tenant) -> Result<Response<Body>, GatewayError> {
-    const MAX_DF: usize = 64 << 20;
-    let (mut parts, body) = response.into_parts();
-    let bytes = Limited::new(body, MAX_DF)
-        .collect()
-        .await
-        .map_err(|e| {
-            GatewayError::Lookup(crate::lookup::LookupError::Body { path: "/system/df".into(), reason: e.to_string() })
-        })?
-        .to_bytes();
-    let scoped = if parts.status.is_success() { tenant.scope_df(&bytes).map(Bytes::from) } else { None };
-    let bytes = scoped.unwrap_or(bytes);
-    parts.headers.remove(header::TRANSFER_ENCODING);
-    parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-    Ok(Response::from_parts(parts, body::full(bytes)))
-}
-
-/// Containers' owners by full id: labels never change after create, so a request that names a
-/// container by its full id is checked without asking the engine again. Bounded; ids are never
-/// reused, so a removed container's entry is only dead weight until the map is cleared.
-#[derive(Default)]
-struct Owners {
-    by_id: std::sync::Mutex<std::collections::HashMap<String, Option<String>>>,
-    label: std::sync::Mutex<Option<String>>,
-}
-
-const OWNERS_KEPT: usize = 65_536;
-
-impl Owners {
-    /// Splits `references` into those the engine must be asked about and those already known to
-    /// be `tenant`'s; a reference known to be another's is answered as missing at once.
-    fn known(
-        &self,
-        tenant: &Tenant,
-        classified: &Classified,
-        references: &[inspect::Reference],
-    ) -> Result<(Vec<inspect::Reference>, Vec<inspect::Reference>), GatewayError> {
-        // An exec is judged by its container's user and privileges: always asked.
-        if classified.operation.name() == "exec.create" {
-            return Ok((references.to_vec(), Vec::new()));
-        }
-        *self.label.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(tenant.label.clone());
-        let by_id = self.by_id.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut asked = Vec::new();
-        let mut owned = Vec::new();
-        for reference in references {
-            match reference {
-                inspect::Reference::Container(id) if is_full_id(id) => match by_id.get(id) {
-                    Some(Some(owner)) if *owner == tenant.owner => owned.push(reference.clone()),
-                    Some(_) => return Err(GatewayError::NotFound(tenancy::NotFound::Container(id.clone()))),
-                    None => asked.push(reference.clone()),
-                },
-                _ => asked.push(reference.clone()),
-            }
-        }
-        Ok((asked, owned))
-    }
-
-    /// Keeps the owners of the containers the engine described.
-    fn remember(&self, resolved: &Resolved) {
-        let Some(label) = self.label.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone() else {
-            return;
-        };
-        let mut by_id = self.by_id.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        for (_, container) in &resolved.containers {
-            if let Some(container) = container {
-                if by_id.len() >= OWNERS_KEPT {
-                    by_id.clear();
-                }
-                by_id.insert(container.id.clone(), container.labels.get(&label).cloned());
-            }
-        }
-    }
-}
-
-fn is_full_id(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-/// A request as it is judged.
-pub struct Judged<'a> {
-    pub policy: &'a Policy,
-    pub method: &'a Method,
-    pub target: &'a Target,
-    pub classified: &'a Classified,
-    pub content_type: Option<&'a [u8]>,
-    pub body: Option<&'a [u8]>,
-    /// Ownership is on for this caller.
-    pub tenancy: bool,
-}
-
-/// Steps three and four: what the request asks for, and whether the policy allows it.
-/// `resolved` is what the engine said of the objects the request refers to, once it was asked.
-pub fn judge(request: &Judged<'_>, resolved: Option<&Resolved>) -> Result<(Inspection, Decision), GatewayError> {
-    let inspection = inspect::inspect_all(&inspect::Request {
-        operation: request.classified.operation,
-        query: request.target.query.as_deref(),
-        content_type: request.content_type,
-        body: request.body,
-        resource: request.classified.resource.as_deref(),
-        resolved,
-        tenancy: request.tenancy,
-    })?;
-    let decision = decide::decide(
-        request.policy,
-        &decide::Request {
-            operation: request.classified.operation,
-            method: request.method.as_str(),
-            path: &request.target.path,
-            findings: &inspection.findings,
-        },
-    );
-    Ok((inspection, decision))
-}
-
-/// All steps for a request given as data, as `sockgate policy explain` and policy tests use them.
+/// [`judge::explain`], with its refusals as the gateway answers them, for callers that render a
+/// refusal's status.
 pub fn explain(
     policy: &Policy,
     method: &Method,
@@ -494,20 +277,7 @@ pub fn explain(
     content_type: Option<&[u8]>,
     body: Option<&[u8]>,
 ) -> Result<Judgement, GatewayError> {
-    let (target, classified) = recognize(method, uri)?;
-    let body = match inspect::reads(classified.operation) {
-        Reads::Body => Some(body.unwrap_or_default()),
-        _ => None,
-    };
-    let request =
-        Judged { policy, method, target: &target, classified: &classified, content_type, body, tenancy: false };
-    let (inspection, decision) = judge(&request, None)?;
-    if decision.allowed {
-        // The configured minimum is a serving option; explain holds requests to the default one.
-        let minimum = crate::versions::ApiVersion::default_minimum();
-        crate::versions::check(&minimum, None, target.version.as_deref())?;
-    }
-    Ok(Judgement { target, classified, findings: inspection.findings, decision })
+    Ok(judge::explain(policy, method, uri, content_type, body)?)
 }
 
 /// True when the request asks to switch protocols (`Connection: Upgrade` and an `Upgrade` header).

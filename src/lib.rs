@@ -20,7 +20,11 @@
 //! - [`forward`]: sends allowed requests to the real engine, streams and hijacked connections included;
 //! - [`record`]: logs every decision.
 //!
-//! [`gateway`] wires those steps together for one request, and [`error`] is the only place where a
+//! [`naming`] holds Docker's naming rules (image references, clean paths, driver names) that
+//! [`inspect`] and [`policy`] share.
+//!
+//! [`judge`] runs the pure steps (normalize to decide) for one request given as data, and
+//! [`gateway`] wires all the steps together for one request, and [`error`] is the only place where a
 //! failure becomes an HTTP response. [`serve`] runs the whole server until it is told to stop, as
 //! [`config`] describes it, each connection on one of the [`workers`], a single-threaded runtime
 //! per core, until its client leaves ([`hangup`]); [`tls`] builds its TLS configurations,
@@ -42,9 +46,11 @@ pub mod gateway;
 pub mod hangup;
 pub mod identify;
 pub mod inspect;
+pub mod judge;
 pub mod listen;
 pub mod logging;
 pub mod lookup;
+pub mod naming;
 pub mod normalize;
 pub mod policy;
 pub mod profile;

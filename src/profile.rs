@@ -18,7 +18,7 @@ use crate::config::{ListenerConfig, Match, PolicySource, Profile};
 use crate::identify::cert::San;
 use crate::identify::containers::ContainerInfo;
 use crate::identify::{Identity, Peer};
-use crate::inspect::image::Pin;
+use crate::naming::image::Pin;
 use crate::policy::{compat, glob_match, Policy, PolicyErrors, Reservation};
 pub use crate::references::CREATED_BY;
 
@@ -239,8 +239,8 @@ pub fn matches(profile: &str, m: &Match, identity: &Identity) -> bool {
 /// it runs a pinned image where the profile pins any.
 fn trusted_for(profile: &str, m: &Match, container: &ContainerInfo) -> bool {
     let stamped_by_other = container.labels.get(CREATED_BY).is_some_and(|by| by != profile);
-    let by_id = crate::inspect::image::normalize(&container.image, true)
-        .map_or(true, |r| matches!(r, crate::inspect::image::Reference::Id(_)));
+    let by_id = crate::naming::image::normalize(&container.image, true)
+        .map_or(true, |r| matches!(r, crate::naming::image::Reference::Id(_)));
     let pins = m.container_image.as_deref();
     let pinned_id = pins.is_some_and(|pins| {
         pins.iter().any(|p| matches!(p, Pin::Id(_)) && p.holds(&container.image_id, &container.image))
@@ -350,7 +350,7 @@ mod tests {
         assert!(matches("proxy", &pinned, &built));
         // A pinned image must be the one the container runs.
         let pinned_name =
-            Match { container_image: crate::inspect::image::pin("traefik:*").ok().map(|p| vec![p]), ..by_label };
+            Match { container_image: crate::naming::image::pin("traefik:*").ok().map(|p| vec![p]), ..by_label };
         assert!(matches("proxy", &pinned_name, &outside));
         assert!(!matches("proxy", &pinned_name, &with(container("x", &[("role", "proxy")], "evil/traefik:3"))));
     }
@@ -387,7 +387,7 @@ mod tests {
         assert!(said.contains("the default policy `ci` allows `exec.create` and `containers.archive.put`"), "{said}");
         let pinned = Profile {
             matches: Match {
-                container_image: crate::inspect::image::pin("traefik:*").ok().map(|p| vec![p]),
+                container_image: crate::naming::image::pin("traefik:*").ok().map(|p| vec![p]),
                 ..proxy.matches
             },
             ..proxy

@@ -273,7 +273,7 @@ fn every_field_of_every_host_reaching_route_has_one_true_entry() {
             problems.push(format!("{key}: name one operation per route"));
         }
         for operation in &route.operations {
-            if !route_table.contains(&format!("\"{operation}\")")) {
+            if !route_table.contains(&format!(" = \"{operation}\",")) {
                 problems.push(format!("{key}: `{operation}` is not an operation of the route table"));
             }
         }

@@ -32,8 +32,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde::Deserialize;
 use sockgate::classify::Operation;
-use sockgate::inspect::drivers::DriverKind;
 use sockgate::inspect::{self, Inspection, Kind, Reference};
+use sockgate::naming::DriverKind;
 
 #[path = "go/build.rs"]
 mod build;

@@ -280,7 +280,7 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, PolicyE
             let container_image = profile.container_image.map(|images| {
                 images
                     .into_iter()
-                    .filter_map(|i| match crate::inspect::image::pin(i.get_ref()) {
+                    .filter_map(|i| match crate::naming::image::pin(i.get_ref()) {
                         Ok(pin) => Some(pin),
                         Err(e) => {
                             err(i.span().start, e);

@@ -125,7 +125,7 @@ pub struct Match {
     /// `key=value`, or `key` for any value, among the calling container's labels.
     pub container_label: Option<String>,
     /// The images the calling container must run: ids (`sha256:...`) or name patterns.
-    pub container_image: Option<Vec<crate::inspect::image::Pin>>,
+    pub container_image: Option<Vec<crate::naming::image::Pin>>,
     /// Whether `uid` and `gid` also match processes inside containers (root in a container is
     /// uid 0 on the host). Off, they match host processes only.
     pub include_containers: bool,

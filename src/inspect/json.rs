@@ -13,6 +13,15 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
+mod fields;
+mod keys;
+#[cfg(test)]
+mod tests;
+
+pub use fields::Struct;
+use keys::check_duplicates;
+pub use keys::fold_key;
+
 /// A JSON value with object members kept in order and keys as written (escapes decoded).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Json {
@@ -45,8 +54,8 @@ pub fn parse(bytes: &[u8]) -> Result<Json, JsonError> {
     Ok(value)
 }
 
-/// Writes a tree back as JSON, members in their order. Only sockgate's own amendments use it
-/// (see [`crate::amend`]): strings are escaped by serde_json, numbers keep serde_json's reading.
+/// Writes a tree back as JSON, members in their order, for stages that rewrite a body they were
+/// allowed to send: strings are escaped by serde_json, numbers keep serde_json's reading.
 pub fn to_bytes(value: &Json) -> Vec<u8> {
     let mut out = Vec::new();
     write(value, &mut out);
@@ -82,193 +91,6 @@ fn write(value: &Json, out: &mut Vec<u8>) {
             }
             out.push(b'}');
         }
-    }
-}
-
-/// The key as Go compares it to a struct field name: ASCII letters upper-cased, and every other
-/// character replaced by the smallest member of its simple case-folding orbit (`foldName`). Only
-/// two non-ASCII characters fold into ASCII letters; other non-ASCII characters are lower-cased,
-/// which is enough to catch duplicates among keys that can never name a dockerd field.
-pub fn fold_key(key: &str) -> String {
-    key.chars()
-        .map(|c| match c {
-            'a'..='z' => c.to_ascii_uppercase(),
-            '\u{017F}' => 'S',      // LATIN SMALL LETTER LONG S folds with s and S
-            '\u{212A}' => 'K',      // KELVIN SIGN folds with k and K
-            c if c.is_ascii() => c, // includes A-Z
-            c => c.to_lowercase().next().unwrap_or(c),
-        })
-        .collect()
-}
-
-/// A view of one JSON object that dockerd decodes into a Go struct.
-#[derive(Debug, Clone)]
-pub struct Struct<'a> {
-    members: &'a [(String, Json)],
-    path: String,
-}
-
-impl<'a> Struct<'a> {
-    /// Views `value` as a struct at `path`: `null` is an empty struct, another non-object is an
-    /// error, and keys Go would take for the same field are refused.
-    pub fn new(value: &'a Json, path: &str) -> Result<Struct<'a>, JsonError> {
-        let members: &[(String, Json)] = match value {
-            Json::Object(members) => members,
-            Json::Null => &[],
-            _ => return Err(JsonError::Type { path: display_path(path), expected: "an object" }),
-        };
-        let mut folded: Vec<String> = members.iter().map(|(k, _)| fold_key(k)).collect();
-        folded.sort_unstable();
-        if let Some(pair) = folded.windows(2).find(|w| w[0] == w[1]) {
-            return Err(JsonError::DuplicateKey { path: display_path(path), key: pair[0].clone() });
-        }
-        Ok(Struct { members, path: path.to_string() })
-    }
-
-    /// The member Go would decode into the field `name`, if present and not `null`.
-    pub fn get(&self, name: &str) -> Option<&'a Json> {
-        let want = fold_key(name);
-        self.members.iter().find(|(k, _)| fold_key(k) == want).map(|(_, v)| v).filter(|v| !matches!(v, Json::Null))
-    }
-
-    /// The member `name` as a bool (`null` or absent is false).
-    pub fn bool(&self, name: &str) -> Result<bool, JsonError> {
-        match self.get(name) {
-            None => Ok(false),
-            Some(Json::Bool(b)) => Ok(*b),
-            Some(_) => Err(self.type_error(name, "true or false")),
-        }
-    }
-
-    /// The member `name` as a string (`null` or absent is empty).
-    pub fn string(&self, name: &str) -> Result<&'a str, JsonError> {
-        match self.get(name) {
-            None => Ok(""),
-            Some(Json::String(s)) => Ok(s),
-            Some(_) => Err(self.type_error(name, "a string")),
-        }
-    }
-
-    /// The member `name` as a list of strings (Go `[]string`).
-    pub fn strings(&self, name: &str) -> Result<Vec<&'a str>, JsonError> {
-        match self.get(name) {
-            None => Ok(Vec::new()),
-            Some(Json::Array(items)) => items
-                .iter()
-                .map(|item| match item {
-                    Json::String(s) => Ok(s.as_str()),
-                    _ => Err(self.type_error(name, "a list of strings")),
-                })
-                .collect(),
-            Some(_) => Err(self.type_error(name, "a list of strings")),
-        }
-    }
-
-    /// The member `name` as dockerd's `strslice.StrSlice`: a list of strings, or one string.
-    pub fn str_slice(&self, name: &str) -> Result<Vec<&'a str>, JsonError> {
-        match self.get(name) {
-            Some(Json::String(s)) => Ok(vec![s.as_str()]),
-            _ => self.strings(name),
-        }
-    }
-
-    /// The member `name` as a list (Go slice of structs); each item is returned with its path.
-    pub fn list(&self, name: &str) -> Result<Vec<(String, &'a Json)>, JsonError> {
-        match self.get(name) {
-            None => Ok(Vec::new()),
-            Some(Json::Array(items)) => {
-                Ok(items.iter().enumerate().map(|(i, item)| (format!("{}[{i}]", self.child(name)), item)).collect())
-            }
-            Some(_) => Err(self.type_error(name, "a list")),
-        }
-    }
-
-    /// The member `name` as a Go `map[string]T`: keys compared exactly, so only identical keys are
-    /// duplicates (Go would keep the last).
-    pub fn map(&self, name: &str) -> Result<Vec<(&'a str, &'a Json)>, JsonError> {
-        match self.get(name) {
-            None => Ok(Vec::new()),
-            Some(Json::Object(members)) => {
-                let mut keys: Vec<&str> = members.iter().map(|(k, _)| k.as_str()).collect();
-                keys.sort_unstable();
-                if let Some(pair) = keys.windows(2).find(|w| w[0] == w[1]) {
-                    return Err(JsonError::DuplicateKey { path: self.child(name), key: pair[0].to_string() });
-                }
-                Ok(members.iter().map(|(k, v)| (k.as_str(), v)).collect())
-            }
-            Some(_) => Err(self.type_error(name, "an object")),
-        }
-    }
-
-    /// Whether the member `name` is present with a non-null value.
-    pub fn has(&self, name: &str) -> bool {
-        self.get(name).is_some()
-    }
-
-    /// The display path of a member, as `HostConfig.Privileged`.
-    pub fn child(&self, name: &str) -> String {
-        if self.path.is_empty() {
-            name.to_string()
-        } else {
-            format!("{}.{name}", self.path)
-        }
-    }
-
-    fn type_error(&self, name: &str, expected: &'static str) -> JsonError {
-        JsonError::Type { path: self.child(name), expected }
-    }
-}
-
-fn display_path(path: &str) -> String {
-    if path.is_empty() {
-        "the body".to_string()
-    } else {
-        path.to_string()
-    }
-}
-
-/// Fields of dockerd's types that are Go maps (`map[string]T`): their keys are data, compared
-/// exactly, where every other object is a struct whose keys Go folds (`Labels`, `Sysctls`, `Tmpfs`,
-/// `ExposedPorts`, `Volumes`, `PortBindings`, `LogConfig.Config`, `DriverOpts`, `Options`,
-/// `EndpointsConfig`, `StorageOpt`, `Annotations`), already folded.
-const MAP_FIELDS: &[&str] = &[
-    "LABELS",
-    "SYSCTLS",
-    "TMPFS",
-    "STORAGEOPT",
-    "EXPOSEDPORTS",
-    "VOLUMES",
-    "PORTBINDINGS",
-    "CONFIG",
-    "DRIVEROPTS",
-    "OPTIONS",
-    "ENDPOINTSCONFIG",
-    "ANNOTATIONS",
-];
-
-/// Refuses, anywhere in the document, keys Go would read as one: in a map object identical keys
-/// (Go keeps the last), in every other object keys equal under Go's folding (Go merges them into
-/// one field). Values of a map and items of a list are structs.
-fn check_duplicates(value: &Json, path: &str, is_map: bool) -> Result<(), JsonError> {
-    match value {
-        Json::Object(members) => {
-            let mut keys: Vec<(String, &str)> =
-                members.iter().map(|(k, _)| (if is_map { k.clone() } else { fold_key(k) }, k.as_str())).collect();
-            keys.sort_unstable();
-            if let Some(pair) = keys.windows(2).find(|w| w[0].0 == w[1].0) {
-                return Err(JsonError::DuplicateKey { path: display_path(path), key: pair[1].1.to_string() });
-            }
-            for (key, member) in members {
-                let child = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
-                let child_is_map = !is_map && MAP_FIELDS.contains(&fold_key(key).as_str());
-                check_duplicates(member, &child, child_is_map)?;
-            }
-            Ok(())
-        }
-        Json::Array(items) => {
-            items.iter().enumerate().try_for_each(|(i, item)| check_duplicates(item, &format!("{path}[{i}]"), false))
-        }
-        _ => Ok(()),
     }
 }
 
@@ -329,88 +151,5 @@ impl<'de> Visitor<'de> for JsonVisitor {
             members.push((key, value));
         }
         Ok(Json::Object(members))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn obj(text: &str) -> Json {
-        parse(text.as_bytes()).unwrap_or_else(|e| unreachable!("{e}"))
-    }
-
-    #[test]
-    fn keys_match_case_insensitively_with_unicode_folding() {
-        let value = obj(r#"{"hostconfig": {"PRIVILEGED": true}}"#);
-        let top = Struct::new(&value, "").unwrap_or_else(|e| unreachable!("{e}"));
-        let host = top.get("HostConfig").map(|v| Struct::new(v, "HostConfig"));
-        assert!(matches!(host.map(|h| h.and_then(|h| h.bool("Privileged"))), Some(Ok(true))));
-        // `\u017f` is LATIN SMALL LETTER LONG S: Go's folding reads `Hoſtconfig` as `HostConfig`.
-        let value = obj("{\"Ho\\u017ftConfig\": {\"Privileged\": true}}");
-        let top = Struct::new(&value, "").unwrap_or_else(|e| unreachable!("{e}"));
-        assert!(top.has("HostConfig"));
-        // Escaped ASCII is just ASCII.
-        let value = obj(r#"{"\u0050rivileged": true}"#);
-        let top = Struct::new(&value, "").unwrap_or_else(|e| unreachable!("{e}"));
-        assert_eq!(top.bool("Privileged"), Ok(true));
-        // The Kelvin sign folds to k.
-        assert_eq!(fold_key("\u{212A}ey"), fold_key("key"));
-    }
-
-    #[test]
-    fn duplicate_struct_keys_are_refused_under_go_folding() {
-        for text in [r#"{"Privileged": false, "privileged": true}"#, "{\"Binds\": [], \"Bind\\u017f\": [\"/:/h\"]}"] {
-            assert!(matches!(parse(text.as_bytes()), Err(JsonError::DuplicateKey { .. })), "{text}");
-        }
-        // Refused anywhere, even in objects sockgate does not read.
-        for text in [
-            r#"{"Privileged": false, "Privileged": true}"#,
-            r#"{"HostConfig": {"RestartPolicy": {"Name": "no", "name": "always"}}}"#,
-            r#"{"HostConfig": {"Mounts": [{"BindOptions": {"Propagation": "a", "propagation": "b"}}]}}"#,
-        ] {
-            assert!(matches!(parse(text.as_bytes()), Err(JsonError::DuplicateKey { .. })), "{text}");
-        }
-    }
-
-    #[test]
-    fn maps_compare_keys_exactly() {
-        assert!(parse(br#"{"Labels": {"a": "1", "A": "2"}, "HostConfig": {"Tmpfs": {"/a": "", "/A": ""}}}"#).is_ok());
-        let value = obj(r#"{"Labels": {"a": "1", "A": "2"}}"#);
-        let top = Struct::new(&value, "").unwrap_or_else(|e| unreachable!("{e}"));
-        assert_eq!(top.map("Labels").map(|m| m.len()), Ok(2));
-        assert!(matches!(parse(br#"{"Labels": {"a": "1", "a": "2"}}"#), Err(JsonError::DuplicateKey { .. })));
-    }
-
-    #[test]
-    fn str_slice_accepts_a_string_or_a_list() {
-        let value = obj(r#"{"CapAdd": "SYS_ADMIN", "CapDrop": ["A", "B"]}"#);
-        let top = Struct::new(&value, "").unwrap_or_else(|e| unreachable!("{e}"));
-        assert_eq!(top.str_slice("CapAdd"), Ok(vec!["SYS_ADMIN"]));
-        assert_eq!(top.str_slice("CapDrop"), Ok(vec!["A", "B"]));
-    }
-
-    #[test]
-    fn what_go_would_read_differently_is_refused() {
-        for bad in [
-            &b"{\"Image\": \"x\"} {\"Privileged\": true}"[..], // Go's Decoder ignores the second value
-            b"{\"Image\": \"\xff\"}",                          // Go substitutes U+FFFD
-            br#"{"Image": "\ud800"}"#,                         // lone surrogate
-            br#"{"Image": "x",}"#,
-        ] {
-            assert!(parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
-        }
-        let deep = "[".repeat(200) + &"]".repeat(200);
-        assert!(parse(deep.as_bytes()).is_err());
-        assert_eq!(parse(b"  "), Ok(Json::Null));
-    }
-
-    #[test]
-    fn wrong_types_are_errors() {
-        let value = obj(r#"{"Privileged": 1, "Binds": "/:/x"}"#);
-        let top = Struct::new(&value, "HostConfig").unwrap_or_else(|e| unreachable!("{e}"));
-        assert!(matches!(top.bool("Privileged"), Err(JsonError::Type { .. })));
-        assert!(matches!(top.strings("Binds"), Err(JsonError::Type { .. })));
-        assert_eq!(top.bool("Missing"), Ok(false));
     }
 }

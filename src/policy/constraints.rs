@@ -5,8 +5,8 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use crate::inspect::drivers::{check_driver_name, DriverKind};
-use crate::inspect::image;
+use crate::naming::image;
+pub use crate::naming::{check_driver_name, DriverKind};
 
 /// Docker's default capability set (`oci/caps/defaults.go`).
 pub const DEFAULT_CAPABILITIES: &[&str] = &[
@@ -162,7 +162,7 @@ impl RawConstraints {
                     let span = p.span().start;
                     let path = p.into_inner();
                     if path.starts_with('/') {
-                        Some(crate::inspect::clean_path(&path))
+                        Some(crate::naming::clean_path(&path))
                     } else {
                         errors.push((span, format!("host mount `{path}` must be an absolute path")));
                         None
@@ -254,6 +254,6 @@ mod tests {
         assert!(!under("/srv/cache2", "/srv/cache"));
         assert!(!under("/srv", "/srv/cache"));
         assert!(under("/etc", "/"));
-        assert_eq!(crate::inspect::clean_path("/srv/./cache/../cache//x/"), "/srv/cache/x");
+        assert_eq!(crate::naming::clean_path("/srv/./cache/../cache//x/"), "/srv/cache/x");
     }
 }

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use crate::classify::Operation;
-use crate::inspect::drivers::{check_driver_name, DriverKind};
 use crate::inspect::{Finding, Kind};
+use crate::naming::{check_driver_name, DriverKind};
 
 /// What learn mode has seen so far.
 #[derive(Debug, Default)]

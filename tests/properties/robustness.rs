@@ -276,6 +276,6 @@ proptest! {
         ],
         ids in any::<bool>(),
     ) {
-        let _ = inspect::image::normalize(&reference, ids);
+        let _ = sockgate::naming::image::normalize(&reference, ids);
     }
 }

@@ -8,6 +8,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
+// Moves to `crate::glob` with the policy restructuring; naming imports nothing else of the crate.
 use crate::policy::glob_match;
 
 /// Compiles the reference grammar now, so the first request that names an image does not wait.

@@ -1,0 +1,147 @@
+//! The route table matched as gorilla/mux matches dockerd's routes, and the table's own invariants.
+
+use super::*;
+use http::Method;
+
+fn op(method: &str, path: &str) -> String {
+    let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+    match classify(&method, path) {
+        Ok(c) => format!("{}{}", c.operation, c.resource.map(|r| format!(" {r}")).unwrap_or_default()),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+#[test]
+fn every_route_with_a_variable_names_a_kind_of_object() {
+    for (method, template, op) in routes() {
+        let operation = Operation::from_name(op).unwrap_or_else(|| unreachable!("{op}"));
+        // `OPTIONS /{anyroute:.*}` is answered by dockerd without acting on anything.
+        if template.contains('{') && op != "system.options" {
+            assert!(operation.object().is_some(), "{method} {template} ({op}) names no kind of object");
+        }
+    }
+    let kind = |op: &str| Operation::from_name(op).and_then(Operation::object);
+    assert_eq!(kind("containers.inspect"), Some(ObjectKind::Container));
+    assert_eq!(kind("containers.checkpoints.delete"), Some(ObjectKind::Container));
+    assert_eq!(kind("exec.start"), Some(ObjectKind::Exec));
+    assert_eq!(kind("exec.create"), Some(ObjectKind::Container));
+    assert_eq!(kind("volumes.inspect"), Some(ObjectKind::Volume));
+    assert_eq!(kind("networks.connect"), Some(ObjectKind::Network));
+    assert_eq!(kind("containers.list"), None);
+    let classified = classify(&http::Method::GET, "/containers/web/json").unwrap_or_else(|e| unreachable!("{e}"));
+    assert_eq!(classified.path_naming("/containers/web/json", "abc123"), "/containers/abc123/json");
+}
+
+#[test]
+fn names_common_requests() {
+    assert_eq!(op("GET", "/_ping"), "system.ping");
+    assert_eq!(op("HEAD", "/_ping"), "system.ping");
+    assert_eq!(op("GET", "/containers/json"), "containers.list");
+    assert_eq!(op("POST", "/containers/create"), "containers.create");
+    assert_eq!(op("GET", "/containers/abc/json"), "containers.inspect abc");
+    assert_eq!(op("POST", "/containers/abc/exec"), "exec.create abc");
+    assert_eq!(op("POST", "/exec/123/start"), "exec.start 123");
+    assert_eq!(op("GET", "/images/library/alpine:3/json"), "images.inspect library/alpine:3");
+    assert_eq!(op("GET", "/networks/"), "networks.list");
+    assert_eq!(op("GET", "/networks/n1"), "networks.inspect n1");
+    assert_eq!(op("POST", "/session"), "session");
+}
+
+#[test]
+fn names_can_span_slashes_as_in_dockerd() {
+    // `{name:.*}` is greedy and spans `/`: this is an inspect of a container named `x/logs`.
+    assert_eq!(op("GET", "/containers/x/logs/json"), "containers.inspect x/logs");
+    assert_eq!(op("GET", "/containers/json/json"), "containers.inspect json");
+}
+
+#[test]
+fn methods_are_case_sensitive_and_unknown_routes_fail() {
+    assert!(op("get", "/containers/json").starts_with("error: no docker api route"));
+    assert!(op("GET", "/containers/create").starts_with("error: no docker api route"));
+    assert!(op("HEAD", "/info").starts_with("error: no docker api route"));
+    assert!(op("GET", "/nope").starts_with("error: no docker api route"));
+    assert!(op("GET", "/containers/json/").starts_with("error: no docker api route"));
+}
+
+#[test]
+fn overlapping_routes_resolve_as_dockerd_registers_them() {
+    assert_eq!(op("DELETE", "/containers/a/checkpoints/b"), "containers.checkpoints.delete a");
+    assert_eq!(op("DELETE", "/containers/a/b"), "containers.delete a/b");
+    assert_eq!(op("GET", "/debug/pprof/cmdline"), "debug.pprof");
+}
+
+/// Samples paths for every route (variables filled with values with and without slashes) and
+/// checks which other routes of the same method match them too.
+#[test]
+fn the_only_overlap_between_operations_is_the_checkpoint_delete() {
+    let samples = ["a", "a/b", "json", "create", "a/checkpoints/b", "x/json"];
+    let variable = Regex::new(r"\{[^}]*\}").unwrap_or_else(|e| unreachable!("{e}"));
+    let mut overlaps = Vec::new();
+    for (i, r) in routes::ROUTES.iter().enumerate() {
+        let (method, template, op) = (&r.method, r.template, r.operation.name());
+        for sample in samples {
+            let path = variable.replace_all(template, sample).into_owned();
+            for (j, other) in TABLE.routes.iter().enumerate() {
+                if j != i
+                    && other.method == *method
+                    && other.regex.is_match(&path)
+                    && other.operation.name() != op
+                    && *method != "OPTIONS"
+                {
+                    overlaps.push(format!("{method} {path}: {op} / {}", other.operation));
+                }
+            }
+        }
+    }
+    overlaps.sort();
+    overlaps.dedup();
+    assert!(
+        overlaps.iter().all(|o| o.contains("containers.checkpoints.delete") && o.contains("containers.delete")),
+        "{overlaps:#?}"
+    );
+    assert!(!overlaps.is_empty());
+}
+
+#[test]
+fn routes_without_variables_classify_as_their_patterns_do() {
+    let mut literal = 0;
+    for (_, template, _) in routes().filter(|r| !r.1.contains('{')) {
+        literal += 1;
+        for method in ["GET", "HEAD", "POST", "PUT", "DELETE", "get"] {
+            let parsed = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
+            assert_eq!(classify(&parsed, template), by_patterns(parsed.as_str(), template), "{method} {template}");
+        }
+    }
+    assert!(literal > 50, "only {literal} routes without variables");
+    assert!(TABLE.literal.contains_key("/_ping") && TABLE.literal.contains_key("/containers/json"));
+}
+
+#[test]
+fn the_declared_object_is_the_first_path_variable_and_one_kind_per_operation() {
+    let variable = Regex::new(r"\{([^}:]*)").unwrap_or_else(|e| unreachable!("{e}"));
+    for r in routes::ROUTES {
+        let first = variable.captures(r.template).and_then(|c| c.get(1)).map(|m| m.as_str());
+        if let Some((name, kind)) = r.object {
+            assert_eq!(first, Some(name), "{} {}", r.method, r.template);
+            assert_eq!(r.operation.object(), Some(kind), "{} {}", r.method, r.template);
+        }
+    }
+}
+
+#[test]
+fn the_operation_constants_are_sorted_and_each_has_a_route() {
+    assert!(routes::NAMES.windows(2).all(|w| w[0] < w[1]), "operations! must list names in order");
+    for op in Operation::all() {
+        assert!(routes::ROUTES.iter().any(|r| r.operation == op), "{op} has no route");
+    }
+    assert_eq!(Operation::CONTAINERS_CREATE.name(), "containers.create");
+    assert_eq!(Operation::from_name("exec.start"), Some(Operation::EXEC_START));
+}
+
+#[test]
+fn every_operation_has_a_dotted_lowercase_name() {
+    for op in Operation::all() {
+        assert!(op.name().bytes().all(|b| b.is_ascii_lowercase() || b == b'.'), "{op}");
+        assert_eq!(Operation::from_name(op.name()), Some(op));
+    }
+}

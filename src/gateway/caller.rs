@@ -1,0 +1,67 @@
+//! Who is asking on one connection, as the gateway names them in messages and logs. It
+//! identifies nobody itself; it asks the containers directory again when the engine's containers
+//! change.
+
+use std::sync::Arc;
+
+use crate::identify::containers::Directory;
+use crate::identify::Identity;
+
+/// Who is asking on one connection, and how messages and logs name them. The name is made once
+/// per identity and profile, not per request. A caller that is a container is identified again
+/// whenever the engine's containers change, so its requests are judged as what it is now, never
+/// on a stale answer kept for the connection's lifetime.
+pub struct Caller {
+    identity: parking_lot::Mutex<Arc<Identity>>,
+    /// The directory's generation the identity was resolved under.
+    resolved_at: std::sync::atomic::AtomicU64,
+    named: parking_lot::Mutex<(Option<Arc<str>>, Arc<str>)>,
+}
+
+impl Caller {
+    /// A caller whose identity was resolved when the directory was at `generation`.
+    pub fn new(identity: Arc<Identity>, generation: u64) -> Caller {
+        let name = Arc::from(identity.to_string());
+        Caller {
+            identity: parking_lot::Mutex::new(identity),
+            resolved_at: std::sync::atomic::AtomicU64::new(generation),
+            named: parking_lot::Mutex::new((None, name)),
+        }
+    }
+
+    /// Who the caller is, as last resolved.
+    pub fn identity(&self) -> Arc<Identity> {
+        self.identity.lock().clone()
+    }
+
+    /// Identifies the caller again if the engine's containers changed since it last was.
+    pub async fn refresh(&self, directory: &Directory) {
+        use std::sync::atomic::Ordering;
+        let now = directory.generation();
+        if self.resolved_at.load(Ordering::Acquire) == now {
+            return;
+        }
+        let current = self.identity();
+        let fresh = current.rediscover(directory).await;
+        self.resolved_at.store(now, Ordering::Release);
+        if fresh.container != current.container {
+            tracing::info!(was = %current, now = %fresh, "the caller's container changed; its next requests are judged as it is now");
+            let name = Arc::from(fresh.to_string());
+            *self.identity.lock() = Arc::new(fresh);
+            *self.named.lock() = (None, name);
+        }
+    }
+
+    /// The caller's name, with the profile that chose its policy.
+    pub(super) fn name(&self, identity: &Identity, profile: Option<Arc<str>>) -> Arc<str> {
+        let mut named = self.named.lock();
+        if named.0 != profile {
+            let name = match &profile {
+                Some(profile) => format!("{identity}, profile `{profile}`"),
+                None => identity.to_string(),
+            };
+            *named = (profile, Arc::from(name));
+        }
+        named.1.clone()
+    }
+}
