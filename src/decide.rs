@@ -7,9 +7,10 @@
 //! metric label is rendered from it. This module does not load policies, read bodies or log.
 
 use crate::classify::Operation;
+use crate::glob;
 use crate::inspect::{image, Finding, Kind};
 use crate::policy::constraints::{under, Constraints};
-use crate::policy::{glob_match, Effect, Policy, Reservation};
+use crate::policy::{Effect, Policy, Reservation};
 
 /// What is judged of one request.
 #[derive(Debug, Clone, Copy)]
@@ -155,7 +156,7 @@ pub fn violated(c: &Constraints, finding: &Finding) -> Option<&'static str> {
         Kind::Namespace => ("host_namespaces", !c.host_namespaces),
         Kind::Sysctl => ("sysctls", !c.sysctls),
         Kind::Runtime => {
-            ("runtimes", c.runtimes.as_ref().is_some_and(|allowed| !allowed.iter().any(|r| glob_match(r, value))))
+            ("runtimes", c.runtimes.as_ref().is_some_and(|allowed| !allowed.iter().any(|r| glob::matches(r, value))))
         }
         Kind::CgroupParent => ("cgroup_parent", !c.cgroup_parent),
         Kind::VolumesFrom => ("volumes_from", !c.volumes_from),

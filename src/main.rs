@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Args, CommandFactory, Parser, Subcommand};
+use sockgate::cases;
 use sockgate::config::{self, ListenAddr, ListenerConfig, PolicySource, ServeConfig, UpstreamConfig};
 use sockgate::forward::UpstreamAddr;
 use sockgate::logging::{LogFilter, LogFormat};
-use sockgate::policy::{cases, compat, Policy};
+use sockgate::policy::{compat, Policy};
 use sockgate::record::audit::AuditTarget;
 use sockgate::record::Mode;
 use sockgate::tls::{ClientTls, ServerTls};

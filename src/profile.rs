@@ -15,11 +15,12 @@
 use std::sync::Arc;
 
 use crate::config::{ListenerConfig, Match, PolicySource, Profile};
+use crate::diagnostics::Problems;
 use crate::identify::cert::San;
 use crate::identify::containers::ContainerInfo;
 use crate::identify::{Identity, Peer};
 use crate::inspect::image::Pin;
-use crate::policy::{compat, glob_match, Policy, PolicyErrors, Reservation};
+use crate::policy::{compat, Policy, Reservation};
 pub use crate::references::CREATED_BY;
 
 /// The policies of one listener.
@@ -34,9 +35,9 @@ impl Profiles {
     /// the profiles of every listener match on (but its own), as reservations its callers may not
     /// take: a caller of one listener must not make a container that another listener's profile
     /// would take for its own caller.
-    pub fn load_all(listeners: &[ListenerConfig]) -> Result<Vec<Profiles>, PolicyErrors> {
+    pub fn load_all(listeners: &[ListenerConfig]) -> Result<Vec<Profiles>, Problems> {
         let reservations = reservations(listeners.iter().flat_map(|l| &l.profiles));
-        let mut errors = PolicyErrors::default();
+        let mut errors = Problems::default();
         let mut loaded = Vec::new();
         for listener in listeners {
             match Profiles::load_reserving(
@@ -58,7 +59,7 @@ impl Profiles {
 
     /// Loads one listener's default policy and its profiles' policies, reserving what its own
     /// profiles match on.
-    pub fn load(default: &PolicySource, profiles: &[Profile]) -> Result<Profiles, PolicyErrors> {
+    pub fn load(default: &PolicySource, profiles: &[Profile]) -> Result<Profiles, Problems> {
         Profiles::load_reserving(default, profiles, &reservations(profiles.iter()), None)
     }
 
@@ -67,8 +68,8 @@ impl Profiles {
         profiles: &[Profile],
         reservations: &[Reservation],
         owner: Option<&str>,
-    ) -> Result<Profiles, PolicyErrors> {
-        let mut errors = PolicyErrors::default();
+    ) -> Result<Profiles, Problems> {
+        let mut errors = Problems::default();
         let mut load = |source: &PolicySource| match load_source(source) {
             Ok(policy) => Some(policy),
             Err(e) => {
@@ -185,7 +186,7 @@ fn reservations<'a>(profiles: impl Iterator<Item = &'a Profile>) -> Vec<Reservat
 }
 
 /// Loads a policy from where the configuration says it is.
-pub fn load_source(source: &PolicySource) -> Result<Policy, PolicyErrors> {
+pub fn load_source(source: &PolicySource) -> Result<Policy, Problems> {
     match source {
         PolicySource::Files(files) => Policy::load(files),
         PolicySource::Inline { name, text } => {
@@ -224,7 +225,7 @@ pub fn matches(profile: &str, m: &Match, identity: &Identity) -> bool {
         && m.san_email.as_ref().is_none_or(|want| san(&|s| matches!(s, San::Email(e) if e == want)))
         && m.san_ip.is_none_or(|want| san(&|s| matches!(s, San::Ip(ip) if ip.to_canonical() == want.to_canonical())))
         && m.cidr.is_none_or(|net| ip.is_some_and(|ip| net.contains(ip)))
-        && m.container_name.as_ref().is_none_or(|glob| container.is_some_and(|c| glob_match(glob, &c.name)))
+        && m.container_name.as_ref().is_none_or(|glob| container.is_some_and(|c| crate::glob::matches(glob, &c.name)))
         && m.container_label.as_ref().is_none_or(|label| {
             container.is_some_and(|c| match label.split_once('=') {
                 Some((k, v)) => c.labels.get(k).is_some_and(|have| have == v),

@@ -21,6 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::admin::{self, Admin};
 use crate::config::{Cidr, ListenAddr, ListenerConfig, PolicySource, ServeConfig};
+use crate::diagnostics::Problems;
 use crate::forward::{Upstream, UpstreamAddr};
 use crate::gateway::{Caller, Gateway};
 use crate::hangup::HangUp;
@@ -28,7 +29,6 @@ use crate::identify::cert::CertIdentity;
 use crate::identify::containers::Directory;
 use crate::identify::{Identity, Peer};
 use crate::listen::{Accepted, ListenError, Listener, SocketOptions};
-use crate::policy::PolicyErrors;
 use crate::profile::Profiles;
 use crate::record::audit::AuditLog;
 use crate::record::learn::{LearnError, Learner};
@@ -50,7 +50,7 @@ const FILE_POLL: Duration = Duration::from_secs(2);
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("invalid policy:\n{0}")]
-    Policy(#[from] PolicyErrors),
+    Policy(#[from] Problems),
     #[error(transparent)]
     Listen(#[from] ListenError),
     #[error(transparent)]
@@ -310,7 +310,7 @@ impl Reloader {
         tracing::info!("policies reloaded");
     }
 
-    fn failed(&self, errors: &PolicyErrors) {
+    fn failed(&self, errors: &Problems) {
         self.recorder.metrics.reloads.with_label_values(&["failed"]).inc();
         for error in &errors.0 {
             tracing::error!("reload refused, the old policies stay: {error}");

@@ -14,8 +14,8 @@ use super::{
     parse_upstream, Cidr, ListenAddr, ListenerConfig, Match, PolicySource, Profile, ServeConfig, UpstreamConfig,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_SPIN_US, DEFAULT_UPSTREAM,
 };
-use crate::policy::keys::Shape;
-use crate::policy::{position, PolicyError, PolicyErrors};
+use crate::diagnostics::keys::Shape;
+use crate::diagnostics::{position, Problem, Problems};
 use crate::record::audit::AuditTarget;
 use crate::record::Mode;
 use crate::tls::{ClientTls, ServerTls};
@@ -157,7 +157,7 @@ struct RawProfile {
 }
 
 /// Reads and checks a configuration file.
-pub fn load(path: &Path) -> Result<ServeConfig, PolicyErrors> {
+pub fn load(path: &Path) -> Result<ServeConfig, Problems> {
     let file = path.display().to_string();
     let text =
         std::fs::read_to_string(path).map_err(|e| single(&file, None, format!("cannot read configuration: {e}")))?;
@@ -167,20 +167,20 @@ pub fn load(path: &Path) -> Result<ServeConfig, PolicyErrors> {
     Ok(config)
 }
 
-fn single(file: &str, at: Option<(usize, usize)>, message: String) -> PolicyErrors {
-    PolicyErrors(vec![PolicyError { file: file.to_string(), position: at, message }])
+fn single(file: &str, at: Option<(usize, usize)>, message: String) -> Problems {
+    Problems(vec![Problem { file: file.to_string(), position: at, message }])
 }
 
 /// Checks configuration text; `base` is where relative paths start.
-pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, PolicyErrors> {
+pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, Problems> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
-        let mut errors = PolicyErrors::default();
-        crate::policy::report_toml_error(&mut errors, file, text, &e, CONFIG_SHAPE);
+        let mut errors = Problems::default();
+        crate::diagnostics::report_toml_error(&mut errors, file, text, &e, CONFIG_SHAPE);
         errors
     })?;
     let mut errors = Vec::new();
     let mut err = |offset: usize, message: String| {
-        errors.push(PolicyError { file: file.to_string(), position: Some(position(text, offset)), message });
+        errors.push(Problem { file: file.to_string(), position: Some(position(text, offset)), message });
     };
     let path = |p: &str| -> PathBuf { base.join(p) };
     if *raw.version.get_ref() != 1 {
@@ -378,7 +378,7 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, PolicyE
         });
     }
     if !errors.is_empty() {
-        return Err(PolicyErrors(errors));
+        return Err(Problems(errors));
     }
     // Following the engine's containers costs a connection and an event stream: only when a
     // profile asks who a container is, unless the file says otherwise.

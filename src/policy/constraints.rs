@@ -129,25 +129,25 @@ pub(super) struct RawConstraints {
 }
 
 /// The keys of `[containers]`.
-pub(super) const KEYS: &[(&str, super::keys::Shape)] = &[
-    ("privileged", super::keys::Shape::Value),
-    ("host_mounts", super::keys::Shape::Value),
-    ("host_mounts_read_only", super::keys::Shape::Value),
-    ("devices", super::keys::Shape::Value),
-    ("capabilities", super::keys::Shape::Value),
-    ("unconfined", super::keys::Shape::Value),
-    ("host_namespaces", super::keys::Shape::Value),
-    ("sysctls", super::keys::Shape::Value),
-    ("runtimes", super::keys::Shape::Value),
-    ("cgroup_parent", super::keys::Shape::Value),
-    ("volumes_from", super::keys::Shape::Value),
-    ("exec_root", super::keys::Shape::Value),
-    ("images", super::keys::Shape::Value),
-    ("build_host_network", super::keys::Shape::Value),
-    ("volume_drivers", super::keys::Shape::Value),
-    ("network_drivers", super::keys::Shape::Value),
-    ("ipam_drivers", super::keys::Shape::Value),
-    ("log_drivers", super::keys::Shape::Value),
+pub(super) const KEYS: &[(&str, crate::diagnostics::keys::Shape)] = &[
+    ("privileged", crate::diagnostics::keys::Shape::Value),
+    ("host_mounts", crate::diagnostics::keys::Shape::Value),
+    ("host_mounts_read_only", crate::diagnostics::keys::Shape::Value),
+    ("devices", crate::diagnostics::keys::Shape::Value),
+    ("capabilities", crate::diagnostics::keys::Shape::Value),
+    ("unconfined", crate::diagnostics::keys::Shape::Value),
+    ("host_namespaces", crate::diagnostics::keys::Shape::Value),
+    ("sysctls", crate::diagnostics::keys::Shape::Value),
+    ("runtimes", crate::diagnostics::keys::Shape::Value),
+    ("cgroup_parent", crate::diagnostics::keys::Shape::Value),
+    ("volumes_from", crate::diagnostics::keys::Shape::Value),
+    ("exec_root", crate::diagnostics::keys::Shape::Value),
+    ("images", crate::diagnostics::keys::Shape::Value),
+    ("build_host_network", crate::diagnostics::keys::Shape::Value),
+    ("volume_drivers", crate::diagnostics::keys::Shape::Value),
+    ("network_drivers", crate::diagnostics::keys::Shape::Value),
+    ("ipam_drivers", crate::diagnostics::keys::Shape::Value),
+    ("log_drivers", crate::diagnostics::keys::Shape::Value),
 ];
 
 impl RawConstraints {
