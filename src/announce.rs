@@ -9,8 +9,8 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::config::{ListenerConfig, PolicySource};
+use crate::decide::Mode;
 use crate::forward::{Upstream, UpstreamAddr};
-use crate::record::Mode;
 
 /// How a policy source reads in the start-up line.
 pub fn policy_name(source: &PolicySource) -> String {

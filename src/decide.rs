@@ -12,6 +12,9 @@ use crate::inspect::{image, Finding, Kind};
 use crate::policy::constraints::{under, Constraints};
 use crate::policy::{Effect, Policy, Reservation};
 
+mod mode;
+pub use mode::Mode;
+
 /// What is judged of one request.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {

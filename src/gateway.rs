@@ -15,6 +15,7 @@ use hyper::upgrade::OnUpgrade;
 use crate::body::{self, Body};
 use crate::classify::ObjectKind;
 use crate::classify::{self, Classified};
+use crate::decide::Mode;
 use crate::decide::{self, Decision};
 use crate::error::{self, GatewayError};
 use crate::forward::{self, Upstream};
@@ -24,7 +25,7 @@ use crate::inspect::{self, Finding, Inspection, Reads, Resolved};
 use crate::lookup::EngineVersions;
 use crate::normalize::{self, Target};
 use crate::policy::Policy;
-use crate::record::{self, Entry, Mode, Recorder};
+use crate::record::{self, Entry, Recorder};
 use crate::tenancy::{self, Tenant};
 use crate::{amend, resolve};
 

@@ -9,11 +9,11 @@ use anyhow::{bail, Context};
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use sockgate::cases;
 use sockgate::config::{self, ListenAddr, ListenerConfig, PolicySource, ServeConfig, UpstreamConfig};
+use sockgate::decide::Mode;
 use sockgate::forward::UpstreamAddr;
 use sockgate::logging::{LogFilter, LogFormat};
 use sockgate::policy::{compat, Policy};
 use sockgate::record::audit::AuditTarget;
-use sockgate::record::Mode;
 use sockgate::tls::{ClientTls, ServerTls};
 
 // A request makes a few dozen small, short-lived allocations (header maps, buffers, body frames)

@@ -21,6 +21,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::admin::{self, Admin};
 use crate::config::{Cidr, ListenAddr, ListenerConfig, PolicySource, ServeConfig};
+use crate::decide::Mode;
 use crate::diagnostics::Problems;
 use crate::forward::{Upstream, UpstreamAddr};
 use crate::gateway::{Caller, Gateway};
@@ -32,7 +33,7 @@ use crate::listen::{Accepted, ListenError, Listener, SocketOptions};
 use crate::profile::Profiles;
 use crate::record::audit::AuditLog;
 use crate::record::learn::{LearnError, Learner};
-use crate::record::{Mode, Recorder};
+use crate::record::Recorder;
 use crate::tls::{self, Reloadable, TlsError};
 use crate::workers::Workers;
 

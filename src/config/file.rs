@@ -14,10 +14,10 @@ use super::{
     parse_upstream, Cidr, ListenAddr, ListenerConfig, Match, PolicySource, Profile, ServeConfig, UpstreamConfig,
     DEFAULT_MAX_BODY_BYTES, DEFAULT_SPIN_US, DEFAULT_UPSTREAM,
 };
+use crate::decide::Mode;
 use crate::diagnostics::keys::Shape;
 use crate::diagnostics::{position, Problem, Problems};
 use crate::record::audit::AuditTarget;
-use crate::record::Mode;
 use crate::tls::{ClientTls, ServerTls};
 
 /// Every key a configuration file may hold.

@@ -10,9 +10,9 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::decide::Mode;
 use crate::forward::UpstreamAddr;
 use crate::record::audit::AuditTarget;
-use crate::record::Mode;
 use crate::tls::{ClientTls, ServerTls};
 
 /// Where sockgate listens when not told otherwise.
