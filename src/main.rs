@@ -6,15 +6,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use clap::{Args, CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use sockgate::cases;
-use sockgate::config::{self, ListenAddr, ListenerConfig, PolicySource, ServeConfig, UpstreamConfig};
-use sockgate::decide::Mode;
-use sockgate::forward::UpstreamAddr;
+use sockgate::config::{self, ListenAddr};
 use sockgate::logging::{LogFilter, LogFormat};
 use sockgate::policy::{compat, Policy};
-use sockgate::record::audit::AuditTarget;
-use sockgate::tls::{ClientTls, ServerTls};
 
 // A request makes a few dozen small, short-lived allocations (header maps, buffers, body frames)
 // across threads; mimalloc serves them from per-thread pages at a fraction of glibc malloc's cost.
@@ -42,7 +38,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the Docker Engine API through the policy
-    Serve(Box<ServeArgs>),
+    Serve(Box<config::flags::ServeArgs>),
     /// Check, explain and test policies
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -67,94 +63,6 @@ enum Command {
     },
     /// Print the manual page, e.g. `sockgate man > /usr/local/share/man/man1/sockgate.1`
     Man,
-}
-
-#[derive(Args)]
-struct ServeArgs {
-    /// Configuration file: listeners, TLS and a policy per client (replaces the flags below)
-    #[arg(long, value_name = "FILE", env = "SOCKGATE_CONFIG", conflicts_with_all = ["listen", "policy", "tlscert", "upstream"])]
-    config: Option<PathBuf>,
-    /// Where to listen: `unix:///path/to.sock` or `tcp://host:port` (repeatable)
-    #[arg(long = "listen", value_name = "ADDR", default_value = config::DEFAULT_LISTEN, env = "SOCKGATE_LISTEN", value_delimiter = ',')]
-    listen: Vec<ListenAddr>,
-    /// The real engine: `unix:///path` or `tcp://host:port`
-    #[arg(long, value_name = "ADDR", default_value = config::DEFAULT_UPSTREAM, value_parser = config::parse_upstream, env = "SOCKGATE_UPSTREAM")]
-    upstream: UpstreamAddr,
-    /// Policy file, or a built-in policy: `builtin:read-only`, `builtin:ci`, `builtin:watchtower`,
-    /// `builtin:full-access` (repeatable: several make one policy). Without it: docker-socket-proxy
-    /// variables (`CONTAINERS=1`, `POST=0`, ...) if set, else the built-in read-only policy
-    #[arg(long, value_name = "FILE", env = "SOCKGATE_POLICY", value_delimiter = ',')]
-    policy: Vec<PathBuf>,
-    /// Permission bits of created unix sockets, in octal
-    #[arg(long, value_name = "MODE", default_value = "660", value_parser = parse_mode)]
-    socket_mode: u32,
-    /// Group (name or id) that owns created unix sockets
-    #[arg(long, value_name = "GROUP")]
-    socket_group: Option<String>,
-    /// TLS certificate of TCP listeners (as dockerd's --tlscert)
-    #[arg(long, value_name = "FILE", requires = "tlskey")]
-    tlscert: Option<PathBuf>,
-    /// TLS private key of TCP listeners
-    #[arg(long, value_name = "FILE", requires = "tlscert")]
-    tlskey: Option<PathBuf>,
-    /// CA that signs client certificates
-    #[arg(long, value_name = "FILE")]
-    tlscacert: Option<PathBuf>,
-    /// Require client certificates signed by --tlscacert
-    #[arg(long, requires_all = ["tlscert", "tlscacert"])]
-    tlsverify: bool,
-    /// Source networks TCP listeners accept (repeatable), e.g. 172.16.0.0/12; any if none
-    #[arg(long = "allow-cidr", value_name = "CIDR")]
-    allow_cidr: Vec<sockgate::config::Cidr>,
-    /// Serve a non-loopback TCP address without TLS (anyone who reaches it gets what the policy allows)
-    #[arg(long)]
-    insecure_tcp: bool,
-    /// CA that signs the engine's certificate, for a `tcp://` upstream with TLS
-    #[arg(long, value_name = "FILE")]
-    upstream_tlscacert: Option<PathBuf>,
-    /// sockgate's client certificate for the engine
-    #[arg(long, value_name = "FILE", requires_all = ["upstream_tlskey", "upstream_tlscacert"])]
-    upstream_tlscert: Option<PathBuf>,
-    /// sockgate's client key for the engine
-    #[arg(long, value_name = "FILE", requires = "upstream_tlscert")]
-    upstream_tlskey: Option<PathBuf>,
-    /// Seconds in-flight requests may take to finish after SIGTERM or SIGINT
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
-    grace_period: u64,
-    /// Connections served at once; more wait to be accepted
-    #[arg(long, value_name = "N", default_value_t = 1024)]
-    max_connections: usize,
-    /// Threads serving connections; 0 is one per core
-    #[arg(long, value_name = "N", default_value_t = 0)]
-    workers: usize,
-    /// Microseconds a worker serving a lone request keeps polling before it sleeps, which saves
-    /// the wake-ups a one-at-a-time client would wait for; 0 never
-    #[arg(long, value_name = "MICROSECONDS", default_value_t = config::DEFAULT_SPIN_US)]
-    spin_us: u64,
-    /// Largest request body read for inspection (container specs and the like); larger get 413
-    #[arg(long, value_name = "BYTES", default_value_t = config::DEFAULT_MAX_BODY_BYTES)]
-    max_body_bytes: usize,
-    /// Turns ownership on with this one owner name for every caller (one sockgate per CI job):
-    /// callers reach only what they created through it
-    #[arg(long, value_name = "NAME", env = "SOCKGATE_OWNER")]
-    owner: Option<String>,
-    /// Lowest Engine API version served; older clients are refused (below 1.24 some routes mean
-    /// something else to the engine)
-    #[arg(long, value_name = "VERSION", default_value = sockgate::versions::DEFAULT_MINIMUM)]
-    min_api_version: sockgate::versions::ApiVersion,
-    /// Serve /metrics, /health and /ready here, e.g. tcp://127.0.0.1:9323
-    #[arg(long, value_name = "ADDR", env = "SOCKGATE_ADMIN_LISTEN")]
-    admin_listen: Option<ListenAddr>,
-    /// Write one JSON line per decision here (`-` for standard output); reopened on SIGHUP
-    #[arg(long, value_name = "PATH", env = "SOCKGATE_AUDIT_LOG")]
-    audit_log: Option<String>,
-    /// enforce: deny what the policy denies; audit: log and count it, but let it through;
-    /// learn: let everything readable through and write the policy that allows exactly that
-    #[arg(long, value_name = "MODE", default_value = "enforce", env = "SOCKGATE_MODE")]
-    mode: Mode,
-    /// Where learn mode writes its policy (on exit and on SIGUSR1)
-    #[arg(long, value_name = "FILE", default_value = config::DEFAULT_LEARN_OUTPUT)]
-    learn_output: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -188,13 +96,6 @@ enum PolicyCommand {
     },
     /// Print the policy equivalent to docker-socket-proxy environment variables
     FromEnv,
-}
-
-fn parse_mode(s: &str) -> Result<u32, String> {
-    u32::from_str_radix(s.trim_start_matches("0o"), 8)
-        .ok()
-        .filter(|m| *m <= 0o777)
-        .ok_or_else(|| format!("`{s}` is not an octal permission mode such as 660"))
 }
 
 fn main() -> ExitCode {
@@ -316,10 +217,10 @@ fn check_config(file: &std::path::Path) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+fn serve(args: config::flags::ServeArgs) -> anyhow::Result<ExitCode> {
     let config = match &args.config {
         Some(file) => sockgate::config::file::load(file).map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?,
-        None => config_from_flags(args)?,
+        None => config::flags::config_from_flags(args)?,
     };
     // Connections are served on worker threads of their own (`sockgate::workers`); this runtime
     // only accepts them and runs the admin endpoints, signals and reloads.
@@ -327,76 +228,6 @@ fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the runtime")?;
     runtime.block_on(sockgate::serve::run(config, stop_signal()))?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The policy `--policy` names; without it, the docker-socket-proxy variables if set, else the
-/// built-in read-only policy. `tell` logs which, for `serve`.
-fn policy_source(files: Vec<PathBuf>, tell: bool) -> anyhow::Result<PolicySource> {
-    let env = |name: &str| std::env::var(name).ok();
-    Ok(if !files.is_empty() {
-        let ignored: Vec<&str> = compat::variables().filter(|name| env(name).is_some()).collect();
-        if tell && !ignored.is_empty() {
-            tracing::warn!(
-                "docker-socket-proxy variables are set ({}) but ignored: --policy is given, and only its files apply",
-                ignored.join(", ")
-            );
-        }
-        PolicySource::Files(files)
-    } else if compat::present(&env) {
-        if tell {
-            tracing::info!(
-                "no --policy given: using the docker-socket-proxy environment variables (see `sockgate policy from-env`)"
-            );
-        }
-        PolicySource::Inline { name: compat::POLICY_NAME.into(), text: compat::policy_from_env(&env)? }
-    } else {
-        PolicySource::BuiltinReadOnly
-    })
-}
-
-/// The configuration the flags describe: every `--listen` with the same policy and TLS settings.
-fn config_from_flags(args: ServeArgs) -> anyhow::Result<ServeConfig> {
-    let policy = policy_source(args.policy, true)?;
-    let tls = match (args.tlscert, args.tlskey) {
-        (Some(cert), Some(key)) => Some(ServerTls { cert, key, ca: args.tlscacert, verify: args.tlsverify }),
-        _ => None,
-    };
-    let upstream_tls =
-        args.upstream_tlscacert.map(|ca| ClientTls { ca, cert: args.upstream_tlscert, key: args.upstream_tlskey });
-    let listeners = args
-        .listen
-        .into_iter()
-        .map(|addr| {
-            let tcp = matches!(addr, ListenAddr::Tcp(_));
-            ListenerConfig {
-                addr,
-                socket_mode: args.socket_mode,
-                socket_group: args.socket_group.clone(),
-                tls: if tcp { tls.clone() } else { None },
-                allow_cidrs: args.allow_cidr.clone(),
-                insecure: args.insecure_tcp,
-                policy: policy.clone(),
-                profiles: Vec::new(),
-                owner: args.owner.clone(),
-            }
-        })
-        .collect();
-    Ok(ServeConfig {
-        listeners,
-        upstream: UpstreamConfig { addr: args.upstream, tls: upstream_tls },
-        grace_period: Duration::from_secs(args.grace_period),
-        max_connections: args.max_connections,
-        workers: args.workers,
-        spin: Duration::from_micros(args.spin_us),
-        max_body_bytes: args.max_body_bytes,
-        min_api_version: args.min_api_version,
-        container_discovery: false,
-        admin_listen: args.admin_listen,
-        audit_log: args.audit_log.as_deref().map(AuditTarget::parse),
-        mode: args.mode,
-        learn_output: args.learn_output,
-        config_file: None,
-    })
 }
 
 fn policy(command: PolicyCommand) -> anyhow::Result<ExitCode> {
@@ -412,7 +243,7 @@ fn policy(command: PolicyCommand) -> anyhow::Result<ExitCode> {
             }
         },
         PolicyCommand::Explain { policy, body, content_type, method, path } => {
-            let source = policy_source(policy, false)?;
+            let source = config::flags::policy_source(policy, false)?;
             let policy =
                 sockgate::profile::load_source(&source).map_err(|e| anyhow::anyhow!("invalid policy:\n{e}"))?;
             let body = match body {
