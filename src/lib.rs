@@ -54,5 +54,6 @@ pub mod resolve;
 pub mod serve;
 pub mod tenancy;
 pub mod tls;
+pub mod tools;
 pub mod versions;
 pub mod workers;

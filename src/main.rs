@@ -10,7 +10,8 @@ use clap::{CommandFactory, Parser, Subcommand};
 use sockgate::cases;
 use sockgate::config::{self, ListenAddr};
 use sockgate::logging::{LogFilter, LogFormat};
-use sockgate::policy::{compat, Policy};
+use sockgate::policy::compat;
+use sockgate::tools;
 
 // A request makes a few dozen small, short-lived allocations (header maps, buffers, body frames)
 // across threads; mimalloc serves them from per-thread pages at a fraction of glibc malloc's cost.
@@ -115,15 +116,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// `1 rule`, `2 rules`.
-fn plural(n: usize, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
-
 /// An error and its causes on one line, leaving out a cause whose text the message already holds
 /// (the leaf errors quote their `io::Error`, which is also their source).
 fn message(error: &anyhow::Error) -> String {
@@ -142,7 +134,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Serve(args) => serve(*args),
         Command::Policy(command) => policy(command),
-        Command::CheckConfig { file } => check_config(&file),
+        Command::CheckConfig { file } => Ok(print(tools::check_config(&file))),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "sockgate", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
@@ -166,57 +158,6 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn check_config(file: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let config = match sockgate::config::file::load(file) {
-        Ok(config) => config,
-        Err(errors) => {
-            eprintln!("{errors}");
-            return Ok(ExitCode::FAILURE);
-        }
-    };
-    let mut failed = false;
-    match sockgate::profile::Profiles::load_all(&config.listeners) {
-        Ok(loaded) => {
-            for warning in sockgate::profile::warnings(&config.listeners, &loaded) {
-                eprintln!("{}: warning: {warning}", file.display());
-            }
-        }
-        Err(errors) => {
-            eprintln!("{errors}");
-            failed = true;
-        }
-    }
-    for listener in &config.listeners {
-        // `serve` resolves the group when it creates the socket: a name this host does not know
-        // fails there, so it fails here.
-        if let (ListenAddr::Unix(_), Some(group)) = (&listener.addr, &listener.socket_group) {
-            if let Err(e) = sockgate::listen::resolve_group(group) {
-                eprintln!("{}: listener `{}`: {e}", file.display(), listener.addr);
-                failed = true;
-            }
-        }
-    }
-    for listener in &config.listeners {
-        if let Some(tls) = &listener.tls {
-            if let Err(e) = sockgate::tls::server_config(tls) {
-                eprintln!("{}: listener `{}`: {e}", file.display(), listener.addr);
-                failed = true;
-            }
-        }
-    }
-    if let Some(tls) = &config.upstream.tls {
-        if let Err(e) = sockgate::tls::client_config(tls) {
-            eprintln!("{}: upstream: {e}", file.display());
-            failed = true;
-        }
-    }
-    if failed {
-        return Ok(ExitCode::FAILURE);
-    }
-    println!("ok: {}", plural(config.listeners.len(), "listener"));
-    Ok(ExitCode::SUCCESS)
-}
-
 fn serve(args: config::flags::ServeArgs) -> anyhow::Result<ExitCode> {
     let config = match &args.config {
         Some(file) => sockgate::config::file::load(file).map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?,
@@ -232,16 +173,7 @@ fn serve(args: config::flags::ServeArgs) -> anyhow::Result<ExitCode> {
 
 fn policy(command: PolicyCommand) -> anyhow::Result<ExitCode> {
     match command {
-        PolicyCommand::Check { files } => match Policy::load(&files) {
-            Ok(policy) => {
-                println!("ok: policy `{}` with {}", policy.name, plural(policy.rules.len(), "rule"));
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(errors) => {
-                eprintln!("{errors}");
-                Ok(ExitCode::FAILURE)
-            }
-        },
+        PolicyCommand::Check { files } => Ok(print(tools::check_policy(&files))),
         PolicyCommand::Explain { policy, body, content_type, method, path } => {
             let source = config::flags::policy_source(policy, false)?;
             let policy =
@@ -258,49 +190,27 @@ fn policy(command: PolicyCommand) -> anyhow::Result<ExitCode> {
             let method = http::Method::from_bytes(method.as_bytes()).context("invalid method")?;
             let uri: http::Uri = path.parse().context("invalid path")?;
             let content_type = body.as_ref().map(|_| content_type.as_bytes());
-            match sockgate::gateway::explain(&policy, &method, &uri, content_type, body.as_deref()) {
-                Ok(j) => {
-                    println!("operation: {}", j.classified.operation);
-                    if let Some(resource) = &j.classified.resource {
-                        println!("resource:  {resource}");
-                    }
-                    for finding in &j.findings {
-                        println!("finding:   {finding}");
-                    }
-                    if j.decision.allowed {
-                        println!("decision:  allow, by rule {}", j.decision.rule_list());
-                        Ok(ExitCode::SUCCESS)
-                    } else {
-                        println!("decision:  deny");
-                        println!("message:   sockgate: {}", j.decision.denial_message());
-                        Ok(ExitCode::from(2))
-                    }
-                }
-                Err(e) => {
-                    println!("decision:  refuse ({})", e.status().as_u16());
-                    println!("message:   sockgate: {e}");
-                    Ok(ExitCode::from(2))
-                }
-            }
+            Ok(print(tools::explain(&policy, &method, &uri, content_type, body.as_deref())))
         }
         PolicyCommand::Test { dir } => {
             let outcomes = cases::run_dir(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
             if outcomes.is_empty() {
                 bail!("no `*.cases.toml` files in `{}`", dir.display());
             }
-            let failed = outcomes.iter().filter(|o| !o.passed).count();
-            for o in &outcomes {
-                let mark = if o.passed { "ok  " } else { "FAIL" };
-                println!("{mark} {}: {}: {}", o.file.display(), o.name, o.detail);
-            }
-            println!("{} passed, {failed} failed", outcomes.len() - failed);
-            Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(print(tools::cases(&outcomes)))
         }
         PolicyCommand::FromEnv => {
             print!("{}", compat::policy_from_env(&|name: &str| std::env::var(name).ok())?);
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Prints what a tool reports and maps its status to the exit code.
+fn print(report: tools::Report) -> ExitCode {
+    print!("{}", report.out);
+    eprint!("{}", report.err);
+    ExitCode::from(report.status)
 }
 
 /// Completes on SIGTERM or SIGINT.
