@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+
+use parking_lot::Mutex;
 
 use crate::classify::Operation;
 use crate::inspect::drivers::{check_driver_name, DriverKind};
@@ -78,7 +79,7 @@ impl Learner {
 
     /// Remembers one request.
     pub fn observe(&self, client: &str, operation: Operation, findings: &[Finding]) {
-        let Ok(mut seen) = self.seen.lock() else { return };
+        let mut seen = self.seen.lock();
         // A process id names one run of a client, not the client: each would be a line of its own
         // in the policy's comments, and none would mean anything once the process is gone.
         let client: Vec<&str> = client.split(' ').filter(|word| !word.starts_with("pid=")).collect();
@@ -123,7 +124,7 @@ impl Learner {
 
     /// The policy that allows exactly what was seen.
     pub fn policy_text(&self) -> String {
-        let Ok(seen) = self.seen.lock() else { return String::new() };
+        let seen = self.seen.lock();
         let mut out = String::from(
             "# Learned by `sockgate serve --mode learn`: it allows exactly what the clients below did.\n\
              # Review it before enforcing it.\nversion = 1\nname = \"learned\"\n\n[[rule]]\nid = \"learned\"\nallow = [\n",
