@@ -6,7 +6,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use crate::inspect::drivers::{check_driver_name, DriverKind};
-use crate::inspect::image;
+use crate::inspect::{image, Kind};
 
 /// Docker's default capability set (`oci/caps/defaults.go`).
 pub const DEFAULT_CAPABILITIES: &[&str] = &[
@@ -238,6 +238,61 @@ impl RawConstraints {
     }
 }
 
+/// The `[containers]` keys that are plain switches, in the order a policy lists them.
+pub const FLAGS: &[&str] = &[
+    "privileged",
+    "devices",
+    "unconfined",
+    "host_namespaces",
+    "sysctls",
+    "cgroup_parent",
+    "volumes_from",
+    "exec_root",
+    "build_host_network",
+];
+
+/// The switch among [`FLAGS`] that a finding of this kind needs turned on, if a switch judges it
+/// (host mounts, capabilities, runtimes, images and drivers are judged by lists instead). Both the
+/// decision and the learned policy read findings through this one mapping.
+pub fn flag(kind: Kind) -> Option<&'static str> {
+    Some(match kind {
+        Kind::Privileged => "privileged",
+        Kind::Device => "devices",
+        Kind::Unconfined => "unconfined",
+        Kind::Namespace => "host_namespaces",
+        Kind::Sysctl => "sysctls",
+        Kind::CgroupParent => "cgroup_parent",
+        Kind::VolumesFrom => "volumes_from",
+        Kind::ExecRoot => "exec_root",
+        Kind::BuildHostNetwork => "build_host_network",
+        Kind::HostMount { .. }
+        | Kind::Capability
+        | Kind::Runtime
+        | Kind::Image
+        | Kind::Driver(_)
+        | Kind::Name
+        | Kind::Labels => return None,
+    })
+}
+
+impl Constraints {
+    /// Whether the switch `key` (one of [`FLAGS`]) is on.
+    pub fn flag(&self, key: &str) -> bool {
+        match key {
+            "privileged" => self.privileged,
+            "devices" => self.devices,
+            "unconfined" => self.unconfined,
+            "host_namespaces" => self.host_namespaces,
+            "sysctls" => self.sysctls,
+            "cgroup_parent" => self.cgroup_parent,
+            "volumes_from" => self.volumes_from,
+            "exec_root" => self.exec_root,
+            "build_host_network" => self.build_host_network,
+            _ => false,
+        }
+    }
+}
+
 /// Whether `path` is `prefix` or lies below it, comparing whole path components.
 pub fn under(path: &str, prefix: &str) -> bool {
     prefix == "/" || path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
@@ -246,6 +301,30 @@ pub fn under(path: &str, prefix: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_switch_a_finding_needs_is_a_key_the_decision_checks() {
+        let kinds = [
+            Kind::Privileged,
+            Kind::Device,
+            Kind::Unconfined,
+            Kind::Namespace,
+            Kind::Sysctl,
+            Kind::CgroupParent,
+            Kind::VolumesFrom,
+            Kind::ExecRoot,
+            Kind::BuildHostNetwork,
+        ];
+        let closed = Constraints::default();
+        for kind in kinds {
+            let key = flag(kind).unwrap_or_else(|| unreachable!("{kind:?} has no switch"));
+            assert!(FLAGS.contains(&key) && KEYS.iter().any(|(k, _)| *k == key), "{key}");
+            let finding =
+                crate::inspect::Finding { kind, field: String::new(), value: "x".into(), says: String::new() };
+            assert_eq!(crate::decide::violated(&closed, &finding), (!closed.flag(key)).then_some(key), "{key}");
+        }
+        assert_eq!(flag(Kind::Capability), None);
+    }
 
     #[test]
     fn prefixes_compare_whole_components() {

@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use crate::classify::Operation;
 use crate::inspect::drivers::{check_driver_name, DriverKind};
 use crate::inspect::{Finding, Kind};
+use crate::policy::constraints::{flag, FLAGS};
 
 /// What learn mode has seen so far.
 #[derive(Debug, Default)]
@@ -85,40 +86,40 @@ impl Learner {
         let client: Vec<&str> = client.split(' ').filter(|word| !word.starts_with("pid=")).collect();
         seen.operations.entry(operation.name()).or_default().insert(client.join(" "));
         for finding in findings {
-            let flag = match finding.kind {
-                Kind::Privileged => "privileged",
+            if let Some(flag) = flag(finding.kind) {
+                seen.flags.insert(flag);
+                continue;
+            }
+            match finding.kind {
                 Kind::HostMount { read_only } => {
                     seen.host_mounts.insert(finding.value.clone());
                     seen.read_write_mount |= !read_only;
-                    continue;
                 }
-                Kind::Device => "devices",
                 Kind::Capability => {
                     seen.capabilities.insert(finding.value.clone());
-                    continue;
                 }
-                Kind::Unconfined => "unconfined",
-                Kind::Namespace => "host_namespaces",
-                Kind::Sysctl => "sysctls",
                 Kind::Runtime => {
                     seen.runtimes.insert(finding.value.clone());
-                    continue;
                 }
-                Kind::CgroupParent => "cgroup_parent",
-                Kind::VolumesFrom => "volumes_from",
-                Kind::ExecRoot => "exec_root",
                 Kind::Image => {
                     seen.images.insert(finding.value.clone());
-                    continue;
                 }
-                Kind::BuildHostNetwork => "build_host_network",
-                Kind::Name | Kind::Labels => continue,
                 Kind::Driver(kind) => {
                     seen.drivers.insert((kind, finding.value.clone()));
-                    continue;
                 }
-            };
-            seen.flags.insert(flag);
+                // Switches are noted above; names and labels are judged by reservations.
+                Kind::Privileged
+                | Kind::Device
+                | Kind::Unconfined
+                | Kind::Namespace
+                | Kind::Sysctl
+                | Kind::CgroupParent
+                | Kind::VolumesFrom
+                | Kind::ExecRoot
+                | Kind::BuildHostNetwork
+                | Kind::Name
+                | Kind::Labels => {}
+            }
         }
     }
 
@@ -134,17 +135,7 @@ impl Learner {
             let _ = writeln!(out, "  \"{operation}\", # {}", clients.join("; ").replace('\n', " "));
         }
         out.push_str("]\n\n[containers]\n");
-        for flag in [
-            "privileged",
-            "devices",
-            "unconfined",
-            "host_namespaces",
-            "sysctls",
-            "cgroup_parent",
-            "volumes_from",
-            "exec_root",
-            "build_host_network",
-        ] {
+        for flag in FLAGS {
             let _ = writeln!(out, "{flag} = {}", seen.flags.contains(flag));
         }
         let list = |items: &BTreeSet<String>| items.iter().map(|i| toml_string(i)).collect::<Vec<_>>().join(", ");
