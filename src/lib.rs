@@ -25,6 +25,11 @@
 //! per core, until its client leaves ([`hangup`]); [`tls`] builds its TLS configurations,
 //! [`body`] is the one body type, and [`logging`] sets up sockgate's own log, where [`announce`]
 //! writes the start-up line.
+//!
+//! Beside the stages: [`glob`] matches the names policies and profiles are written in,
+//! [`diagnostics`] says where a problem in a policy or configuration file is (and what was
+//! probably meant), [`cases`] runs a policy's test cases through the gateway, and [`tools`] is what
+//! the command-line tools report; `main.rs` only parses the command line and prints it.
 
 pub mod admin;
 pub mod amend;
