@@ -1,7 +1,7 @@
 //! The policy model: what [`crate::decide`] evaluates. A policy is a set of rules (an `id`, an
 //! effect, operation patterns, optional `methods` and `paths`), the `[containers]` constraints
 //! ([`constraints`]), the ownership it is under, and for each operation the rules that name it.
-//! Loading and checking policy text is [`load`]'s job; the built-in policies are in [`builtin`];
+//! Loading and checking policy text is `load`'s job; the built-in policies are in [`builtin`];
 //! test cases run through the gateway live in [`crate::cases`]. This module does not evaluate
 //! requests and does no I/O beyond reading the named policy files.
 
