@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use crate::address::UpstreamAddr;
 use crate::config::{ListenerConfig, PolicySource};
+use crate::decide::Mode;
 use crate::forward::Upstream;
-use crate::record::Mode;
 
 /// How a policy source reads in the start-up line.
 pub fn policy_name(source: &PolicySource) -> String {

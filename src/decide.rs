@@ -7,10 +7,14 @@
 //! metric label is rendered from it. This module does not load policies, read bodies or log.
 
 use crate::classify::Operation;
+use crate::glob;
 use crate::inspect::{Finding, Kind};
 use crate::naming::image;
 use crate::policy::constraints::{under, Constraints};
-use crate::policy::{glob_match, Effect, Policy, Reservation};
+use crate::policy::{Effect, Policy, Reservation};
+
+mod mode;
+pub use mode::Mode;
 
 /// What is judged of one request.
 #[derive(Debug, Clone, Copy)]
@@ -156,7 +160,7 @@ pub fn violated(c: &Constraints, finding: &Finding) -> Option<&'static str> {
         Kind::Namespace => ("host_namespaces", !c.host_namespaces),
         Kind::Sysctl => ("sysctls", !c.sysctls),
         Kind::Runtime => {
-            ("runtimes", c.runtimes.as_ref().is_some_and(|allowed| !allowed.iter().any(|r| glob_match(r, value))))
+            ("runtimes", c.runtimes.as_ref().is_some_and(|allowed| !allowed.iter().any(|r| glob::matches(r, value))))
         }
         Kind::CgroupParent => ("cgroup_parent", !c.cgroup_parent),
         Kind::VolumesFrom => ("volumes_from", !c.volumes_from),

@@ -14,6 +14,7 @@ use hyper::upgrade::OnUpgrade;
 
 use crate::body::{self, Body};
 use crate::classify::{Classified, Operation};
+use crate::decide::Mode;
 use crate::error::{self, GatewayError};
 use crate::forward::{self, Upstream};
 use crate::identify::Identity;
@@ -26,7 +27,7 @@ mod owners;
 
 use crate::lookup::EngineVersions;
 use crate::policy::Policy;
-use crate::record::{self, Entry, Mode, Recorder};
+use crate::record::{self, Entry, Recorder};
 use crate::tenancy::{self, Tenant};
 use crate::{amend, resolve};
 pub use caller::Caller;

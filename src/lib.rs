@@ -30,19 +30,27 @@
 //! per core, until its client leaves ([`hangup`]); [`tls`] builds its TLS configurations,
 //! [`body`] is the one body type, and [`logging`] sets up sockgate's own log, where [`announce`]
 //! writes the start-up line. [`address`] is how listeners, the engine and networks are written.
+//!
+//! Beside the stages: [`glob`] matches the names policies and profiles are written in,
+//! [`diagnostics`] says where a problem in a policy or configuration file is (and what was
+//! probably meant), [`cases`] runs a policy's test cases through the gateway, and [`tools`] is what
+//! the command-line tools report; `main.rs` only parses the command line and prints it.
 
 pub mod address;
 pub mod admin;
 pub mod amend;
 pub mod announce;
 pub mod body;
+pub mod cases;
 pub mod classify;
 pub mod config;
 pub mod decide;
+pub mod diagnostics;
 pub mod engine;
 pub mod error;
 pub mod forward;
 pub mod gateway;
+pub mod glob;
 pub mod hangup;
 pub mod identify;
 pub mod inspect;
@@ -60,5 +68,6 @@ pub mod resolve;
 pub mod serve;
 pub mod tenancy;
 pub mod tls;
+pub mod tools;
 pub mod versions;
 pub mod workers;

@@ -19,7 +19,7 @@ fn text(output: &Output) -> String {
 
 #[test]
 fn shipped_policy_cases_all_pass() {
-    let outcomes = sockgate::policy::cases::run_dir(Path::new(POLICIES)).expect("cases load");
+    let outcomes = sockgate::cases::run_dir(Path::new(POLICIES)).expect("cases load");
     let failed: Vec<String> =
         outcomes.iter().filter(|o| !o.passed).map(|o| format!("{}: {}", o.name, o.detail)).collect();
     assert!(failed.is_empty(), "{failed:#?}");

@@ -3,185 +3,44 @@
 //! `file:line:col`; unknown keys are refused with a suggestion. Relative paths are relative to the
 //! file. It loads no policy and opens nothing.
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
-use toml::Spanned;
+mod profiles;
+mod raw;
 
-use super::{
-    ListenerConfig, Match, PolicySource, Profile, ServeConfig, UpstreamConfig, DEFAULT_MAX_BODY_BYTES, DEFAULT_SPIN_US,
-    DEFAULT_UPSTREAM,
+use super::defaults::{
+    parse_socket_mode, DEFAULT_GRACE_PERIOD_SECS, DEFAULT_LEARN_OUTPUT, DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_SOCKET_MODE, DEFAULT_SPIN_US, DEFAULT_UPSTREAM, DEFAULT_WORKERS,
 };
+use super::{ListenerConfig, PolicySource, ServeConfig, UpstreamConfig};
 use crate::address::{parse_upstream, Cidr, ListenAddr, UpstreamAddr};
-use crate::policy::keys::Shape;
-use crate::policy::{position, PolicyError, PolicyErrors};
+use crate::diagnostics::{position, Problem, Problems};
 use crate::record::audit::AuditTarget;
-use crate::record::Mode;
 use crate::tls::{ClientTls, ServerTls};
-
-/// Every key a configuration file may hold.
-const CONFIG_SHAPE: &[(&str, Shape)] = &[
-    ("version", Shape::Value),
-    ("upstream", Shape::Value),
-    ("upstream_tls", Shape::Table(&[("ca", Shape::Value), ("cert", Shape::Value), ("key", Shape::Value)])),
-    ("grace_period", Shape::Value),
-    ("max_connections", Shape::Value),
-    ("workers", Shape::Value),
-    ("spin_us", Shape::Value),
-    ("max_body_bytes", Shape::Value),
-    ("min_api_version", Shape::Value),
-    ("container_discovery", Shape::Value),
-    ("admin_listen", Shape::Value),
-    ("audit_log", Shape::Value),
-    ("mode", Shape::Value),
-    ("learn_output", Shape::Value),
-    (
-        "listener",
-        Shape::Tables(&[
-            ("address", Shape::Value),
-            ("policy", Shape::Value),
-            ("socket_mode", Shape::Value),
-            ("socket_group", Shape::Value),
-            ("allow_cidrs", Shape::Value),
-            ("insecure", Shape::Value),
-            ("owner", Shape::Value),
-            (
-                "tls",
-                Shape::Table(&[
-                    ("cert", Shape::Value),
-                    ("key", Shape::Value),
-                    ("ca", Shape::Value),
-                    ("verify", Shape::Value),
-                ]),
-            ),
-            (
-                "profile",
-                Shape::Tables(&[
-                    ("name", Shape::Value),
-                    ("policy", Shape::Value),
-                    ("uid", Shape::Value),
-                    ("gid", Shape::Value),
-                    ("cn", Shape::Value),
-                    ("san", Shape::Value),
-                    ("san_dns", Shape::Value),
-                    ("san_uri", Shape::Value),
-                    ("san_email", Shape::Value),
-                    ("san_ip", Shape::Value),
-                    ("cidr", Shape::Value),
-                    ("container_name", Shape::Value),
-                    ("container_label", Shape::Value),
-                    ("container_image", Shape::Value),
-                    ("include_containers", Shape::Value),
-                ]),
-            ),
-        ]),
-    ),
-];
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawConfig {
-    version: Spanned<i64>,
-    upstream: Option<Spanned<String>>,
-    upstream_tls: Option<RawClientTls>,
-    grace_period: Option<u64>,
-    max_connections: Option<usize>,
-    workers: Option<usize>,
-    spin_us: Option<u64>,
-    max_body_bytes: Option<usize>,
-    min_api_version: Option<Spanned<String>>,
-    container_discovery: Option<bool>,
-    admin_listen: Option<Spanned<String>>,
-    audit_log: Option<String>,
-    mode: Option<Mode>,
-    learn_output: Option<String>,
-    #[serde(default)]
-    listener: Vec<RawListener>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawClientTls {
-    ca: String,
-    cert: Option<String>,
-    key: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawListener {
-    address: Spanned<String>,
-    policy: Option<Vec<String>>,
-    socket_mode: Option<Spanned<String>>,
-    socket_group: Option<String>,
-    #[serde(default)]
-    allow_cidrs: Vec<Spanned<String>>,
-    #[serde(default)]
-    insecure: bool,
-    owner: Option<Spanned<String>>,
-    tls: Option<RawServerTls>,
-    #[serde(default)]
-    profile: Vec<RawProfile>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawServerTls {
-    cert: String,
-    key: String,
-    ca: Option<String>,
-    #[serde(default)]
-    verify: bool,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawProfile {
-    name: Spanned<String>,
-    policy: Vec<String>,
-    uid: Option<u32>,
-    gid: Option<u32>,
-    cn: Option<String>,
-    san: Option<String>,
-    san_dns: Option<String>,
-    san_uri: Option<String>,
-    san_email: Option<String>,
-    san_ip: Option<Spanned<String>>,
-    cidr: Option<Spanned<String>>,
-    container_name: Option<String>,
-    container_label: Option<String>,
-    container_image: Option<Vec<Spanned<String>>>,
-    #[serde(default)]
-    include_containers: bool,
-}
+use raw::{RawConfig, CONFIG_SHAPE};
 
 /// Reads and checks a configuration file.
-pub fn load(path: &Path) -> Result<ServeConfig, PolicyErrors> {
+pub fn load(path: &Path) -> Result<ServeConfig, Problems> {
     let file = path.display().to_string();
-    let text =
-        std::fs::read_to_string(path).map_err(|e| single(&file, None, format!("cannot read configuration: {e}")))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Problems::single(&file, None, format!("cannot read configuration: {e}")))?;
     let mut config = parse(&file, &text, path.parent().unwrap_or(Path::new(".")))?;
     // Read again on every reload, profiles and all.
     config.config_file = Some(path.to_path_buf());
     Ok(config)
 }
 
-fn single(file: &str, at: Option<(usize, usize)>, message: String) -> PolicyErrors {
-    PolicyErrors(vec![PolicyError { file: file.to_string(), position: at, message }])
-}
-
 /// Checks configuration text; `base` is where relative paths start.
-pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, PolicyErrors> {
+pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, Problems> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
-        let mut errors = PolicyErrors::default();
-        crate::policy::report_toml_error(&mut errors, file, text, &e, CONFIG_SHAPE);
+        let mut errors = Problems::default();
+        crate::diagnostics::report_toml_error(&mut errors, file, text, &e, CONFIG_SHAPE);
         errors
     })?;
     let mut errors = Vec::new();
     let mut err = |offset: usize, message: String| {
-        errors.push(PolicyError { file: file.to_string(), position: Some(position(text, offset)), message });
+        errors.push(Problem { file: file.to_string(), position: Some(position(text, offset)), message });
     };
     let path = |p: &str| -> PathBuf { base.join(p) };
     if *raw.version.get_ref() != 1 {
@@ -230,17 +89,11 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, PolicyE
             }
         };
         let socket_mode = match &listener.socket_mode {
-            None => 0o660,
-            Some(mode) => match u32::from_str_radix(mode.get_ref(), 8).ok().filter(|m| *m <= 0o777) {
-                Some(m) => m,
-                None => {
-                    err(
-                        mode.span().start,
-                        format!("`{}` is not an octal permission mode such as \"660\"", mode.get_ref()),
-                    );
-                    0o660
-                }
-            },
+            None => DEFAULT_SOCKET_MODE,
+            Some(mode) => parse_socket_mode(mode.get_ref()).unwrap_or_else(|e| {
+                err(mode.span().start, e);
+                DEFAULT_SOCKET_MODE
+            }),
         };
         let mut allow_cidrs = Vec::new();
         for cidr in &listener.allow_cidrs {
@@ -263,97 +116,7 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, PolicyE
         }
         let mut profiles = Vec::new();
         for profile in listener.profile {
-            let cidr = profile.cidr.as_ref().and_then(|c| match c.get_ref().parse::<Cidr>() {
-                Ok(cidr) => Some(cidr),
-                Err(e) => {
-                    err(c.span().start, e);
-                    None
-                }
-            });
-            let san_ip = profile.san_ip.as_ref().and_then(|ip| match ip.get_ref().parse::<IpAddr>() {
-                Ok(ip) => Some(ip),
-                Err(_) => {
-                    err(ip.span().start, format!("`{}` is not an IP address", ip.get_ref()));
-                    None
-                }
-            });
-            let container_image = profile.container_image.map(|images| {
-                images
-                    .into_iter()
-                    .filter_map(|i| match crate::naming::image::pin(i.get_ref()) {
-                        Ok(pin) => Some(pin),
-                        Err(e) => {
-                            err(i.span().start, e);
-                            None
-                        }
-                    })
-                    .collect()
-            });
-            // `san` is the DNS name it has always been compared with; the typed keys say which.
-            let san_dns = match (profile.san, profile.san_dns) {
-                (Some(_), Some(_)) => {
-                    err(profile.name.span().start, "`san` and `san_dns` are the same key: give one".into());
-                    None
-                }
-                (one, other) => one.or(other),
-            };
-            let matches = Match {
-                uid: profile.uid,
-                gid: profile.gid,
-                cn: profile.cn,
-                san_dns,
-                san_uri: profile.san_uri,
-                san_email: profile.san_email,
-                san_ip,
-                cidr,
-                container_name: profile.container_name,
-                container_label: profile.container_label,
-                container_image,
-                include_containers: profile.include_containers,
-            };
-            if !matches.names_someone() {
-                err(
-                    profile.name.span().start,
-                    format!(
-                        "profile `{}` matches nobody: give it `uid`, `gid`, `cn`, `san_dns`, `san_uri`, `san_email`, \
-                         `san_ip`, `cidr`, `container_name` or `container_label`",
-                        profile.name.get_ref()
-                    ),
-                );
-            }
-            if matches.include_containers && matches.uid.is_none() && matches.gid.is_none() {
-                err(
-                    profile.name.span().start,
-                    format!(
-                        "profile `{}`: `include_containers` is about `uid` and `gid`, which it does not match on",
-                        profile.name.get_ref()
-                    ),
-                );
-            }
-            if matches.container_image.is_some()
-                && matches.container_name.is_none()
-                && matches.container_label.is_none()
-            {
-                err(
-                    profile.name.span().start,
-                    format!(
-                        "profile `{}`: `container_image` narrows `container_name` or `container_label`, which it does not match on",
-                        profile.name.get_ref()
-                    ),
-                );
-            }
-            let verifies = tls.as_ref().is_some_and(|t| t.verify);
-            if matches.on_certificate() && !verifies {
-                err(
-                    profile.name.span().start,
-                    format!(
-                        "profile `{}` matches on a client certificate, but its listener asks for none (`[listener.tls]` with `verify = true`)",
-                        profile.name.get_ref()
-                    ),
-                );
-            }
-            let policy = PolicySource::Files(profile.policy.iter().map(|p| path(p)).collect());
-            profiles.push(Profile { name: profile.name.into_inner(), matches, policy });
+            profiles.push(profiles::check(profile, tls.as_ref(), &mut err, &path));
         }
         let owner = listener.owner.and_then(|o| {
             if o.get_ref().is_empty() {
@@ -379,7 +142,7 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, PolicyE
         });
     }
     if !errors.is_empty() {
-        return Err(PolicyErrors(errors));
+        return Err(Problems(errors));
     }
     // Following the engine's containers costs a connection and an event stream: only when a
     // profile asks who a container is, unless the file says otherwise.
@@ -387,9 +150,9 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, PolicyE
     Ok(ServeConfig {
         listeners,
         upstream: UpstreamConfig { addr: upstream_addr, tls: upstream_tls },
-        grace_period: Duration::from_secs(raw.grace_period.unwrap_or(10)),
-        max_connections: raw.max_connections.unwrap_or(1024),
-        workers: raw.workers.unwrap_or(0),
+        grace_period: Duration::from_secs(raw.grace_period.unwrap_or(DEFAULT_GRACE_PERIOD_SECS)),
+        max_connections: raw.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+        workers: raw.workers.unwrap_or(DEFAULT_WORKERS),
         spin: Duration::from_micros(raw.spin_us.unwrap_or(DEFAULT_SPIN_US)),
         max_body_bytes: raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
         min_api_version,
@@ -403,7 +166,7 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, PolicyE
             }
         }),
         mode: raw.mode.unwrap_or_default(),
-        learn_output: path(raw.learn_output.as_deref().unwrap_or(super::DEFAULT_LEARN_OUTPUT)),
+        learn_output: path(raw.learn_output.as_deref().unwrap_or(DEFAULT_LEARN_OUTPUT)),
         config_file: None,
     })
 }
@@ -414,6 +177,20 @@ mod tests {
 
     fn check(text: &str) -> Result<ServeConfig, String> {
         parse("s.toml", text, Path::new("/etc/sockgate")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn socket_modes_read_as_the_flag_reads_them() {
+        for (text, mode) in [("660", 0o660), ("0o660", 0o660), ("0600", 0o600)] {
+            let config =
+                check(&format!("version = 1\n[[listener]]\naddress = \"unix:///x.sock\"\nsocket_mode = \"{text}\"\n"));
+            let config = config.unwrap_or_else(|e| unreachable!("{e}"));
+            assert_eq!(config.listeners[0].socket_mode, mode, "{text}");
+            assert_eq!(crate::config::parse_socket_mode(text), Ok(mode), "{text}");
+        }
+        let err = check("version = 1\n[[listener]]\naddress = \"unix:///x.sock\"\nsocket_mode = \"0o999\"\n");
+        assert!(err.err().unwrap_or_default().contains("s.toml:4:15: `0o999` is not an octal permission mode"));
+        assert!(crate::config::parse_socket_mode("0o999").is_err());
     }
 
     #[test]

@@ -2,21 +2,23 @@
 //! client, the engine's address, and bounds; from the command line or a configuration file
 //! ([`file`]). It opens nothing and loads no policy.
 
+pub mod defaults;
 pub mod file;
+pub mod flags;
+
+pub use defaults::{
+    parse_socket_mode, DEFAULT_ADMIN, DEFAULT_LEARN_OUTPUT, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_SPIN_US,
+    DEFAULT_UPSTREAM,
+};
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::address::{Cidr, ListenAddr, UpstreamAddr};
+use crate::decide::Mode;
 use crate::record::audit::AuditTarget;
-use crate::record::Mode;
 use crate::tls::{ClientTls, ServerTls};
-
-/// Where sockgate listens when not told otherwise.
-pub const DEFAULT_LISTEN: &str = "unix:///run/sockgate/docker.sock";
-/// The engine's default socket.
-pub const DEFAULT_UPSTREAM: &str = "unix:///var/run/docker.sock";
 
 /// Everything `serve` needs.
 #[derive(Debug, Clone)]
@@ -48,12 +50,6 @@ pub struct ServeConfig {
     /// The configuration file this came from, read again on reload.
     pub config_file: Option<PathBuf>,
 }
-
-/// Where learn mode writes its policy unless told otherwise.
-pub const DEFAULT_LEARN_OUTPUT: &str = "sockgate-learned.toml";
-/// Where the admin endpoints are served by default in the container image, and asked by
-/// `sockgate healthcheck`.
-pub const DEFAULT_ADMIN: &str = "tcp://127.0.0.1:9323";
 
 /// The engine and how to reach it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,9 +148,3 @@ impl Match {
         self.container_name.is_some() || self.container_label.is_some()
     }
 }
-
-/// The default bound on inspected bodies: far above any container spec the CLI sends.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 1024 * 1024;
-
-/// How many microseconds a worker serving a lone request keeps polling before it sleeps.
-pub const DEFAULT_SPIN_US: u64 = 50;

@@ -8,8 +8,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-// Moves to `crate::glob` with the policy restructuring; naming imports nothing else of the crate.
-use crate::policy::glob_match;
+use crate::glob;
 
 /// Compiles the reference grammar now, so the first request that names an image does not wait.
 pub fn warm() {
@@ -182,11 +181,11 @@ impl Pin {
 /// Whether a normalized reference matches a normalized pattern. `name:*` also matches the name
 /// pinned by digest (`name@sha256:...`).
 pub fn matches(pattern: &str, name: &str) -> bool {
-    if glob_match(pattern, name) {
+    if glob::matches(pattern, name) {
         return true;
     }
     match pattern.strip_suffix(":*") {
-        Some(base) => glob_match(&format!("{base}@*"), name),
+        Some(base) => glob::matches(&format!("{base}@*"), name),
         None => false,
     }
 }

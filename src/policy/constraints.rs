@@ -5,6 +5,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::inspect::Kind;
 use crate::naming::image;
 pub use crate::naming::{check_driver_name, DriverKind};
 
@@ -129,25 +130,25 @@ pub(super) struct RawConstraints {
 }
 
 /// The keys of `[containers]`.
-pub(super) const KEYS: &[(&str, super::keys::Shape)] = &[
-    ("privileged", super::keys::Shape::Value),
-    ("host_mounts", super::keys::Shape::Value),
-    ("host_mounts_read_only", super::keys::Shape::Value),
-    ("devices", super::keys::Shape::Value),
-    ("capabilities", super::keys::Shape::Value),
-    ("unconfined", super::keys::Shape::Value),
-    ("host_namespaces", super::keys::Shape::Value),
-    ("sysctls", super::keys::Shape::Value),
-    ("runtimes", super::keys::Shape::Value),
-    ("cgroup_parent", super::keys::Shape::Value),
-    ("volumes_from", super::keys::Shape::Value),
-    ("exec_root", super::keys::Shape::Value),
-    ("images", super::keys::Shape::Value),
-    ("build_host_network", super::keys::Shape::Value),
-    ("volume_drivers", super::keys::Shape::Value),
-    ("network_drivers", super::keys::Shape::Value),
-    ("ipam_drivers", super::keys::Shape::Value),
-    ("log_drivers", super::keys::Shape::Value),
+pub(super) const KEYS: &[(&str, crate::diagnostics::keys::Shape)] = &[
+    ("privileged", crate::diagnostics::keys::Shape::Value),
+    ("host_mounts", crate::diagnostics::keys::Shape::Value),
+    ("host_mounts_read_only", crate::diagnostics::keys::Shape::Value),
+    ("devices", crate::diagnostics::keys::Shape::Value),
+    ("capabilities", crate::diagnostics::keys::Shape::Value),
+    ("unconfined", crate::diagnostics::keys::Shape::Value),
+    ("host_namespaces", crate::diagnostics::keys::Shape::Value),
+    ("sysctls", crate::diagnostics::keys::Shape::Value),
+    ("runtimes", crate::diagnostics::keys::Shape::Value),
+    ("cgroup_parent", crate::diagnostics::keys::Shape::Value),
+    ("volumes_from", crate::diagnostics::keys::Shape::Value),
+    ("exec_root", crate::diagnostics::keys::Shape::Value),
+    ("images", crate::diagnostics::keys::Shape::Value),
+    ("build_host_network", crate::diagnostics::keys::Shape::Value),
+    ("volume_drivers", crate::diagnostics::keys::Shape::Value),
+    ("network_drivers", crate::diagnostics::keys::Shape::Value),
+    ("ipam_drivers", crate::diagnostics::keys::Shape::Value),
+    ("log_drivers", crate::diagnostics::keys::Shape::Value),
 ];
 
 impl RawConstraints {
@@ -238,6 +239,61 @@ impl RawConstraints {
     }
 }
 
+/// The `[containers]` keys that are plain switches, in the order a policy lists them.
+pub const FLAGS: &[&str] = &[
+    "privileged",
+    "devices",
+    "unconfined",
+    "host_namespaces",
+    "sysctls",
+    "cgroup_parent",
+    "volumes_from",
+    "exec_root",
+    "build_host_network",
+];
+
+/// The switch among [`FLAGS`] that a finding of this kind needs turned on, if a switch judges it
+/// (host mounts, capabilities, runtimes, images and drivers are judged by lists instead). Both the
+/// decision and the learned policy read findings through this one mapping.
+pub fn flag(kind: Kind) -> Option<&'static str> {
+    Some(match kind {
+        Kind::Privileged => "privileged",
+        Kind::Device => "devices",
+        Kind::Unconfined => "unconfined",
+        Kind::Namespace => "host_namespaces",
+        Kind::Sysctl => "sysctls",
+        Kind::CgroupParent => "cgroup_parent",
+        Kind::VolumesFrom => "volumes_from",
+        Kind::ExecRoot => "exec_root",
+        Kind::BuildHostNetwork => "build_host_network",
+        Kind::HostMount { .. }
+        | Kind::Capability
+        | Kind::Runtime
+        | Kind::Image
+        | Kind::Driver(_)
+        | Kind::Name
+        | Kind::Labels => return None,
+    })
+}
+
+impl Constraints {
+    /// Whether the switch `key` (one of [`FLAGS`]) is on.
+    pub fn flag(&self, key: &str) -> bool {
+        match key {
+            "privileged" => self.privileged,
+            "devices" => self.devices,
+            "unconfined" => self.unconfined,
+            "host_namespaces" => self.host_namespaces,
+            "sysctls" => self.sysctls,
+            "cgroup_parent" => self.cgroup_parent,
+            "volumes_from" => self.volumes_from,
+            "exec_root" => self.exec_root,
+            "build_host_network" => self.build_host_network,
+            _ => false,
+        }
+    }
+}
+
 /// Whether `path` is `prefix` or lies below it, comparing whole path components.
 pub fn under(path: &str, prefix: &str) -> bool {
     prefix == "/" || path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
@@ -246,6 +302,30 @@ pub fn under(path: &str, prefix: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_switch_a_finding_needs_is_a_key_the_decision_checks() {
+        let kinds = [
+            Kind::Privileged,
+            Kind::Device,
+            Kind::Unconfined,
+            Kind::Namespace,
+            Kind::Sysctl,
+            Kind::CgroupParent,
+            Kind::VolumesFrom,
+            Kind::ExecRoot,
+            Kind::BuildHostNetwork,
+        ];
+        let closed = Constraints::default();
+        for kind in kinds {
+            let key = flag(kind).unwrap_or_else(|| unreachable!("{kind:?} has no switch"));
+            assert!(FLAGS.contains(&key) && KEYS.iter().any(|(k, _)| *k == key), "{key}");
+            let finding =
+                crate::inspect::Finding { kind, field: String::new(), value: "x".into(), says: String::new() };
+            assert_eq!(crate::decide::violated(&closed, &finding), (!closed.flag(key)).then_some(key), "{key}");
+        }
+        assert_eq!(flag(Kind::Capability), None);
+    }
 
     #[test]
     fn prefixes_compare_whole_components() {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use toml_edit::{ImDocument, Item, Value};
 
-use super::check_pattern;
+use super::rules::check_pattern;
 
 /// `(byte offset, message)` for every problem found.
 pub fn problems(text: &str) -> Vec<(usize, String)> {

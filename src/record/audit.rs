@@ -6,8 +6,8 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::PathBuf;
-use std::sync::Mutex;
 
+use parking_lot::Mutex;
 use serde::Serialize;
 
 /// Where audit lines go.
@@ -80,9 +80,7 @@ impl AuditLog {
     pub fn reopen(&self) -> io::Result<()> {
         if let AuditTarget::File(path) = &self.target {
             let file = open_file(path)?;
-            if let Ok(mut guard) = self.file.lock() {
-                *guard = Some(file);
-            }
+            *self.file.lock() = Some(file);
         }
         Ok(())
     }
@@ -93,10 +91,7 @@ impl AuditLog {
         text.push('\n');
         let result = match &self.target {
             AuditTarget::Stdout => io::stdout().lock().write_all(text.as_bytes()),
-            AuditTarget::File(_) => match self.file.lock() {
-                Ok(mut guard) => guard.as_mut().map_or(Ok(()), |f| f.write_all(text.as_bytes())),
-                Err(_) => Ok(()),
-            },
+            AuditTarget::File(_) => self.file.lock().as_mut().map_or(Ok(()), |f| f.write_all(text.as_bytes())),
         };
         if let Err(e) = result {
             tracing::warn!("cannot write the audit log: {e}");

@@ -7,11 +7,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+
+use parking_lot::Mutex;
 
 use crate::classify::Operation;
 use crate::inspect::{Finding, Kind};
 use crate::naming::{check_driver_name, DriverKind};
+use crate::policy::constraints::{flag, FLAGS};
 
 /// What learn mode has seen so far.
 #[derive(Debug, Default)]
@@ -78,52 +80,52 @@ impl Learner {
 
     /// Remembers one request.
     pub fn observe(&self, client: &str, operation: Operation, findings: &[Finding]) {
-        let Ok(mut seen) = self.seen.lock() else { return };
+        let mut seen = self.seen.lock();
         // A process id names one run of a client, not the client: each would be a line of its own
         // in the policy's comments, and none would mean anything once the process is gone.
         let client: Vec<&str> = client.split(' ').filter(|word| !word.starts_with("pid=")).collect();
         seen.operations.entry(operation.name()).or_default().insert(client.join(" "));
         for finding in findings {
-            let flag = match finding.kind {
-                Kind::Privileged => "privileged",
+            if let Some(flag) = flag(finding.kind) {
+                seen.flags.insert(flag);
+                continue;
+            }
+            match finding.kind {
                 Kind::HostMount { read_only } => {
                     seen.host_mounts.insert(finding.value.clone());
                     seen.read_write_mount |= !read_only;
-                    continue;
                 }
-                Kind::Device => "devices",
                 Kind::Capability => {
                     seen.capabilities.insert(finding.value.clone());
-                    continue;
                 }
-                Kind::Unconfined => "unconfined",
-                Kind::Namespace => "host_namespaces",
-                Kind::Sysctl => "sysctls",
                 Kind::Runtime => {
                     seen.runtimes.insert(finding.value.clone());
-                    continue;
                 }
-                Kind::CgroupParent => "cgroup_parent",
-                Kind::VolumesFrom => "volumes_from",
-                Kind::ExecRoot => "exec_root",
                 Kind::Image => {
                     seen.images.insert(finding.value.clone());
-                    continue;
                 }
-                Kind::BuildHostNetwork => "build_host_network",
-                Kind::Name | Kind::Labels => continue,
                 Kind::Driver(kind) => {
                     seen.drivers.insert((kind, finding.value.clone()));
-                    continue;
                 }
-            };
-            seen.flags.insert(flag);
+                // Switches are noted above; names and labels are judged by reservations.
+                Kind::Privileged
+                | Kind::Device
+                | Kind::Unconfined
+                | Kind::Namespace
+                | Kind::Sysctl
+                | Kind::CgroupParent
+                | Kind::VolumesFrom
+                | Kind::ExecRoot
+                | Kind::BuildHostNetwork
+                | Kind::Name
+                | Kind::Labels => {}
+            }
         }
     }
 
     /// The policy that allows exactly what was seen.
     pub fn policy_text(&self) -> String {
-        let Ok(seen) = self.seen.lock() else { return String::new() };
+        let seen = self.seen.lock();
         let mut out = String::from(
             "# Learned by `sockgate serve --mode learn`: it allows exactly what the clients below did.\n\
              # Review it before enforcing it.\nversion = 1\nname = \"learned\"\n\n[[rule]]\nid = \"learned\"\nallow = [\n",
@@ -133,17 +135,7 @@ impl Learner {
             let _ = writeln!(out, "  \"{operation}\", # {}", clients.join("; ").replace('\n', " "));
         }
         out.push_str("]\n\n[containers]\n");
-        for flag in [
-            "privileged",
-            "devices",
-            "unconfined",
-            "host_namespaces",
-            "sysctls",
-            "cgroup_parent",
-            "volumes_from",
-            "exec_root",
-            "build_host_network",
-        ] {
+        for flag in FLAGS {
             let _ = writeln!(out, "{flag} = {}", seen.flags.contains(flag));
         }
         let list = |items: &BTreeSet<String>| items.iter().map(|i| toml_string(i)).collect::<Vec<_>>().join(", ");

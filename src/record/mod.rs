@@ -4,62 +4,23 @@
 //! ([`metrics`]) and, in learn mode, what it asked for ([`learn`]). It decides nothing.
 
 pub mod audit;
+mod entry;
 pub mod learn;
 pub mod metrics;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
 use http::Response;
 
 use crate::body::Body;
-use crate::classify::{Classified, Operation};
-use crate::decide::Decision;
-use crate::error::GatewayError;
-use crate::identify::Identity;
-use crate::inspect::Finding;
-use crate::normalize::Target;
-use crate::workers::InFlight;
+use crate::classify::Operation;
+use crate::decide::Mode;
 use audit::{AuditLine, AuditLog};
+pub use entry::Entry;
 use learn::Learner;
 use metrics::Metrics;
-
-/// How decisions are applied.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Mode {
-    /// Denials are enforced.
-    #[default]
-    Enforce,
-    /// Denials are logged and counted (decision `audit`) but the request goes through.
-    Audit,
-    /// Everything readable goes through, and the smallest policy allowing it is learnt.
-    Learn,
-}
-
-impl Mode {
-    /// The mode as `--mode` spells it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Enforce => "enforce",
-            Mode::Audit => "audit",
-            Mode::Learn => "learn",
-        }
-    }
-}
-
-impl std::str::FromStr for Mode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Mode, String> {
-        match s {
-            "enforce" => Ok(Mode::Enforce),
-            "audit" => Ok(Mode::Audit),
-            "learn" => Ok(Mode::Learn),
-            _ => Err(format!("unknown mode `{s}`: expected `enforce`, `audit` or `learn`")),
-        }
-    }
-}
 
 /// Where records go.
 pub struct Recorder {
@@ -72,110 +33,6 @@ pub struct Recorder {
 impl Recorder {
     pub fn new(mode: Mode, audit: Option<AuditLog>, learner: Option<Learner>) -> Recorder {
         Recorder { mode, metrics: Metrics::new(), audit, learner }
-    }
-}
-
-/// What is known about one request; filled in on its way through the gateway.
-pub struct Entry {
-    time: SystemTime,
-    started: Instant,
-    pub listener: Arc<str>,
-    pub client: Arc<str>,
-    pub method: String,
-    pub path: String,
-    pub operation: Option<Operation>,
-    pub resource: Option<String>,
-    /// The caller's owner name, when ownership is on.
-    pub owner: Option<String>,
-    /// `allow`, `deny`, `audit` or `refuse`.
-    pub decision: &'static str,
-    pub rules: Vec<String>,
-    pub reason: String,
-    pub findings: Vec<Finding>,
-    pub bytes_in: Arc<AtomicU64>,
-    pub bytes_out: Arc<AtomicU64>,
-    /// The request counts as in flight on its worker until its record is complete.
-    _in_flight: InFlight,
-}
-
-impl Entry {
-    /// Starts the record of a request that just arrived.
-    pub fn begin(identity: &Identity, client: Arc<str>, method: &http::Method, uri: &http::Uri) -> Entry {
-        Entry {
-            time: SystemTime::now(),
-            started: Instant::now(),
-            listener: identity.listener.clone(),
-            client,
-            method: method.to_string(),
-            path: uri.path().to_string(),
-            operation: None,
-            resource: None,
-            owner: None,
-            decision: "refuse",
-            rules: Vec::new(),
-            reason: String::new(),
-            findings: Vec::new(),
-            bytes_in: Arc::default(),
-            bytes_out: Arc::default(),
-            _in_flight: InFlight::begin(),
-        }
-    }
-
-    /// Notes what the request is and what was decided, and logs it.
-    pub fn decided(
-        &mut self,
-        target: &Target,
-        request: &Classified,
-        findings: Vec<Finding>,
-        decision: &Decision,
-        mode: Mode,
-    ) {
-        self.path = target.path.clone();
-        self.operation = Some(request.operation);
-        self.resource = request.resource.clone();
-        self.rules = decision.rules.clone();
-        self.reason = match (decision.allowed, decision.reasons.is_empty(), decision.rules.is_empty()) {
-            (false, true, true) => match &decision.hint {
-                Some(hint) => format!("no rule of policy `{}` allows it; {hint}", decision.policy),
-                None => format!("no rule of policy `{}` allows it", decision.policy),
-            },
-            (false, true, false) => format!("denied by rule `{}`", decision.rules.join("`, `")),
-            _ => decision.reasons.join("; "),
-        };
-        self.findings = findings;
-        self.decision = match (decision.allowed, mode) {
-            (true, _) => "allow",
-            (false, Mode::Enforce) => "deny",
-            (false, Mode::Audit | Mode::Learn) => "audit",
-        };
-        let resource = self.resource.as_deref().unwrap_or("");
-        let rules = decision.rule_list();
-        if decision.allowed {
-            tracing::debug!(client = %self.client, method = %self.method, path = %self.path, operation = %request.operation, resource, rules, "allowed");
-        } else {
-            tracing::warn!(
-                client = %self.client, method = %self.method, path = %self.path, operation = %request.operation, resource,
-                rules, policy = %decision.policy, reasons = %self.reason, mode = mode.name(),
-                "{}", if self.decision == "deny" { "denied" } else { "would be denied (not enforced)" }
-            );
-        }
-    }
-
-    /// Notes a request refused before or after its decision (bad target, no route, unreadable body,
-    /// engine unreachable), and logs it.
-    pub fn failed(&mut self, error: &GatewayError) {
-        match error {
-            GatewayError::Denied(_) => {}
-            GatewayError::Forward(_) => {
-                self.reason = error.to_string();
-                tracing::warn!(client = %self.client, method = %self.method, path = %self.path, "{error}");
-            }
-            _ => {
-                self.decision = if matches!(error, GatewayError::Classify(_)) { "deny" } else { "refuse" };
-                self.reason = error.to_string();
-                tracing::warn!(client = %self.client, method = %self.method, path = %self.path, status = error.status().as_u16(), "{error}");
-            }
-        }
     }
 }
 
@@ -255,23 +112,11 @@ fn complete(recorder: &Recorder, entry: &Entry, status: http::StatusCode) {
     }
 }
 
-/// A UTC timestamp such as `2026-11-29T12:00:00.123Z`.
+/// A UTC timestamp such as `2026-11-29T12:00:00.123Z`: RFC 3339 with milliseconds.
 fn rfc3339(time: SystemTime) -> String {
-    let since = time.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    let secs = since.as_secs();
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    let (h, m, s) = (rest / 3600, rest % 3600 / 60, rest % 60);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{:03}Z", since.subsec_millis())
+    const FORMAT: &[time::format_description::BorrowedFormatItem<'static>] =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    time::OffsetDateTime::from(time).format(FORMAT).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -52,7 +52,7 @@ impl ListenerState {
 /// Serves until `shutdown` completes, then drains within the grace period.
 pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
     crate::classify::warm();
-    crate::inspect::image::warm();
+    crate::naming::image::warm();
     for listener in &config.listeners {
         start::check_exposure(listener)?;
     }

@@ -11,7 +11,7 @@ use parking_lot::Mutex;
 
 use super::ListenerState;
 use crate::config::{ListenerConfig, PolicySource};
-use crate::policy::PolicyErrors;
+use crate::diagnostics::Problems;
 use crate::profile::Profiles;
 use crate::record::learn::LearnError;
 use crate::record::Recorder;
@@ -62,7 +62,7 @@ impl Reloader {
         tracing::info!("policies reloaded");
     }
 
-    fn failed(&self, errors: &PolicyErrors) {
+    fn failed(&self, errors: &Problems) {
         self.recorder.metrics.reloads.with_label_values(&["failed"]).inc();
         for error in &errors.0 {
             tracing::error!("reload refused, the old policies stay: {error}");

@@ -13,20 +13,21 @@ use super::ListenerState;
 use crate::address::{ListenAddr, UpstreamAddr};
 use crate::admin::{self, Admin};
 use crate::config::{ListenerConfig, ServeConfig};
+use crate::decide::Mode;
+use crate::diagnostics::Problems;
 use crate::forward::Upstream;
 use crate::listen::{ListenError, Listener, SocketOptions};
-use crate::policy::PolicyErrors;
 use crate::profile::Profiles;
 use crate::record::audit::AuditLog;
 use crate::record::learn::{LearnError, Learner};
-use crate::record::{Mode, Recorder};
+use crate::record::Recorder;
 use crate::tls::{self, Reloadable, TlsError};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("invalid policy:\n{0}")]
-    Policy(#[from] PolicyErrors),
+    Policy(#[from] Problems),
     #[error(transparent)]
     Listen(#[from] ListenError),
     #[error(transparent)]

@@ -209,7 +209,7 @@ impl Gateway {
             container_discovery: false,
             admin_listen: None,
             audit_log: None,
-            mode: sockgate::record::Mode::Enforce,
+            mode: sockgate::decide::Mode::Enforce,
             learn_output: dir.join("learned.toml"),
             config_file: None,
         };

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::keys::Shape;
-use super::{Policy, PolicyErrors};
+use crate::diagnostics::keys::Shape;
+use crate::diagnostics::{report_toml_error, Problems};
 use crate::error::GatewayError;
 use crate::gateway;
+use crate::policy::Policy;
 
 /// A file of cases.
 #[derive(Debug, Deserialize)]
@@ -98,7 +99,7 @@ pub enum CasesError {
     #[error("cannot read `{0}`: {1}")]
     Read(PathBuf, String),
     #[error("{0}")]
-    Policy(#[from] PolicyErrors),
+    Policy(#[from] Problems),
 }
 
 /// Finds every `*.cases.toml` under `dir` (not recursing) and runs it.
@@ -121,8 +122,8 @@ pub fn run_dir(dir: &Path) -> Result<Vec<Outcome>, CasesError> {
 pub fn run_file(file: &Path) -> Result<Vec<Outcome>, CasesError> {
     let text = std::fs::read_to_string(file).map_err(|e| CasesError::Read(file.to_path_buf(), e.to_string()))?;
     let cases: CaseFile = toml::from_str(&text).map_err(|e| {
-        let mut errors = PolicyErrors::default();
-        super::report_toml_error(&mut errors, &file.display().to_string(), &text, &e, CASES_SHAPE);
+        let mut errors = Problems::default();
+        report_toml_error(&mut errors, &file.display().to_string(), &text, &e, CASES_SHAPE);
         CasesError::Policy(errors)
     })?;
     let dir = file.parent().unwrap_or(Path::new("."));

@@ -4,7 +4,7 @@
 
 use toml_edit::{ImDocument, Item, Table};
 
-use super::closest;
+use super::unknown_key;
 
 /// The keys a table may hold.
 pub enum Shape {
@@ -35,13 +35,7 @@ fn walk(table: &Table, shape: &'static [(&'static str, Shape)], out: &mut Vec<(u
             None => {
                 let offset = table.key(key).and_then(|k| k.span()).map_or(0, |s| s.start);
                 let names: Vec<&str> = shape.iter().map(|(n, _)| *n).collect();
-                let message = match closest(key, &names) {
-                    Some(best) => format!("unknown key `{key}`, did you mean `{best}`?"),
-                    None => format!(
-                        "unknown key `{key}`, expected one of {}",
-                        names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-                    ),
-                };
+                let message = unknown_key(key, &names);
                 out.push((offset, message));
             }
         }

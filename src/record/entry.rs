@@ -1,0 +1,119 @@
+//! What is known about one request, filled in on its way through the gateway: who asked, what
+//! it was, what was decided and why, or why it was refused. Each step is logged as it is noted.
+//! It writes no audit line and counts nothing; [`super::finish`] does, once the response is done.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use crate::classify::{Classified, Operation};
+use crate::decide::{Decision, Mode};
+use crate::error::GatewayError;
+use crate::identify::Identity;
+use crate::inspect::Finding;
+use crate::normalize::Target;
+use crate::workers::InFlight;
+
+/// What is known about one request; filled in on its way through the gateway.
+pub struct Entry {
+    pub(super) time: SystemTime,
+    pub(super) started: Instant,
+    pub listener: Arc<str>,
+    pub client: Arc<str>,
+    pub method: String,
+    pub path: String,
+    pub operation: Option<Operation>,
+    pub resource: Option<String>,
+    /// The caller's owner name, when ownership is on.
+    pub owner: Option<String>,
+    /// `allow`, `deny`, `audit` or `refuse`.
+    pub decision: &'static str,
+    pub rules: Vec<String>,
+    pub reason: String,
+    pub findings: Vec<Finding>,
+    pub bytes_in: Arc<AtomicU64>,
+    pub bytes_out: Arc<AtomicU64>,
+    /// The request counts as in flight on its worker until its record is complete.
+    _in_flight: InFlight,
+}
+
+impl Entry {
+    /// Starts the record of a request that just arrived.
+    pub fn begin(identity: &Identity, client: Arc<str>, method: &http::Method, uri: &http::Uri) -> Entry {
+        Entry {
+            time: SystemTime::now(),
+            started: Instant::now(),
+            listener: identity.listener.clone(),
+            client,
+            method: method.to_string(),
+            path: uri.path().to_string(),
+            operation: None,
+            resource: None,
+            owner: None,
+            decision: "refuse",
+            rules: Vec::new(),
+            reason: String::new(),
+            findings: Vec::new(),
+            bytes_in: Arc::default(),
+            bytes_out: Arc::default(),
+            _in_flight: InFlight::begin(),
+        }
+    }
+
+    /// Notes what the request is and what was decided, and logs it.
+    pub fn decided(
+        &mut self,
+        target: &Target,
+        request: &Classified,
+        findings: Vec<Finding>,
+        decision: &Decision,
+        mode: Mode,
+    ) {
+        self.path = target.path.clone();
+        self.operation = Some(request.operation);
+        self.resource = request.resource.clone();
+        self.rules = decision.rules.clone();
+        self.reason = match (decision.allowed, decision.reasons.is_empty(), decision.rules.is_empty()) {
+            (false, true, true) => match &decision.hint {
+                Some(hint) => format!("no rule of policy `{}` allows it; {hint}", decision.policy),
+                None => format!("no rule of policy `{}` allows it", decision.policy),
+            },
+            (false, true, false) => format!("denied by rule `{}`", decision.rules.join("`, `")),
+            _ => decision.reasons.join("; "),
+        };
+        self.findings = findings;
+        self.decision = match (decision.allowed, mode) {
+            (true, _) => "allow",
+            (false, Mode::Enforce) => "deny",
+            (false, Mode::Audit | Mode::Learn) => "audit",
+        };
+        let resource = self.resource.as_deref().unwrap_or("");
+        let rules = decision.rule_list();
+        if decision.allowed {
+            tracing::debug!(client = %self.client, method = %self.method, path = %self.path, operation = %request.operation, resource, rules, "allowed");
+        } else {
+            tracing::warn!(
+                client = %self.client, method = %self.method, path = %self.path, operation = %request.operation, resource,
+                rules, policy = %decision.policy, reasons = %self.reason, mode = mode.name(),
+                "{}", if self.decision == "deny" { "denied" } else { "would be denied (not enforced)" }
+            );
+        }
+    }
+
+    /// Notes a request refused before or after its decision (bad target, no route, unreadable body,
+    /// engine unreachable), and logs it.
+    pub fn failed(&mut self, error: &GatewayError) {
+        match error {
+            GatewayError::Denied(_) => {}
+            GatewayError::Forward(_) => {
+                self.reason = error.to_string();
+                tracing::warn!(client = %self.client, method = %self.method, path = %self.path, "{error}");
+            }
+            _ => {
+                self.decision = if matches!(error, GatewayError::Classify(_)) { "deny" } else { "refuse" };
+                self.reason = error.to_string();
+                tracing::warn!(client = %self.client, method = %self.method, path = %self.path, status = error.status().as_u16(), "{error}");
+            }
+        }
+    }
+}
