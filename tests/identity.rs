@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a failing test panics")]
 
-mod common;
+mod real_binary;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -14,14 +14,14 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 
-use common::cli::clear_docker_env;
-use common::cli_image::build_cli_image;
-use common::dockerd::{container_exists, inspect_container};
-use common::pki::{Ca, Issued};
-use common::process::run;
-use common::scratch::unique_name;
-use common::server::Sockgate;
-use common::{docker_command, docker_ready, free_port, real_docker, CmdOutput, Scratch, CLI_TIMEOUT, TEST_IMAGE};
+use real_binary::cli::clear_docker_env;
+use real_binary::cli_image::build_cli_image;
+use real_binary::dockerd::{container_exists, inspect_container};
+use real_binary::pki::{Ca, Issued};
+use real_binary::process::run;
+use real_binary::scratch::unique_name;
+use real_binary::server::Sockgate;
+use real_binary::{docker_command, docker_ready, free_port, real_docker, CmdOutput, Scratch, CLI_TIMEOUT, TEST_IMAGE};
 
 const CI_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/ci.toml");
 

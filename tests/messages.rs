@@ -4,12 +4,12 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
-mod common;
+mod real_binary;
 
 use anyhow::{ensure, Result};
 
-use common::server::sockgate_once;
-use common::{docker, docker_ready, free_port, Gateway};
+use real_binary::server::sockgate_once;
+use real_binary::{docker, docker_ready, free_port, Gateway};
 
 #[test]
 fn an_audit_log_that_cannot_be_opened_is_named_as_a_path() -> Result<()> {

@@ -5,21 +5,21 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
-mod common;
+mod real_binary;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::cli::clear_docker_env;
-use common::cli_image::build_cli_image;
-use common::dockerd::{container_exists, DOCKER_HOST};
-use common::pki::{Ca, Issued};
-use common::process::run;
-use common::server::{sockgate_once, Sockgate};
-use common::{docker_command, docker_ready, free_port, real_docker, CmdOutput, Scratch, Streaming, CLI_TIMEOUT};
-use common::{READ_ONLY, TEST_IMAGE};
+use real_binary::cli::clear_docker_env;
+use real_binary::cli_image::build_cli_image;
+use real_binary::dockerd::{container_exists, DOCKER_HOST};
+use real_binary::pki::{Ca, Issued};
+use real_binary::process::run;
+use real_binary::server::{sockgate_once, Sockgate};
+use real_binary::{docker_command, docker_ready, free_port, real_docker, CmdOutput, Scratch, Streaming, CLI_TIMEOUT};
+use real_binary::{READ_ONLY, TEST_IMAGE};
 use tempfile::TempDir;
 
 const CI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/ci.toml");

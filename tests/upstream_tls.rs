@@ -5,17 +5,17 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
-mod common;
+mod real_binary;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::dockerd::DOCKER_HOST;
-use common::http::http_request;
-use common::pki::{Ca, Issued};
-use common::server::Sockgate;
-use common::{docker_command, docker_ready, free_port, real_docker, run, CmdOutput, Scratch, CLI_TIMEOUT};
-use common::{FULL_ACCESS, TEST_IMAGE};
+use real_binary::dockerd::DOCKER_HOST;
+use real_binary::http::http_request;
+use real_binary::pki::{Ca, Issued};
+use real_binary::server::Sockgate;
+use real_binary::{docker_command, docker_ready, free_port, real_docker, run, CmdOutput, Scratch, CLI_TIMEOUT};
+use real_binary::{FULL_ACCESS, TEST_IMAGE};
 use tempfile::TempDir;
 
 /// How long sockgate may take to log what a connection did.

@@ -2,7 +2,7 @@
 
 use anyhow::{ensure, Context, Result};
 
-use crate::common::{
+use crate::real_binary::{
     docker_command, docker_ready, free_port, real_docker, run, Gateway, Scratch, CLI_TIMEOUT, FULL_ACCESS, TEST_IMAGE,
 };
 
