@@ -10,8 +10,9 @@ mod profiles;
 mod raw;
 
 use super::defaults::{
-    parse_socket_mode, DEFAULT_GRACE_PERIOD_SECS, DEFAULT_LEARN_OUTPUT, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_SOCKET_MODE, DEFAULT_SPIN_US, DEFAULT_UPSTREAM, DEFAULT_WORKERS,
+    parse_socket_mode, DEFAULT_GRACE_PERIOD_SECS, DEFAULT_HEADER_TIMEOUT_SECS, DEFAULT_IDLE_TIMEOUT_SECS,
+    DEFAULT_LEARN_OUTPUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_SOCKET_MODE, DEFAULT_SPIN_US,
+    DEFAULT_UPSTREAM, DEFAULT_WORKERS,
 };
 use super::{ListenerConfig, PolicySource, ServeConfig, UpstreamConfig};
 use crate::address::{parse_upstream, Cidr, ListenAddr, UpstreamAddr};
@@ -79,8 +80,23 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, Problem
             crate::versions::ApiVersion::default_minimum()
         }
     };
+    let max_connections = raw.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
+    let header_timeout = match &raw.header_timeout {
+        Some(t) if *t.get_ref() == 0 => {
+            err(t.span().start, "`header_timeout` must be at least 1 second".into());
+            DEFAULT_HEADER_TIMEOUT_SECS
+        }
+        Some(t) => *t.get_ref(),
+        None => DEFAULT_HEADER_TIMEOUT_SECS,
+    };
     let mut listeners = Vec::new();
     for listener in raw.listener {
+        // A listener's own limits, else the file's, else a share of `max_connections`.
+        let caller_limits = super::limits::resolve(
+            max_connections,
+            listener.max_connections_per_caller.or(raw.max_connections_per_caller),
+            listener.max_requests_per_caller.or(raw.max_requests_per_caller),
+        );
         let addr = match listener.address.get_ref().parse::<ListenAddr>() {
             Ok(addr) => addr,
             Err(e) => {
@@ -139,6 +155,7 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, Problem
                 None => PolicySource::DenyAll,
             },
             profiles,
+            caller_limits,
         });
     }
     if !errors.is_empty() {
@@ -151,7 +168,9 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, Problem
         listeners,
         upstream: UpstreamConfig { addr: upstream_addr, tls: upstream_tls },
         grace_period: Duration::from_secs(raw.grace_period.unwrap_or(DEFAULT_GRACE_PERIOD_SECS)),
-        max_connections: raw.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+        max_connections,
+        idle_timeout: Duration::from_secs(raw.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT_SECS)),
+        header_timeout: Duration::from_secs(header_timeout),
         workers: raw.workers.unwrap_or(DEFAULT_WORKERS),
         spin: Duration::from_micros(raw.spin_us.unwrap_or(DEFAULT_SPIN_US)),
         max_body_bytes: raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
@@ -240,6 +259,27 @@ socket_mode = "600"
         let defaults =
             check("version = 1\n[[listener]]\naddress = \"unix:///x.sock\"\n").unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(defaults.spin, Duration::from_micros(DEFAULT_SPIN_US));
+        assert_eq!(
+            defaults.listeners[0].caller_limits,
+            crate::config::CallerLimits { connections: 256, requests: 128 }
+        );
+        assert_eq!(defaults.idle_timeout, Duration::from_secs(DEFAULT_IDLE_TIMEOUT_SECS));
+    }
+
+    #[test]
+    fn caller_limits_per_listener_over_the_file_over_the_default() {
+        let config = check(
+            "version = 1\nmax_connections = 100\nmax_requests_per_caller = 5\nidle_timeout = 0\nheader_timeout = 7\n\
+             [[listener]]\naddress = \"unix:///a.sock\"\nmax_connections_per_caller = 3\n\
+             [[listener]]\naddress = \"unix:///b.sock\"\n",
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        let limits: Vec<_> =
+            config.listeners.iter().map(|l| (l.caller_limits.connections, l.caller_limits.requests)).collect();
+        assert_eq!(limits, [(3, 5), (25, 5)]);
+        assert_eq!((config.idle_timeout, config.header_timeout), (Duration::ZERO, Duration::from_secs(7)));
+        let err = check("version = 1\nheader_timeout = 0\n[[listener]]\naddress = \"unix:///a.sock\"\n").err();
+        assert!(err.unwrap_or_default().contains("s.toml:2:18: `header_timeout` must be at least 1 second"));
     }
 
     #[test]

@@ -120,6 +120,7 @@ fn a_reviewer_is_told_where_a_container_profile_can_be_taken_over() {
         policy: ci.clone(),
         profiles,
         owner: None,
+        caller_limits: crate::config::CallerLimits { connections: 1, requests: 1 },
     };
     let proxy = Profile {
         name: "proxy".into(),

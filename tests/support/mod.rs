@@ -15,7 +15,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use sockgate::address::{ListenAddr, UpstreamAddr};
-use sockgate::config::{ListenerConfig, PolicySource, ServeConfig, UpstreamConfig};
+use sockgate::config::{CallerLimits, ListenerConfig, PolicySource, ServeConfig, UpstreamConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::oneshot;
@@ -185,9 +185,20 @@ impl Gateway {
         dir: &Path,
         workers: usize,
     ) -> Gateway {
+        Gateway::start_configured(socket, upstream, policy_text, dir, |config| config.workers = workers).await
+    }
+
+    /// As [`Gateway::start`], with the configuration changed by `change` (limits, timeouts).
+    pub async fn start_configured(
+        socket: &Path,
+        upstream: &Path,
+        policy_text: &str,
+        dir: &Path,
+        change: impl FnOnce(&mut ServeConfig),
+    ) -> Gateway {
         let policy = dir.join(format!("policy-{}.toml", socket.file_name().and_then(|s| s.to_str()).unwrap_or("p")));
         std::fs::write(&policy, policy_text).unwrap_or_else(|e| panic!("write policy: {e}"));
-        let config = ServeConfig {
+        let mut config = ServeConfig {
             listeners: vec![ListenerConfig {
                 owner: None,
                 addr: ListenAddr::Unix(socket.to_path_buf()),
@@ -198,11 +209,14 @@ impl Gateway {
                 insecure: false,
                 policy: PolicySource::Files(vec![policy]),
                 profiles: Vec::new(),
+                caller_limits: CallerLimits { connections: 64, requests: 64 },
             }],
             upstream: UpstreamConfig { addr: UpstreamAddr::Unix(upstream.to_path_buf()), tls: None },
             grace_period: Duration::from_secs(5),
             max_connections: 64,
-            workers,
+            idle_timeout: Duration::from_secs(60),
+            header_timeout: Duration::from_secs(30),
+            workers: 0,
             spin: Duration::from_micros(sockgate::config::DEFAULT_SPIN_US),
             max_body_bytes: 1024 * 1024,
             min_api_version: sockgate::versions::ApiVersion::default_minimum(),
@@ -213,6 +227,7 @@ impl Gateway {
             learn_output: dir.join("learned.toml"),
             config_file: None,
         };
+        change(&mut config);
         let (tx, rx) = oneshot::channel::<()>();
         let done = tokio::spawn(async move {
             let result = sockgate::serve::run(config, async move {
