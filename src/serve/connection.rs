@@ -97,7 +97,7 @@ where
         .serve_connection(TokioIo::new(Watched::new(io, watch.clone())), service)
         .with_upgrades();
     tokio::pin!(connection);
-    let mut next_check = tokio::time::Instant::now() + header_timeout;
+    let mut next_check = watch.first_check();
     let result = loop {
         tokio::select! {
             result = connection.as_mut() => break result,

@@ -70,10 +70,24 @@ impl Watch {
         Busy(self.clone())
     }
 
-    /// Whether the connection should go at `now`, or when to ask again. Asked again within the
-    /// header timeout at most, so a head that begins meanwhile is not given longer than that.
+    /// How often the watch is asked at least: within the shorter of the two times, so a head or
+    /// an idle spell that begins between two questions is not given longer than its time.
+    fn interval(&self) -> Duration {
+        if self.idle.is_zero() {
+            self.header
+        } else {
+            self.header.min(self.idle)
+        }
+    }
+
+    /// When to ask first.
+    pub(super) fn first_check(&self) -> Instant {
+        Instant::now() + self.interval()
+    }
+
+    /// Whether the connection should go at `now`, or when to ask again.
     pub(super) fn check(&self, now: Instant) -> Verdict {
-        let soon = now + self.header;
+        let soon = now + self.interval();
         match *self.phase.lock() {
             Phase::Busy(_) => Verdict::Until(soon),
             Phase::Head(since) if now >= since + self.header => Verdict::HeaderTimeout,
@@ -180,6 +194,16 @@ mod tests {
         watch.read();
         let first_byte = Instant::now();
         assert_eq!(watch.check(first_byte + HEADER + Duration::from_millis(10)), Verdict::HeaderTimeout);
+    }
+
+    #[test]
+    fn an_idle_time_shorter_than_the_header_timeout_is_kept() {
+        let watch = Watch::new(Duration::from_secs(1), HEADER);
+        let first = watch.first_check();
+        assert!(first <= Instant::now() + Duration::from_secs(1));
+        drop(watch.request());
+        let done = Instant::now();
+        assert!(matches!(watch.check(done), Verdict::Until(t) if t <= done + Duration::from_secs(1)));
     }
 
     #[test]
