@@ -262,3 +262,39 @@ fn the_in_flight_cap_refuses_the_extra_request_with_a_message() -> Result<()> {
     let _ = Metrics::scrape(port)?;
     Ok(())
 }
+
+#[test]
+fn a_profile_sets_its_callers_own_limits() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let engine = dir.path().join("engine.sock");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let _stub = runtime.block_on(Stub::start(&engine, Duration::ZERO));
+    let socket = dir.path().join("gw.sock");
+    let uid = nix::unistd::getuid().as_raw();
+    let config = dir.path().join("sockgate.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "version = 1\nupstream = \"unix://{engine}\"\n\n[[listener]]\naddress = \"unix://{socket}\"\n\
+             policy = [\"{FULL_ACCESS}\"]\nmax_requests_per_caller = 50\n\n[[listener.profile]]\nname = \"me\"\n\
+             uid = {uid}\npolicy = [\"{FULL_ACCESS}\"]\nmax_requests_per_caller = 1\n",
+            engine = engine.display(),
+            socket = socket.display(),
+        ),
+    )?;
+    let listener = format!("unix://{}", socket.display());
+    let _gw = common::server::Sockgate::with_config(&config, &[&listener])?;
+    let connect = || -> Result<UnixStream> {
+        let stream = UnixStream::connect(&socket)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        Ok(stream)
+    };
+    let mut stream = connect()?;
+    stream.write_all(SILENT_LOGS)?;
+    std::thread::sleep(Duration::from_millis(300));
+    let mut extra = connect()?;
+    extra.write_all(PING)?;
+    let answer = response(&mut extra)?.context("no answer")?;
+    ensure!(status(&answer) == 429 && answer.contains("(at most 1)"), "the profile's limit did not apply: {answer}");
+    Ok(())
+}

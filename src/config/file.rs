@@ -132,7 +132,7 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, Problem
         }
         let mut profiles = Vec::new();
         for profile in listener.profile {
-            profiles.push(profiles::check(profile, tls.as_ref(), &mut err, &path));
+            profiles.push(profiles::check(profile, tls.as_ref(), caller_limits, &mut err, &path));
         }
         let owner = listener.owner.and_then(|o| {
             if o.get_ref().is_empty() {
@@ -271,12 +271,16 @@ socket_mode = "600"
         let config = check(
             "version = 1\nmax_connections = 100\nmax_requests_per_caller = 5\nidle_timeout = 0\nheader_timeout = 7\n\
              [[listener]]\naddress = \"unix:///a.sock\"\nmax_connections_per_caller = 3\n\
-             [[listener]]\naddress = \"unix:///b.sock\"\n",
+             [[listener]]\naddress = \"unix:///b.sock\"\n\
+             [[listener.profile]]\nname = \"ci\"\nuid = 1000\npolicy = []\nmax_requests_per_caller = 2\n",
         )
         .unwrap_or_else(|e| unreachable!("{e}"));
         let limits: Vec<_> =
             config.listeners.iter().map(|l| (l.caller_limits.connections, l.caller_limits.requests)).collect();
         assert_eq!(limits, [(3, 5), (25, 5)]);
+        // A profile's own limit, the rest its listener's.
+        let ci = config.listeners[1].profiles[0].caller_limits;
+        assert_eq!(ci, Some(crate::config::CallerLimits { connections: 25, requests: 2 }));
         assert_eq!((config.idle_timeout, config.header_timeout), (Duration::ZERO, Duration::from_secs(7)));
         let err = check("version = 1\nheader_timeout = 0\n[[listener]]\naddress = \"unix:///a.sock\"\n").err();
         assert!(err.unwrap_or_default().contains("s.toml:2:18: `header_timeout` must be at least 1 second"));

@@ -117,6 +117,8 @@ pub struct Profile {
     pub name: String,
     pub matches: Match,
     pub policy: PolicySource,
+    /// What one caller this profile matches may hold, in place of the listener's limits.
+    pub caller_limits: Option<CallerLimits>,
 }
 
 /// What a caller must be for a profile to apply; every given field must hold.

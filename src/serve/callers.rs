@@ -1,5 +1,6 @@
 //! Counts what each caller holds of one listener, connections open and requests in flight, each
-//! against the listener's [`CallerLimits`], so one caller cannot take what others need. It refuses
+//! against its limit (its profile's, else the listener's [`CallerLimits`]), so one caller cannot
+//! take what others need. It refuses
 //! what would go over the limit, counts every refusal in the metrics, and logs a caller's
 //! refusals once when they begin and once when they end (the caller back at half its limit or
 //! gone), never per request. It closes no connection and answers no request itself.
@@ -51,6 +52,7 @@ pub(super) struct Permit {
     callers: Arc<Callers>,
     key: Arc<str>,
     kind: Kind,
+    limit: usize,
 }
 
 impl Callers {
@@ -58,23 +60,20 @@ impl Callers {
         Arc::new(Callers { limits, recorder, held: Mutex::default() })
     }
 
-    pub(super) fn limit(&self, kind: Kind) -> usize {
-        match kind {
-            Kind::Connections => self.limits.connections,
-            Kind::Requests | Kind::HeaderTimeout => self.limits.requests,
-        }
+    /// The listener's limits, for callers whose profile sets none.
+    pub(super) fn limits(&self) -> CallerLimits {
+        self.limits
     }
 
     /// Counts one more `kind` for `key`, or refuses it (counted, and logged if it is the first
-    /// refusal of an episode) when the caller already holds its limit.
-    pub(super) fn take(self: &Arc<Callers>, key: &Arc<str>, kind: Kind) -> Option<Permit> {
-        let limit = self.limit(kind);
+    /// refusal of an episode) when the caller already holds `limit`.
+    pub(super) fn take(self: &Arc<Callers>, key: &Arc<str>, kind: Kind, limit: usize) -> Option<Permit> {
         let mut held = self.held.lock();
         let entry = held.entry(key.clone()).or_default();
         let count = &mut entry.counts[kind as usize];
         if *count < limit {
             *count += 1;
-            return Some(Permit { callers: self.clone(), key: key.clone(), kind });
+            return Some(Permit { callers: self.clone(), key: key.clone(), kind, limit });
         }
         let first = entry.refused[kind as usize] == 0;
         entry.refused[kind as usize] += 1;
@@ -109,13 +108,13 @@ impl Callers {
         tracing::debug!(caller = %key, "idle connection closed");
     }
 
-    fn release(&self, key: &Arc<str>, kind: Kind) {
+    fn release(&self, key: &Arc<str>, kind: Kind, limit: usize) {
         let mut held = self.held.lock();
         let Some(entry) = held.get_mut(key) else { return };
         let count = &mut entry.counts[kind as usize];
         *count = count.saturating_sub(1);
         let refused = entry.refused[kind as usize];
-        if refused > 0 && *count <= self.limit(kind) / 2 {
+        if refused > 0 && *count <= limit / 2 {
             entry.refused[kind as usize] = 0;
             tracing::info!(caller = %key, refused, "caller back under its limit of {}", what(kind));
         }
@@ -140,7 +139,7 @@ fn what(kind: Kind) -> &'static str {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        self.callers.release(&self.key, self.kind);
+        self.callers.release(&self.key, self.kind, self.limit);
     }
 }
 
@@ -157,15 +156,24 @@ mod tests {
     fn one_caller_at_its_limit_leaves_room_for_others() {
         let callers = callers(2, 1);
         let (a, b): (Arc<str>, Arc<str>) = ("uid=1000".into(), "uid=1001".into());
-        let held: Vec<Permit> = (0..2).filter_map(|_| callers.take(&a, Kind::Connections)).collect();
+        let take = |key: &Arc<str>, kind| {
+            let limit = match kind {
+                Kind::Connections => callers.limits().connections,
+                _ => callers.limits().requests,
+            };
+            callers.take(key, kind, limit)
+        };
+        let held: Vec<Permit> = (0..2).filter_map(|_| take(&a, Kind::Connections)).collect();
         assert_eq!(held.len(), 2);
-        assert!(callers.take(&a, Kind::Connections).is_none());
-        assert!(callers.take(&b, Kind::Connections).is_some());
-        let request = callers.take(&a, Kind::Requests);
+        assert!(take(&a, Kind::Connections).is_none());
+        assert!(take(&b, Kind::Connections).is_some());
+        let request = take(&a, Kind::Requests);
         assert!(request.is_some());
-        assert!(callers.take(&a, Kind::Requests).is_none());
+        assert!(take(&a, Kind::Requests).is_none());
         drop(request);
-        assert!(callers.take(&a, Kind::Requests).is_some());
+        assert!(take(&a, Kind::Requests).is_some());
+        // A profile's own, higher limit lets the same caller hold more.
+        assert!(callers.take(&a, Kind::Connections, 3).is_some());
         let text = callers.recorder.metrics.render();
         assert!(text.contains("sockgate_limited_total{reason=\"caller_connections\"} 1"), "{text}");
         assert!(text.contains("sockgate_limited_total{reason=\"caller_in_flight\"} 1"), "{text}");
@@ -177,9 +185,9 @@ mod tests {
     fn an_episode_ends_at_half_the_limit() {
         let callers = callers(4, 4);
         let a: Arc<str> = "address=10.0.0.1".into();
-        let mut held: Vec<Permit> = (0..4).filter_map(|_| callers.take(&a, Kind::Connections)).collect();
-        assert!(callers.take(&a, Kind::Connections).is_none());
-        assert!(callers.take(&a, Kind::Connections).is_none());
+        let mut held: Vec<Permit> = (0..4).filter_map(|_| callers.take(&a, Kind::Connections, 4)).collect();
+        assert!(callers.take(&a, Kind::Connections, 4).is_none());
+        assert!(callers.take(&a, Kind::Connections, 4).is_none());
         held.pop();
         assert_eq!(callers.held.lock()[&a].refused[0], 2, "one below the limit is still the same episode");
         held.pop();

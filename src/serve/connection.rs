@@ -53,7 +53,13 @@ where
     identity.discover(&directory).await;
     let key = identity.key();
     let callers = state.callers.clone();
-    let Some(_held) = callers.take(&key, Kind::Connections) else {
+    // The caller's profile may set limits of its own; the listener's apply otherwise.
+    let connections = {
+        let profiles = state.profiles();
+        let (profile, _) = profiles.select(&identity);
+        profiles.limits(profile.as_deref()).unwrap_or_else(|| callers.limits()).connections
+    };
+    let Some(_held) = callers.take(&key, Kind::Connections, connections) else {
         // Closed before a byte is read: the caller's other connections are what it may use.
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, io.shutdown()).await;
         return;
@@ -65,21 +71,23 @@ where
         let (watch, key, callers) = (watch.clone(), key.clone(), callers.clone());
         service_fn(move |request| {
             let busy = watch.request();
-            let permit = callers.take(&key, Kind::Requests);
             let gateway = gateway.clone();
             let caller = caller.clone();
             let state = state.clone();
             let directory = directory.clone();
-            let limit = callers.limit(Kind::Requests);
+            let callers = callers.clone();
             let key = key.clone();
             async move {
-                let Some(permit) = permit else {
+                // Each request is judged as the caller is now, by the profiles as they are now.
+                caller.refresh(&directory).await;
+                let profiles = state.profiles();
+                let (profile, policy) = profiles.select(&caller.identity());
+                let limit = profiles.limits(profile.as_deref()).unwrap_or_else(|| callers.limits()).requests;
+                drop(profiles);
+                let Some(permit) = callers.take(&key, Kind::Requests, limit) else {
                     let refused = GatewayError::CallerBusy { caller: key.to_string(), limit };
                     return Ok::<_, Infallible>(error::rescue(&refused).map(|body| body.holding(busy)));
                 };
-                // Each request is judged as the caller is now, by the profiles as they are now.
-                caller.refresh(&directory).await;
-                let (profile, policy) = state.profiles().select(&caller.identity());
                 let response = gateway.handle(&caller, profile, &policy, request).await;
                 Ok(response.map(|body| body.holding((busy, permit))))
             }

@@ -67,6 +67,8 @@ pub(super) const CONFIG_SHAPE: &[(&str, Shape)] = &[
                     ("container_label", Shape::Value),
                     ("container_image", Shape::Value),
                     ("include_containers", Shape::Value),
+                    ("max_connections_per_caller", Shape::Value),
+                    ("max_requests_per_caller", Shape::Value),
                 ]),
             ),
         ]),
@@ -154,4 +156,6 @@ pub(super) struct RawProfile {
     pub container_image: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     pub include_containers: bool,
+    pub max_connections_per_caller: Option<usize>,
+    pub max_requests_per_caller: Option<usize>,
 }
