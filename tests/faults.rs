@@ -1,9 +1,9 @@
 //! The engine killed and restarted under load, on the real binary in front of the stub engine
 //! (which is what can be killed at will): requests in flight when it dies get 502, so do those
-//! sent while it is away, the first answer comes within a second of its return and no request sent
-//! after the return fails (no stale engine connection is used), no client waits
-//! without bound, and sockgate holds about as many file descriptors and as much memory after
-//! three such deaths as before them.
+//! sent while it is away, the first answer comes within a second of its return and no request
+//! sent after the return fails (no stale engine connection is used), no client waits without
+//! bound, and sockgate holds about as many file descriptors and as much memory after three such
+//! deaths as before them.
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
