@@ -250,6 +250,13 @@ fn the_in_flight_cap_refuses_the_extra_request_with_a_message() -> Result<()> {
         ensure!(message.starts_with("sockgate: too many requests in flight from `uid="), "{message}");
     }
     let metrics = wait_for_metric(port, LIMITED, &[("reason", "caller_in_flight")], 3.0, Duration::from_secs(5))?;
+    // Each refusal is a request like any other in the request count, under `refuse`.
+    let refused = [("operation", "none"), ("decision", "refuse"), ("rule", ""), ("status", "429")];
+    ensure!(
+        metrics.get("sockgate_requests_total", &refused) == Some(3.0),
+        "{}",
+        metrics.lines_of("sockgate_requests_total")
+    );
     for reason in ["caller_connections", "idle", "header_timeout"] {
         ensure!(metrics.get(LIMITED, &[("reason", reason)]) == Some(0.0), "{}", metrics.lines_of(LIMITED));
     }

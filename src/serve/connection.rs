@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::callers::Kind;
 use super::watch::{Verdict, Watch, Watched};
 use super::ListenerState;
-use crate::error::{self, GatewayError};
+use crate::error::GatewayError;
 use crate::gateway::{Caller, Gateway};
 use crate::hangup::HangUp;
 use crate::identify::containers::Directory;
@@ -86,7 +86,8 @@ where
                 drop(profiles);
                 let Some(permit) = callers.take(&key, Kind::Requests, limit) else {
                     let refused = GatewayError::CallerBusy { caller: key.to_string(), limit };
-                    return Ok::<_, Infallible>(error::rescue(&refused).map(|body| body.holding(busy)));
+                    let response = gateway.refuse(&caller, profile, &request, &refused);
+                    return Ok::<_, Infallible>(response.map(|body| body.holding(busy)));
                 };
                 let response = gateway.handle(&caller, profile, &policy, request).await;
                 Ok(response.map(|body| body.holding((busy, permit))))
