@@ -6,8 +6,6 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use serde::Deserialize;
-
 use crate::address::UpstreamAddr;
 use crate::config::{ListenerConfig, PolicySource};
 use crate::decide::Mode;
@@ -43,12 +41,6 @@ pub fn policies(listeners: &[ListenerConfig]) -> String {
     names.join(", ")
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct VersionAnswer {
-    version: Option<String>,
-}
-
 /// The engine's version, or why it cannot be asked.
 pub async fn engine(upstream: &Upstream, addr: &UpstreamAddr) -> Result<String, String> {
     if let UpstreamAddr::Unix(path) = addr {
@@ -56,7 +48,8 @@ pub async fn engine(upstream: &Upstream, addr: &UpstreamAddr) -> Result<String, 
     }
     let body = crate::lookup::fetch(upstream, "/version", 64 * 1024).await.map_err(|e| e.to_string())?;
     let body = body.ok_or_else(|| "the engine does not answer `GET /version`".to_string())?;
-    let answer: VersionAnswer = serde_json::from_slice(&body).map_err(|e| format!("unreadable `GET /version`: {e}"))?;
+    let answer: crate::engine::version::Version =
+        serde_json::from_slice(&body).map_err(|e| format!("unreadable `GET /version`: {e}"))?;
     Ok(answer.version.unwrap_or_else(|| "an unknown version".to_string()))
 }
 

@@ -10,11 +10,13 @@ use crate::classify::Operation;
 use crate::glob;
 use crate::inspect::{Finding, Kind};
 use crate::naming::image;
-use crate::policy::constraints::{under, Constraints};
+use crate::policy::constraints::{self, under, Constraints};
 use crate::policy::{Effect, Policy, Reservation};
 
 mod mode;
+mod outcome;
 pub use mode::Mode;
+pub use outcome::Outcome;
 
 /// What is judged of one request.
 #[derive(Debug, Clone, Copy)]
@@ -47,19 +49,29 @@ pub struct Decision {
 impl Decision {
     /// The sentence a denied client sees, after `sockgate: `.
     pub fn denial_message(&self) -> String {
-        let by = match self.rules.as_slice() {
-            [] => format!("{} denied by policy `{}`: no rule allows it", self.operation, self.policy),
-            [rule] => format!("{} denied by rule `{rule}`", self.operation),
-            rules => format!("{} denied by rules {}", self.operation, backticked(rules)),
-        };
-        let mut message = if self.reasons.is_empty() { by } else { format!("{by}: {}", self.reasons.join("; ")) };
-        if let Some(hint) = &self.hint {
-            message.push_str(&format!("; {hint}"));
-        }
+        let mut message = format!("{} {}", self.operation, self.reason());
         if let Some(client) = &self.client {
             message.push_str(&format!(" (client: {client})"));
         }
         message
+    }
+
+    /// Why the request was denied, as both the 403 and the audit line say it: the rule or policy,
+    /// the fields at fault and the hint, without the operation or the client. Empty when allowed.
+    pub fn reason(&self) -> String {
+        if self.allowed {
+            return String::new();
+        }
+        let by = match self.rules.as_slice() {
+            [] => format!("denied by policy `{}`: no rule allows it", self.policy),
+            [rule] => format!("denied by rule `{rule}`"),
+            rules => format!("denied by rules {}", backticked(rules)),
+        };
+        let mut reason = if self.reasons.is_empty() { by } else { format!("{by}: {}", self.reasons.join("; ")) };
+        if let Some(hint) = &self.hint {
+            reason.push_str(&format!("; {hint}"));
+        }
+        reason
     }
 
     /// The rule ids joined for logs and labels.
@@ -141,8 +153,11 @@ fn reserved<'a>(reservations: &'a [Reservation], finding: &Finding) -> Option<&'
 /// The constraint a finding breaks, if any.
 pub fn violated(c: &Constraints, finding: &Finding) -> Option<&'static str> {
     let value = finding.value.as_str();
+    // A switch (`privileged = true`, ...) judges most kinds; the lists judge the rest.
+    if let Some(key) = constraints::flag(finding.kind) {
+        return (!c.flag(key)).then_some(key);
+    }
     let broken = match finding.kind {
-        Kind::Privileged => ("privileged", !c.privileged),
         Kind::HostMount { read_only } => {
             let outside = c.host_mounts.as_ref().is_some_and(|allowed| !allowed.iter().any(|p| under(value, p)));
             if outside {
@@ -151,25 +166,27 @@ pub fn violated(c: &Constraints, finding: &Finding) -> Option<&'static str> {
                 ("host_mounts_read_only", c.host_mounts_read_only && !read_only)
             }
         }
-        Kind::Device => ("devices", !c.devices),
         Kind::Capability => (
             "capabilities",
             c.capabilities.as_ref().is_some_and(|allowed| !allowed.iter().any(|a| a == value || a == "ALL")),
         ),
-        Kind::Unconfined => ("unconfined", !c.unconfined),
-        Kind::Namespace => ("host_namespaces", !c.host_namespaces),
-        Kind::Sysctl => ("sysctls", !c.sysctls),
         Kind::Runtime => {
             ("runtimes", c.runtimes.as_ref().is_some_and(|allowed| !allowed.iter().any(|r| glob::matches(r, value))))
         }
-        Kind::CgroupParent => ("cgroup_parent", !c.cgroup_parent),
-        Kind::VolumesFrom => ("volumes_from", !c.volumes_from),
-        Kind::ExecRoot => ("exec_root", !c.exec_root),
         Kind::Image => {
             ("images", c.images.as_ref().is_some_and(|allowed| !allowed.iter().any(|p| image::matches(p, value))))
         }
-        Kind::BuildHostNetwork => ("build_host_network", !c.build_host_network),
         Kind::Driver(kind) => (kind.key(), !c.drivers(kind).iter().any(|d| d == value)),
+        // The switches, judged above (a unit test holds `constraints::flag` to this list).
+        Kind::Privileged
+        | Kind::Device
+        | Kind::Unconfined
+        | Kind::Namespace
+        | Kind::Sysctl
+        | Kind::CgroupParent
+        | Kind::VolumesFrom
+        | Kind::ExecRoot
+        | Kind::BuildHostNetwork => return None,
         // Judged against the profiles' reservations, not a constraint.
         Kind::Name | Kind::Labels => return None,
     };

@@ -6,7 +6,7 @@ use http::{header, Response, StatusCode};
 
 use crate::body::{self, Body};
 use crate::classify::ClassifyError;
-use crate::decide::Decision;
+use crate::decide::{Decision, Outcome};
 use crate::forward::ForwardError;
 use crate::inspect::InspectError;
 use crate::lookup::LookupError;
@@ -79,6 +79,17 @@ impl From<ForwardError> for GatewayError {
 }
 
 impl GatewayError {
+    /// What this failure makes of the request, where the failure decides it: no operation
+    /// matching is a denial, anything else unjudgeable a refusal. `None` for a denial by the
+    /// policy or an engine that failed after the decision, whose outcome the decision gave.
+    pub fn outcome(&self) -> Option<Outcome> {
+        match self {
+            GatewayError::Denied(_) | GatewayError::Forward(_) => None,
+            GatewayError::Classify(_) => Some(Outcome::Deny),
+            _ => Some(Outcome::Refuse),
+        }
+    }
+
     /// The status a client gets for this failure.
     pub fn status(&self) -> StatusCode {
         match self {

@@ -112,19 +112,9 @@ pub fn explain(
     let mut report = Report::default();
     let out = &mut report.out;
     match crate::gateway::explain(policy, method, uri, content_type, body) {
-        Ok(j) => {
-            let _ = writeln!(out, "operation: {}", j.classified.operation);
-            if let Some(resource) = &j.classified.resource {
-                let _ = writeln!(out, "resource:  {resource}");
-            }
-            for finding in &j.findings {
-                let _ = writeln!(out, "finding:   {finding}");
-            }
-            if j.decision.allowed {
-                let _ = writeln!(out, "decision:  allow, by rule {}", j.decision.rule_list());
-            } else {
-                let _ = writeln!(out, "decision:  deny");
-                let _ = writeln!(out, "message:   sockgate: {}", j.decision.denial_message());
+        Ok(judgement) => {
+            let _ = writeln!(out, "{judgement}");
+            if !judgement.decision.allowed {
                 report.status = 2;
             }
         }

@@ -4,12 +4,12 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
-mod support;
+mod in_process;
 
 use std::path::Path;
 use std::time::Duration;
 
-use support::{Gateway, Seen, Stub};
+use in_process::{Gateway, Seen, Stub};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
@@ -33,7 +33,8 @@ impl Setup {
         let dir = tempfile::tempdir().unwrap();
         let stub = Stub::start(&dir.path().join("engine.sock"), Duration::ZERO).await;
         let gw =
-            Gateway::start(&dir.path().join("gw.sock"), &stub.path, &support::ci_without_ownership(), dir.path()).await;
+            Gateway::start(&dir.path().join("gw.sock"), &stub.path, &in_process::ci_without_ownership(), dir.path())
+                .await;
         Setup { stub, gw, _dir: dir }
     }
 

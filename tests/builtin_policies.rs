@@ -4,14 +4,14 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
-mod common;
+mod real_binary;
 
 use anyhow::{ensure, Result};
 
-use common::dockerd::container_exists;
-use common::gateway::clear_compat_env;
-use common::observe::sockgate_tool;
-use common::{docker, docker_ready, run, Gateway, Scratch, TEST_IMAGE};
+use real_binary::dockerd::container_exists;
+use real_binary::gateway::clear_compat_env;
+use real_binary::observe::sockgate_tool;
+use real_binary::{docker, docker_ready, run, Gateway, Scratch, TEST_IMAGE};
 
 #[test]
 fn serve_with_builtin_ci_runs_a_container_and_refuses_a_privileged_one() -> Result<()> {

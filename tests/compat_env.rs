@@ -2,16 +2,16 @@
 //! `--policy`, their environment variables instead, with the real docker CLI and dockerd. What a
 //! command did or did not do is checked on dockerd directly.
 
-mod common;
+mod real_binary;
 
 use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 
-use common::dockerd::{container_exists, container_running};
-use common::gateway::clear_compat_env;
-use common::{docker, docker_ready, real_docker, run, CmdOutput, Gateway, Scratch, TEST_IMAGE};
+use real_binary::dockerd::{container_exists, container_running};
+use real_binary::gateway::clear_compat_env;
+use real_binary::{docker, docker_ready, real_docker, run, CmdOutput, Gateway, Scratch, TEST_IMAGE};
 
 /// How a refusal under the generated policy reads: no rule of it allows the operation.
 fn ensure_denied(out: &CmdOutput, operation: &str) -> Result<()> {

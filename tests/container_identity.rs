@@ -3,7 +3,7 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
-mod common;
+mod real_binary;
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -14,8 +14,8 @@ use sockgate::address::UpstreamAddr;
 use sockgate::forward::Upstream;
 use sockgate::identify::containers::{ContainerInfo, Directory};
 
-use common::dockerd::{inspect_container, DOCKER_SOCKET};
-use common::{CmdOutput, Scratch, TEST_IMAGE};
+use real_binary::dockerd::{inspect_container, DOCKER_SOCKET};
+use real_binary::{CmdOutput, Scratch, TEST_IMAGE};
 
 /// How long an event may take to reach the directory.
 const SETTLE: Duration = Duration::from_secs(10);
@@ -23,7 +23,7 @@ const LABEL: &str = "sockgate.test.identity";
 
 /// `docker <args>` on the real socket, which must succeed; blocking, so off the async workers.
 fn docker(args: &[&str]) -> CmdOutput {
-    tokio::task::block_in_place(|| common::real_docker(args).and_then(CmdOutput::ok)).unwrap()
+    tokio::task::block_in_place(|| real_binary::real_docker(args).and_then(CmdOutput::ok)).unwrap()
 }
 
 fn inspect_network(name: &str) -> Value {
@@ -60,7 +60,7 @@ fn address(container: &Value, network: &str, field: &str) -> IpAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn follows_a_container_through_its_life() {
-    if !common::docker_ready().unwrap() {
+    if !real_binary::docker_ready().unwrap() {
         return;
     }
     let upstream =

@@ -4,7 +4,7 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
-mod common;
+mod real_binary;
 
 use std::path::Path;
 use std::process::Command;
@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use anyhow::{ensure, Result};
 
-use common::observe::sockgate_tool;
-use common::run;
+use real_binary::observe::sockgate_tool;
+use real_binary::run;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const BIN: &str = env!("CARGO_BIN_EXE_sockgate");

@@ -19,16 +19,16 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
-mod common;
+mod real_binary;
 
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::dockerd::real_docker;
-use common::image::ensure_test_image;
-use common::process::run;
+use real_binary::dockerd::real_docker;
+use real_binary::image::ensure_test_image;
+use real_binary::process::run;
 
 const BIN: &str = env!("CARGO_BIN_EXE_sockgate");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -200,7 +200,7 @@ fn ensure_busybox() {
     if real_docker(&["image", "inspect", "busybox:latest"]).map(|o| o.success()).unwrap_or(false) {
         return;
     }
-    real_docker(&["tag", common::TEST_IMAGE, "busybox:latest"]).unwrap().ok().unwrap();
+    real_docker(&["tag", real_binary::TEST_IMAGE, "busybox:latest"]).unwrap().ok().unwrap();
 }
 
 #[test]
@@ -208,7 +208,7 @@ fn shell_examples_run() {
     let sh_blocks = all_blocks("sh");
     assert!(sh_blocks.len() >= 8, "the docs lost their shell examples");
     let needs_docker = sh_blocks.iter().any(|b| b.text.contains("docker"));
-    let docker = needs_docker && common::docker_ready().unwrap();
+    let docker = needs_docker && real_binary::docker_ready().unwrap();
     if docker {
         ensure_busybox();
     }
@@ -243,8 +243,8 @@ fn shell_examples_run() {
             cmd.arg("-c").arg(&command).current_dir(ROOT);
             // The documented benchmark runs as a short smoke run; its figures are not checked here.
             cmd.env("SOCKGATE_BENCH_SECS", "0.2").env("SOCKGATE_BENCH_STREAM_MB", "16");
-            common::cli::clear_docker_env(&mut cmd);
-            common::gateway::clear_compat_env(&mut cmd);
+            real_binary::cli::clear_docker_env(&mut cmd);
+            real_binary::gateway::clear_compat_env(&mut cmd);
             let started = Instant::now();
             // The documented benchmark may first build sockgate in release mode (fat LTO): minutes.
             let limit = if command.starts_with("cargo bench") { 1800 } else { 120 };

@@ -6,13 +6,13 @@
 //! The plugin spec staged for the driver-name tests names an address where nothing listens, so
 //! even a failing run cannot register a working driver with the engine.
 
-mod common;
+mod real_binary;
 
 use anyhow::{ensure, Context, Result};
 
-use common::dockerd::{container_exists, inspect_container, network_exists, volume_exists};
-use common::http::http_request;
-use common::{docker, docker_ready, real_docker, CmdOutput, Gateway, Scratch, TEST_IMAGE};
+use real_binary::dockerd::{container_exists, inspect_container, network_exists, volume_exists};
+use real_binary::http::http_request;
+use real_binary::{docker, docker_ready, real_docker, CmdOutput, Gateway, Scratch, TEST_IMAGE};
 
 const CI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/ci.toml");
 
@@ -261,13 +261,13 @@ impl Project {
     fn compose(&self, host: &str, args: &[&str]) -> Result<CmdOutput> {
         let mut cmd = std::process::Command::new("docker-compose");
         cmd.current_dir(self.dir.path()).env("DOCKER_HOST", host).args(["-p", &self.name]).args(args);
-        common::run(cmd, None, common::CLI_TIMEOUT)
+        real_binary::run(cmd, None, real_binary::CLI_TIMEOUT)
     }
 }
 
 impl Drop for Project {
     fn drop(&mut self) {
-        let _ = self.compose(common::dockerd::DOCKER_HOST, &["down", "-v", "--timeout", "0"]);
+        let _ = self.compose(real_binary::dockerd::DOCKER_HOST, &["down", "-v", "--timeout", "0"]);
     }
 }
 
@@ -278,12 +278,13 @@ fn compose_brings_a_project_up_and_down_under_ci() -> Result<()> {
     }
     let has_compose = std::process::Command::new("docker-compose").arg("version").output().is_ok();
     if !has_compose {
-        ensure!(!common::dockerd::in_ci(), "docker-compose is missing; .ci/run installs it");
+        ensure!(!real_binary::dockerd::in_ci(), "docker-compose is missing; .ci/run installs it");
         eprintln!("skipped: docker-compose is not installed");
         return Ok(());
     }
     let gw = Gateway::start(Some(CI))?;
-    let project = Project { name: common::scratch::unique_name("compose").replace('-', ""), dir: tempfile::tempdir()? };
+    let project =
+        Project { name: real_binary::scratch::unique_name("compose").replace('-', ""), dir: tempfile::tempdir()? };
     let file = format!(
         "version: \"3.8\"\nservices:\n  app:\n    image: {TEST_IMAGE}\n    command: [\"sh\", \"-c\", \"echo up > /data/x && sleep 600\"]\n    \
          volumes: [\"data:/data\"]\n    networks: [\"back\"]\n    logging:\n      driver: json-file\nvolumes:\n  data: {{}}\nnetworks:\n  back: {{}}\n"

@@ -2,13 +2,13 @@
 //! exec that names no user runs as its container's user (so `exec_root = false` asks the engine
 //! who that is), and every exec in a privileged container is privileged.
 
-mod common;
+mod real_binary;
 
 use anyhow::{ensure, Context, Result};
 
-use common::dockerd::inspect_container;
-use common::http::http_request;
-use common::{docker, docker_ready, real_docker, CmdOutput, Gateway, Scratch, TEST_IMAGE};
+use real_binary::dockerd::inspect_container;
+use real_binary::http::http_request;
+use real_binary::{docker, docker_ready, real_docker, CmdOutput, Gateway, Scratch, TEST_IMAGE};
 
 const POLICY: &str = r#"version = 1
 name = "exec-not-root"

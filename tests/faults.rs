@@ -7,8 +7,8 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
-mod common;
-mod support;
+mod in_process;
+mod real_binary;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 
-use common::http::{request_head, HttpConnection};
-use common::{Gateway, FULL_ACCESS};
-use support::Stub;
+use in_process::Stub;
+use real_binary::http::{request_head, HttpConnection};
+use real_binary::{Gateway, FULL_ACCESS};
 
 /// Clients sending requests at once, each on its own keep-alive connection.
 const CLIENTS: usize = 8;

@@ -6,7 +6,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a failing test panics")]
 
-mod common;
+mod real_binary;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -14,14 +14,14 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 
-use common::cli::clear_docker_env;
-use common::cli_image::build_cli_image;
-use common::dockerd::{container_exists, inspect_container};
-use common::pki::{Ca, Issued};
-use common::process::run;
-use common::scratch::unique_name;
-use common::server::Sockgate;
-use common::{docker_command, docker_ready, free_port, real_docker, CmdOutput, Scratch, CLI_TIMEOUT, TEST_IMAGE};
+use real_binary::cli::clear_docker_env;
+use real_binary::cli_image::build_cli_image;
+use real_binary::dockerd::{container_exists, inspect_container};
+use real_binary::pki::{Ca, Issued};
+use real_binary::process::run;
+use real_binary::scratch::unique_name;
+use real_binary::server::Sockgate;
+use real_binary::{docker_command, docker_ready, real_docker, CmdOutput, Scratch, CLI_TIMEOUT, TEST_IMAGE};
 
 const CI_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/ci.toml");
 
@@ -77,7 +77,7 @@ impl Site {
         let power = dir.path().join("power.toml");
         std::fs::write(&power, POWER)?;
         let ci = ci_policy(dir.path())?;
-        let addr = format!("tcp://{gateway}:{}", free_port()?);
+        let asked = format!("tcp://{gateway}:0");
         let label = unique_name("proxy");
         let name = unique_name("traefik");
         let config = dir.path().join("sockgate.toml");
@@ -86,7 +86,7 @@ impl Site {
             &config,
             format!(
                 "version = 1\n\n[[listener]]\naddress = \"{host}\"\npolicy = [\"{ci}\"]\n\n\
-                 [[listener]]\naddress = \"{addr}\"\ninsecure = true\nallow_cidrs = [\"{subnet}\"]\n\
+                 [[listener]]\naddress = \"{asked}\"\ninsecure = true\nallow_cidrs = [\"{subnet}\"]\n\
                  policy = [\"{ci}\"]\n\n[[listener.profile]]\nname = \"proxy\"\ncontainer_label = \"role={label}\"\n\
                  policy = [\"{}\"]\n\n[[listener.profile]]\nname = \"traefik\"\ncontainer_name = \"{name}*\"\n\
                  policy = [\"{}\"]\n",
@@ -94,7 +94,8 @@ impl Site {
                 power.display()
             ),
         )?;
-        let gw = Sockgate::with_config(&config, &[&addr, &host])?;
+        let gw = Sockgate::with_config(&config, &[&asked, &host])?;
+        let addr = gw.bound(&asked);
         Ok(Site { network, addr, host, label, name, gw, _dir: dir })
     }
 
@@ -329,12 +330,12 @@ fn certificate_names_two_readers_could_read_apart_name_nobody() -> Result<()> {
     let server = ca.server("server")?;
     let power = dir.path().join("power.toml");
     std::fs::write(&power, POWER)?;
-    let addr = format!("tcp://127.0.0.1:{}", free_port()?);
+    let asked = "tcp://127.0.0.1:0";
     let config = dir.path().join("sockgate.toml");
     std::fs::write(
         &config,
         format!(
-            "version = 1\n\n[[listener]]\naddress = \"{addr}\"\npolicy = [\"{CI_FILE}\"]\n\n[listener.tls]\ncert = \"{}\"\n\
+            "version = 1\n\n[[listener]]\naddress = \"{asked}\"\npolicy = [\"{CI_FILE}\"]\n\n[listener.tls]\ncert = \"{}\"\n\
              key = \"{}\"\nca = \"{}\"\nverify = true\n\n[[listener.profile]]\nname = \"admin\"\ncn = \"admin\"\n\
              policy = [\"{p}\"]\n\n[[listener.profile]]\nname = \"dns\"\nsan_dns = \"ci.example.com\"\npolicy = [\"{p}\"]\n",
             server.cert.display(),
@@ -343,7 +344,8 @@ fn certificate_names_two_readers_could_read_apart_name_nobody() -> Result<()> {
             p = power.display()
         ),
     )?;
-    let _gw = Sockgate::with_config(&config, &[&addr])?;
+    let gw = Sockgate::with_config(&config, &[asked])?;
+    let addr = gw.bound(asked);
     let admin = ca.client("admin", "admin")?;
     tls_docker(&addr, &ca, &admin, &["plugin", "ls"])?.ok()?;
     let dns = ca.client_with("dns", "job", Some("DNS:ci.example.com"))?;

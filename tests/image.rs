@@ -7,16 +7,16 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
-mod common;
+mod real_binary;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::cli_image::build_cli_image;
-use common::dockerd::real_docker;
-use common::process::run;
-use common::{docker_ready, Scratch};
+use real_binary::cli_image::build_cli_image;
+use real_binary::dockerd::real_docker;
+use real_binary::process::run;
+use real_binary::{docker_ready, Scratch};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -70,7 +70,7 @@ fn build_image(scratch: &mut Scratch) -> String {
     let image = scratch.image("sockgate");
     let mut build = Command::new("docker");
     build.args(["build", "-q", "-t", &image, "."]).current_dir(context.path()).env("DOCKER_BUILDKIT", "0");
-    common::cli::clear_docker_env(&mut build);
+    real_binary::cli::clear_docker_env(&mut build);
     let built = run(build, None, Duration::from_secs(300)).unwrap();
     assert!(built.success(), "docker build failed: {built}");
     image
@@ -81,7 +81,7 @@ fn the_image_runs_as_users_deploy_it() {
     if !docker_ready().unwrap() {
         return;
     }
-    common::image::ensure_test_image().unwrap();
+    real_binary::image::ensure_test_image().unwrap();
     let mut scratch = Scratch::new();
     let image = build_image(&mut scratch);
 
@@ -157,9 +157,9 @@ fn the_image_runs_as_users_deploy_it() {
     assert!(ps.success(), "the client cannot list through sockgate: {ps}");
     // Under `ci.toml`'s ownership, sockgate's own container is nobody's: invisible to clients.
     assert!(!ps.stdout.contains(&gateway), "{ps}");
-    let ran = client(&["run", "--rm", common::TEST_IMAGE, "echo", "through-sockgate"]);
+    let ran = client(&["run", "--rm", real_binary::TEST_IMAGE, "echo", "through-sockgate"]);
     assert!(ran.success() && ran.stdout.contains("through-sockgate"), "{ran}");
-    let privileged = client(&["run", "--rm", "--privileged", common::TEST_IMAGE, "true"]);
+    let privileged = client(&["run", "--rm", "--privileged", real_binary::TEST_IMAGE, "true"]);
     assert!(!privileged.success());
     assert!(
         privileged.stderr.contains("sockgate: containers.create denied by rule `containers.privileged`"),
@@ -222,7 +222,7 @@ fn the_documented_docker_run_line_works_as_written() {
     if !docker_ready().unwrap() {
         return;
     }
-    common::image::ensure_test_image().unwrap();
+    real_binary::image::ensure_test_image().unwrap();
     let mut scratch = Scratch::new();
     let image = build_image(&mut scratch);
     let gateway = scratch.container("documented");
@@ -237,7 +237,7 @@ fn the_documented_docker_run_line_works_as_written() {
     let command = format!("{} {image}", command.trim_end().strip_suffix(" sockgate").unwrap());
     let mut bash = Command::new("bash");
     bash.args(["-c", &command]);
-    common::cli::clear_docker_env(&mut bash);
+    real_binary::cli::clear_docker_env(&mut bash);
     let out = run(bash, None, Duration::from_secs(60)).unwrap();
     assert!(out.success(), "`{command}` failed: {out}");
     wait_for("the documented container to be healthy", Duration::from_secs(60), || health(&gateway) == "healthy");
@@ -254,7 +254,7 @@ fn the_documented_docker_run_line_works_as_written() {
     };
     let ps = client(&["ps", "--format", "{{.Names}}"]);
     assert!(ps.success() && ps.stdout.contains(&gateway), "{ps}");
-    let denied = client(&["run", "--rm", common::TEST_IMAGE, "true"]);
+    let denied = client(&["run", "--rm", real_binary::TEST_IMAGE, "true"]);
     assert!(!denied.success() && denied.stderr.contains("denied by policy `read-only`"), "{denied}");
 }
 
@@ -263,7 +263,7 @@ fn the_build_context_leaves_out_build_output_and_history() {
     if !docker_ready().unwrap() {
         return;
     }
-    common::image::ensure_test_image().unwrap();
+    real_binary::image::ensure_test_image().unwrap();
     let mut scratch = Scratch::new();
     let probe = scratch.image("context");
     // The repository as `docker build .` sends it, after `.dockerignore`.
@@ -271,10 +271,10 @@ fn the_build_context_leaves_out_build_output_and_history() {
     let dockerfile = dir.path().join("Dockerfile");
     let check = "test -f /context/Cargo.toml && test -f /context/build.rs && test -d /context/src \\
         && test ! -e /context/target && test ! -e /context/.git";
-    std::fs::write(&dockerfile, format!("FROM {}\nCOPY . /context\nRUN {check}\n", common::TEST_IMAGE)).unwrap();
+    std::fs::write(&dockerfile, format!("FROM {}\nCOPY . /context\nRUN {check}\n", real_binary::TEST_IMAGE)).unwrap();
     let mut build = Command::new("docker");
     build.args(["build", "-q", "-t", &probe, "-f"]).arg(&dockerfile).arg(ROOT).env("DOCKER_BUILDKIT", "0");
-    common::cli::clear_docker_env(&mut build);
+    real_binary::cli::clear_docker_env(&mut build);
     let built = run(build, None, Duration::from_secs(300)).unwrap();
     assert!(built.success(), "the build context holds target/ or .git, or lacks the sources: {built}");
 }

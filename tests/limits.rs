@@ -7,8 +7,8 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
-mod common;
-mod support;
+mod in_process;
+mod real_binary;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 
-use common::observe::{wait_for_metric, Metrics};
-use common::{free_port, Gateway, FULL_ACCESS};
-use support::Stub;
+use in_process::Stub;
+use real_binary::observe::{wait_for_metric, Metrics};
+use real_binary::{Gateway, FULL_ACCESS};
 
 const LIMITED: &str = "sockgate_limited_total";
 const PING: &[u8] = b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n";
@@ -28,15 +28,15 @@ const SILENT_LOGS: &[u8] =
     b"GET /v1.41/containers/quiet/logs?follow=1&stdout=1 HTTP/1.1\r\nHost: docker\r\nX-Stub-Silent: 3000\r\n\r\n";
 
 /// The stub engine on its own runtime, and sockgate in front of it with `args`.
-fn start(args: &[&str], tcp: Option<u16>) -> Result<(tokio::runtime::Runtime, Stub, Gateway, tempfile::TempDir)> {
+fn start(args: &[&str], tcp: bool) -> Result<(tokio::runtime::Runtime, Stub, Gateway, tempfile::TempDir)> {
     let dir = tempfile::tempdir()?;
     let engine = dir.path().join("engine.sock");
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let stub = runtime.block_on(Stub::start(&engine, Duration::ZERO));
     let mut builder =
         Gateway::builder().policy(FULL_ACCESS).upstream(&format!("unix://{}", engine.display())).admin().args(args);
-    if let Some(port) = tcp {
-        builder = builder.tcp(port);
+    if tcp {
+        builder = builder.tcp();
     }
     Ok((runtime, stub, builder.start()?, dir))
 }
@@ -120,7 +120,7 @@ fn status(response: &str) -> u16 {
 
 #[test]
 fn a_trickling_client_is_cut_at_the_header_deadline() -> Result<()> {
-    let (_runtime, _stub, gw, _dir) = start(&["--header-timeout", "1"], None)?;
+    let (_runtime, _stub, gw, _dir) = start(&["--header-timeout", "1"], false)?;
     let port = gw.admin_port().context("no admin port")?;
     // A whole head sent at once is served.
     let mut prompt = unix(&gw)?;
@@ -156,10 +156,10 @@ fn a_trickling_client_is_cut_at_the_header_deadline() -> Result<()> {
 
 #[test]
 fn one_caller_at_its_connection_cap_does_not_stop_another() -> Result<()> {
-    let tcp = free_port()?;
-    let (runtime, _stub, gw, _dir) = start(&["--max-connections-per-caller", "2"], Some(tcp))?;
+    let (runtime, _stub, gw, _dir) = start(&["--max-connections-per-caller", "2"], true)?;
     let port = gw.admin_port().context("no admin port")?;
-    let server: SocketAddr = ([127, 0, 0, 1], tcp).into();
+    let tcp = gw.tcp_host().context("no TCP listener")?;
+    let server: SocketAddr = tcp.trim_start_matches("tcp://").parse()?;
     // A client from a source address of its own: another caller.
     let connect_from = |source: [u8; 4]| -> Result<TcpStream> {
         let socket = tokio::net::TcpSocket::new_v4()?;
@@ -205,7 +205,7 @@ fn one_caller_at_its_connection_cap_does_not_stop_another() -> Result<()> {
 
 #[test]
 fn an_idle_connection_is_closed_but_a_silent_stream_is_not() -> Result<()> {
-    let (_runtime, _stub, gw, _dir) = start(&["--idle-timeout", "1"], None)?;
+    let (_runtime, _stub, gw, _dir) = start(&["--idle-timeout", "1"], false)?;
     let port = gw.admin_port().context("no admin port")?;
     let mut idle = unix(&gw)?;
     idle.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -233,7 +233,7 @@ fn an_idle_connection_is_closed_but_a_silent_stream_is_not() -> Result<()> {
 
 #[test]
 fn the_in_flight_cap_refuses_the_extra_request_with_a_message() -> Result<()> {
-    let (_runtime, _stub, gw, _dir) = start(&["--max-requests-per-caller", "1"], None)?;
+    let (_runtime, _stub, gw, _dir) = start(&["--max-requests-per-caller", "1"], false)?;
     let port = gw.admin_port().context("no admin port")?;
     let mut stream = unix(&gw)?;
     stream.write_all(SILENT_LOGS)?;
@@ -290,7 +290,7 @@ fn a_profile_sets_its_callers_own_limits() -> Result<()> {
         ),
     )?;
     let listener = format!("unix://{}", socket.display());
-    let _gw = common::server::Sockgate::with_config(&config, &[&listener])?;
+    let _gw = real_binary::server::Sockgate::with_config(&config, &[&listener])?;
     let connect = || -> Result<UnixStream> {
         let stream = UnixStream::connect(&socket)?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;

@@ -4,7 +4,7 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
-mod common;
+mod real_binary;
 
 use std::collections::BTreeMap;
 use std::os::unix::net::UnixStream;
@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Result};
 
-use common::server::Sockgate;
-use common::{docker_command, docker_ready, run, CLI_TIMEOUT};
+use real_binary::server::Sockgate;
+use real_binary::{docker_command, docker_ready, run, CLI_TIMEOUT};
 
 const ENGINE: &str = "unix:///var/run/docker.sock";
 const WAIT: Duration = Duration::from_secs(15);
@@ -46,11 +46,11 @@ fn serve(dir: &std::path::Path, extra: &[&str]) -> Result<(Sockgate, String)> {
     let mut args = vec!["--listen", host.as_str(), "--upstream", ENGINE];
     args.extend_from_slice(extra);
     let server = Sockgate::serve(&args, &[])?;
-    common::observe::poll_until(WAIT, "the socket", || Ok(UnixStream::connect(&socket).is_ok().then_some(())))?;
+    real_binary::observe::poll_until(WAIT, "the socket", || Ok(UnixStream::connect(&socket).is_ok().then_some(())))?;
     Ok((server, host))
 }
 
-fn docker(host: &str, args: &[&str]) -> Result<common::CmdOutput> {
+fn docker(host: &str, args: &[&str]) -> Result<real_binary::CmdOutput> {
     let mut cmd = docker_command(host);
     cmd.args(args);
     run(cmd, None, CLI_TIMEOUT)
@@ -82,7 +82,7 @@ fn access_log_lines_split_into_key_value_pairs() -> Result<()> {
     let lines = server.wait_for_log(" WARN denied ", 0, WAIT)?;
     let fields = pairs(&lines[0], "denied")?;
     ensure!(
-        fields["reasons"] == "no rule of policy `read-only` allows it" && fields["mode"] == "enforce",
+        fields["reasons"] == "denied by policy `read-only`: no rule allows it" && fields["mode"] == "enforce",
         "{fields:?}"
     );
     Ok(())

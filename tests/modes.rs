@@ -5,7 +5,7 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
-mod common;
+mod real_binary;
 
 use std::path::Path;
 use std::time::Duration;
@@ -13,9 +13,9 @@ use std::time::Duration;
 use anyhow::{ensure, Context, Result};
 use serde_json::Value;
 
-use common::dockerd::{container_exists, network_exists, volume_exists};
-use common::observe::{poll_until, read_lossy, sockgate_tool, wait_for_audit, wait_for_metric, Metrics};
-use common::{docker, docker_ready, CmdOutput, Gateway, Scratch, READ_ONLY, TEST_IMAGE};
+use real_binary::dockerd::{container_exists, network_exists, volume_exists};
+use real_binary::observe::{poll_until, read_lossy, sockgate_tool, wait_for_audit, wait_for_metric, Metrics};
+use real_binary::{docker, docker_ready, CmdOutput, Gateway, Scratch, READ_ONLY, TEST_IMAGE};
 
 const CI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/ci.toml");
 const REQUESTS: &str = "sockgate_requests_total";

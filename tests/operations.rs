@@ -5,8 +5,8 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
-mod common;
-mod support;
+mod in_process;
+mod real_binary;
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
@@ -15,14 +15,14 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context, Result};
 use serde_json::Value;
 
-use common::dockerd::container_exists;
-use common::files::{sha256_file, write_pseudo_random, MIB};
-use common::http::{http_request, HttpConnection, HttpResponse};
-use common::observe::{
+use real_binary::dockerd::container_exists;
+use real_binary::files::{sha256_file, write_pseudo_random, MIB};
+use real_binary::http::{http_request, HttpConnection, HttpResponse};
+use real_binary::observe::{
     admin_get, audit_lines, poll_until, read_lossy, sockgate_tool, wait_for_audit, wait_for_metric, wait_for_metrics,
     Metrics,
 };
-use common::{docker, docker_command, docker_ready, free_port, real_docker, Gateway, Scratch, Streaming, TEST_IMAGE};
+use real_binary::{docker, docker_command, docker_ready, real_docker, Gateway, Scratch, Streaming, TEST_IMAGE};
 
 const CI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/ci.toml");
 const REQUESTS: &str = "sockgate_requests_total";
@@ -452,7 +452,7 @@ fn ready_is_503_when_the_engine_hangs() -> Result<()> {
     let engine = dir.path().join("engine.sock");
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     // The stub accepts and reads every request, then answers only after a minute.
-    let stub = runtime.block_on(support::Stub::start(&engine, Duration::from_secs(60)));
+    let stub = runtime.block_on(in_process::Stub::start(&engine, Duration::from_secs(60)));
     let gw = Gateway::builder().upstream(&format!("unix://{}", engine.display())).admin().start()?;
     let port = gw.admin_port().context("no admin port")?;
     let addr = gw.admin_addr().context("no admin address")?;
@@ -494,7 +494,8 @@ fn admin_endpoints_on_a_unix_socket() -> Result<()> {
 
 #[test]
 fn healthcheck_fails_on_a_closed_port() -> Result<()> {
-    let addr = format!("tcp://127.0.0.1:{}", free_port()?);
+    // Port 0: nothing ever listens there.
+    let addr = "tcp://127.0.0.1:0".to_owned();
     for args in [vec!["healthcheck", addr.as_str()], vec!["healthcheck", addr.as_str(), "--ready"]] {
         let out = sockgate_tool(&args)?;
         ensure!(out.status.code() == Some(1), "healthcheck of a closed port: {out}");

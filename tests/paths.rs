@@ -3,11 +3,11 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
-mod support;
+mod in_process;
 
 use std::time::Duration;
 
-use support::{raw, status, Gateway, Stub, FULL_ACCESS, READ_ONLY};
+use in_process::{raw, status, Gateway, Stub, FULL_ACCESS, READ_ONLY};
 
 fn get(target: &str) -> Vec<u8> {
     format!("GET {target} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n").into_bytes()

@@ -3,7 +3,7 @@
 //! (asked directly) shows no trace of it; the everyday job (`run` with volumes, tmpfs, ports and
 //! environment, `build`, `exec`, `logs`, `cp`) works as it does without the gateway.
 
-mod common;
+mod real_binary;
 
 use std::path::Path;
 use std::thread;
@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 
-use common::cli::docker_command;
-use common::dockerd::{container_exists, inspect_container, inspect_image, volume_exists};
-use common::{docker, docker_ready, real_docker, run, CmdOutput, Gateway, Scratch, CLI_TIMEOUT, TEST_IMAGE};
+use real_binary::cli::docker_command;
+use real_binary::dockerd::{container_exists, inspect_container, inspect_image, volume_exists};
+use real_binary::{docker, docker_ready, real_docker, run, CmdOutput, Gateway, Scratch, CLI_TIMEOUT, TEST_IMAGE};
 
 const CI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/ci.toml");
 

@@ -2,13 +2,13 @@
 //! docker CLI can look at everything and change nothing, and a refusal names the operation.
 //! Whatever a denied command tried, dockerd (asked directly) shows no trace of it.
 
-mod common;
+mod real_binary;
 
 use anyhow::{ensure, Result};
 
-use common::dockerd::{container_exists, container_running, inspect_container, network_exists, volume_exists};
-use common::http::{http_request, request_head, HttpConnection};
-use common::{docker, docker_ready, real_docker, CmdOutput, Gateway, Scratch, READ_ONLY, TEST_IMAGE};
+use real_binary::dockerd::{container_exists, container_running, inspect_container, network_exists, volume_exists};
+use real_binary::http::{http_request, request_head, HttpConnection};
+use real_binary::{docker, docker_ready, real_docker, CmdOutput, Gateway, Scratch, READ_ONLY, TEST_IMAGE};
 
 /// No `--policy`: the built-in read-only policy.
 const BUILT_IN: Option<&str> = None;

@@ -9,8 +9,8 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
-mod common;
-mod support;
+mod in_process;
+mod real_binary;
 
 use std::fs::File;
 use std::io::Write;
@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 
-use common::http::{request_head, HttpConnection};
-use common::observe::{wait_for_metric, wait_for_metrics, Metrics};
-use common::{docker, docker_command, docker_ready, real_docker, Gateway, Scratch, Streaming, TEST_IMAGE};
-use support::Stub;
+use in_process::Stub;
+use real_binary::http::{request_head, HttpConnection};
+use real_binary::observe::{wait_for_metric, wait_for_metrics, Metrics};
+use real_binary::{docker, docker_command, docker_ready, real_docker, Gateway, Scratch, Streaming, TEST_IMAGE};
 
 const REQUESTS: &str = "sockgate_requests_total";
 const RELOADS: &str = "sockgate_policy_reloads_total";

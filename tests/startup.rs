@@ -4,19 +4,19 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
-mod common;
+mod real_binary;
 
 use std::os::unix::net::{UnixListener, UnixStream};
 
 use anyhow::{ensure, Result};
 
-use common::server::{sockgate_once, Sockgate};
-use common::{docker_command, docker_ready, run, CLI_TIMEOUT};
+use real_binary::server::{sockgate_once, Sockgate};
+use real_binary::{docker_command, docker_ready, run, CLI_TIMEOUT};
 
 const ENGINE: &str = "unix:///var/run/docker.sock";
 
 /// `docker -H <host> version` against the real engine through sockgate.
-fn docker_version(host: &str) -> Result<common::CmdOutput> {
+fn docker_version(host: &str) -> Result<real_binary::CmdOutput> {
     let mut cmd = docker_command(host);
     cmd.args(["version", "--format", "{{.Server.Version}}"]);
     run(cmd, None, CLI_TIMEOUT)
@@ -100,7 +100,7 @@ fn warning_is_a_log_level_and_denials_are_still_logged() -> Result<()> {
     let server = Sockgate::serve(&["--log-level", "warning", "--listen", &host, "--upstream", ENGINE], &[])?;
     // At `warn` the `listening on` line is not logged: wait for the socket itself.
     let socket = dir.path().join("docker.sock");
-    common::observe::poll_until(std::time::Duration::from_secs(30), "the socket", || {
+    real_binary::observe::poll_until(std::time::Duration::from_secs(30), "the socket", || {
         Ok(UnixStream::connect(&socket).is_ok().then_some(()))
     })?;
     let mut rm = docker_command(&host);
@@ -169,7 +169,7 @@ fn a_listen_directory_the_user_cannot_write_is_named_with_the_uid_and_the_fix() 
     let dir = tempfile::tempdir()?;
     std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
     let socket = dir.path().join("docker.sock");
-    let cmd = common::server::sockgate_command(&["serve"]);
+    let cmd = real_binary::server::sockgate_command(&["serve"]);
     let program = cmd.get_program().to_owned();
     let args: Vec<_> = cmd.get_args().map(ToOwned::to_owned).collect();
     let mut setpriv = std::process::Command::new("setpriv");
@@ -181,7 +181,7 @@ fn a_listen_directory_the_user_cannot_write_is_named_with_the_uid_and_the_fix() 
             None => setpriv.env_remove(name),
         };
     }
-    let out = run(setpriv, None, common::server::ONE_SHOT_TIMEOUT)?;
+    let out = run(setpriv, None, real_binary::server::ONE_SHOT_TIMEOUT)?;
     ensure!(!out.success(), "sockgate listened where uid 65534 cannot write: {out}");
     ensure!(
         out.stderr.contains(&format!("uid 65534 cannot create files in `{}`", dir.path().display()))
@@ -203,7 +203,7 @@ fn the_start_up_line_names_the_policy_mode_listeners_and_engine() -> Result<()> 
     let server =
         Sockgate::serve(&["--listen", &host, "--upstream", ENGINE, "--policy", policy, "--mode", "audit"], &[&host])?;
     let lines = server.wait_for_log("sockgate started", 0, std::time::Duration::from_secs(15))?;
-    let version = common::real_docker(&["version", "--format", "{{.Server.Version}}"])?.ok()?;
+    let version = real_binary::real_docker(&["version", "--format", "{{.Server.Version}}"])?.ok()?;
     let line = &lines[0];
     for wanted in [
         format!("policy={policy}"),
@@ -218,8 +218,8 @@ fn the_start_up_line_names_the_policy_mode_listeners_and_engine() -> Result<()> 
 
 #[test]
 fn docker_socket_proxy_variables_beside_a_policy_are_said_to_be_ignored() -> Result<()> {
-    let gw = common::Gateway::builder()
-        .policy(common::READ_ONLY)
+    let gw = real_binary::Gateway::builder()
+        .policy(real_binary::READ_ONLY)
         .env("CONTAINERS", "1")
         .env("POST", "1")
         .upstream(ENGINE)
@@ -250,7 +250,7 @@ fn an_engine_socket_the_user_may_not_use_is_named_with_the_uid_and_the_fix() -> 
     nix::unistd::chown(dir.path(), Some(nix::unistd::Uid::from_raw(65534)), None)?;
     let socket = dir.path().join("docker.sock");
     let log = dir.path().join("stderr.log");
-    let cmd = common::server::sockgate_command(&["serve"]);
+    let cmd = real_binary::server::sockgate_command(&["serve"]);
     let mut setpriv = std::process::Command::new("setpriv");
     setpriv.args(["--reuid", "65534", "--regid", "65534", "--clear-groups"]).arg(cmd.get_program());
     setpriv.args(cmd.get_args()).args(["--listen", &format!("unix://{}", socket.display()), "--upstream", ENGINE]);
@@ -263,12 +263,12 @@ fn an_engine_socket_the_user_may_not_use_is_named_with_the_uid_and_the_fix() -> 
     setpriv.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null());
     setpriv.stderr(std::fs::File::create(&log)?);
     let mut child = setpriv.spawn()?;
-    let found = common::observe::poll_until(std::time::Duration::from_secs(15), "the engine access error", || {
-        let text = common::observe::read_lossy(&log);
+    let found = real_binary::observe::poll_until(std::time::Duration::from_secs(15), "the engine access error", || {
+        let text = real_binary::observe::read_lossy(&log);
         Ok(text.contains("may not connect to").then_some(text))
     });
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
-    let _ = common::process::wait_until(&mut child, std::time::Instant::now() + std::time::Duration::from_secs(5));
+    let _ = real_binary::process::wait_until(&mut child, std::time::Instant::now() + std::time::Duration::from_secs(5));
     let _ = child.kill();
     let _ = child.wait();
     let text = found?;

@@ -5,7 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "a failing test panics")]
 
-mod common;
+mod real_binary;
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{ensure, Result};
 
-use common::dockerd::{container_exists, inspect_container, network_exists, volume_exists};
-use common::process::run;
-use common::server::Sockgate;
-use common::{docker_command, docker_ready, real_docker, CmdOutput, Scratch, CLI_TIMEOUT, TEST_IMAGE};
+use real_binary::dockerd::{container_exists, inspect_container, network_exists, volume_exists};
+use real_binary::process::run;
+use real_binary::server::Sockgate;
+use real_binary::{docker_command, docker_ready, real_docker, CmdOutput, Scratch, CLI_TIMEOUT, TEST_IMAGE};
 
 const CI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/ci.toml");
 
@@ -207,14 +207,14 @@ fn two_compose_projects_see_only_themselves() -> Result<()> {
         return Ok(());
     }
     if std::process::Command::new("docker-compose").arg("version").output().is_err() {
-        ensure!(!common::dockerd::in_ci(), "docker-compose is missing; .ci/run installs it");
+        ensure!(!real_binary::dockerd::in_ci(), "docker-compose is missing; .ci/run installs it");
         return Ok(());
     }
     let dir = tempfile::Builder::new().prefix("sockgate-e2e-").tempdir()?;
     let (_gw, host) = site(dir.path())?;
     let tenants = [Tenant::new(41_010, &host, dir.path())?, Tenant::new(41_011, &host, dir.path())?];
     let projects: Vec<String> =
-        (0..2).map(|i| common::scratch::unique_name(&format!("p{i}")).replace('-', "")).collect();
+        (0..2).map(|i| real_binary::scratch::unique_name(&format!("p{i}")).replace('-', "")).collect();
     let file = format!(
         "version: \"3.8\"\nservices:\n  app:\n    image: {TEST_IMAGE}\n    command: [\"sh\", \"-c\", \"echo up; sleep 600\"]\n    \
          volumes: [\"data:/data\"]\nvolumes:\n  data: {{}}\n"
@@ -264,16 +264,16 @@ fn a_sidecar_per_job_owns_by_the_jobs_name() -> Result<()> {
         return Ok(());
     }
     let mut scratch = Scratch::new();
-    let first = common::Gateway::builder().policy(CI).args(&["--owner", "job-1"]).start()?;
-    let second = common::Gateway::builder().policy(CI).args(&["--owner", "job-2"]).start()?;
+    let first = real_binary::Gateway::builder().policy(CI).args(&["--owner", "job-1"]).start()?;
+    let second = real_binary::Gateway::builder().policy(CI).args(&["--owner", "job-2"]).start()?;
     let mine = scratch.container("job-1");
-    common::docker(&first, &["run", "-d", "--name", &mine, TEST_IMAGE, "sleep", "600"])?.ok()?;
+    real_binary::docker(&first, &["run", "-d", "--name", &mine, TEST_IMAGE, "sleep", "600"])?.ok()?;
     let owner = inspect_container(&mine)?.unwrap_or_default()["Config"]["Labels"]["io.sockgate.owner"].clone();
     ensure!(owner == "job-1", "the container's owner is {owner}");
-    let seen = listed(&common::docker(&second, &["ps", "-a", "--format", "{{.Names}}"])?.ok()?);
+    let seen = listed(&real_binary::docker(&second, &["ps", "-a", "--format", "{{.Names}}"])?.ok()?);
     ensure!(!seen.contains(&mine), "job-2 sees job-1's container: {seen:?}");
-    not_found(&common::docker(&second, &["logs", &mine])?, &format!("No such container: {mine}"))?;
-    common::docker(&first, &["logs", &mine])?.ok()?;
+    not_found(&real_binary::docker(&second, &["logs", &mine])?, &format!("No such container: {mine}"))?;
+    real_binary::docker(&first, &["logs", &mine])?.ok()?;
     Ok(())
 }
 
@@ -286,7 +286,7 @@ fn job_containers_own_by_their_names() -> Result<()> {
     }
     let mut scratch = Scratch::new();
     let image = scratch.image("jobs-cli");
-    common::cli_image::build_cli_image(&image)?;
+    real_binary::cli_image::build_cli_image(&image)?;
     let dir = tempfile::Builder::new().prefix("sockgate-e2e-").tempdir()?;
     let (_gw, _host) = site(dir.path())?;
     let mount = format!("{}:/s", dir.path().display());

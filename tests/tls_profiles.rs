@@ -5,21 +5,21 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
-mod common;
+mod real_binary;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::cli::clear_docker_env;
-use common::cli_image::build_cli_image;
-use common::dockerd::{container_exists, DOCKER_HOST};
-use common::pki::{Ca, Issued};
-use common::process::run;
-use common::server::{sockgate_once, Sockgate};
-use common::{docker_command, docker_ready, free_port, real_docker, CmdOutput, Scratch, Streaming, CLI_TIMEOUT};
-use common::{READ_ONLY, TEST_IMAGE};
+use real_binary::cli::clear_docker_env;
+use real_binary::cli_image::build_cli_image;
+use real_binary::dockerd::{container_exists, DOCKER_HOST};
+use real_binary::pki::{Ca, Issued};
+use real_binary::process::run;
+use real_binary::server::{sockgate_once, Sockgate};
+use real_binary::{docker_command, docker_ready, real_docker, CmdOutput, Scratch, Streaming, CLI_TIMEOUT};
+use real_binary::{READ_ONLY, TEST_IMAGE};
 use tempfile::TempDir;
 
 const CI: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/ci.toml");
@@ -81,6 +81,20 @@ fn tls_docker_command(host: &str, ca: &Path, client: Option<&Issued>, config: &P
     }
     cmd.args(args);
     cmd
+}
+
+/// The port of a `tcp://host:port` address.
+fn port_of(addr: &str) -> u16 {
+    addr.rsplit_once(':').and_then(|(_, port)| port.parse().ok()).unwrap()
+}
+
+/// The ports of the TCP listeners, in the order sockgate announced them.
+fn listening_ports(gw: &Sockgate) -> Vec<u16> {
+    let log = gw.stderr();
+    log.lines()
+        .filter_map(|line| line.split_once("listening on tcp://").map(|(_, rest)| rest))
+        .filter_map(|rest| port_of(rest.split([' ', '`']).next().unwrap_or_default()).into())
+        .collect()
 }
 
 fn plain_docker(host: &str, args: &[&str]) -> CmdOutput {
@@ -152,10 +166,11 @@ fn client_certificates_choose_the_policy() {
         return;
     }
     let pki = Pki::new();
-    let addr = format!("tcp://127.0.0.1:{}", free_port().unwrap());
+    let asked = "tcp://127.0.0.1:0".to_owned();
     let config = pki.path("sockgate.toml");
-    std::fs::write(&config, profiles_config(&addr)).unwrap();
-    let gw = Sockgate::with_config(&config, &[&addr]).unwrap();
+    std::fs::write(&config, profiles_config(&asked)).unwrap();
+    let gw = Sockgate::with_config(&config, &[&asked]).unwrap();
+    let addr = gw.bound(&asked);
     let mut scratch = Scratch::new();
 
     // reader: reads work, `run` does not.
@@ -212,11 +227,11 @@ fn tls_flags_as_dockerd_spells_them() {
         return;
     }
     let pki = Pki::new();
-    let addr = format!("tcp://127.0.0.1:{}", free_port().unwrap());
+    let asked = "tcp://127.0.0.1:0".to_owned();
     let file = |p: &Path| p.to_str().unwrap().to_owned();
     let args = [
         "--listen".to_owned(),
-        addr.clone(),
+        asked.clone(),
         "--upstream".to_owned(),
         DOCKER_HOST.to_owned(),
         "--tlscert".to_owned(),
@@ -229,7 +244,8 @@ fn tls_flags_as_dockerd_spells_them() {
         "--policy".to_owned(),
         READ_ONLY.to_owned(),
     ];
-    let gw = Sockgate::serve(&args, &[&addr]).unwrap();
+    let gw = Sockgate::serve(&args, &[&asked]).unwrap();
+    let addr = gw.bound(&asked);
     assert!(gw.stderr().contains(&format!("listening on {addr} with TLS")), "{}", gw.stderr());
     let mut scratch = Scratch::new();
 
@@ -372,7 +388,7 @@ fn container_callers(scratch: &mut Scratch) -> ContainerCallers {
     real_docker(&["network", "create", &network]).unwrap().ok().unwrap();
     let (subnet, gateway) = network_addresses(&network);
     let dir = tempfile::Builder::new().prefix("sockgate-e2e-").tempdir().unwrap();
-    let addr = format!("tcp://{gateway}:{}", free_port().unwrap());
+    let asked = format!("tcp://{gateway}:0");
     let config = dir.path().join("sockgate.toml");
     std::fs::write(
         &config,
@@ -380,7 +396,7 @@ fn container_callers(scratch: &mut Scratch) -> ContainerCallers {
             r#"version = 1
 
 [[listener]]
-address = "{addr}"
+address = "{asked}"
 insecure = true
 allow_cidrs = ["{subnet}"]
 
@@ -392,7 +408,8 @@ policy = ["{READ_ONLY}"]
         ),
     )
     .unwrap();
-    let gw = Sockgate::with_config(&config, &[&addr]).unwrap();
+    let gw = Sockgate::with_config(&config, &[&asked]).unwrap();
+    let addr = gw.bound(&asked);
     ContainerCallers { network, addr, gw, _dir: dir }
 }
 
@@ -521,9 +538,8 @@ fn plaintext_beyond_loopback_needs_insecure_tcp() {
     if !docker_ready().unwrap() {
         return;
     }
-    let port = free_port().unwrap();
-    let addr = format!("tcp://0.0.0.0:{port}");
-    let base = ["--listen", &addr, "--upstream", DOCKER_HOST, "--policy", READ_ONLY];
+    let addr = "tcp://0.0.0.0:0";
+    let base = ["--listen", addr, "--upstream", DOCKER_HOST, "--policy", READ_ONLY];
     let mut refused = vec!["serve"];
     refused.extend(base);
     let out = sockgate_once(&refused).unwrap();
@@ -532,7 +548,8 @@ fn plaintext_beyond_loopback_needs_insecure_tcp() {
 
     let mut insecure = base.to_vec();
     insecure.extend(["--insecure-tcp", "--allow-cidr", "127.0.0.0/8"]);
-    let gw = Sockgate::serve(&insecure, &[&addr]).unwrap();
+    let gw = Sockgate::serve(&insecure, &[addr]).unwrap();
+    let port = port_of(&gw.bound(addr));
     assert!(gw.stderr().contains("without TLS"), "no warning about plaintext:\n{}", gw.stderr());
     let loopback = format!("tcp://127.0.0.1:{port}");
     let out = plain_docker(&loopback, &["ps"]);
@@ -561,8 +578,8 @@ fn plaintext_warnings_name_only_plaintext_listeners() {
         return;
     }
     let pki = Pki::new();
-    let (tls_port, plain_port) = (free_port().unwrap(), free_port().unwrap());
-    let (tls_addr, plain_addr) = (format!("tcp://0.0.0.0:{tls_port}"), format!("tcp://0.0.0.0:{plain_port}"));
+    // Two listeners on port 0 of one address: the log names each one's port in the order of the file.
+    let (tls_addr, plain_addr) = ("tcp://0.0.0.0:0", "tcp://0.0.0.0:0");
     let config = pki.path("sockgate.toml");
     std::fs::write(
         &config,
@@ -587,7 +604,11 @@ allow_cidrs = ["127.0.0.0/8"]
         ),
     )
     .unwrap();
-    let gw = Sockgate::with_config(&config, &[&tls_addr, &plain_addr]).unwrap();
+    let gw = Sockgate::with_config(&config, &[tls_addr]).unwrap();
+    gw.wait_for_log("listening on tcp://", 1, LOG_WAIT).unwrap();
+    let ports = listening_ports(&gw);
+    assert_eq!(ports.len(), 2, "{}", gw.stderr());
+    let (tls_port, plain_port) = (ports[0], ports[1]);
     let out = pki.docker(&format!("tcp://127.0.0.1:{tls_port}"), Some(&pki.reader), &["ps"]);
     assert!(out.success(), "{out}");
     let out = plain_docker(&format!("tcp://127.0.0.1:{plain_port}"), &["ps"]);
@@ -624,11 +645,11 @@ fn sighup_reloads_the_listener_certificate() {
     install(&server1.cert, &live.cert);
     install(&server1.key, &live.key);
 
-    let addr = format!("tcp://127.0.0.1:{}", free_port().unwrap());
+    let asked = "tcp://127.0.0.1:0".to_owned();
     let path = |p: &Path| p.to_str().unwrap().to_owned();
     let args = [
         "--listen".to_owned(),
-        addr.clone(),
+        asked.clone(),
         "--upstream".to_owned(),
         DOCKER_HOST.to_owned(),
         "--tlscert".to_owned(),
@@ -641,7 +662,8 @@ fn sighup_reloads_the_listener_certificate() {
         "--policy".to_owned(),
         READ_ONLY.to_owned(),
     ];
-    let gw = Sockgate::serve(&args, &[&addr]).unwrap();
+    let gw = Sockgate::serve(&args, &[&asked]).unwrap();
+    let addr = gw.bound(&asked);
     let ps = |ca: &Ca| tls_docker(&addr, &ca.cert, Some(&client), &config, &["ps"]);
     assert!(ps(&ca1).success(), "{}", ps(&ca1));
     assert!(!ps(&ca2).success(), "CA 2 was trusted before the reload");
@@ -717,21 +739,24 @@ fn the_documented_certificates_serve_the_docker_cli() {
     let made = run(script, None, CLI_TIMEOUT).unwrap();
     assert!(made.success(), "{made}");
 
-    let addr = format!("tcp://127.0.0.1:{}", free_port().unwrap());
-    let in_dir = |word: &str| -> String {
+    let asked = "tcp://127.0.0.1:0";
+    // The documented files are in the certificates' directory, the port the one the system gave.
+    let in_dir = |word: &str, addr: &str| -> String {
         if word.ends_with(".pem") {
             dir.path().join(word).to_str().unwrap().to_owned()
         } else if word.starts_with("policies/") {
             root.join(word).to_str().unwrap().to_owned()
         } else {
-            word.replace("tcp://127.0.0.1:2376", &addr)
+            word.replace("tcp://127.0.0.1:2376", addr)
         }
     };
-    let mut args: Vec<String> = serve.split_whitespace().skip_while(|w| *w != "serve").skip(1).map(in_dir).collect();
+    let mut args: Vec<String> =
+        serve.split_whitespace().skip_while(|w| *w != "serve").skip(1).map(|w| in_dir(w, asked)).collect();
     args.extend(["--upstream".to_owned(), DOCKER_HOST.to_owned()]);
-    let gw = Sockgate::serve(&args, &[&addr]).unwrap();
+    let gw = Sockgate::serve(&args, &[asked]).unwrap();
+    let addr = gw.bound(asked);
 
-    let words: Vec<String> = client.split_whitespace().skip(1).map(in_dir).collect();
+    let words: Vec<String> = client.split_whitespace().skip(1).map(|w| in_dir(w, &addr)).collect();
     let config = dir.path().join("docker-config");
     std::fs::create_dir_all(&config).unwrap();
     let mut cmd = Command::new("docker");

@@ -3,7 +3,7 @@
 //! altogether is let go, and a malformed request body is the client's error, which the engine
 //! never acts on.
 
-mod common;
+mod real_binary;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 
-use common::dockerd::{container_exists, inspect_image, DOCKER_SOCKET};
-use common::http::{http_request, HttpConnection};
-use common::observe::wait_for_metrics;
-use common::{docker_ready, free_port, real_docker, Gateway, Scratch, FULL_ACCESS, TEST_IMAGE};
+use real_binary::dockerd::{container_exists, inspect_image, DOCKER_SOCKET};
+use real_binary::http::{http_request, HttpConnection};
+use real_binary::observe::wait_for_metrics;
+use real_binary::{docker_ready, real_docker, Gateway, Scratch, FULL_ACCESS, TEST_IMAGE};
 
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the gateway may take to notice a client that left.
@@ -46,7 +46,7 @@ fn a_client_that_half_closes_after_its_request_gets_the_answer() -> Result<()> {
     if !docker_ready()? {
         return Ok(());
     }
-    let gw = Gateway::start_with_tcp(Some(FULL_ACCESS), free_port()?)?;
+    let gw = Gateway::start_with_tcp(Some(FULL_ACCESS))?;
 
     let unix = UnixStream::connect(gw.socket())?;
     unix.set_read_timeout(Some(IO_TIMEOUT))?;

@@ -4,7 +4,7 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
-mod support;
+mod in_process;
 
 use std::path::Path;
 use std::time::Duration;
@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use support::{Gateway, Stub, FULL_ACCESS, STREAM_BYTES};
+use in_process::{Gateway, Stub, FULL_ACCESS, STREAM_BYTES};
 
 /// A keep-alive client connection to `socket`.
 async fn connect(socket: &Path) -> SendRequest<Empty<Bytes>> {

@@ -5,17 +5,17 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
-mod common;
+mod real_binary;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::dockerd::DOCKER_HOST;
-use common::http::http_request;
-use common::pki::{Ca, Issued};
-use common::server::Sockgate;
-use common::{docker_command, docker_ready, free_port, real_docker, run, CmdOutput, Scratch, CLI_TIMEOUT};
-use common::{FULL_ACCESS, TEST_IMAGE};
+use real_binary::dockerd::DOCKER_HOST;
+use real_binary::http::http_request;
+use real_binary::pki::{Ca, Issued};
+use real_binary::server::Sockgate;
+use real_binary::{docker_command, docker_ready, real_docker, run, CmdOutput, Scratch, CLI_TIMEOUT};
+use real_binary::{FULL_ACCESS, TEST_IMAGE};
 use tempfile::TempDir;
 
 /// How long sockgate may take to log what a connection did.
@@ -42,10 +42,10 @@ fn engine_behind_tls() -> Setup {
     let ca = Ca::new(&dir.path().join("pki"), "ca").unwrap();
     let server = ca.server("engine").unwrap();
     let client = ca.client("gateway-a", "gateway-a").unwrap();
-    let engine_addr = format!("tcp://127.0.0.1:{}", free_port().unwrap());
+    let asked = "tcp://127.0.0.1:0".to_owned();
     let args = [
         "--listen".to_owned(),
-        engine_addr.clone(),
+        asked.clone(),
         "--upstream".to_owned(),
         DOCKER_HOST.to_owned(),
         "--tlscert".to_owned(),
@@ -58,7 +58,8 @@ fn engine_behind_tls() -> Setup {
         "--policy".to_owned(),
         FULL_ACCESS.to_owned(),
     ];
-    let engine = Sockgate::serve(&args, &[&engine_addr]).unwrap();
+    let engine = Sockgate::serve(&args, &[&asked]).unwrap();
+    let engine_addr = engine.bound(&asked);
     Setup { dir, ca, engine, engine_addr, client }
 }
 

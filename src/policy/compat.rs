@@ -41,15 +41,15 @@ const SECTIONS: &[(&str, bool, &str)] = &[
 ];
 
 /// Container actions allowed by their own variables, regardless of `POST`.
-const ACTIONS: &[(&str, &[&str])] = &[
-    ("ALLOW_START", &["containers.start"]),
-    ("ALLOW_STOP", &["containers.stop"]),
-    ("ALLOW_RESTARTS", &["containers.stop", "containers.restart", "containers.kill"]),
+const ACTIONS: &[(&str, &[Operation])] = &[
+    ("ALLOW_START", &[Operation::CONTAINERS_START]),
+    ("ALLOW_STOP", &[Operation::CONTAINERS_STOP]),
+    ("ALLOW_RESTARTS", &[Operation::CONTAINERS_STOP, Operation::CONTAINERS_RESTART, Operation::CONTAINERS_KILL]),
 ];
 
 /// Operations reached with `GET` that change the engine's state all the same, and so need
 /// `POST=1` (docker-socket-proxy's `METH_GET` check lets them through; sockgate does not).
-const WRITES_BY_GET: &[&str] = &["containers.attach.ws"];
+const WRITES_BY_GET: &[Operation] = &[Operation::CONTAINERS_ATTACH_WS];
 
 /// The name of the policy made from the variables.
 pub const POLICY_NAME: &str = "docker-socket-proxy";
@@ -96,7 +96,7 @@ fn section_operations(prefix: &str) -> Vec<(Operation, bool)> {
             continue;
         };
         // `GET /containers/{id}/attach/ws?stdin=1` writes to the container's stdin: a write.
-        let read = (method == "GET" || method == "HEAD") && !WRITES_BY_GET.contains(&op.name());
+        let read = (method == "GET" || method == "HEAD") && !WRITES_BY_GET.contains(&op);
         match out.iter_mut().find(|(o, _)| *o == op) {
             Some((_, all_read)) => *all_read &= read,
             None => out.push((op, read)),
@@ -125,7 +125,7 @@ pub fn policy_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<String, C
         let mut ops: Vec<&str> =
             section_operations(prefix).into_iter().filter(|(_, read)| post || *read).map(|(op, _)| op.name()).collect();
         if name == "EXEC" && post {
-            ops.push("exec.create");
+            ops.push(Operation::EXEC_CREATE.name());
         }
         if ops.is_empty() {
             continue;
@@ -145,7 +145,8 @@ pub fn policy_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<String, C
         settings.push(format!("{name}={}", u8::from(on)));
         if on {
             let id = format!("env-{}", name.to_ascii_lowercase().replace('_', "-"));
-            push_rule(&mut rules, &id, &format!("{name}=1, whatever POST says"), ops);
+            let ops: Vec<&str> = ops.iter().map(|op| op.name()).collect();
+            push_rule(&mut rules, &id, &format!("{name}=1, whatever POST says"), &ops);
         }
     }
     let mut out = String::new();
@@ -173,14 +174,12 @@ pub fn hinter(env: &dyn Fn(&str) -> Option<String>) -> impl Fn(Operation) -> Opt
     let mut sections: Vec<Section> = Vec::new();
     // `EXEC=1` with `POST=1` also allows `POST /containers/{id}/exec` (see `policy_from_env`):
     // listed first, it is preferred over the wider `CONTAINERS=1`.
-    if let Some(create) = Operation::from_name("exec.create") {
-        sections.push(("EXEC", on("EXEC", false), vec![(create, false)]));
-    }
+    sections.push(("EXEC", on("EXEC", false), vec![(Operation::EXEC_CREATE, false)]));
     for &(name, default, prefix) in SECTIONS {
         sections.push((name, on(name, default), section_operations(prefix)));
     }
     move |op| {
-        if let Some((name, _)) = ACTIONS.iter().find(|(_, ops)| ops.contains(&op.name())) {
+        if let Some((name, _)) = ACTIONS.iter().find(|(_, ops)| ops.contains(&op)) {
             return Some(format!("{name}=1 would allow it"));
         }
         let mut best: Option<Vec<String>> = None;

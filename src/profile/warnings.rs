@@ -2,6 +2,7 @@
 //! policies whose callers could take over a matched container. It warns; it refuses nothing.
 
 use super::Profiles;
+use crate::classify::Operation;
 use crate::config::{ListenerConfig, Profile};
 
 /// What a reviewer should know about the container-matched profiles of a configuration whose
@@ -24,7 +25,7 @@ pub fn warnings(listeners: &[ListenerConfig], loaded: &[Profiles]) -> Vec<String
             ));
         }
     }
-    let takeover = ["exec.create", "containers.archive.put"];
+    let takeover = [Operation::EXEC_CREATE, Operation::CONTAINERS_ARCHIVE_PUT];
     for profiles in loaded {
         let all =
             std::iter::once((None, &profiles.default)).chain(profiles.profiles.iter().map(|(n, _, p)| (Some(n), p)));
@@ -32,12 +33,11 @@ pub fn warnings(listeners: &[ListenerConfig], loaded: &[Profiles]) -> Vec<String
             let allowed: Vec<&str> = takeover
                 .iter()
                 .copied()
-                .filter(|op| {
-                    crate::classify::Operation::from_name(op).is_some_and(|operation| {
-                        let request = crate::decide::Request { operation, method: "POST", path: "/", findings: &[] };
-                        crate::decide::decide(policy, &request).allowed
-                    })
+                .filter(|&operation| {
+                    let request = crate::decide::Request { operation, method: "POST", path: "/", findings: &[] };
+                    crate::decide::decide(policy, &request).allowed
                 })
+                .map(Operation::name)
                 .collect();
             if allowed.is_empty() || name.is_some_and(|n| matched.iter().any(|m| m.name == **n)) {
                 continue;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::classify::{Classified, Operation};
-use crate::decide::{Decision, Mode};
+use crate::decide::{Decision, Mode, Outcome};
 use crate::error::GatewayError;
 use crate::identify::Identity;
 use crate::inspect::Finding;
@@ -27,7 +27,7 @@ pub struct Entry {
     /// The caller's owner name, when ownership is on.
     pub owner: Option<String>,
     /// `allow`, `deny`, `audit` or `refuse`.
-    pub decision: &'static str,
+    pub decision: Outcome,
     pub rules: Vec<String>,
     pub reason: String,
     pub findings: Vec<Finding>,
@@ -50,7 +50,7 @@ impl Entry {
             operation: None,
             resource: None,
             owner: None,
-            decision: "refuse",
+            decision: Outcome::Refuse,
             rules: Vec::new(),
             reason: String::new(),
             findings: Vec::new(),
@@ -73,20 +73,9 @@ impl Entry {
         self.operation = Some(request.operation);
         self.resource = request.resource.clone();
         self.rules = decision.rules.clone();
-        self.reason = match (decision.allowed, decision.reasons.is_empty(), decision.rules.is_empty()) {
-            (false, true, true) => match &decision.hint {
-                Some(hint) => format!("no rule of policy `{}` allows it; {hint}", decision.policy),
-                None => format!("no rule of policy `{}` allows it", decision.policy),
-            },
-            (false, true, false) => format!("denied by rule `{}`", decision.rules.join("`, `")),
-            _ => decision.reasons.join("; "),
-        };
+        self.reason = decision.reason();
         self.findings = findings;
-        self.decision = match (decision.allowed, mode) {
-            (true, _) => "allow",
-            (false, Mode::Enforce) => "deny",
-            (false, Mode::Audit | Mode::Learn) => "audit",
-        };
+        self.decision = Outcome::of(decision.allowed, mode);
         let resource = self.resource.as_deref().unwrap_or("");
         let rules = decision.rule_list();
         if decision.allowed {
@@ -95,7 +84,7 @@ impl Entry {
             tracing::warn!(
                 client = %self.client, method = %self.method, path = %self.path, operation = %request.operation, resource,
                 rules, policy = %decision.policy, reasons = %self.reason, mode = mode.name(),
-                "{}", if self.decision == "deny" { "denied" } else { "would be denied (not enforced)" }
+                "{}", if self.decision == Outcome::Deny { "denied" } else { "would be denied (not enforced)" }
             );
         }
     }
@@ -107,7 +96,7 @@ impl Entry {
             GatewayError::Denied(_) => {}
             // Logged once per caller where the limit is kept, not once per request.
             GatewayError::CallerBusy { .. } => {
-                self.decision = "refuse";
+                self.decision = error.outcome().unwrap_or(self.decision);
                 self.reason = error.to_string();
             }
             GatewayError::Forward(_) => {
@@ -115,7 +104,7 @@ impl Entry {
                 tracing::warn!(client = %self.client, method = %self.method, path = %self.path, "{error}");
             }
             _ => {
-                self.decision = if matches!(error, GatewayError::Classify(_)) { "deny" } else { "refuse" };
+                self.decision = error.outcome().unwrap_or(self.decision);
                 self.reason = error.to_string();
                 tracing::warn!(client = %self.client, method = %self.method, path = %self.path, status = error.status().as_u16(), "{error}");
             }

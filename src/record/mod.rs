@@ -16,7 +16,7 @@ use http::Response;
 
 use crate::body::Body;
 use crate::classify::Operation;
-use crate::decide::Mode;
+use crate::decide::{Mode, Outcome};
 use audit::{AuditLine, AuditLog};
 pub use entry::Entry;
 use learn::Learner;
@@ -65,14 +65,14 @@ fn complete(recorder: &Recorder, entry: &Entry, status: http::StatusCode) {
         [one] => std::borrow::Cow::Borrowed(one.as_str()),
         many => std::borrow::Cow::Owned(many.join(",")),
     };
-    metrics.requests.with_label_values(&[operation, entry.decision, &rules, status.as_str()]).inc();
+    metrics.requests.with_label_values(&[operation, entry.decision.name(), &rules, status.as_str()]).inc();
     tracing::info!(
         target: crate::logging::ACCESS_TARGET,
         client = %entry.client,
         method = %entry.method,
         path = %entry.path,
         operation,
-        decision = entry.decision,
+        decision = entry.decision.name(),
         rules = %rules,
         status = status.as_u16(),
         duration_ms = (duration.as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
@@ -83,7 +83,7 @@ fn complete(recorder: &Recorder, entry: &Entry, status: http::StatusCode) {
     metrics.observe_duration(entry.operation, duration.as_secs_f64());
     metrics.count_bytes(bytes_in, bytes_out);
     if let (Some(learner), Some(op)) = (&recorder.learner, entry.operation) {
-        if entry.decision != "refuse" {
+        if entry.decision != Outcome::Refuse {
             let client = match &entry.owner {
                 Some(owner) => format!("{}, owner `{owner}`", entry.client),
                 None => entry.client.to_string(),
@@ -101,7 +101,7 @@ fn complete(recorder: &Recorder, entry: &Entry, status: http::StatusCode) {
             operation,
             resource: entry.resource.as_deref().unwrap_or(""),
             owner: entry.owner.as_deref(),
-            decision: entry.decision,
+            decision: entry.decision.name(),
             rules: &entry.rules,
             reason: &entry.reason,
             status: status.as_u16(),

@@ -61,17 +61,17 @@ impl Tenant {
 
 /// The operations whose answers list or stream the engine's objects, narrowed by a label filter.
 pub fn scoped_by_filter(operation: Operation) -> bool {
-    matches!(
-        operation.name(),
-        "containers.list"
-            | "volumes.list"
-            | "networks.list"
-            | "system.events"
-            | "containers.prune"
-            | "volumes.prune"
-            | "networks.prune"
-            | "images.prune"
-    )
+    [
+        Operation::CONTAINERS_LIST,
+        Operation::VOLUMES_LIST,
+        Operation::NETWORKS_LIST,
+        Operation::SYSTEM_EVENTS,
+        Operation::CONTAINERS_PRUNE,
+        Operation::VOLUMES_PRUNE,
+        Operation::NETWORKS_PRUNE,
+        Operation::IMAGES_PRUNE,
+    ]
+    .contains(&operation)
 }
 
 #[cfg(test)]

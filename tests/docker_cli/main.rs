@@ -2,8 +2,8 @@
 //! real dockerd: each command must have the effect it has without the gateway, checked on
 //! dockerd directly where the CLI's own report could hide a difference.
 
-#[path = "../common/mod.rs"]
-mod common;
+#[path = "../real_binary/mod.rs"]
+mod real_binary;
 
 mod objects;
 mod queries;
@@ -12,7 +12,7 @@ mod tcp;
 mod transfer;
 
 use anyhow::Result;
-use common::{Gateway, FULL_ACCESS};
+use real_binary::{Gateway, FULL_ACCESS};
 
 /// A gateway that allows everything, so any failure is the gateway's, not the policy's.
 fn full_access() -> Result<Gateway> {

@@ -3,10 +3,10 @@
 
 use anyhow::{ensure, Result};
 
-use crate::common::dockerd::{container_exists, container_running, network_exists, volume_exists};
-use crate::common::http::http_request;
-use crate::common::{docker, docker_ready, Scratch, TEST_IMAGE};
 use crate::full_access;
+use crate::real_binary::dockerd::{container_exists, container_running, network_exists, volume_exists};
+use crate::real_binary::http::http_request;
+use crate::real_binary::{docker, docker_ready, Scratch, TEST_IMAGE};
 
 #[test]
 fn run_rm_prints_the_output_and_removes_the_container() -> Result<()> {

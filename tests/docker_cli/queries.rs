@@ -2,8 +2,8 @@
 
 use anyhow::{ensure, Result};
 
-use crate::common::{docker, docker_ready, real_docker, Scratch, TEST_IMAGE};
 use crate::full_access;
+use crate::real_binary::{docker, docker_ready, real_docker, Scratch, TEST_IMAGE};
 
 #[test]
 fn version_shows_the_server_section() -> Result<()> {

@@ -6,11 +6,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{ensure, Context, Result};
 
-use crate::common::cli::clear_docker_env;
-use crate::common::{
+use crate::full_access;
+use crate::real_binary::cli::clear_docker_env;
+use crate::real_binary::{
     docker, docker_command, docker_ready, docker_with_stdin, run, Scratch, Streaming, CLI_TIMEOUT, TEST_IMAGE,
 };
-use crate::full_access;
 
 /// The longest a stream may stay silent when a line is due.
 const LINE_TIMEOUT: Duration = Duration::from_secs(20);

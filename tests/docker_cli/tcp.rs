@@ -2,8 +2,8 @@
 
 use anyhow::{ensure, Context, Result};
 
-use crate::common::{
-    docker_command, docker_ready, free_port, real_docker, run, Gateway, Scratch, CLI_TIMEOUT, FULL_ACCESS, TEST_IMAGE,
+use crate::real_binary::{
+    docker_command, docker_ready, real_docker, run, Gateway, Scratch, CLI_TIMEOUT, FULL_ACCESS, TEST_IMAGE,
 };
 
 #[test]
@@ -14,7 +14,7 @@ fn tcp_listener_serves_version_and_ps() -> Result<()> {
     let mut scratch = Scratch::new();
     let name = scratch.container("tcp");
     real_docker(&["create", "--name", &name, TEST_IMAGE, "true"])?.ok()?;
-    let gw = Gateway::start_with_tcp(Some(FULL_ACCESS), free_port()?)?;
+    let gw = Gateway::start_with_tcp(Some(FULL_ACCESS))?;
     let host = gw.tcp_host().context("no TCP listener")?;
 
     let mut version = docker_command(&host);

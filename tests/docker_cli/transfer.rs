@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use anyhow::{ensure, Result};
 
-use crate::common::files::{first_word, sha256_file, write_pseudo_random, MIB};
-use crate::common::{docker, docker_command, docker_ready, docker_timeout, real_docker, run, Scratch, TEST_IMAGE};
 use crate::full_access;
+use crate::real_binary::files::{first_word, sha256_file, write_pseudo_random, MIB};
+use crate::real_binary::{docker, docker_command, docker_ready, docker_timeout, real_docker, run, Scratch, TEST_IMAGE};
 
 /// Over 50 MB, as the acceptance criteria ask, and not a round number of buffers.
 const BIG: usize = 52 * MIB + 12_345;

@@ -1,13 +1,11 @@
 //! A real `sockgate serve` on a temporary unix socket (and optionally a loopback port, an admin
-//! listener, an audit log and any other flag), stopped with SIGTERM when the test ends, its stderr
-//! kept to explain failures.
+//! listener, an audit log and any other flag), started and stopped as [`Sockgate`] does, its
+//! ports the ones the system gave and the log names.
 
 use std::ffi::OsString;
-use std::fs::File;
-use std::net::{TcpListener, TcpStream};
-use std::os::unix::net::UnixStream;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, ExitStatus};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -15,13 +13,12 @@ use anyhow::{bail, Context, Result};
 use tempfile::TempDir;
 
 use super::dockerd::DOCKER_HOST;
-use super::process::wait_until;
+use super::server::Sockgate;
 
 pub const FULL_ACCESS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/full-access.toml");
 pub const READ_ONLY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/read-only.toml");
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Variables through which sockgate's `serve` flags can be set: none may leak in from the test's
 /// own environment (an inherited `SOCKGATE_CONFIG` would even conflict with `--listen`).
@@ -37,19 +34,18 @@ const SOCKGATE_ENV: &[&str] = &[
 ];
 
 pub struct Gateway {
-    child: Child,
+    server: Sockgate,
     socket: PathBuf,
     tcp_port: Option<u16>,
     admin_port: Option<u16>,
     audit_log: Option<PathBuf>,
-    stderr_path: PathBuf,
     _dir: TempDir,
 }
 
 /// What `sockgate serve` is started with, beyond the unix listener every gateway has.
 pub struct GatewayBuilder {
     policies: Vec<PathBuf>,
-    tcp_port: Option<u16>,
+    tcp: bool,
     env: Vec<(String, String)>,
     upstream: String,
     admin: bool,
@@ -73,8 +69,9 @@ impl GatewayBuilder {
     }
 
     /// A second listener on `tcp://127.0.0.1:<port>`.
-    pub fn tcp(mut self, port: u16) -> Self {
-        self.tcp_port = Some(port);
+    /// A second listener on loopback TCP, on a port the system picks (read back from the log).
+    pub fn tcp(mut self) -> Self {
+        self.tcp = true;
         self
     }
 
@@ -120,9 +117,9 @@ impl Gateway {
         Self::builder().policies(policy).start()
     }
 
-    /// Like `start`, with a second listener on `tcp://127.0.0.1:<port>`.
-    pub fn start_with_tcp(policy: Option<&str>, port: u16) -> Result<Self> {
-        Self::builder().policies(policy).tcp(port).start()
+    /// Like `start`, with a second listener on loopback TCP ([`Gateway::tcp_host`]).
+    pub fn start_with_tcp(policy: Option<&str>) -> Result<Self> {
+        Self::builder().policies(policy).tcp().start()
     }
 
     /// Like `start`, with docker-socket-proxy variables (`CONTAINERS=1`, `POST=0`, ...) set in
@@ -135,7 +132,7 @@ impl Gateway {
     pub fn builder() -> GatewayBuilder {
         GatewayBuilder {
             policies: Vec::new(),
-            tcp_port: None,
+            tcp: false,
             env: Vec::new(),
             upstream: DOCKER_HOST.to_owned(),
             admin: false,
@@ -150,20 +147,18 @@ impl Gateway {
             .tempdir()
             .context("cannot create a temporary directory")?;
         let socket = dir.path().join("gw.sock");
-        let stderr_path = dir.path().join("stderr.log");
-        let stderr = File::create(&stderr_path)?;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sockgate"));
         cmd.arg("serve").arg("--listen").arg(format!("unix://{}", socket.display()));
-        if let Some(port) = options.tcp_port {
-            cmd.arg("--listen").arg(format!("tcp://127.0.0.1:{port}"));
+        // Port 0: the system picks a free port, which sockgate's start-up log names.
+        if options.tcp {
+            cmd.arg("--listen").arg("tcp://127.0.0.1:0");
         }
         cmd.arg("--upstream").arg(&options.upstream);
         for policy in &options.policies {
             cmd.arg("--policy").arg(policy);
         }
-        let admin_port = if options.admin { Some(free_port()?) } else { None };
-        if let Some(port) = admin_port {
-            cmd.arg("--admin-listen").arg(format!("tcp://127.0.0.1:{port}"));
+        if options.admin {
+            cmd.arg("--admin-listen").arg("tcp://127.0.0.1:0");
         }
         let audit_log = options.audit_log.then(|| dir.path().join("audit.log"));
         if let Some(path) = &audit_log {
@@ -179,35 +174,41 @@ impl Gateway {
             cmd.env_remove(var);
         }
         cmd.envs(options.env.iter().map(|(k, v)| (k, v)));
-        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(stderr));
-        let child = cmd.spawn().context("cannot start sockgate")?;
-        let mut gateway =
-            Self { child, socket, tcp_port: options.tcp_port, admin_port, audit_log, stderr_path, _dir: dir };
-        gateway.wait_ready()?;
+        let host = format!("unix://{}", socket.display());
+        let server = Sockgate::start(cmd, &[&host])?;
+        let mut gateway = Self { server, socket, tcp_port: None, admin_port: None, audit_log, _dir: dir };
+        gateway.wait_ports(options.tcp, options.admin)?;
         Ok(gateway)
     }
 
-    /// Waits until every listener accepts connections; fails early if the process exits.
-    fn wait_ready(&mut self) -> Result<()> {
+    /// Reads the TCP and admin ports from the start-up log and waits until they accept
+    /// connections; fails early if the process exits.
+    fn wait_ports(&mut self, tcp: bool, admin: bool) -> Result<()> {
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         loop {
-            if let Some(status) = self.child.try_wait()? {
+            if let Some(status) = self.server.exited()? {
                 bail!("sockgate exited during startup with {status}\n--- sockgate stderr ---\n{}", self.stderr());
             }
-            let unix_ready = UnixStream::connect(&self.socket).is_ok();
+            let log = self.stderr();
+            if tcp && self.tcp_port.is_none() {
+                self.tcp_port = logged_port(&log, "listening on tcp://127.0.0.1:");
+            }
+            if admin && self.admin_port.is_none() {
+                self.admin_port = logged_port(&log, ") on tcp://127.0.0.1:");
+            }
+            let ports_known = (!tcp || self.tcp_port.is_some()) && (!admin || self.admin_port.is_some());
             let tcp_ready = [self.tcp_port, self.admin_port]
                 .into_iter()
                 .flatten()
                 .all(|port| TcpStream::connect(("127.0.0.1", port)).is_ok());
-            if unix_ready && tcp_ready {
+            if ports_known && tcp_ready {
                 return Ok(());
             }
             if Instant::now() >= deadline {
                 bail!(
                     "sockgate did not accept connections on {} within {STARTUP_TIMEOUT:?}\n\
-                     --- sockgate stderr ---\n{}",
+                     --- sockgate stderr ---\n{log}",
                     self.host(),
-                    self.stderr()
                 );
             }
             thread::sleep(Duration::from_millis(50));
@@ -230,9 +231,7 @@ impl Gateway {
 
     /// What sockgate wrote to stderr so far.
     pub fn stderr(&self) -> String {
-        std::fs::read(&self.stderr_path)
-            .map(|raw| String::from_utf8_lossy(&raw).into_owned())
-            .unwrap_or_else(|e| format!("<cannot read sockgate stderr: {e}>"))
+        self.server.stderr()
     }
 
     /// The admin listener's port, when [`GatewayBuilder::admin`] asked for one.
@@ -251,56 +250,20 @@ impl Gateway {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.server.pid()
     }
 
     /// Sends `signal` (`HUP`, `USR1`, `TERM`, ...) to the running gateway.
     pub fn signal(&mut self, signal: &str) -> Result<()> {
-        if let Some(status) = self.child.try_wait()? {
+        if let Some(status) = self.server.exited()? {
             bail!("cannot send SIG{signal}: sockgate already exited with {status}\n{}", self.stderr());
         }
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(self.child.id().to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .context("cannot run `kill`")?;
-        if !status.success() {
-            bail!("`kill -{signal} {}` failed with {status}", self.child.id());
-        }
-        Ok(())
+        self.server.signal(signal)
     }
 
     /// SIGTERM, then waits (within the grace period) for the exit status.
     pub fn stop(&mut self) -> Result<ExitStatus> {
-        self.signal("TERM")?;
-        match wait_until(&mut self.child, Instant::now() + SHUTDOWN_GRACE)? {
-            Some(status) => Ok(status),
-            None => bail!("sockgate did not exit within {SHUTDOWN_GRACE:?} of SIGTERM (killed)\n{}", self.stderr()),
-        }
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        // Not when it already exited (`stop`): its pid may belong to another process by now.
-        if matches!(self.child.try_wait(), Ok(None)) {
-            // SIGTERM first (the documented way to stop it), then SIGKILL after a grace period.
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(self.child.id().to_string())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-            let stopped = wait_until(&mut self.child, Instant::now() + SHUTDOWN_GRACE);
-            if !matches!(stopped, Ok(Some(_))) {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-            }
-        }
-        // The test harness captures this and shows it only for a failed test.
-        eprintln!("--- sockgate stderr ({}) ---\n{}", self.host(), self.stderr());
+        self.server.stop()
     }
 }
 
@@ -311,8 +274,11 @@ pub fn clear_compat_env(cmd: &mut Command) {
     }
 }
 
-/// A loopback port that was free a moment ago (bound to port 0, then released).
-pub fn free_port() -> Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("cannot bind 127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
+/// The port that follows `prefix` in the first log line holding it (`listening on
+/// tcp://127.0.0.1:40123`, where sockgate names the port the system gave a `:0` listener).
+pub fn logged_port(log: &str, prefix: &str) -> Option<u16> {
+    log.lines().find_map(|line| {
+        let rest = &line[line.find(prefix)? + prefix.len()..];
+        rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    })
 }

@@ -48,22 +48,38 @@ pub fn sockgate_once<S: AsRef<OsStr>>(args: &[S]) -> Result<CmdOutput> {
 pub struct Sockgate {
     child: Child,
     stderr_path: PathBuf,
+    /// Each listener as asked for, and as bound (a `:0` port is the one the system gave).
+    bound: Vec<(String, String)>,
     _logs: TempDir,
 }
 
 impl Sockgate {
     /// Starts `sockgate serve <args>` and waits until it has logged `listening on <addr>` for
-    /// every address in `listeners` (as written there, e.g. `tcp://127.0.0.1:2376`).
+    /// every address in `listeners` (as written there, e.g. `tcp://127.0.0.1:0`; a `:0` port,
+    /// which the system picks, is read back from the log: see [`Sockgate::bound`]).
     pub fn serve<S: AsRef<OsStr>>(args: &[S], listeners: &[&str]) -> Result<Sockgate> {
+        let mut cmd = sockgate_command(&[OsStr::new("serve")]);
+        cmd.args(args);
+        Self::start(cmd, listeners)
+    }
+
+    /// Starts `cmd`, a `sockgate serve` command line the caller built with its own environment
+    /// (see [`super::gateway::Gateway`]), and waits as [`Sockgate::serve`] does. This is the one
+    /// place the tests start the binary as a server.
+    pub fn start(mut cmd: Command, listeners: &[&str]) -> Result<Sockgate> {
         let logs = tempfile::Builder::new().prefix("sockgate-e2e-log-").tempdir()?;
         let stderr_path = logs.path().join("stderr.log");
         let stderr = File::create(&stderr_path)?;
-        let mut cmd = sockgate_command(&[OsStr::new("serve")]);
-        cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(stderr));
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(stderr));
         let child = cmd.spawn().context("cannot start sockgate")?;
-        let mut server = Sockgate { child, stderr_path, _logs: logs };
+        let mut server = Sockgate { child, stderr_path, bound: Vec::new(), _logs: logs };
         server.wait_ready(listeners)?;
         Ok(server)
+    }
+
+    /// Whether the process has exited, and how.
+    pub fn exited(&mut self) -> Result<Option<std::process::ExitStatus>> {
+        Ok(self.child.try_wait()?)
     }
 
     /// Starts `sockgate serve --config <file>`.
@@ -79,13 +95,23 @@ impl Sockgate {
             }
             let log = self.stderr();
             // The announcement is `listening on <addr>` or `listening on <addr> with TLS`.
-            let announced = |addr: &str| {
-                log.lines().any(|line| {
-                    line.split_once("listening on ")
-                        .is_some_and(|(_, rest)| rest == addr || rest.starts_with(&format!("{addr} ")))
-                })
+            let announced: Vec<&str> = log
+                .lines()
+                .filter_map(|line| line.split_once("listening on ").map(|(_, rest)| rest))
+                .filter_map(|rest| rest.split([' ', '`']).next())
+                .collect();
+            let bound = |wanted: &&str| -> Option<(String, String)> {
+                let found = match wanted.strip_suffix(":0") {
+                    Some(host) => announced.iter().find(|a| {
+                        a.strip_prefix(host).and_then(|p| p.strip_prefix(':')).is_some_and(|p| p.parse::<u16>().is_ok())
+                    }),
+                    None => announced.iter().find(|a| *a == wanted),
+                };
+                found.map(|a| ((*wanted).to_owned(), (*a).to_owned()))
             };
-            if listeners.iter().all(|addr| announced(addr)) {
+            let all: Option<Vec<(String, String)>> = listeners.iter().map(bound).collect();
+            if let Some(all) = all {
+                self.bound = all;
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -95,6 +121,14 @@ impl Sockgate {
             }
             thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// The address a listener asked for as `requested` (say `tcp://127.0.0.1:0`) is served on.
+    pub fn bound(&self, requested: &str) -> String {
+        self.bound
+            .iter()
+            .find(|(asked, _)| asked == requested)
+            .map_or_else(|| requested.to_owned(), |(_, at)| at.clone())
     }
 
     pub fn pid(&self) -> u32 {

@@ -26,7 +26,7 @@ pub use cli::{docker, docker_command, docker_timeout, docker_with_stdin, CLI_TIM
 #[allow(unused_imports)]
 pub use dockerd::{docker_ready, real_docker};
 #[allow(unused_imports)]
-pub use gateway::{free_port, Gateway, FULL_ACCESS, READ_ONLY};
+pub use gateway::{Gateway, FULL_ACCESS, READ_ONLY};
 #[allow(unused_imports)]
 pub use image::TEST_IMAGE;
 #[allow(unused_imports)]
