@@ -3,7 +3,8 @@
 //! cap does not keep a second caller out; an idle keep-alive connection is closed after the idle
 //! time while a silent `logs -f`-like stream is not; the in-flight cap refuses the extra request
 //! with a message the docker CLI prints; a profile's own cap applies to the callers it matches; and
-//! every limit is counted by reason and logged once per caller. Limits are set short by flags, so no wait is longer than a few seconds.
+//! every limit is counted by reason and logged once per caller. Limits are set short by flags, so
+//! no wait is longer than a few seconds.
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
