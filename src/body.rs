@@ -18,6 +18,8 @@ pub struct Body {
     kind: Kind,
     counter: Option<Arc<AtomicU64>>,
     on_drop: Option<Box<dyn FnOnce() + Send>>,
+    /// Kept until the body is dropped (after `on_drop` has run): what the request holds meanwhile.
+    held: Option<Box<dyn Send>>,
 }
 
 /// An answer's body from the engine as the engine client gives it (it drives the engine
@@ -36,12 +38,12 @@ enum Kind {
 /// A body sockgate produced itself.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
     let bytes: Bytes = bytes.into();
-    Body { kind: Kind::Full((!bytes.is_empty()).then_some(bytes)), counter: None, on_drop: None }
+    Body { kind: Kind::Full((!bytes.is_empty()).then_some(bytes)), counter: None, on_drop: None, held: None }
 }
 
 /// An answer streamed from the engine, passed on frame by frame.
 pub fn engine(body: impl http_body::Body<Data = Bytes, Error = hyper::Error> + Send + 'static) -> Body {
-    Body { kind: Kind::Engine(Box::pin(body)), counter: None, on_drop: None }
+    Body { kind: Kind::Engine(Box::pin(body)), counter: None, on_drop: None, held: None }
 }
 
 /// Why a body stopped short.
@@ -57,12 +59,12 @@ pub enum BodyError {
 
 /// A client's request body, passed on frame by frame after `first`, the frame already read from it.
 pub fn request(first: Option<Frame<Bytes>>, incoming: Incoming) -> Body {
-    Body { kind: Kind::Request(first, incoming), counter: None, on_drop: None }
+    Body { kind: Kind::Request(first, incoming), counter: None, on_drop: None, held: None }
 }
 
 /// An answer streamed from the engine (one that did not switch protocols), passed on frame by frame.
 pub fn streamed(incoming: Incoming) -> Body {
-    Body { kind: Kind::Streamed(incoming), counter: None, on_drop: None }
+    Body { kind: Kind::Streamed(incoming), counter: None, on_drop: None, held: None }
 }
 
 impl Body {
@@ -76,6 +78,15 @@ impl Body {
     /// connection went away first.
     pub fn on_drop(mut self, hook: impl FnOnce() + Send + 'static) -> Body {
         self.on_drop = Some(Box::new(hook));
+        self
+    }
+}
+
+impl Body {
+    /// Keeps `guard` until the body is dropped: a request's place among its caller's requests
+    /// in flight lasts as long as its answer.
+    pub fn holding(mut self, guard: impl Send + 'static) -> Body {
+        self.held = Some(Box::new(guard));
         self
     }
 }

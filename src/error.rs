@@ -41,6 +41,9 @@ pub enum GatewayError {
     Tenancy(#[from] crate::tenancy::TenancyError),
     #[error("cannot judge the request: {0}")]
     TooManyReferences(String),
+    /// The caller already has as many requests in flight as it may.
+    #[error("too many requests in flight from `{caller}` (at most {limit}); retry when one has finished")]
+    CallerBusy { caller: String, limit: usize },
 }
 
 impl From<crate::judge::JudgeError> for GatewayError {
@@ -100,6 +103,7 @@ impl GatewayError {
             GatewayError::Forward(_) | GatewayError::Lookup(_) => StatusCode::BAD_GATEWAY,
             GatewayError::NotFound(_) => StatusCode::NOT_FOUND,
             GatewayError::Tenancy(_) => StatusCode::FORBIDDEN,
+            GatewayError::CallerBusy { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }

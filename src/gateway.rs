@@ -99,6 +99,21 @@ impl Gateway {
         }
     }
 
+    /// Answers a request refused before it is judged (its caller is over a limit), recorded as
+    /// every other answer is: in the audit log and in `sockgate_requests_total`.
+    pub fn refuse(
+        &self,
+        caller: &Caller,
+        profile: Option<Arc<str>>,
+        request: &Request<Incoming>,
+        refusal: &GatewayError,
+    ) -> Response<Body> {
+        let identity = caller.identity();
+        let mut entry = Entry::begin(&identity, caller.name(&identity, profile), request.method(), request.uri());
+        entry.failed(refusal);
+        record::finish(&self.recorder, entry, error::rescue(refusal), false)
+    }
+
     async fn route(
         &self,
         identity: &Identity,

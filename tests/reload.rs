@@ -1,5 +1,6 @@
-//! Policies reload while traffic flows: a file change or SIGHUP swaps the whole policy between one
-//! request and the next, no request fails or sees half a policy, an invalid file keeps the last
+//! Policies reload while traffic flows, a hundred times in a row: a file change or SIGHUP swaps the
+//! whole policy between one request and the next, no request fails (counted: 0 of them) or sees
+//! half a policy, an invalid file keeps the last
 //! valid policy (and says why, with `file:line:col`), and streams opened before a reload keep
 //! flowing after it even when the new policy would no longer let them start.
 //!
@@ -30,6 +31,8 @@ const REQUESTS: &str = "sockgate_requests_total";
 const RELOADS: &str = "sockgate_policy_reloads_total";
 /// The file watcher polls every 2 s; a reload shows well within this.
 const RELOAD_WAIT: Duration = Duration::from_secs(10);
+/// Policy reloads while the load runs, none of which may fail a request.
+const RELOADS_UNDER_LOAD: u32 = 100;
 /// How long each policy stays in force, for the load to observe it.
 const DWELL: Duration = Duration::from_millis(400);
 /// The whole load may not outlast this, whatever happens.
@@ -212,6 +215,15 @@ fn policies_swap_atomically_under_load() -> Result<()> {
         thread::sleep(DWELL);
         phases.push(Phase { from, until: Instant::now(), list_status, how });
 
+        // The rest of the hundred reloads back to back, by SIGHUP, the load running throughout;
+        // the last allows `containers.list` again.
+        for ok in (steps.len() as u32 + 1)..=RELOADS_UNDER_LOAD {
+            let text = if ok % 2 == 0 { WITH_LIST } else { WITHOUT_LIST };
+            replace(&policy, text, true)?;
+            gw.signal("HUP")?;
+            wait_reloads(port, "ok", f64::from(ok))?;
+        }
+
         // An invalid version by file change, then SIGHUP with it still there: both refused.
         replace(&policy, INVALID, false)?;
         let refused = wait_reloads(port, "failed", 1.0)?;
@@ -242,7 +254,11 @@ fn policies_swap_atomically_under_load() -> Result<()> {
     let denied = lists.iter().filter(|o| status_of(o) == 403).count();
     ensure!(allowed + denied == lists.len(), "containers.list got other statuses than 200 and 403");
     ensure!(allowed > 0 && denied > 0, "containers.list got {allowed} 200s and {denied} 403s");
-    eprintln!("load: {} pings, {} lists ({allowed} allowed, {denied} denied)", pings.len(), lists.len());
+    eprintln!(
+        "load: {} pings, {} lists ({allowed} allowed, {denied} denied) across {RELOADS_UNDER_LOAD} reloads, 0 failed",
+        pings.len(),
+        lists.len()
+    );
 
     // Within each phase, every request decided wholly under that phase's policy.
     for phase in &phases {
@@ -276,7 +292,11 @@ fn policies_swap_atomically_under_load() -> Result<()> {
         wait_for_metric(port, REQUESTS, &labels, seen as f64, Duration::from_secs(10))?;
     }
     let metrics = Metrics::scrape(port)?;
-    ensure!(reloads(&metrics, "ok") >= 4.0 && reloads(&metrics, "failed") >= 2.0, "{}", metrics.lines_of(RELOADS));
+    ensure!(
+        reloads(&metrics, "ok") >= f64::from(RELOADS_UNDER_LOAD) && reloads(&metrics, "failed") >= 2.0,
+        "{}",
+        metrics.lines_of(RELOADS)
+    );
     let reached = stub.seen().iter().filter(|s| s.target.contains("/containers/json")).count();
     ensure!(reached == allowed, "the engine got {reached} containers.list requests, clients saw {allowed} allowed");
     stub.stop();

@@ -10,8 +10,9 @@ mod profiles;
 mod raw;
 
 use super::defaults::{
-    parse_socket_mode, DEFAULT_GRACE_PERIOD_SECS, DEFAULT_LEARN_OUTPUT, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_CONNECTIONS, DEFAULT_SOCKET_MODE, DEFAULT_SPIN_US, DEFAULT_UPSTREAM, DEFAULT_WORKERS,
+    parse_socket_mode, DEFAULT_GRACE_PERIOD_SECS, DEFAULT_HEADER_TIMEOUT_SECS, DEFAULT_IDLE_TIMEOUT_SECS,
+    DEFAULT_LEARN_OUTPUT, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_CONNECTIONS, DEFAULT_SOCKET_MODE, DEFAULT_SPIN_US,
+    DEFAULT_UPSTREAM, DEFAULT_WORKERS,
 };
 use super::{ListenerConfig, PolicySource, ServeConfig, UpstreamConfig};
 use crate::address::{parse_upstream, Cidr, ListenAddr, UpstreamAddr};
@@ -79,8 +80,23 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, Problem
             crate::versions::ApiVersion::default_minimum()
         }
     };
+    let max_connections = raw.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
+    let header_timeout = match &raw.header_timeout {
+        Some(t) if *t.get_ref() == 0 => {
+            err(t.span().start, "`header_timeout` must be at least 1 second".into());
+            DEFAULT_HEADER_TIMEOUT_SECS
+        }
+        Some(t) => *t.get_ref(),
+        None => DEFAULT_HEADER_TIMEOUT_SECS,
+    };
     let mut listeners = Vec::new();
     for listener in raw.listener {
+        // A listener's own limits, else the file's, else a share of `max_connections`.
+        let caller_limits = super::limits::resolve(
+            max_connections,
+            listener.max_connections_per_caller.or(raw.max_connections_per_caller),
+            listener.max_requests_per_caller.or(raw.max_requests_per_caller),
+        );
         let addr = match listener.address.get_ref().parse::<ListenAddr>() {
             Ok(addr) => addr,
             Err(e) => {
@@ -116,7 +132,7 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, Problem
         }
         let mut profiles = Vec::new();
         for profile in listener.profile {
-            profiles.push(profiles::check(profile, tls.as_ref(), &mut err, &path));
+            profiles.push(profiles::check(profile, tls.as_ref(), caller_limits, &mut err, &path));
         }
         let owner = listener.owner.and_then(|o| {
             if o.get_ref().is_empty() {
@@ -139,6 +155,7 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, Problem
                 None => PolicySource::DenyAll,
             },
             profiles,
+            caller_limits,
         });
     }
     if !errors.is_empty() {
@@ -151,7 +168,9 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, Problem
         listeners,
         upstream: UpstreamConfig { addr: upstream_addr, tls: upstream_tls },
         grace_period: Duration::from_secs(raw.grace_period.unwrap_or(DEFAULT_GRACE_PERIOD_SECS)),
-        max_connections: raw.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS),
+        max_connections,
+        idle_timeout: Duration::from_secs(raw.idle_timeout.unwrap_or(DEFAULT_IDLE_TIMEOUT_SECS)),
+        header_timeout: Duration::from_secs(header_timeout),
         workers: raw.workers.unwrap_or(DEFAULT_WORKERS),
         spin: Duration::from_micros(raw.spin_us.unwrap_or(DEFAULT_SPIN_US)),
         max_body_bytes: raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
@@ -172,88 +191,4 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, Problem
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn check(text: &str) -> Result<ServeConfig, String> {
-        parse("s.toml", text, Path::new("/etc/sockgate")).map_err(|e| e.to_string())
-    }
-
-    #[test]
-    fn socket_modes_read_as_the_flag_reads_them() {
-        for (text, mode) in [("660", 0o660), ("0o660", 0o660), ("0600", 0o600)] {
-            let config =
-                check(&format!("version = 1\n[[listener]]\naddress = \"unix:///x.sock\"\nsocket_mode = \"{text}\"\n"));
-            let config = config.unwrap_or_else(|e| unreachable!("{e}"));
-            assert_eq!(config.listeners[0].socket_mode, mode, "{text}");
-            assert_eq!(crate::config::parse_socket_mode(text), Ok(mode), "{text}");
-        }
-        let err = check("version = 1\n[[listener]]\naddress = \"unix:///x.sock\"\nsocket_mode = \"0o999\"\n");
-        assert!(err.err().unwrap_or_default().contains("s.toml:4:15: `0o999` is not an octal permission mode"));
-        assert!(crate::config::parse_socket_mode("0o999").is_err());
-    }
-
-    #[test]
-    fn a_full_configuration() {
-        let config = check(
-            r#"version = 1
-upstream = "tcp://10.0.0.2:2376"
-spin_us = 0
-[upstream_tls]
-ca = "engine-ca.pem"
-cert = "client.pem"
-key = "client-key.pem"
-
-[[listener]]
-address = "tcp://0.0.0.0:2376"
-policy = ["policies/deny.toml"]
-allow_cidrs = ["172.16.0.0/12"]
-[listener.tls]
-cert = "server.pem"
-key = "server-key.pem"
-ca = "ca.pem"
-verify = true
-[[listener.profile]]
-name = "reader"
-cn = "reader"
-policy = ["policies/read-only.toml"]
-[[listener.profile]]
-name = "ci"
-container_label = "role=ci"
-policy = ["policies/ci.toml"]
-
-[[listener]]
-address = "unix:///run/sockgate/ci.sock"
-socket_mode = "600"
-"#,
-        )
-        .unwrap_or_else(|e| unreachable!("{e}"));
-        assert_eq!(config.listeners.len(), 2);
-        let tcp = &config.listeners[0];
-        assert_eq!(tcp.profiles[0].matches.cn.as_deref(), Some("reader"));
-        assert_eq!(tcp.profiles[1].policy, PolicySource::Files(vec!["/etc/sockgate/policies/ci.toml".into()]));
-        assert_eq!(tcp.tls.as_ref().map(|t| t.verify), Some(true));
-        assert_eq!(config.listeners[1].policy, PolicySource::DenyAll);
-        assert_eq!(config.listeners[1].socket_mode, 0o600);
-        assert!(config.upstream.tls.is_some());
-        assert_eq!(config.spin, Duration::ZERO);
-        let defaults =
-            check("version = 1\n[[listener]]\naddress = \"unix:///x.sock\"\n").unwrap_or_else(|e| unreachable!("{e}"));
-        assert_eq!(defaults.spin, Duration::from_micros(DEFAULT_SPIN_US));
-    }
-
-    #[test]
-    fn every_problem_is_reported_with_its_place() {
-        let err = check(
-            "version = 1\n[[listener]]\naddress = \"tcp://nowhere\"\n[[listener]]\naddress = \"unix:///x.sock\"\nallow_cidrs = [\"10.0.0.0/99\"]\nsocket_mode = \"999\"\n[[listener.profile]]\nname = \"nobody\"\npolicy = []\n",
-        )
-        .err()
-        .unwrap_or_default();
-        assert!(err.contains("s.toml:3:11: invalid address `tcp://nowhere`"), "{err}");
-        assert!(err.contains("s.toml:6:16: `10.0.0.0/99` has an invalid prefix length"), "{err}");
-        assert!(err.contains("s.toml:7:15: `999` is not an octal permission mode"), "{err}");
-        assert!(err.contains("s.toml:9:8: profile `nobody` matches nobody"), "{err}");
-        let err = check("version = 1\n[[listener]]\nadress = \"unix:///x\"\n").err().unwrap_or_default();
-        assert!(err.contains("s.toml:3:1: unknown key `adress`, did you mean `address`?"), "{err}");
-    }
-}
+mod tests;

@@ -69,6 +69,8 @@ pub struct ServeArgs {
     /// Connections served at once; more wait to be accepted
     #[arg(long, value_name = "N", default_value_t = defaults::DEFAULT_MAX_CONNECTIONS)]
     pub max_connections: usize,
+    #[command(flatten)]
+    pub limits: super::limits::LimitArgs,
     /// Threads serving connections; 0 is one per core
     #[arg(long, value_name = "N", default_value_t = defaults::DEFAULT_WORKERS)]
     pub workers: usize,
@@ -136,6 +138,7 @@ pub fn config_from_flags(args: ServeArgs) -> Result<ServeConfig, CompatError> {
     };
     let upstream_tls =
         args.upstream_tlscacert.map(|ca| ClientTls { ca, cert: args.upstream_tlscert, key: args.upstream_tlskey });
+    let caller_limits = args.limits.caller_limits(args.max_connections);
     let listeners = args
         .listen
         .into_iter()
@@ -151,6 +154,7 @@ pub fn config_from_flags(args: ServeArgs) -> Result<ServeConfig, CompatError> {
                 policy: policy.clone(),
                 profiles: Vec::new(),
                 owner: args.owner.clone(),
+                caller_limits,
             }
         })
         .collect();
@@ -159,6 +163,8 @@ pub fn config_from_flags(args: ServeArgs) -> Result<ServeConfig, CompatError> {
         upstream: UpstreamConfig { addr: args.upstream, tls: upstream_tls },
         grace_period: Duration::from_secs(args.grace_period),
         max_connections: args.max_connections,
+        idle_timeout: args.limits.idle_timeout(),
+        header_timeout: args.limits.header_timeout(),
         workers: args.workers,
         spin: Duration::from_micros(args.spin_us),
         max_body_bytes: args.max_body_bytes,

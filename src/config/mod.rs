@@ -5,6 +5,7 @@
 pub mod defaults;
 pub mod file;
 pub mod flags;
+pub mod limits;
 
 pub use defaults::{
     parse_socket_mode, DEFAULT_ADMIN, DEFAULT_LEARN_OUTPUT, DEFAULT_LISTEN, DEFAULT_MAX_BODY_BYTES, DEFAULT_SPIN_US,
@@ -29,6 +30,10 @@ pub struct ServeConfig {
     pub grace_period: Duration,
     /// Connections served at once; further ones wait to be accepted.
     pub max_connections: usize,
+    /// How long a keep-alive connection may wait for its next request; zero never closes it.
+    pub idle_timeout: Duration,
+    /// How long a client has to send a whole request head, however it trickles it.
+    pub header_timeout: Duration,
     /// Threads serving connections; 0 is one per core.
     pub workers: usize,
     /// How long a worker serving a lone request keeps polling after its last activity before it
@@ -78,6 +83,17 @@ pub struct ListenerConfig {
     /// One owner name for every caller of this listener (one sockgate per job): ownership is on
     /// for all its policies, whatever they say (see [`crate::tenancy`]).
     pub owner: Option<String>,
+    /// What one caller may hold of this listener.
+    pub caller_limits: CallerLimits,
+}
+
+/// What one caller (see [`crate::identify::Identity::key`]) may hold at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallerLimits {
+    /// Connections open; more are closed as they arrive.
+    pub connections: usize,
+    /// Requests being answered, streams included; more get 429.
+    pub requests: usize,
 }
 
 /// Where a policy comes from.
@@ -101,6 +117,8 @@ pub struct Profile {
     pub name: String,
     pub matches: Match,
     pub policy: PolicySource,
+    /// What one caller this profile matches may hold, in place of the listener's limits.
+    pub caller_limits: Option<CallerLimits>,
 }
 
 /// What a caller must be for a profile to apply; every given field must hold.

@@ -84,6 +84,24 @@ fn is_host_process(pid: i32) -> bool {
 }
 
 impl Identity {
+    /// The name per-caller limits count under: the certificate's name if the client presented
+    /// one, else the calling container, else the unix uid or the TCP source address (without its
+    /// port, which every new connection changes). Not a name to judge requests by: two
+    /// certificates with the same common name count as one caller here.
+    pub fn key(&self) -> Arc<str> {
+        let key = match (&self.certificate, &self.container, &self.peer) {
+            (Some(cert), _, _) => match &cert.common_name {
+                Some(cn) => format!("cn={cn}"),
+                None => format!("cert={}", cert.fingerprint),
+            },
+            (None, Some(container), _) => format!("container={}", container.id),
+            (None, None, Peer::Unix { uid, .. }) => format!("uid={uid}"),
+            (None, None, Peer::UnixUnknown) => "unix peer".to_string(),
+            (None, None, Peer::Tcp { addr }) => format!("address={}", addr.ip()),
+        };
+        key.into()
+    }
+
     /// The same caller as the directory names it now: only what the map holds (no listing), so an
     /// address whose container is being asked about names nobody until the answer comes.
     pub async fn rediscover(&self, directory: &containers::Directory) -> Identity {
@@ -118,5 +136,32 @@ impl fmt::Display for Identity {
         }
         write!(f, "{} via {}", self.peer, self.listener)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caller_is_counted_by_its_strongest_name() {
+        let tcp = |port| Identity::tcp("tcp://0.0.0.0:2375".into(), SocketAddr::from(([10, 0, 0, 7], port)));
+        assert_eq!(tcp(40000).key(), tcp(40001).key(), "the source port changes with every connection");
+        assert_eq!(&*tcp(40000).key(), "address=10.0.0.7");
+        let mut with_cert = tcp(40000);
+        with_cert.certificate = Some(cert::CertIdentity {
+            common_name: Some("ci".into()),
+            common_names: 1,
+            sans: Vec::new(),
+            fingerprint: "ab".into(),
+        });
+        assert_eq!(&*with_cert.key(), "cn=ci");
+        let unix = Identity {
+            listener: "unix:///s".into(),
+            peer: Peer::Unix { uid: 1000, gid: 1000, pid: Some(5), host: true },
+            certificate: None,
+            container: None,
+        };
+        assert_eq!(&*unix.key(), "uid=1000");
     }
 }

@@ -72,6 +72,10 @@ impl Profiles {
             }
         };
         owned(&mut default);
+        let limits = profiles
+            .iter()
+            .filter_map(|p| p.caller_limits.map(|limits| (Arc::from(p.name.as_str()), limits)))
+            .collect();
         let profiles = loaded
             .into_iter()
             .map(|(profile, mut policy)| {
@@ -80,7 +84,7 @@ impl Profiles {
                 (Arc::from(profile.name.as_str()), profile.matches.clone(), Arc::new(policy))
             })
             .collect();
-        Ok(Profiles { default: Arc::new(default), profiles })
+        Ok(Profiles { default: Arc::new(default), profiles, limits })
     }
 }
 

@@ -20,7 +20,7 @@ mod warnings;
 
 use std::sync::Arc;
 
-use crate::config::Match;
+use crate::config::{CallerLimits, Match};
 use crate::identify::Identity;
 use crate::policy::Policy;
 pub use crate::references::CREATED_BY;
@@ -33,6 +33,8 @@ pub use warnings::warnings;
 pub struct Profiles {
     default: Arc<Policy>,
     profiles: Vec<(Arc<str>, Match, Arc<Policy>)>,
+    /// The limits per caller of the profiles that set their own, by name.
+    limits: Vec<(Arc<str>, CallerLimits)>,
 }
 
 impl Profiles {
@@ -45,6 +47,12 @@ impl Profiles {
                 matches!(o.source, OwnerSource::Identity | OwnerSource::Container | OwnerSource::ContainerLabel(_))
             })
         })
+    }
+
+    /// The limits per caller of profile `name`, if it sets its own.
+    pub fn limits(&self, name: Option<&str>) -> Option<CallerLimits> {
+        let name = name?;
+        self.limits.iter().find(|(n, _)| &**n == name).map(|(_, limits)| *limits)
     }
 
     /// The profile name (if one matched) and the policy for `identity`.

@@ -120,11 +120,13 @@ fn a_reviewer_is_told_where_a_container_profile_can_be_taken_over() {
         policy: ci.clone(),
         profiles,
         owner: None,
+        caller_limits: crate::config::CallerLimits { connections: 1, requests: 1 },
     };
     let proxy = Profile {
         name: "proxy".into(),
         matches: Match { container_label: Some("role=proxy".into()), ..Match::default() },
         policy: PolicySource::BuiltinReadOnly,
+        caller_limits: None,
     };
     let listeners = vec![listener(vec![proxy.clone()])];
     let loaded = Profiles::load_all(&listeners).unwrap_or_else(|e| unreachable!("{e}"));
@@ -158,11 +160,13 @@ fn first_matching_profile_wins_and_the_rest_get_the_default() {
                 name: "root".into(),
                 matches: Match { uid: Some(0), ..Match::default() },
                 policy: PolicySource::BuiltinReadOnly,
+                caller_limits: None,
             },
             Profile {
                 name: "proxy".into(),
                 matches: Match { container_label: Some("role=proxy".into()), ..Match::default() },
                 policy: PolicySource::BuiltinReadOnly,
+                caller_limits: None,
             },
         ],
     )

@@ -94,6 +94,11 @@ impl Entry {
     pub fn failed(&mut self, error: &GatewayError) {
         match error {
             GatewayError::Denied(_) => {}
+            // Logged once per caller where the limit is kept, not once per request.
+            GatewayError::CallerBusy { .. } => {
+                self.decision = error.outcome().unwrap_or(self.decision);
+                self.reason = error.to_string();
+            }
             GatewayError::Forward(_) => {
                 self.reason = error.to_string();
                 tracing::warn!(client = %self.client, method = %self.method, path = %self.path, "{error}");

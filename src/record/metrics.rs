@@ -1,6 +1,6 @@
 //! The Prometheus metrics sockgate exports on its admin listener: requests by operation, decision,
 //! rule and status; request durations; upstream errors; open connections and tunnels; bytes each
-//! way; policy reloads; build info. It only counts; the admin listener serves them.
+//! way; policy reloads; connections and requests refused or closed by a limit; build info. It only counts; the admin listener serves them.
 
 use std::sync::OnceLock;
 
@@ -9,6 +9,11 @@ use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
+
+/// Why a limit refused a connection or request, or closed a connection: a caller at its
+/// connection cap, a caller at its cap of requests in flight, a keep-alive connection idle too
+/// long, a request head not sent in time.
+pub const LIMITS: [&str; 4] = ["caller_connections", "caller_in_flight", "idle", "header_timeout"];
 
 /// Every metric, registered in its own registry.
 pub struct Metrics {
@@ -20,6 +25,8 @@ pub struct Metrics {
     pub tunnels: IntGauge,
     pub bytes: IntCounterVec,
     pub reloads: IntCounterVec,
+    /// Connections and requests a limit refused or closed, by [`LIMITS`] reason.
+    pub limited: IntCounterVec,
     /// Time from receiving a request head to answering it, whatever the operation.
     pub head_latency: Histogram,
     /// `bytes` for each direction, and `duration` for each operation (made when first used, so
@@ -64,6 +71,11 @@ impl Metrics {
             &["result"],
         )
         .expect("metric");
+        let limited = IntCounterVec::new(
+            Opts::new("sockgate_limited_total", "Connections and requests refused or closed by a limit, by reason"),
+            &["reason"],
+        )
+        .expect("metric");
         let build =
             IntGaugeVec::new(Opts::new("sockgate_build_info", "Build information"), &["version"]).expect("metric");
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
@@ -76,6 +88,7 @@ impl Metrics {
             Box::new(tunnels.clone()),
             Box::new(bytes.clone()),
             Box::new(reloads.clone()),
+            Box::new(limited.clone()),
             Box::new(build),
         ] {
             registry.register(collector).expect("unique metric names");
@@ -83,6 +96,9 @@ impl Metrics {
         // Present from the start, so a dashboard shows 0 rather than nothing.
         reloads.with_label_values(&["ok"]);
         reloads.with_label_values(&["failed"]);
+        for reason in LIMITS {
+            limited.with_label_values(&[reason]);
+        }
         let to_engine = bytes.with_label_values(&["to_engine"]);
         let to_client = bytes.with_label_values(&["to_client"]);
         let durations = Operation::all().map(|_| OnceLock::new()).collect();
@@ -95,6 +111,7 @@ impl Metrics {
             tunnels,
             bytes,
             reloads,
+            limited,
             head_latency,
             to_engine,
             to_client,
@@ -156,6 +173,8 @@ mod tests {
             "sockgate_policy_reloads_total{result=\"failed\"} 0",
             "sockgate_build_info{version=",
             "sockgate_connections_open 0",
+            "sockgate_limited_total{reason=\"idle\"} 0",
+            "sockgate_limited_total{reason=\"caller_in_flight\"} 0",
             "sockgate_request_duration_seconds_count{operation=\"system.ping\"} 2",
             "sockgate_request_duration_seconds_count{operation=\"none\"} 1",
             "sockgate_bytes_total{direction=\"to_engine\"} 7",

@@ -36,6 +36,8 @@ pub(super) struct Accepting {
     pub(super) connections: TaskTracker,
     pub(super) workers: Arc<Workers>,
     pub(super) slots: Arc<Semaphore>,
+    pub(super) idle_timeout: Duration,
+    pub(super) header_timeout: Duration,
 }
 
 pub(super) async fn accept_loop(ctx: Accepting) {
@@ -75,6 +77,8 @@ pub(super) async fn accept_loop(ctx: Accepting) {
             gateway: ctx.gateway.clone(),
             directory: ctx.directory.clone(),
             stop: ctx.stop.clone(),
+            idle_timeout: ctx.idle_timeout,
+            header_timeout: ctx.header_timeout,
             _slot: permit,
         };
         ctx.workers.spawn(ctx.connections.track_future(async move {

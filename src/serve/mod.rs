@@ -1,14 +1,17 @@
 //! Runs the server until it is told to stop: opens what it serves (`start`), runs one
-//! accept loop per listener (`accept`) that serves each connection (`connection`), serves the
+//! accept loop per listener (`accept`) that serves each connection (`connection`) while its caller
+//! stays within its share (`callers`) and the connection is in use (`watch`), serves the
 //! admin endpoints, reloads on `SIGHUP` or a file change (`reload`), and on a stop signal stops
 //! accepting and lets in-flight requests and tunnels finish within the grace period. Who a caller
 //! is, is [`crate::identify`]'s to tell, and what a request may do, [`crate::gateway`]'s to judge.
 
 mod accept;
+mod callers;
 mod connection;
 mod drain;
 mod reload;
 mod start;
+mod watch;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -21,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use accept::HANDSHAKE_TIMEOUT;
-pub use connection::{HEADER_READ_TIMEOUT, MAX_HEADER_BYTES};
+pub use connection::MAX_HEADER_BYTES;
 pub use start::ServeError;
 
 use crate::address::Cidr;
@@ -41,6 +44,8 @@ struct ListenerState {
     tls: Option<Reloadable>,
     allow_cidrs: Vec<Cidr>,
     profiles: ArcSwap<Profiles>,
+    /// What each caller holds of this listener; its limits stay as started (a restart changes them).
+    callers: Arc<callers::Callers>,
 }
 
 impl ListenerState {
@@ -76,7 +81,7 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
         tokio::spawn(async move { gateway.learn_versions().await });
     }
 
-    let states = start::listeners(&config, loaded, &upstream).await?;
+    let states = start::listeners(&config, loaded, &upstream, &recorder).await?;
 
     let names: Vec<String> = states.iter().map(|s| s.listener.name().to_string()).collect();
     let policies = crate::announce::policies(&config.listeners);
@@ -96,6 +101,8 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
             connections: connections.clone(),
             workers: workers.clone(),
             slots: slots.clone(),
+            idle_timeout: config.idle_timeout,
+            header_timeout: config.header_timeout,
         };
         accept_loops.spawn(accept::accept_loop(context));
     }
@@ -139,11 +146,10 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
 /// Closes the engine connections of this thread's pool that stayed idle too long.
 ///
 /// On a worker it has a second use: its timer keeps the runtime's timer wheel from ever being
-/// empty when the worker goes to sleep. Each request arms a header-read timeout (120 s) when its
-/// connection starts waiting for the next request; were it the only timer, arming it would wake
-/// the runtime's driver through its eventfd (two more system calls per request), to make it
-/// sleep with a deadline. With a nearer deadline always pending, the driver already sleeps short
-/// enough and is left alone.
+/// empty when the worker goes to sleep. Each connection's watch arms a timer now and then (see
+/// `watch`); were it the only timer, arming it would wake the runtime's driver through its
+/// eventfd (two more system calls), to make it sleep with a deadline. With a nearer deadline
+/// always pending, the driver already sleeps short enough and is left alone.
 async fn prune_idle(upstream: Upstream) {
     let mut every = tokio::time::interval(Duration::from_secs(5));
     loop {

@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::callers::Callers;
 use super::ListenerState;
 use crate::address::{ListenAddr, UpstreamAddr};
 use crate::admin::{self, Admin};
@@ -75,6 +76,7 @@ pub(super) async fn listeners(
     config: &ServeConfig,
     loaded: Vec<Profiles>,
     upstream: &Upstream,
+    recorder: &Arc<Recorder>,
 ) -> Result<Vec<Arc<ListenerState>>, ServeError> {
     let mut states = Vec::new();
     for (listener, profiles) in config.listeners.iter().zip(loaded) {
@@ -94,6 +96,7 @@ pub(super) async fn listeners(
             tls,
             allow_cidrs: listener.allow_cidrs.clone(),
             profiles: ArcSwap::from_pointee(profiles),
+            callers: Callers::new(listener.caller_limits, recorder.clone()),
         }));
     }
     Ok(states)

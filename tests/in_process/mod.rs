@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,7 +16,7 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use sockgate::address::{ListenAddr, UpstreamAddr};
-use sockgate::config::{ListenerConfig, PolicySource, ServeConfig, UpstreamConfig};
+use sockgate::config::{CallerLimits, ListenerConfig, PolicySource, ServeConfig, UpstreamConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::oneshot;
@@ -42,8 +43,9 @@ pub struct Seen {
 /// A stub engine on a unix socket that records every request and answers `200 {}`; sockgate's own
 /// question for the engine's API versions (an unversioned `GET /version`) is answered as dockerd
 /// 20.10 answers it and not recorded, since no client sent it; a path ending
-/// in `/logs` is answered with [`STREAM_BYTES`] streamed in 64 KiB frames, and a request with
-/// `X-Stub-Close: 1` with `Connection: close`.
+/// in `/logs` is answered with [`STREAM_BYTES`] streamed in 64 KiB frames, a request with
+/// `X-Stub-Close: 1` with `Connection: close`, and one with `X-Stub-Silent: <ms>` with its head at
+/// once and then nothing for that long before a last line, `done` (a quiet `logs -f`).
 pub struct Stub {
     pub path: PathBuf,
     pub seen: Arc<Mutex<Vec<Seen>>>,
@@ -94,6 +96,11 @@ impl Stub {
                                 .collect();
                             let logs = req.uri().path().ends_with("/logs");
                             let close = req.headers().get("x-stub-close").is_some_and(|v| v == "1");
+                            let silent = req
+                                .headers()
+                                .get("x-stub-silent")
+                                .and_then(|v| v.to_str().ok()?.parse().ok())
+                                .map(Duration::from_millis);
                             let body =
                                 req.into_body().collect().await.map(|b| b.to_bytes().to_vec()).unwrap_or_default();
                             recorded.lock().unwrap_or_else(|e| e.into_inner()).push(Seen {
@@ -104,7 +111,9 @@ impl Stub {
                                 connection,
                             });
                             tokio::time::sleep(delay).await;
-                            let body = if logs {
+                            let body = if let Some(quiet) = silent {
+                                Silent { sleep: Box::pin(tokio::time::sleep(quiet)), done: false }.boxed()
+                            } else if logs {
                                 Frames { frame: Bytes::from(vec![b'x'; 64 << 10]), left: STREAM_BYTES >> 16 }.boxed()
                             } else {
                                 Full::new(Bytes::from_static(b"{}")).boxed()
@@ -165,6 +174,29 @@ impl http_body::Body for Frames {
     }
 }
 
+/// Nothing until `sleep` is over, then one line.
+struct Silent {
+    sleep: std::pin::Pin<Box<tokio::time::Sleep>>,
+    done: bool,
+}
+
+impl http_body::Body for Silent {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        if self.done {
+            return std::task::Poll::Ready(None);
+        }
+        std::task::ready!(self.sleep.as_mut().poll(cx));
+        self.done = true;
+        std::task::Poll::Ready(Some(Ok(hyper::body::Frame::data(Bytes::from_static(b"done\n")))))
+    }
+}
+
 /// sockgate served in-process on a unix socket, stopped on drop or with [`Gateway::stop`].
 pub struct Gateway {
     pub socket: PathBuf,
@@ -185,9 +217,20 @@ impl Gateway {
         dir: &Path,
         workers: usize,
     ) -> Gateway {
+        Gateway::start_configured(socket, upstream, policy_text, dir, |config| config.workers = workers).await
+    }
+
+    /// As [`Gateway::start`], with the configuration changed by `change` (limits, timeouts).
+    pub async fn start_configured(
+        socket: &Path,
+        upstream: &Path,
+        policy_text: &str,
+        dir: &Path,
+        change: impl FnOnce(&mut ServeConfig),
+    ) -> Gateway {
         let policy = dir.join(format!("policy-{}.toml", socket.file_name().and_then(|s| s.to_str()).unwrap_or("p")));
         std::fs::write(&policy, policy_text).unwrap_or_else(|e| panic!("write policy: {e}"));
-        let config = ServeConfig {
+        let mut config = ServeConfig {
             listeners: vec![ListenerConfig {
                 owner: None,
                 addr: ListenAddr::Unix(socket.to_path_buf()),
@@ -198,11 +241,14 @@ impl Gateway {
                 insecure: false,
                 policy: PolicySource::Files(vec![policy]),
                 profiles: Vec::new(),
+                caller_limits: CallerLimits { connections: 64, requests: 64 },
             }],
             upstream: UpstreamConfig { addr: UpstreamAddr::Unix(upstream.to_path_buf()), tls: None },
             grace_period: Duration::from_secs(5),
             max_connections: 64,
-            workers,
+            idle_timeout: Duration::from_secs(60),
+            header_timeout: Duration::from_secs(30),
+            workers: 0,
             spin: Duration::from_micros(sockgate::config::DEFAULT_SPIN_US),
             max_body_bytes: 1024 * 1024,
             min_api_version: sockgate::versions::ApiVersion::default_minimum(),
@@ -213,6 +259,7 @@ impl Gateway {
             learn_output: dir.join("learned.toml"),
             config_file: None,
         };
+        change(&mut config);
         let (tx, rx) = oneshot::channel::<()>();
         let done = tokio::spawn(async move {
             let result = sockgate::serve::run(config, async move {

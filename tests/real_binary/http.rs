@@ -57,9 +57,14 @@ pub struct HttpConnection {
 
 impl HttpConnection {
     pub fn open(socket: &Path) -> Result<Self> {
+        Self::open_with_timeout(socket, IO_TIMEOUT)
+    }
+
+    /// As [`HttpConnection::open`], failing any read or write that takes longer than `timeout`.
+    pub fn open_with_timeout(socket: &Path, timeout: Duration) -> Result<Self> {
         let stream = UnixStream::connect(socket).with_context(|| format!("cannot connect to {}", socket.display()))?;
-        stream.set_read_timeout(Some(IO_TIMEOUT))?;
-        stream.set_write_timeout(Some(IO_TIMEOUT))?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
         Ok(Self { reader: BufReader::new(stream) })
     }
 

@@ -1,19 +1,20 @@
 //! Checks one `[[listener.profile]]` into a [`Profile`]: the caller it matches (uid, gid,
 //! certificate names, network, container name, label and image) and the policy files it names.
-//! A profile that matches nobody, or on what its listener cannot tell, is reported. It loads no
-//! policy.
+//! A profile that matches nobody, or on what its listener cannot tell, is reported. Limits per
+//! caller it does not set are its listener's. It loads no policy.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
 
 use super::raw::RawProfile;
-use crate::config::{Cidr, Match, PolicySource, Profile};
+use crate::config::{CallerLimits, Cidr, Match, PolicySource, Profile};
 use crate::tls::ServerTls;
 
 /// The profile `profile` describes; its problems go to `err` as `(byte offset, message)`.
 pub(super) fn check(
     profile: RawProfile,
     tls: Option<&ServerTls>,
+    listener_limits: CallerLimits,
     err: &mut impl FnMut(usize, String),
     path: &impl Fn(&str) -> PathBuf,
 ) -> Profile {
@@ -104,5 +105,12 @@ pub(super) fn check(
         );
     }
     let policy = PolicySource::Files(profile.policy.iter().map(|p| path(p)).collect());
-    Profile { name: profile.name.into_inner(), matches, policy }
+    let caller_limits = match (profile.max_connections_per_caller, profile.max_requests_per_caller) {
+        (None, None) => None,
+        (connections, requests) => Some(CallerLimits {
+            connections: connections.unwrap_or(listener_limits.connections).max(1),
+            requests: requests.unwrap_or(listener_limits.requests).max(1),
+        }),
+    };
+    Profile { name: profile.name.into_inner(), matches, policy, caller_limits }
 }

@@ -15,6 +15,10 @@ pub(super) const CONFIG_SHAPE: &[(&str, Shape)] = &[
     ("upstream_tls", Shape::Table(&[("ca", Shape::Value), ("cert", Shape::Value), ("key", Shape::Value)])),
     ("grace_period", Shape::Value),
     ("max_connections", Shape::Value),
+    ("max_connections_per_caller", Shape::Value),
+    ("max_requests_per_caller", Shape::Value),
+    ("idle_timeout", Shape::Value),
+    ("header_timeout", Shape::Value),
     ("workers", Shape::Value),
     ("spin_us", Shape::Value),
     ("max_body_bytes", Shape::Value),
@@ -34,6 +38,8 @@ pub(super) const CONFIG_SHAPE: &[(&str, Shape)] = &[
             ("allow_cidrs", Shape::Value),
             ("insecure", Shape::Value),
             ("owner", Shape::Value),
+            ("max_connections_per_caller", Shape::Value),
+            ("max_requests_per_caller", Shape::Value),
             (
                 "tls",
                 Shape::Table(&[
@@ -61,6 +67,8 @@ pub(super) const CONFIG_SHAPE: &[(&str, Shape)] = &[
                     ("container_label", Shape::Value),
                     ("container_image", Shape::Value),
                     ("include_containers", Shape::Value),
+                    ("max_connections_per_caller", Shape::Value),
+                    ("max_requests_per_caller", Shape::Value),
                 ]),
             ),
         ]),
@@ -75,6 +83,10 @@ pub(super) struct RawConfig {
     pub upstream_tls: Option<RawClientTls>,
     pub grace_period: Option<u64>,
     pub max_connections: Option<usize>,
+    pub max_connections_per_caller: Option<usize>,
+    pub max_requests_per_caller: Option<usize>,
+    pub idle_timeout: Option<u64>,
+    pub header_timeout: Option<Spanned<u64>>,
     pub workers: Option<usize>,
     pub spin_us: Option<u64>,
     pub max_body_bytes: Option<usize>,
@@ -108,6 +120,8 @@ pub(super) struct RawListener {
     #[serde(default)]
     pub insecure: bool,
     pub owner: Option<Spanned<String>>,
+    pub max_connections_per_caller: Option<usize>,
+    pub max_requests_per_caller: Option<usize>,
     pub tls: Option<RawServerTls>,
     #[serde(default)]
     pub profile: Vec<RawProfile>,
@@ -142,4 +156,6 @@ pub(super) struct RawProfile {
     pub container_image: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     pub include_containers: bool,
+    pub max_connections_per_caller: Option<usize>,
+    pub max_requests_per_caller: Option<usize>,
 }

@@ -1,0 +1,215 @@
+//! Watches one client connection for the two ways a client can hold it without using it: waiting
+//! longer than the idle time for its next request, and taking longer than the header timeout to
+//! send a request head. The head's time counts from its first byte (from connecting, for the first
+//! request), so a client trickling one header line at a time cannot extend it, as Go's
+//! `http.Server` `ReadHeaderTimeout` after `IdleTimeout`. A connection with a request in flight (a
+//! `logs -f` stream, an upload, a long answer) is never idle, whether or not bytes move. It
+//! closes nothing itself: it says when the connection should go, and why.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
+
+/// Where a connection is between requests.
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    /// Waiting for the next request since then, no byte of it read.
+    Idle(Instant),
+    /// Reading a request head whose first byte came then.
+    Head(Instant),
+    /// This many requests are being answered.
+    Busy(usize),
+}
+
+/// What the watch says of a connection now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    /// Fine until then at least: look again.
+    Until(Instant),
+    /// Idle longer than the idle time.
+    Idle,
+    /// The request head took longer than the header timeout.
+    HeaderTimeout,
+}
+
+/// The state of one connection, shared by its stream, its requests and its serving loop.
+pub(super) struct Watch {
+    phase: Mutex<Phase>,
+    /// Zero: idle connections stay.
+    idle: Duration,
+    header: Duration,
+}
+
+impl Watch {
+    /// A fresh connection: its first request head is due within the header timeout.
+    pub(super) fn new(idle: Duration, header: Duration) -> Arc<Watch> {
+        Arc::new(Watch { phase: Mutex::new(Phase::Head(Instant::now())), idle, header })
+    }
+
+    /// Bytes came from the client.
+    fn read(&self) {
+        let mut phase = self.phase.lock();
+        if let Phase::Idle(_) = *phase {
+            *phase = Phase::Head(Instant::now());
+        }
+    }
+
+    /// A request head arrived: the connection is busy until the guard is dropped with the answer.
+    pub(super) fn request(self: &Arc<Watch>) -> Busy {
+        let mut phase = self.phase.lock();
+        *phase = match *phase {
+            Phase::Busy(n) => Phase::Busy(n + 1),
+            Phase::Idle(_) | Phase::Head(_) => Phase::Busy(1),
+        };
+        Busy(self.clone())
+    }
+
+    /// How often the watch is asked at least: within the shorter of the two times, so a head or
+    /// an idle spell that begins between two questions is not given longer than its time.
+    fn interval(&self) -> Duration {
+        if self.idle.is_zero() {
+            self.header
+        } else {
+            self.header.min(self.idle)
+        }
+    }
+
+    /// When to ask first.
+    pub(super) fn first_check(&self) -> Instant {
+        Instant::now() + self.interval()
+    }
+
+    /// Whether the connection should go at `now`, or when to ask again.
+    pub(super) fn check(&self, now: Instant) -> Verdict {
+        let soon = now + self.interval();
+        match *self.phase.lock() {
+            Phase::Busy(_) => Verdict::Until(soon),
+            Phase::Head(since) if now >= since + self.header => Verdict::HeaderTimeout,
+            Phase::Head(since) => Verdict::Until(since + self.header),
+            Phase::Idle(_) if self.idle.is_zero() => Verdict::Until(soon),
+            Phase::Idle(since) if now >= since + self.idle => Verdict::Idle,
+            Phase::Idle(since) => Verdict::Until((since + self.idle).min(soon)),
+        }
+    }
+}
+
+/// One request being answered; dropped with its answer.
+pub(super) struct Busy(Arc<Watch>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        let mut phase = self.0.phase.lock();
+        *phase = match *phase {
+            Phase::Busy(n) if n > 1 => Phase::Busy(n - 1),
+            _ => Phase::Idle(Instant::now()),
+        };
+    }
+}
+
+/// A client stream that tells its [`Watch`] when bytes arrive.
+pub(super) struct Watched<I> {
+    io: I,
+    watch: Arc<Watch>,
+}
+
+impl<I> Watched<I> {
+    pub(super) fn new(io: I, watch: Arc<Watch>) -> Watched<I> {
+        Watched { io, watch }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.watch.read();
+        }
+        polled
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IDLE: Duration = Duration::from_secs(60);
+    const HEADER: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn a_trickled_head_is_cut_at_its_deadline_however_it_trickles() {
+        let watch = Watch::new(IDLE, HEADER);
+        let start = Instant::now();
+        watch.read();
+        watch.read();
+        assert!(
+            matches!(watch.check(start + HEADER - Duration::from_secs(1)), Verdict::Until(t) if t <= start + HEADER)
+        );
+        assert_eq!(watch.check(start + HEADER + Duration::from_millis(10)), Verdict::HeaderTimeout);
+    }
+
+    #[test]
+    fn a_request_in_flight_is_never_idle_and_idleness_counts_from_its_end() {
+        let watch = Watch::new(IDLE, HEADER);
+        let busy = watch.request();
+        let later = Instant::now() + 10 * IDLE;
+        assert!(matches!(watch.check(later), Verdict::Until(_)));
+        drop(busy);
+        let done = Instant::now();
+        assert!(matches!(watch.check(done + IDLE - Duration::from_secs(1)), Verdict::Until(_)));
+        assert_eq!(watch.check(done + IDLE + Duration::from_millis(10)), Verdict::Idle);
+        // A head begun while idle has the header timeout from its first byte, not the idle time.
+        watch.read();
+        let first_byte = Instant::now();
+        assert_eq!(watch.check(first_byte + HEADER + Duration::from_millis(10)), Verdict::HeaderTimeout);
+    }
+
+    #[test]
+    fn an_idle_time_shorter_than_the_header_timeout_is_kept() {
+        let watch = Watch::new(Duration::from_secs(1), HEADER);
+        let first = watch.first_check();
+        assert!(first <= Instant::now() + Duration::from_secs(1));
+        drop(watch.request());
+        let done = Instant::now();
+        assert!(matches!(watch.check(done), Verdict::Until(t) if t <= done + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn zero_idle_time_keeps_idle_connections() {
+        let watch = Watch::new(Duration::ZERO, HEADER);
+        drop(watch.request());
+        assert!(matches!(watch.check(Instant::now() + 100 * HEADER), Verdict::Until(_)));
+    }
+}
