@@ -9,8 +9,11 @@
 //! Knobs (environment):
 //! - `SOCKGATE_BENCH_PHASES`: comma-separated phases to run, of `ping1`, `ping32`, `list32`,
 //!   `download`, `upload`, and with ownership `inspect1` (`GET /v1.41/containers/{id}/json` by
-//!   full id) and `list1` (`GET /containers/json`), both on one connection (default all); the
+//!   full id) and `list1` (`GET /containers/json`), both on one connection, and `memory`
+//!   (sockgate's resident set idle and with many idle keep-alive connections) (default all); the
 //!   others show as `-`.
+//! - `SOCKGATE_BENCH_IDLE_CONNECTIONS`: idle connections the memory phase opens (default 10,000;
+//!   200 in a smoke run).
 //! - `SOCKGATE_BENCH_SECS`: seconds measured per phase and path (default 3).
 //! - `SOCKGATE_BENCH_ROUNDS`: rounds each phase's time is split into, each measuring direct access,
 //!   sockgate and nginx in turn after a 0.5 s warm-up (default 3), so that a slow spell of the
@@ -39,6 +42,8 @@ mod child;
 mod cpu;
 #[path = "proxy/load.rs"]
 mod load;
+#[path = "proxy/memory.rs"]
+mod memory;
 #[path = "proxy/nginx.rs"]
 mod nginx;
 #[path = "proxy/phase.rs"]
@@ -72,6 +77,7 @@ struct Config {
     bin: PathBuf,
     nginx: Option<PathBuf>,
     smoke: bool,
+    idle_connections: usize,
 }
 
 impl Config {
@@ -91,6 +97,10 @@ impl Config {
         let bin = std::env::var_os("SOCKGATE_BENCH_BIN")
             .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_sockgate")), PathBuf::from);
         let direct_only = std::env::var("SOCKGATE_BENCH_DIRECT_ONLY").is_ok_and(|v| v == "1");
+        let idle_connections = knob("SOCKGATE_BENCH_IDLE_CONNECTIONS", "a number of connections in 1..=100000", |n| {
+            (1..=100_000usize).contains(n)
+        })?
+        .unwrap_or(if smoke { 200 } else { 10_000 });
         Ok(Self {
             window: Duration::from_secs_f64(secs),
             rounds,
@@ -101,6 +111,7 @@ impl Config {
             bin,
             nginx: nginx::from_env(!smoke && !direct_only),
             smoke,
+            idle_connections,
         })
     }
 }
@@ -215,6 +226,18 @@ async fn run(config: &Config) -> anyhow::Result<()> {
         println!("\nsmoke run (no `--bench` argument): short phases, figures mean nothing");
     }
     report::print(&results);
+    if c.phases.contains(&Phase::Memory) && !c.direct_only {
+        let policy = policy(dir.path())?;
+        let m = memory::measure(&c.bin, dir.path(), &stub_socket, &policy, c.idle_connections)?;
+        let per = m.loaded_kb.saturating_sub(m.idle_kb) as f64 / m.connections.max(1) as f64;
+        println!(
+            "\nmemory: sockgate's resident set {:.1} MB idle, {:.1} MB with {} idle keep-alive connections \
+             ({per:.1} kB each)",
+            m.idle_kb as f64 / 1000.0,
+            m.loaded_kb as f64 / 1000.0,
+            m.connections,
+        );
+    }
     let wrote: Vec<String> = p
         .all()
         .map(|proxy| {

@@ -12,11 +12,21 @@ pub enum Phase {
     Upload,
     Inspect1,
     List1,
+    /// sockgate's resident set idle and with many idle connections; no request rate.
+    Memory,
 }
 
 /// Every phase, in the order a run measures them.
-pub const ALL: [Phase; 7] =
-    [Phase::Ping1, Phase::Ping32, Phase::List32, Phase::Download, Phase::Upload, Phase::Inspect1, Phase::List1];
+pub const ALL: [Phase; 8] = [
+    Phase::Ping1,
+    Phase::Ping32,
+    Phase::List32,
+    Phase::Download,
+    Phase::Upload,
+    Phase::Inspect1,
+    Phase::List1,
+    Phase::Memory,
+];
 
 impl Phase {
     pub fn name(self) -> &'static str {
@@ -28,6 +38,7 @@ impl Phase {
             Phase::Upload => "upload",
             Phase::Inspect1 => "inspect1",
             Phase::List1 => "list1",
+            Phase::Memory => "memory",
         }
     }
 
