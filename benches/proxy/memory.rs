@@ -26,11 +26,12 @@ pub struct Memory {
 pub fn measure(bin: &Path, dir: &Path, upstream: &Path, policy: &Path, connections: usize) -> anyhow::Result<Memory> {
     // Each connection is a descriptor here and one in sockgate, which inherits this limit.
     let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
-    let wanted = (connections as u64 + 256).min(hard);
+    // Twice: the stub engine runs in this process, and sockgate may keep a connection to it open per client.
+    let wanted = (2 * connections as u64 + 256).min(hard);
     if soft < wanted {
         setrlimit(Resource::RLIMIT_NOFILE, wanted, hard)?;
     }
-    let connections = connections.min(usize::try_from(wanted.saturating_sub(256)).unwrap_or(0));
+    let connections = connections.min(usize::try_from(wanted.saturating_sub(256) / 2).unwrap_or(0));
     let listen = dir.join("sockgate-memory.sock");
     let max = (connections + 64).to_string();
     let mut command = Command::new(bin);
