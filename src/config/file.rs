@@ -43,6 +43,7 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, Problem
         errors.push(Problem { file: file.to_string(), position: Some(position(text, offset)), message });
     };
     let path = |p: &str| -> PathBuf { base.join(p) };
+    let policy_path = |p: &str| -> PathBuf { policy_path(base, p) };
     if *raw.version.get_ref() != 1 {
         err(
             raw.version.span().start,
@@ -116,7 +117,7 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, Problem
         }
         let mut profiles = Vec::new();
         for profile in listener.profile {
-            profiles.push(profiles::check(profile, tls.as_ref(), &mut err, &path));
+            profiles.push(profiles::check(profile, tls.as_ref(), &mut err, &policy_path));
         }
         let owner = listener.owner.and_then(|o| {
             if o.get_ref().is_empty() {
@@ -134,8 +135,9 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, Problem
             tls,
             allow_cidrs,
             insecure: listener.insecure,
+            own_networks_only: false,
             policy: match listener.policy {
-                Some(files) => PolicySource::Files(files.iter().map(|p| path(p)).collect()),
+                Some(files) => PolicySource::Files(files.iter().map(|p| policy_path(p)).collect()),
                 None => PolicySource::DenyAll,
             },
             profiles,
@@ -168,7 +170,18 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, Problem
         mode: raw.mode.unwrap_or_default(),
         learn_output: path(raw.learn_output.as_deref().unwrap_or(DEFAULT_LEARN_OUTPUT)),
         config_file: None,
+        run_as: None,
     })
+}
+
+/// A policy as the file names it: `builtin:NAME` as it is (as `--policy` reads it), a file
+/// relative to the configuration file.
+fn policy_path(base: &Path, written: &str) -> PathBuf {
+    if written.starts_with(crate::policy::BUILTIN_PREFIX) {
+        PathBuf::from(written)
+    } else {
+        base.join(written)
+    }
 }
 
 #[cfg(test)]
@@ -240,6 +253,22 @@ socket_mode = "600"
         let defaults =
             check("version = 1\n[[listener]]\naddress = \"unix:///x.sock\"\n").unwrap_or_else(|e| unreachable!("{e}"));
         assert_eq!(defaults.spin, Duration::from_micros(DEFAULT_SPIN_US));
+    }
+
+    #[test]
+    fn builtin_policies_are_named_as_with_the_flag() {
+        let config = check(
+            "version = 1\n[[listener]]\naddress = \"unix:///x.sock\"\npolicy = [\"builtin:ci\", \"extra.toml\"]\n\
+             [[listener.profile]]\nname = \"root\"\nuid = 0\npolicy = [\"builtin:full-access\"]\n",
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        let listener = &config.listeners[0];
+        let files = vec!["builtin:ci".into(), "/etc/sockgate/extra.toml".into()];
+        assert_eq!(listener.policy, PolicySource::Files(files));
+        assert_eq!(listener.profiles[0].policy, PolicySource::Files(vec!["builtin:full-access".into()]));
+        // And they load as they do from the command line.
+        let policy = crate::profile::load_source(&listener.profiles[0].policy).map(|p| p.name);
+        assert_eq!(policy.ok().as_deref(), Some("full-access"));
     }
 
     #[test]

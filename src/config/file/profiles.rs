@@ -10,12 +10,13 @@ use super::raw::RawProfile;
 use crate::config::{Cidr, Match, PolicySource, Profile};
 use crate::tls::ServerTls;
 
-/// The profile `profile` describes; its problems go to `err` as `(byte offset, message)`.
+/// The profile `profile` describes; its problems go to `err` as `(byte offset, message)`, and
+/// `policy_path` reads the policies it names.
 pub(super) fn check(
     profile: RawProfile,
     tls: Option<&ServerTls>,
     err: &mut impl FnMut(usize, String),
-    path: &impl Fn(&str) -> PathBuf,
+    policy_path: &impl Fn(&str) -> PathBuf,
 ) -> Profile {
     let cidr = profile.cidr.as_ref().and_then(|c| match c.get_ref().parse::<Cidr>() {
         Ok(cidr) => Some(cidr),
@@ -103,6 +104,6 @@ pub(super) fn check(
             ),
         );
     }
-    let policy = PolicySource::Files(profile.policy.iter().map(|p| path(p)).collect());
+    let policy = PolicySource::Files(profile.policy.iter().map(|p| policy_path(p)).collect());
     Profile { name: profile.name.into_inner(), matches, policy }
 }
