@@ -196,6 +196,7 @@ impl Gateway {
                 tls: None,
                 allow_cidrs: Vec::new(),
                 insecure: false,
+                own_networks_only: false,
                 policy: PolicySource::Files(vec![policy]),
                 profiles: Vec::new(),
             }],
@@ -212,6 +213,7 @@ impl Gateway {
             mode: sockgate::decide::Mode::Enforce,
             learn_output: dir.join("learned.toml"),
             config_file: None,
+            run_as: None,
         };
         let (tx, rx) = oneshot::channel::<()>();
         let done = tokio::spawn(async move {
