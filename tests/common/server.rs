@@ -23,8 +23,15 @@ pub const ONE_SHOT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The variables through which sockgate's flags can be set: none may leak in from the test's own
 /// environment.
-const SOCKGATE_ENV: &[&str] =
-    &["SOCKGATE_LOG", "SOCKGATE_CONFIG", "SOCKGATE_LISTEN", "SOCKGATE_UPSTREAM", "SOCKGATE_POLICY"];
+const SOCKGATE_ENV: &[&str] = &[
+    "SOCKGATE_LOG",
+    "SOCKGATE_CONFIG",
+    "SOCKGATE_LISTEN",
+    "SOCKGATE_UPSTREAM",
+    "SOCKGATE_POLICY",
+    "SOCKGATE_USER",
+    "SOCKGATE_COMPAT_LISTEN",
+];
 
 /// `sockgate <args>` with a clean environment, stdin from `/dev/null`.
 pub fn sockgate_command<S: AsRef<OsStr>>(args: &[S]) -> Command {
@@ -55,11 +62,17 @@ impl Sockgate {
     /// Starts `sockgate serve <args>` and waits until it has logged `listening on <addr>` for
     /// every address in `listeners` (as written there, e.g. `tcp://127.0.0.1:2376`).
     pub fn serve<S: AsRef<OsStr>>(args: &[S], listeners: &[&str]) -> Result<Sockgate> {
+        Sockgate::serve_with_env(args, &[], listeners)
+    }
+
+    /// As [`Sockgate::serve`], with these environment variables set.
+    pub fn serve_with_env<S: AsRef<OsStr>>(args: &[S], env: &[(&str, &str)], listeners: &[&str]) -> Result<Sockgate> {
         let logs = tempfile::Builder::new().prefix("sockgate-e2e-log-").tempdir()?;
         let stderr_path = logs.path().join("stderr.log");
         let stderr = File::create(&stderr_path)?;
         let mut cmd = sockgate_command(&[OsStr::new("serve")]);
         cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(stderr));
+        cmd.envs(env.iter().copied());
         let child = cmd.spawn().context("cannot start sockgate")?;
         let mut server = Sockgate { child, stderr_path, _logs: logs };
         server.wait_ready(listeners)?;
