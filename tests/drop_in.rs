@@ -209,6 +209,23 @@ fn on_the_host_started_as_root_it_serves_as_the_user_and_the_drop_in_listener_na
 }
 
 #[test]
+fn a_switch_that_fails_leaves_no_socket_behind() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("docker.sock");
+    let unix = format!("unix://{}", socket.display());
+    // The engine socket's group cannot be read: sockgate must not serve, as root or at all.
+    let args = ["serve", "--listen", &unix, "--upstream", "unix:///nonexistent/docker.sock", "--user", "65534:65534"];
+    let out = common::server::sockgate_once(&args).unwrap();
+    assert!(!out.success(), "{out}");
+    assert!(out.stderr.contains("cannot read the group of the engine socket `/nonexistent/docker.sock`"), "{out}");
+    assert!(!socket.exists(), "the socket bound before the switch was left behind");
+}
+
+#[test]
 fn without_the_capabilities_to_switch_users_it_refuses_to_serve_as_root() {
     if !docker_ready().unwrap() {
         return;

@@ -17,6 +17,13 @@ pub(super) struct Bound {
     pub(super) admin: Option<Listener>,
 }
 
+impl Bound {
+    /// Removes the socket files bound, when sockgate stops before serving them.
+    pub(super) fn cleanup(&self) {
+        self.listeners.iter().chain(&self.admin).for_each(Listener::cleanup);
+    }
+}
+
 /// Binds every listener and the admin listener.
 pub(super) async fn bind(config: &ServeConfig) -> Result<Bound, ServeError> {
     if let Some(run_as) = config.run_as {

@@ -1,8 +1,9 @@
-//! Runs the server until it is told to stop: opens what it serves (`start`), runs one
-//! accept loop per listener (`accept`) that serves each connection (`connection`), serves the
-//! admin endpoints, reloads on `SIGHUP` or a file change (`reload`), and on a stop signal stops
-//! accepting and lets in-flight requests and tunnels finish within the grace period. Who a caller
-//! is, is [`crate::identify`]'s to tell, and what a request may do, [`crate::gateway`]'s to judge.
+//! Runs the server until it is told to stop: binds its listeners and, when told to, gives up
+//! root (`bind`), opens what it serves (`start`), runs one accept loop per listener (`accept`)
+//! that serves each connection (`connection`), serves the admin endpoints, reloads on `SIGHUP` or
+//! a file change (`reload`), and on a stop signal stops accepting and lets in-flight requests and
+//! tunnels finish within the grace period. Who a caller is, is [`crate::identify`]'s to tell, and
+//! what a request may do, [`crate::gateway`]'s to judge.
 
 mod accept;
 mod bind;
@@ -83,7 +84,10 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
     // Bound first, while sockgate may still be root; then root is given up (when told to)
     // before anything else is opened.
     let bound = bind::bind(&config).await?;
-    bind::give_up_root(&config, &bound)?;
+    if let Err(e) = bind::give_up_root(&config, &bound) {
+        bound.cleanup();
+        return Err(e);
+    }
 
     let tunnels = TaskTracker::new();
     let workers = Arc::new(Workers::start(config.workers).map_err(ServeError::Workers)?);
