@@ -3,7 +3,7 @@
 //! opened or read, so audit logs, learned policies and certificates are the user's. It accepts no
 //! connection and loads no policy.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::ServeError;
 use crate::address::UpstreamAddr;
@@ -17,10 +17,31 @@ pub(super) struct Bound {
     pub(super) admin: Option<Listener>,
 }
 
-impl Bound {
-    /// Removes the socket files bound, when sockgate stops before serving them.
-    pub(super) fn cleanup(&self) {
-        self.listeners.iter().chain(&self.admin).for_each(Listener::cleanup);
+/// The socket files just bound, removed when dropped unless serving began ([`Unserved::serving`]):
+/// a start that fails after binding (switching users, the learn output, an audit log, TLS files)
+/// leaves no socket behind.
+pub(super) struct Unserved(Vec<(PathBuf, (u64, u64))>);
+
+impl Unserved {
+    pub(super) fn of(bound: &Bound) -> Unserved {
+        let files = bound.listeners.iter().chain(&bound.admin).filter_map(|listener| match listener {
+            Listener::Unix { path, file, .. } => Some((path.clone(), *file)),
+            Listener::Tcp { .. } => None,
+        });
+        Unserved(files.collect())
+    }
+
+    /// The listeners are served: their accept loops remove their files at exit.
+    pub(super) fn serving(mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for Unserved {
+    fn drop(&mut self) {
+        for (path, file) in &self.0 {
+            crate::listen::remove_socket(path, *file);
+        }
     }
 }
 

@@ -84,10 +84,8 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
     // Bound first, while sockgate may still be root; then root is given up (when told to)
     // before anything else is opened.
     let bound = bind::bind(&config).await?;
-    if let Err(e) = bind::give_up_root(&config, &bound) {
-        bound.cleanup();
-        return Err(e);
-    }
+    let unserved = bind::Unserved::of(&bound);
+    bind::give_up_root(&config, &bound)?;
 
     let tunnels = TaskTracker::new();
     let workers = Arc::new(Workers::start(config.workers).map_err(ServeError::Workers)?);
@@ -108,6 +106,7 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
     }
 
     let states = start::listeners(&config, bound.listeners, loaded, own_networks.as_deref(), &upstream)?;
+    unserved.serving();
 
     let names: Vec<String> = states.iter().map(|s| s.shown()).collect();
     let policies = crate::announce::policies(&config.listeners);
