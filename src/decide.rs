@@ -15,6 +15,7 @@ use crate::policy::{Effect, Policy, Reservation};
 
 mod mode;
 mod outcome;
+pub mod remedy;
 pub use mode::Mode;
 pub use outcome::Outcome;
 
@@ -118,10 +119,15 @@ pub fn decide(policy: &Policy, request: &Request<'_>) -> Decision {
     }
     let mut rules = Vec::new();
     let mut reasons = Vec::new();
+    let mut settings: Vec<String> = Vec::new();
     for finding in request.findings {
         if let Some(constraint) = violated(&policy.constraints, finding) {
             rules.push(format!("containers.{constraint}"));
             reasons.push(finding.to_string());
+            let setting = remedy::setting(constraint, &finding.value);
+            if !settings.contains(&setting) {
+                settings.push(setting);
+            }
         }
         if let Some(reservation) = reserved(&policy.reserved, finding) {
             rules.push("profiles.reserved".to_owned());
@@ -138,7 +144,12 @@ pub fn decide(policy: &Policy, request: &Request<'_>) -> Decision {
     if rules.is_empty() {
         return decision(true, allow, Vec::new());
     }
-    decision(false, rules, reasons)
+    // A policy made of files says which key of which file would allow it.
+    let hint = match (&policy.constraints_file, settings.is_empty()) {
+        (Some(file), false) => Some(remedy::hint(&settings, file)),
+        _ => None,
+    };
+    Decision { hint, ..decision(false, rules, reasons) }
 }
 
 /// The reservation of another profile that a name or label finding takes, if any.
@@ -268,7 +279,11 @@ deny = ["containers.create"]
         let p = policy("version = 1\n[[rule]]\nid = \"all\"\nallow = [\"*\"]\n");
         let d = decide_op(&p, "containers.create", "POST", "/containers/create", &[finding(Kind::Privileged, "true")]);
         assert!(!d.allowed);
-        assert_eq!(d.denial_message(), "containers.create denied by rule `containers.privileged`: HostConfig.X is set");
+        assert_eq!(
+            d.denial_message(),
+            "containers.create denied by rule `containers.privileged`: HostConfig.X is set; `privileged = true` under \
+             [containers] in t.toml would allow it"
+        );
         for (kind, value, allowed) in [
             (Kind::Capability, "NET_BIND_SERVICE", true),
             (Kind::Capability, "SYS_ADMIN", false),

@@ -30,6 +30,8 @@
 //! per core, until its client leaves ([`hangup`]); [`tls`] builds its TLS configurations,
 //! [`body`] is the one body type, and [`logging`] sets up sockgate's own log, where [`announce`]
 //! writes the start-up line. [`address`] is how listeners, the engine and networks are written.
+//! Before it serves, [`serve`] gives up root when told to ([`privileges`]), and its drop-in
+//! listener admits only the networks of sockgate's own interfaces ([`interfaces`]).
 //!
 //! Beside the stages: [`glob`] matches the names policies and profiles are written in,
 //! [`diagnostics`] says where a problem in a policy or configuration file is (and what was
@@ -54,6 +56,7 @@ pub mod glob;
 pub mod hangup;
 pub mod identify;
 pub mod inspect;
+pub mod interfaces;
 pub mod judge;
 pub mod listen;
 pub mod logging;
@@ -61,6 +64,7 @@ pub mod lookup;
 pub mod naming;
 pub mod normalize;
 pub mod policy;
+pub mod privileges;
 pub mod profile;
 pub mod record;
 pub mod references;

@@ -161,7 +161,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
 
 fn serve(args: config::flags::ServeArgs) -> anyhow::Result<ExitCode> {
     let config = match &args.config {
-        Some(file) => sockgate::config::file::load(file).map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?,
+        Some(file) => {
+            config::flags::config_from_file(file, &args).map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?
+        }
         None => config::flags::config_from_flags(args)?,
     };
     // Connections are served on worker threads of their own (`sockgate::workers`); this runtime

@@ -1,47 +1,26 @@
 //! The container image, as users deploy it: the `runtime` stage of the `Dockerfile` built from a
 //! static binary (no base image can be pulled here, so the `build` stage's output is supplied),
-//! run against the real dockerd with the socket mounted, and a client container that reaches the
-//! engine only through it; run without access to the engine, it is unhealthy; the `docker run`
-//! line of the Dockerfile's header works as written; and the build context leaves out build output
-//! and history. Prints the image's size.
+//! run against the real dockerd with the socket mounted, started as root and running as uid
+//! 65534 with the socket's group, and a client container that reaches the engine only through
+//! it; run as a user without access to the engine, it is unhealthy; the `docker run` line of the
+//! Dockerfile's header works as written; and the build context leaves out build output and
+//! history. Prints the image's size.
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a failing test panics")]
 
 mod real_binary;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use real_binary::cli_image::build_cli_image;
 use real_binary::dockerd::real_docker;
 use real_binary::process::run;
+use real_binary::sockgate_image::{build_image, process_ids};
 use real_binary::{docker_ready, Scratch};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-/// Builds sockgate statically, as the `build` stage does, into its own target directory.
-fn static_binary() -> PathBuf {
-    let target_dir = Path::new(ROOT).join("target/static");
-    let mut cargo = Command::new(env!("CARGO"));
-    cargo
-        .args(["build", "--release", "--target", "x86_64-unknown-linux-gnu", "--bin", "sockgate"])
-        .env("RUSTFLAGS", "-C target-feature=+crt-static")
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .current_dir(ROOT);
-    let out = run(cargo, None, Duration::from_secs(1200)).unwrap();
-    assert!(out.success(), "static build failed:\n{}", out.stderr);
-    target_dir.join("x86_64-unknown-linux-gnu/release/sockgate")
-}
-
-/// The `runtime` stage of the Dockerfile, reading what the `build` stage made from the context.
-fn runtime_stage() -> String {
-    let dockerfile = std::fs::read_to_string(Path::new(ROOT).join("Dockerfile")).unwrap();
-    let start = dockerfile.find("FROM scratch AS runtime").expect("a runtime stage");
-    let stage = &dockerfile[start..];
-    assert!(stage.contains("COPY --from=build /out/sockgate /sockgate"), "the runtime stage changed shape");
-    stage.replace("--from=build /out/", "")
-}
 
 fn inspect(reference: &str, format: &str) -> String {
     real_docker(&["image", "inspect", "--format", format, reference]).unwrap().ok().unwrap().stdout.trim().to_string()
@@ -55,27 +34,6 @@ fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
     }
 }
 
-/// Builds the image from the runtime stage and a static binary; removed with `scratch`.
-fn build_image(scratch: &mut Scratch) -> String {
-    let binary = static_binary();
-    // The build context: the runtime stage and what it copies.
-    let context = tempfile::tempdir().unwrap();
-    std::fs::write(context.path().join("Dockerfile"), runtime_stage()).unwrap();
-    std::fs::copy(&binary, context.path().join("sockgate")).unwrap();
-    std::fs::create_dir_all(context.path().join("run/sockgate")).unwrap();
-    std::fs::create_dir_all(context.path().join("policies")).unwrap();
-    for entry in std::fs::read_dir(Path::new(ROOT).join("policies")).unwrap().flatten() {
-        std::fs::copy(entry.path(), context.path().join("policies").join(entry.file_name())).unwrap();
-    }
-    let image = scratch.image("sockgate");
-    let mut build = Command::new("docker");
-    build.args(["build", "-q", "-t", &image, "."]).current_dir(context.path()).env("DOCKER_BUILDKIT", "0");
-    real_binary::cli::clear_docker_env(&mut build);
-    let built = run(build, None, Duration::from_secs(300)).unwrap();
-    assert!(built.success(), "docker build failed: {built}");
-    image
-}
-
 #[test]
 fn the_image_runs_as_users_deploy_it() {
     if !docker_ready().unwrap() {
@@ -83,18 +41,21 @@ fn the_image_runs_as_users_deploy_it() {
     }
     real_binary::image::ensure_test_image().unwrap();
     let mut scratch = Scratch::new();
-    let image = build_image(&mut scratch);
+    let image = build_image(&mut scratch).unwrap();
 
     let size: u64 = inspect(&image, "{{.Size}}").parse().unwrap();
     println!("sockgate image size: {size} bytes ({:.1} MB)", size as f64 / 1_000_000.0);
     eprintln!("sockgate image size: {size} bytes ({:.1} MB)", size as f64 / 1_000_000.0);
     assert!(size < 10_000_000, "the image is {size} bytes, over 10 MB");
-    assert_eq!(inspect(&image, "{{.Config.User}}"), "65534:65534");
+    // It starts as root, to bind and then become this user with the engine socket's group.
+    assert_eq!(inspect(&image, "{{.Config.User}}"), "");
+    assert!(inspect(&image, "{{json .Config.Env}}").contains(r#""SOCKGATE_USER=65534:65534""#));
     assert_eq!(inspect(&image, "{{index .Config.Labels \"org.opencontainers.image.title\"}}"), "sockgate");
     // Healthy means the engine answers (`/ready`), not only that sockgate runs (`/health`).
     assert!(inspect(&image, "{{json .Config.Healthcheck}}").contains(r#""healthcheck","--ready""#));
 
-    // Deploy it: the engine's socket mounted, its group added, a directory shared with clients.
+    // Deploy it: the engine's socket mounted, a directory shared with clients. The socket's group
+    // is added as before the image gave up root itself, which still works.
     let shared = tempfile::Builder::new().prefix("sockgate-e2e-").tempdir().unwrap();
     let mode = std::os::unix::fs::PermissionsExt::from_mode(0o777);
     std::fs::set_permissions(shared.path(), mode).unwrap();
@@ -167,6 +128,12 @@ fn the_image_runs_as_users_deploy_it() {
     );
     let logs = real_docker(&["logs", &gateway]).unwrap();
     assert!(logs.stderr.contains("operation=containers.create"), "{logs}");
+    // Started as root, it serves as 65534 with the socket's group only.
+    let pid: u32 =
+        real_docker(&["inspect", "--format", "{{.State.Pid}}", &gateway]).unwrap().stdout.trim().parse().unwrap();
+    let (uid, gid, groups) = process_ids(pid).unwrap();
+    assert_eq!((uid.as_str(), gid.as_str()), ("65534 65534 65534 65534", "65534 65534 65534 65534"));
+    assert_eq!(groups, socket_gid.to_string());
 }
 
 fn health(container: &str) -> String {
@@ -179,13 +146,14 @@ fn without_access_to_the_engine_the_image_is_unhealthy_and_says_why() {
         return;
     }
     let mut scratch = Scratch::new();
-    let image = build_image(&mut scratch);
+    let image = build_image(&mut scratch).unwrap();
     let volume = scratch.volume("no-engine");
     let gateway = scratch.container("no-engine");
-    // The socket mounted, but not its group: uid 65534 cannot use it.
+    // Started as uid 65534 (so it cannot take the socket's group itself), with the socket
+    // mounted but not its group: it cannot use the socket.
     let mount = format!("{volume}:/run/sockgate");
-    let args =
-        ["run", "-d", "--name", &gateway, "-v", "/var/run/docker.sock:/var/run/docker.sock", "-v", &mount, &image];
+    let socket = "/var/run/docker.sock:/var/run/docker.sock";
+    let args = ["run", "-d", "--name", &gateway, "--user", "65534:65534", "-v", socket, "-v", &mount, &image];
     real_docker(&args).unwrap().ok().unwrap();
     wait_for("the image's HEALTHCHECK to fail", Duration::from_secs(120), || health(&gateway) == "unhealthy");
     let logs = real_docker(&["logs", &gateway]).unwrap();
@@ -224,7 +192,7 @@ fn the_documented_docker_run_line_works_as_written() {
     }
     real_binary::image::ensure_test_image().unwrap();
     let mut scratch = Scratch::new();
-    let image = build_image(&mut scratch);
+    let image = build_image(&mut scratch).unwrap();
     let gateway = scratch.container("documented");
     let volume = scratch.volume("documented");
     // Written for an image, container and volume named `sockgate`: the test's own names instead.

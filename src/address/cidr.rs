@@ -35,6 +35,12 @@ impl Cidr {
     }
 }
 
+impl From<IpNet> for Cidr {
+    fn from(network: IpNet) -> Cidr {
+        Cidr(network)
+    }
+}
+
 impl FromStr for Cidr {
     type Err = String;
     fn from_str(s: &str) -> Result<Cidr, String> {

@@ -44,6 +44,7 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, Problem
         errors.push(Problem { file: file.to_string(), position: Some(position(text, offset)), message });
     };
     let path = |p: &str| -> PathBuf { base.join(p) };
+    let policy_path = |p: &str| -> PathBuf { policy_path(base, p) };
     if *raw.version.get_ref() != 1 {
         err(
             raw.version.span().start,
@@ -132,7 +133,7 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, Problem
         }
         let mut profiles = Vec::new();
         for profile in listener.profile {
-            profiles.push(profiles::check(profile, tls.as_ref(), caller_limits, &mut err, &path));
+            profiles.push(profiles::check(profile, tls.as_ref(), caller_limits, &mut err, &policy_path));
         }
         let owner = listener.owner.and_then(|o| {
             if o.get_ref().is_empty() {
@@ -150,8 +151,9 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, Problem
             tls,
             allow_cidrs,
             insecure: listener.insecure,
+            own_networks_only: false,
             policy: match listener.policy {
-                Some(files) => PolicySource::Files(files.iter().map(|p| path(p)).collect()),
+                Some(files) => PolicySource::Files(files.iter().map(|p| policy_path(p)).collect()),
                 None => PolicySource::DenyAll,
             },
             profiles,
@@ -187,7 +189,18 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, Problem
         mode: raw.mode.unwrap_or_default(),
         learn_output: path(raw.learn_output.as_deref().unwrap_or(DEFAULT_LEARN_OUTPUT)),
         config_file: None,
+        run_as: None,
     })
+}
+
+/// A policy as the file names it: `builtin:NAME` as it is (as `--policy` reads it), a file
+/// relative to the configuration file.
+fn policy_path(base: &Path, written: &str) -> PathBuf {
+    if written.starts_with(crate::policy::BUILTIN_PREFIX) {
+        PathBuf::from(written)
+    } else {
+        base.join(written)
+    }
 }
 
 #[cfg(test)]

@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::{defaults, ListenAddr, ListenerConfig, PolicySource, ServeConfig, UpstreamConfig};
+use super::{compat_listen, defaults, ListenAddr, ListenerConfig, PolicySource, ServeConfig, UpstreamConfig};
 use crate::address::UpstreamAddr;
 use crate::decide::Mode;
+use crate::diagnostics::Problems;
 use crate::policy::compat::{self, CompatError};
+use crate::privileges::RunAs;
 use crate::record::audit::AuditTarget;
 use crate::tls::{ClientTls, ServerTls};
 
@@ -102,6 +104,16 @@ pub struct ServeArgs {
     /// Where learn mode writes its policy (on exit and on SIGUSR1)
     #[arg(long, value_name = "FILE", default_value = defaults::DEFAULT_LEARN_OUTPUT)]
     pub learn_output: PathBuf,
+    /// When started as root: once the listeners are bound, run as this user (`UID:GID`) with the
+    /// engine socket's group as its only other group; refuses to serve as root if it cannot.
+    /// Not started as root: ignored. The image sets 65534:65534
+    #[arg(long, value_name = "UID:GID", env = "SOCKGATE_USER")]
+    pub user: Option<RunAs>,
+    /// When the policy comes from docker-socket-proxy variables, also serve plain TCP here, to
+    /// peers on the networks of sockgate's own interfaces only (as read at start, loopback
+    /// included). The image sets tcp://0.0.0.0:2375
+    #[arg(long, value_name = "ADDR", env = "SOCKGATE_COMPAT_LISTEN", value_parser = compat_listen::parse)]
+    pub compat_listen: Option<ListenAddr>,
 }
 
 /// The policy `--policy` names; without it, the docker-socket-proxy variables if set, else the
@@ -139,7 +151,7 @@ pub fn config_from_flags(args: ServeArgs) -> Result<ServeConfig, CompatError> {
     let upstream_tls =
         args.upstream_tlscacert.map(|ca| ClientTls { ca, cert: args.upstream_tlscert, key: args.upstream_tlskey });
     let caller_limits = args.limits.caller_limits(args.max_connections);
-    let listeners = args
+    let mut listeners: Vec<ListenerConfig> = args
         .listen
         .into_iter()
         .map(|addr| {
@@ -151,6 +163,7 @@ pub fn config_from_flags(args: ServeArgs) -> Result<ServeConfig, CompatError> {
                 tls: if tcp { tls.clone() } else { None },
                 allow_cidrs: args.allow_cidr.clone(),
                 insecure: args.insecure_tcp,
+                own_networks_only: false,
                 policy: policy.clone(),
                 profiles: Vec::new(),
                 owner: args.owner.clone(),
@@ -158,6 +171,15 @@ pub fn config_from_flags(args: ServeArgs) -> Result<ServeConfig, CompatError> {
             }
         })
         .collect();
+    let owner = args.owner.clone();
+    listeners.extend(compat_listen::listener(
+        args.compat_listen,
+        &policy,
+        &listeners,
+        &args.allow_cidr,
+        owner,
+        caller_limits,
+    ));
     Ok(ServeConfig {
         listeners,
         upstream: UpstreamConfig { addr: args.upstream, tls: upstream_tls },
@@ -175,5 +197,18 @@ pub fn config_from_flags(args: ServeArgs) -> Result<ServeConfig, CompatError> {
         mode: args.mode,
         learn_output: args.learn_output,
         config_file: None,
+        run_as: args.user,
     })
+}
+
+/// The configuration a file describes, with the user to run as from the flags (the image sets
+/// it for whatever it serves). The drop-in listener is for docker-socket-proxy variables only,
+/// which a configuration file replaces.
+pub fn config_from_file(file: &std::path::Path, args: &ServeArgs) -> Result<ServeConfig, Problems> {
+    if let Some(addr) = &args.compat_listen {
+        compat_listen::ignored::<()>(addr, "a configuration file is given");
+    }
+    let mut config = super::file::load(file)?;
+    config.run_as = args.user;
+    Ok(config)
 }

@@ -2,6 +2,7 @@
 //! client, the engine's address, and bounds; from the command line or a configuration file
 //! ([`file`]). It opens nothing and loads no policy.
 
+pub mod compat_listen;
 pub mod defaults;
 pub mod file;
 pub mod flags;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use crate::address::{Cidr, ListenAddr, UpstreamAddr};
 use crate::decide::Mode;
+use crate::privileges::RunAs;
 use crate::record::audit::AuditTarget;
 use crate::tls::{ClientTls, ServerTls};
 
@@ -54,6 +56,8 @@ pub struct ServeConfig {
     pub learn_output: PathBuf,
     /// The configuration file this came from, read again on reload.
     pub config_file: Option<PathBuf>,
+    /// Started as root, who to run as once the listeners are bound (see [`crate::privileges`]).
+    pub run_as: Option<RunAs>,
 }
 
 /// The engine and how to reach it.
@@ -76,6 +80,9 @@ pub struct ListenerConfig {
     pub allow_cidrs: Vec<Cidr>,
     /// Serve a non-loopback TCP address without TLS.
     pub insecure: bool,
+    /// Plain TCP for peers on the networks of sockgate's own interfaces only, as they are at start
+    /// (the docker-socket-proxy drop-in listener, [`compat_listen`]); on top of `allow_cidrs`.
+    pub own_networks_only: bool,
     /// The policy of callers no profile matches.
     pub policy: PolicySource,
     /// Policies for particular callers; the first that matches applies.

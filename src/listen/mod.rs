@@ -151,9 +151,14 @@ impl Listener {
     /// hand) owns the path now, and its clients must keep reaching it.
     pub fn cleanup(&self) {
         if let Listener::Unix { path, file, .. } = self {
-            if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket() && (m.dev(), m.ino()) == *file) {
-                let _ = fs::remove_file(path);
-            }
+            remove_socket(path, *file);
         }
+    }
+}
+
+/// Removes the socket file at `path` if it is still the one with this device and inode.
+pub fn remove_socket(path: &std::path::Path, file: (u64, u64)) {
+    if fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket() && (m.dev(), m.ino()) == file) {
+        let _ = fs::remove_file(path);
     }
 }

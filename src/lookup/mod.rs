@@ -35,7 +35,7 @@ pub enum LookupError {
     Engine(#[from] ForwardError),
     #[error("engine answered {status} to `{path}`")]
     Status { path: String, status: StatusCode },
-    #[error("engine did not answer `{path}` within {REQUEST_TIMEOUT:?}")]
+    #[error("engine did not answer `{path}` within {} seconds", REQUEST_TIMEOUT.as_secs())]
     Timeout { path: String },
     #[error("cannot read the engine's answer to `{path}`: {reason}")]
     Body { path: String, reason: String },

@@ -92,7 +92,12 @@ impl Policy {
                     .collect()
             })
             .collect();
+        let constraints_file = match &constraints {
+            Some((file, _)) => Some(file.clone()),
+            None => sources.first().map(|(file, _)| file.clone()),
+        };
         Ok(Policy {
+            constraints_file: constraints_file.filter(|file| !file.starts_with('<')),
             reserved: Vec::new(),
             name: name.unwrap_or_else(|| default_name.to_string()),
             rules,

@@ -61,6 +61,9 @@ pub struct Policy {
     pub reserved: Vec<Reservation>,
     /// Whose objects its callers reach, when ownership is on (see [`ownership`]).
     pub ownership: Option<ownership::Ownership>,
+    /// The file whose `[containers]` table applies, or, with none, the first file of the policy
+    /// (where one would be written); none for a policy not made of files (`<docker-socket-proxy>`).
+    pub constraints_file: Option<String>,
     /// Indexed by [`Operation::index`]: what would allow that operation, when the policy was made
     /// from settings other than its own text (`INFO=1 would allow it`).
     hints: Vec<Option<String>>,

@@ -116,6 +116,7 @@ fn a_reviewer_is_told_where_a_container_profile_can_be_taken_over() {
         socket_group: None,
         tls: None,
         allow_cidrs: Vec::new(),
+        own_networks_only: false,
         insecure: false,
         policy: ci.clone(),
         profiles,

@@ -60,7 +60,7 @@ pub(super) async fn accept_loop(ctx: Accepting) {
             }
         };
         if let Peer::Tcp { addr } = identity.peer {
-            if !ctx.state.allow_cidrs.is_empty() && !ctx.state.allow_cidrs.iter().any(|c| c.contains(addr.ip())) {
+            if !ctx.state.admits(addr.ip()) {
                 tracing::warn!(client = %identity, "connection refused: source address outside the listener's allowed networks");
                 continue;
             }

@@ -1,11 +1,13 @@
-//! Runs the server until it is told to stop: opens what it serves (`start`), runs one
-//! accept loop per listener (`accept`) that serves each connection (`connection`) while its caller
-//! stays within its share (`callers`) and the connection is in use (`watch`), serves the
-//! admin endpoints, reloads on `SIGHUP` or a file change (`reload`), and on a stop signal stops
-//! accepting and lets in-flight requests and tunnels finish within the grace period. Who a caller
-//! is, is [`crate::identify`]'s to tell, and what a request may do, [`crate::gateway`]'s to judge.
+//! Runs the server until it is told to stop: binds its listeners and, when told to, gives up
+//! root (`bind`), opens what it serves (`start`), runs one accept loop per listener (`accept`)
+//! that serves each connection (`connection`) while its caller stays within its share
+//! (`callers`) and the connection is in use (`watch`), serves the admin endpoints, reloads on
+//! `SIGHUP` or a file change (`reload`), and on a stop signal stops accepting and lets in-flight
+//! requests and tunnels finish within the grace period. Who a caller is, is [`crate::identify`]'s
+//! to tell, and what a request may do, [`crate::gateway`]'s to judge.
 
 mod accept;
+mod bind;
 mod callers;
 mod connection;
 mod drain;
@@ -14,6 +16,7 @@ mod start;
 mod watch;
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -43,6 +46,8 @@ struct ListenerState {
     listener: Listener,
     tls: Option<Reloadable>,
     allow_cidrs: Vec<Cidr>,
+    /// For the drop-in listener, the networks of sockgate's own interfaces, read at start.
+    own_networks: Option<Vec<Cidr>>,
     profiles: ArcSwap<Profiles>,
     /// What each caller holds of this listener; its limits stay as started (a restart changes them).
     callers: Arc<callers::Callers>,
@@ -51,6 +56,24 @@ struct ListenerState {
 impl ListenerState {
     fn profiles(&self) -> Arc<Profiles> {
         self.profiles.load_full()
+    }
+
+    /// Whether a TCP peer at `ip` may connect: inside `allow_cidrs` when there are any, and for
+    /// the drop-in listener on one of sockgate's own networks (an empty list admits nobody).
+    fn admits(&self, ip: IpAddr) -> bool {
+        (self.allow_cidrs.is_empty() || self.allow_cidrs.iter().any(|c| c.contains(ip)))
+            && self.own_networks.as_ref().is_none_or(|own| own.iter().any(|c| c.contains(ip)))
+    }
+
+    /// The listener as the start-up line shows it, with the networks a drop-in listener admits.
+    fn shown(&self) -> String {
+        match &self.own_networks {
+            None => self.listener.name().to_string(),
+            Some(own) => {
+                let own: Vec<String> = own.iter().map(Cidr::to_string).collect();
+                format!("{} (plain TCP, only from sockgate's own networks {})", self.listener.name(), own.join(", "))
+            }
+        }
     }
 }
 
@@ -62,6 +85,12 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
         start::check_exposure(listener)?;
     }
     let loaded = Profiles::load_all(&config.listeners)?;
+    let own_networks = start::own_networks(&config)?;
+    // Bound first, while sockgate may still be root; then root is given up (when told to)
+    // before anything else is opened.
+    let bound = bind::bind(&config).await?;
+    let unserved = bind::Unserved::of(&bound);
+    bind::give_up_root(&config, &bound)?;
 
     let tunnels = TaskTracker::new();
     let workers = Arc::new(Workers::start(config.workers).map_err(ServeError::Workers)?);
@@ -81,9 +110,10 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
         tokio::spawn(async move { gateway.learn_versions().await });
     }
 
-    let states = start::listeners(&config, loaded, &upstream, &recorder).await?;
+    let states = start::listeners(&config, bound.listeners, loaded, own_networks.as_deref(), &upstream, &recorder)?;
+    unserved.serving();
 
-    let names: Vec<String> = states.iter().map(|s| s.listener.name().to_string()).collect();
+    let names: Vec<String> = states.iter().map(|s| s.shown()).collect();
     let policies = crate::announce::policies(&config.listeners);
     let addr = config.upstream.addr.clone();
     tokio::spawn(crate::announce::started(policies, config.mode, names.join(", "), upstream.clone(), addr));
@@ -106,7 +136,7 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
         };
         accept_loops.spawn(accept::accept_loop(context));
     }
-    if let Some(addr) = &config.admin_listen {
+    if let Some(listener) = bound.admin {
         let admin = Admin {
             recorder: recorder.clone(),
             upstream: upstream.clone(),
@@ -114,7 +144,7 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
             tunnels: tunnels.clone(),
         };
         // Tracked with the accept loops, so its socket file is removed before sockgate exits.
-        accept_loops.spawn(start::admin(addr, admin, stop.clone()).await?);
+        accept_loops.spawn(start::admin(listener, admin, stop.clone()));
     }
     accept_loops.close();
     let reloader = Arc::new(reload::Reloader {

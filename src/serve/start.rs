@@ -1,7 +1,8 @@
 //! What the server opens before it serves, and why that can fail ([`ServeError`]): the engine
-//! client (with TLS when asked), the recorder (audit log, learn mode), the listeners, each with
-//! its TLS and policies, and the admin listener. It refuses to serve a non-loopback TCP address
-//! without TLS unless told to; it accepts no connection.
+//! client (with TLS when asked), the recorder (audit log, learn mode), the bound listeners, each
+//! with its TLS, policies and the networks it admits, and the admin listener. It refuses to serve
+//! a non-loopback TCP address without TLS unless told to or limited to sockgate's own networks;
+//! it accepts no connection.
 
 use std::sync::Arc;
 
@@ -11,13 +12,14 @@ use tokio_util::task::TaskTracker;
 
 use super::callers::Callers;
 use super::ListenerState;
-use crate::address::{ListenAddr, UpstreamAddr};
+use crate::address::{Cidr, ListenAddr, UpstreamAddr};
 use crate::admin::{self, Admin};
 use crate::config::{ListenerConfig, ServeConfig};
 use crate::decide::Mode;
 use crate::diagnostics::Problems;
 use crate::forward::Upstream;
-use crate::listen::{ListenError, Listener, SocketOptions};
+use crate::listen::{ListenError, Listener};
+use crate::privileges::PrivilegeError;
 use crate::profile::Profiles;
 use crate::record::audit::AuditLog;
 use crate::record::learn::{LearnError, Learner};
@@ -44,6 +46,10 @@ pub enum ServeError {
     Workers(std::io::Error),
     #[error(transparent)]
     Learn(#[from] LearnError),
+    #[error(transparent)]
+    Privileges(#[from] PrivilegeError),
+    #[error("cannot read the networks of sockgate's own interfaces, which the drop-in listener admits: {0}")]
+    Interfaces(String),
 }
 
 /// The engine's client, over TLS when the configuration asks for it.
@@ -71,18 +77,32 @@ pub(super) fn recorder(config: &ServeConfig) -> Result<Arc<Recorder>, ServeError
     Ok(Arc::new(Recorder::new(config.mode, audit, learner)))
 }
 
-/// Opens every listener with its TLS and the policies loaded for it.
-pub(super) async fn listeners(
+/// The networks of sockgate's own interfaces, if a listener admits only those (the drop-in
+/// listener); read once, at start. Fails closed: unreadable, or none at all, is an error.
+pub(super) fn own_networks(config: &ServeConfig) -> Result<Option<Vec<Cidr>>, ServeError> {
+    if !config.listeners.iter().any(|l| l.own_networks_only) {
+        return Ok(None);
+    }
+    let networks = crate::interfaces::attached_networks().map_err(|e| ServeError::Interfaces(e.to_string()))?;
+    if networks.is_empty() {
+        return Err(ServeError::Interfaces("no interface has an address".into()));
+    }
+    Ok(Some(networks.into_iter().map(Cidr::from).collect()))
+}
+
+/// Readies every bound listener with its TLS, the policies loaded for it and the networks it admits.
+pub(super) fn listeners(
     config: &ServeConfig,
+    bound: Vec<Listener>,
     loaded: Vec<Profiles>,
+    own_networks: Option<&[Cidr]>,
     upstream: &Upstream,
     recorder: &Arc<Recorder>,
 ) -> Result<Vec<Arc<ListenerState>>, ServeError> {
     let mut states = Vec::new();
-    for (listener, profiles) in config.listeners.iter().zip(loaded) {
+    for ((listener, bound), profiles) in config.listeners.iter().zip(bound).zip(loaded) {
         let tls = listener.tls.clone().map(Reloadable::new).transpose()?;
-        let options = SocketOptions { mode: listener.socket_mode, group: listener.socket_group.clone() };
-        let bound = Listener::bind(&listener.addr, &options).await?;
+        let own_networks = own_networks.filter(|_| listener.own_networks_only).map(<[Cidr]>::to_vec);
         if listener.insecure && tls.is_none() && matches!(listener.addr, ListenAddr::Tcp(_)) {
             tracing::warn!(
                 "listening on `{}` without TLS: anyone who can reach it gets what its policy allows, unauthenticated",
@@ -90,14 +110,16 @@ pub(super) async fn listeners(
             );
         }
         let scheme = if tls.is_some() { " with TLS" } else { "" };
-        tracing::info!(upstream = %upstream.addr(), "listening on {}{scheme}", bound.name());
-        states.push(Arc::new(ListenerState {
+        let state = ListenerState {
             listener: bound,
             tls,
             allow_cidrs: listener.allow_cidrs.clone(),
+            own_networks,
             profiles: ArcSwap::from_pointee(profiles),
             callers: Callers::new(listener.caller_limits, recorder.clone()),
-        }));
+        };
+        tracing::info!(upstream = %upstream.addr(), "listening on {}{scheme}", state.shown());
+        states.push(Arc::new(state));
     }
     Ok(states)
 }
@@ -105,7 +127,7 @@ pub(super) async fn listeners(
 /// Like dockerd, sockgate does not serve the API unauthenticated beyond the machine unless told to.
 pub(super) fn check_exposure(listener: &ListenerConfig) -> Result<(), ServeError> {
     let ListenAddr::Tcp(hostport) = &listener.addr else { return Ok(()) };
-    if listener.tls.is_some() || listener.insecure {
+    if listener.tls.is_some() || listener.insecure || listener.own_networks_only {
         return Ok(());
     }
     let host = crate::address::host_of(hostport);
@@ -120,13 +142,12 @@ pub(super) fn check_exposure(listener: &ListenerConfig) -> Result<(), ServeError
     }
 }
 
-/// Opens the admin listener at `addr`; the future it answers serves it until `stop`.
-pub(super) async fn admin(
-    addr: &ListenAddr,
+/// Serves the admin endpoints on the bound `listener` until `stop`.
+pub(super) fn admin(
+    listener: Listener,
     admin: Admin,
     stop: CancellationToken,
-) -> Result<impl std::future::Future<Output = ()>, ServeError> {
-    let listener = Listener::bind(addr, &SocketOptions { mode: 0o660, group: None }).await?;
+) -> impl std::future::Future<Output = ()> {
     tracing::info!("admin endpoints (/metrics, /health, /ready) on {}", listener.name());
-    Ok(admin::serve(listener, admin, stop))
+    admin::serve(listener, admin, stop)
 }

@@ -239,6 +239,7 @@ impl Gateway {
                 tls: None,
                 allow_cidrs: Vec::new(),
                 insecure: false,
+                own_networks_only: false,
                 policy: PolicySource::Files(vec![policy]),
                 profiles: Vec::new(),
                 caller_limits: CallerLimits { connections: 64, requests: 64 },
@@ -258,6 +259,7 @@ impl Gateway {
             mode: sockgate::decide::Mode::Enforce,
             learn_output: dir.join("learned.toml"),
             config_file: None,
+            run_as: None,
         };
         change(&mut config);
         let (tx, rx) = oneshot::channel::<()>();

@@ -31,6 +31,8 @@ const SOCKGATE_ENV: &[&str] = &[
     "SOCKGATE_ADMIN_LISTEN",
     "SOCKGATE_AUDIT_LOG",
     "SOCKGATE_MODE",
+    "SOCKGATE_USER",
+    "SOCKGATE_COMPAT_LISTEN",
 ];
 
 pub struct Gateway {

@@ -19,6 +19,7 @@ pub mod pki;
 pub mod process;
 pub mod scratch;
 pub mod server;
+pub mod sockgate_image;
 
 // Short paths for the tests; each test binary uses only some of them, hence the allows.
 #[allow(unused_imports)]

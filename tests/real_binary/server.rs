@@ -23,8 +23,15 @@ pub const ONE_SHOT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The variables through which sockgate's flags can be set: none may leak in from the test's own
 /// environment.
-const SOCKGATE_ENV: &[&str] =
-    &["SOCKGATE_LOG", "SOCKGATE_CONFIG", "SOCKGATE_LISTEN", "SOCKGATE_UPSTREAM", "SOCKGATE_POLICY"];
+const SOCKGATE_ENV: &[&str] = &[
+    "SOCKGATE_LOG",
+    "SOCKGATE_CONFIG",
+    "SOCKGATE_LISTEN",
+    "SOCKGATE_UPSTREAM",
+    "SOCKGATE_POLICY",
+    "SOCKGATE_USER",
+    "SOCKGATE_COMPAT_LISTEN",
+];
 
 /// `sockgate <args>` with a clean environment, stdin from `/dev/null`.
 pub fn sockgate_command<S: AsRef<OsStr>>(args: &[S]) -> Command {
@@ -58,8 +65,13 @@ impl Sockgate {
     /// every address in `listeners` (as written there, e.g. `tcp://127.0.0.1:0`; a `:0` port,
     /// which the system picks, is read back from the log: see [`Sockgate::bound`]).
     pub fn serve<S: AsRef<OsStr>>(args: &[S], listeners: &[&str]) -> Result<Sockgate> {
+        Sockgate::serve_with_env(args, &[], listeners)
+    }
+
+    /// As [`Sockgate::serve`], with these environment variables set.
+    pub fn serve_with_env<S: AsRef<OsStr>>(args: &[S], env: &[(&str, &str)], listeners: &[&str]) -> Result<Sockgate> {
         let mut cmd = sockgate_command(&[OsStr::new("serve")]);
-        cmd.args(args);
+        cmd.args(args).envs(env.iter().copied());
         Self::start(cmd, listeners)
     }
 

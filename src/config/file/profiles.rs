@@ -10,13 +10,14 @@ use super::raw::RawProfile;
 use crate::config::{CallerLimits, Cidr, Match, PolicySource, Profile};
 use crate::tls::ServerTls;
 
-/// The profile `profile` describes; its problems go to `err` as `(byte offset, message)`.
+/// The profile `profile` describes; its problems go to `err` as `(byte offset, message)`, and
+/// `policy_path` reads the policies it names.
 pub(super) fn check(
     profile: RawProfile,
     tls: Option<&ServerTls>,
     listener_limits: CallerLimits,
     err: &mut impl FnMut(usize, String),
-    path: &impl Fn(&str) -> PathBuf,
+    policy_path: &impl Fn(&str) -> PathBuf,
 ) -> Profile {
     let cidr = profile.cidr.as_ref().and_then(|c| match c.get_ref().parse::<Cidr>() {
         Ok(cidr) => Some(cidr),
@@ -104,7 +105,7 @@ pub(super) fn check(
             ),
         );
     }
-    let policy = PolicySource::Files(profile.policy.iter().map(|p| path(p)).collect());
+    let policy = PolicySource::Files(profile.policy.iter().map(|p| policy_path(p)).collect());
     let caller_limits = match (profile.max_connections_per_caller, profile.max_requests_per_caller) {
         (None, None) => None,
         (connections, requests) => Some(CallerLimits {

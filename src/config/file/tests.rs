@@ -106,3 +106,19 @@ fn every_problem_is_reported_with_its_place() {
     let err = check("version = 1\n[[listener]]\nadress = \"unix:///x\"\n").err().unwrap_or_default();
     assert!(err.contains("s.toml:3:1: unknown key `adress`, did you mean `address`?"), "{err}");
 }
+
+#[test]
+fn builtin_policies_are_named_as_with_the_flag() {
+    let config = check(
+        "version = 1\n[[listener]]\naddress = \"unix:///x.sock\"\npolicy = [\"builtin:ci\", \"extra.toml\"]\n\
+         [[listener.profile]]\nname = \"root\"\nuid = 0\npolicy = [\"builtin:full-access\"]\n",
+    )
+    .unwrap_or_else(|e| unreachable!("{e}"));
+    let listener = &config.listeners[0];
+    let files = vec!["builtin:ci".into(), "/etc/sockgate/extra.toml".into()];
+    assert_eq!(listener.policy, PolicySource::Files(files));
+    assert_eq!(listener.profiles[0].policy, PolicySource::Files(vec!["builtin:full-access".into()]));
+    // And they load as they do from the command line.
+    let policy = crate::profile::load_source(&listener.profiles[0].policy).map(|p| p.name);
+    assert_eq!(policy.ok().as_deref(), Some("full-access"));
+}

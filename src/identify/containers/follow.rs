@@ -28,7 +28,7 @@ pub(super) async fn follow(directory: Weak<Directory>, upstream: Upstream) {
     while directory.strong_count() > 0 {
         match follow_once(&directory, &upstream, &mut backoff).await {
             Ok(()) => tracing::debug!("engine closed the event stream; reconnecting"),
-            Err(e) => tracing::warn!("container discovery lost the engine: {e}; retrying in {backoff:?}"),
+            Err(e) => tracing::warn!("{}", lost(&e, backoff)),
         }
         // Once the stream is gone the engine may hand a known address to a new container unseen.
         match directory.upgrade() {
@@ -38,6 +38,12 @@ pub(super) async fn follow(directory: Weak<Directory>, upstream: Upstream) {
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
+}
+
+/// The line logged when the engine is lost: the error's own text and the wait in milliseconds,
+/// never Rust's debug rendering of either.
+fn lost(error: &dyn std::fmt::Display, backoff: Duration) -> String {
+    format!("container discovery lost the engine: {error}; retrying in {} ms", backoff.as_millis())
 }
 
 /// One connection's worth: subscribe, list, then apply events until the stream ends. Subscribing
@@ -105,4 +111,29 @@ fn refresh(strong: &Directory, directory: &Weak<Directory>, upstream: &Upstream,
             directory.finish_refresh(&id, number, found);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forward::ForwardError;
+
+    #[test]
+    fn the_backoff_line_reads_as_text() {
+        let error = DiscoveryError::from(LookupError::from(ForwardError::Unavailable {
+            addr: "unix:///var/run/docker.sock".into(),
+            reason: "connection refused".into(),
+        }));
+        assert_eq!(
+            lost(&error, BACKOFF_FIRST),
+            "container discovery lost the engine: docker engine at `unix:///var/run/docker.sock` is unavailable: \
+             connection refused; retrying in 200 ms"
+        );
+        let timeout = DiscoveryError::from(LookupError::Timeout { path: "/v1.41/events".into() });
+        assert_eq!(
+            lost(&timeout, BACKOFF_MAX),
+            "container discovery lost the engine: engine did not answer `/v1.41/events` within 10 seconds; \
+             retrying in 10000 ms"
+        );
+    }
 }
