@@ -50,7 +50,10 @@ static DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid regex")
 });
 #[expect(clippy::expect_used, reason = "constant patterns")]
-static TAG: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[\w][\w.-]{0,127}$").expect("valid regex"));
+// Go's `\w` is ASCII; Rust's Unicode `\w` would both accept tags the engine refuses and, under
+// `{0,127}`, compile to a program of several megabytes.
+static TAG: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$").expect("valid regex"));
 #[expect(clippy::expect_used, reason = "constant patterns")]
 static DIGEST: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}$").expect("valid regex")
@@ -239,6 +242,14 @@ mod tests {
         assert!(named("alpine:").starts_with("error"));
         assert!(named("a//b").starts_with("error"));
         assert!(named("").starts_with("error"));
+        // The engine's tag grammar is ASCII (Go's `\w`), and at most 128 characters.
+        assert!(named("alpine:caf\u{e9}").starts_with("error"));
+        assert!(named("alpine:\u{661}").starts_with("error"));
+        assert!(named(&format!("alpine:{}", "a".repeat(129))).starts_with("error"));
+        assert_eq!(
+            named(&format!("alpine:_{}", "a.-".repeat(42))),
+            format!("docker.io/library/alpine:_{}", "a.-".repeat(42))
+        );
         assert_eq!(normalize("cafe", false), Ok(Reference::Named("docker.io/library/cafe:latest".into())));
     }
 
