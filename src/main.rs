@@ -100,12 +100,17 @@ enum PolicyCommand {
     FromEnv,
 }
 
+/// Log lines that may wait for the writer thread; a burst beyond it is dropped, not waited for.
+const LOG_QUEUE_LINES: usize = 8 * 1024;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Lines are formatted on the request's thread and written by a worker thread, which writes
-    // what has queued up in one go (it flushes whenever the queue is empty).
-    let (writer, _guard) =
-        tracing_appender::non_blocking(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
+    // what has queued up in one go (it flushes whenever the queue is empty). The queue's slots are
+    // allocated up front: the crate's default of 128,000 lines would hold 4 MB for the process's life.
+    let (writer, _guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     sockgate::logging::init(&cli.log_level, cli.log_format, cli.access_log, writer, ansi);
     match run(cli.command) {
