@@ -45,6 +45,20 @@ pub fn sockgate(
     policy: &Path,
     owner: Option<&str>,
 ) -> anyhow::Result<Proxy> {
+    let mut command = sockgate_command(bin, listen, upstream, policy);
+    let name = match owner {
+        Some(owner) => {
+            command.arg("--owner").arg(owner);
+            "sockgate --owner"
+        }
+        None => "sockgate",
+    };
+    Proxy::start(name, command, listen)
+}
+
+/// The command that runs `sockgate serve` from `listen` to `upstream` with `policy`; callers add
+/// their own flags.
+pub fn sockgate_command(bin: &Path, listen: &Path, upstream: &Path, policy: &Path) -> Command {
     let mut command = Command::new(bin);
     command
         .arg("serve")
@@ -57,14 +71,7 @@ pub fn sockgate(
         // `--owner` also reads `SOCKGATE_OWNER`: the bench's environment must not turn ownership
         // on where it measures sockgate without.
         .env_remove("SOCKGATE_OWNER");
-    let name = match owner {
-        Some(owner) => {
-            command.arg("--owner").arg(owner);
-            "sockgate --owner"
-        }
-        None => "sockgate",
-    };
-    Proxy::start(name, command, listen)
+    command
 }
 
 impl Proxy {

@@ -6,13 +6,16 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 
-use crate::child::Proxy;
+use crate::child::{self, Proxy};
+
+/// How long the phase waits for its idle connections to be parked, with a margin over sockgate's
+/// one second.
+const PARKED: Duration = Duration::from_millis(2500);
 
 /// What the phase found.
 pub struct Memory {
@@ -34,24 +37,16 @@ pub fn measure(bin: &Path, dir: &Path, upstream: &Path, policy: &Path, connectio
     let connections = connections.min(usize::try_from(wanted.saturating_sub(256) / 2).unwrap_or(0));
     let listen = dir.join("sockgate-memory.sock");
     let max = (connections + 64).to_string();
-    let mut command = Command::new(bin);
+    let mut command = child::sockgate_command(bin, &listen, upstream, policy);
     command
-        .arg("serve")
-        .arg("--listen")
-        .arg(format!("unix://{}", listen.display()))
-        .arg("--upstream")
-        .arg(format!("unix://{}", upstream.display()))
-        .arg("--policy")
-        .arg(policy)
         .args(["--max-connections", &max, "--max-connections-per-caller", &max, "--idle-timeout", "0"])
-        .env_remove("SOCKGATE_OWNER")
         .env("SOCKGATE_LOG", "warn");
     let proxy = Proxy::start("sockgate (memory)", command, &listen)?;
     let pid = proxy.pid();
     std::thread::sleep(Duration::from_millis(500));
     let mut first = UnixStream::connect(&listen)?;
     ping(&mut first)?;
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(PARKED);
     let idle_kb = resident_kb(pid)?;
     let mut open = Vec::with_capacity(connections);
     for i in 0..connections {
@@ -59,7 +54,8 @@ pub fn measure(bin: &Path, dir: &Path, upstream: &Path, policy: &Path, connectio
         ping(&mut stream).with_context(|| format!("connection {i}"))?;
         open.push(stream);
     }
-    std::thread::sleep(Duration::from_millis(500));
+    // A connection quiet for a second is parked and lets go of its buffers: wait for the last.
+    std::thread::sleep(PARKED);
     let loaded_kb = resident_kb(pid)?;
     drop(open);
     Ok(Memory { idle_kb, connections, loaded_kb })

@@ -16,7 +16,6 @@ use tokio_util::task::TaskTracker;
 use super::connection::{serve_connection, Connection};
 use super::ListenerState;
 use crate::gateway::Gateway;
-use crate::hangup::HangUp;
 use crate::identify::cert::CertIdentity;
 use crate::identify::containers::Directory;
 use crate::identify::{Identity, Peer};
@@ -81,7 +80,7 @@ pub(super) async fn accept_loop(ctx: Accepting) {
             header_timeout: ctx.header_timeout,
             _slot: permit,
         };
-        ctx.workers.spawn(ctx.connections.track_future(async move {
+        let fut = async move {
             let stream = match stream.take_over() {
                 Ok(stream) => stream,
                 Err(e) => {
@@ -89,24 +88,25 @@ pub(super) async fn accept_loop(ctx: Accepting) {
                     return;
                 }
             };
-            match (stream, &connection.state.tls) {
-                (Accepted::Unix(stream), _) => {
-                    let hang_up = HangUp::unix(&stream);
-                    serve_connection(stream, identity, connection, hang_up).await;
-                }
-                (Accepted::Tcp(stream), None) => {
-                    let hang_up = HangUp::tcp(&stream);
-                    serve_connection(stream, identity, connection, hang_up).await;
-                }
-                (Accepted::Tcp(stream), Some(tls)) => {
-                    let hang_up = HangUp::tcp(&stream);
-                    let Some(tls_stream) = handshake(tls, stream, &identity).await else { return };
-                    let mut identity = identity;
-                    identity.certificate = CertIdentity::of_client(tls_stream.get_ref().1);
-                    serve_connection(tls_stream, identity, connection, hang_up).await;
+            let state = connection.state.clone();
+            match (stream, state.tls.is_some()) {
+                (Accepted::Unix(stream), _) => serve_connection(stream, identity, connection).await,
+                (Accepted::Tcp(stream), false) => serve_connection(stream, identity, connection).await,
+                // Boxed: a handshake's state is large, and every connection's task would be
+                // as large as the largest of these arms for as long as it lives.
+                (Accepted::Tcp(stream), true) => {
+                    Box::pin(async move {
+                        let Some(tls) = &state.tls else { return };
+                        let Some(tls_stream) = handshake(tls, stream, &identity).await else { return };
+                        let mut identity = identity;
+                        identity.certificate = CertIdentity::of_client(tls_stream.get_ref().1);
+                        serve_connection(tls_stream, identity, connection).await;
+                    })
+                    .await;
                 }
             }
-        }));
+        };
+        ctx.workers.spawn(ctx.connections.track_future(fut));
     }
 }
 

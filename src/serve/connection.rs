@@ -3,21 +3,34 @@
 //! listener ([`super::callers`]), then each request is judged as the caller is now, by the
 //! listener's profiles as they are now. It bounds the request head, the time to send it and the
 //! time to sit idle ([`super::watch`]); it reads no body itself.
+//!
+//! A connection quiet between requests for [`PARK_AFTER`] is parked: the HTTP layer lets go of
+//! the stream (its buffers and request state with it, some 20 kB), and the connection waits on
+//! the socket's readiness alone, holding little more than the socket, until the client writes
+//! again. A TLS stream keeps its own buffer of decrypted bytes, which readiness would not show, so
+//! TLS connections are never parked.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
+
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
-use super::callers::Kind;
-use super::watch::{Verdict, Watch, Watched};
+use super::callers::{Callers, Kind};
+use super::watch::{Busy, Verdict, Watch, Watched, PARK_AFTER};
 use super::ListenerState;
+use crate::body::Body;
 use crate::error::GatewayError;
 use crate::gateway::{Caller, Gateway};
 use crate::hangup::HangUp;
@@ -42,15 +55,103 @@ pub(super) struct Connection {
     pub(super) _slot: OwnedSemaphorePermit,
 }
 
+/// A client stream a connection can wait on between requests without reading it.
+pub(super) trait Park: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// Whether connections on such streams are parked.
+    const PARKS: bool;
+
+    /// Resolves once the stream has bytes to read, has ended, or has failed.
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// A watch for the client hanging up while a request is answered.
+    fn hang_up(&self) -> HangUp;
+}
+
+impl Park for UnixStream {
+    const PARKS: bool = true;
+
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        UnixStream::readable(self)
+    }
+
+    fn hang_up(&self) -> HangUp {
+        HangUp::unix(self)
+    }
+}
+
+impl Park for TcpStream {
+    const PARKS: bool = true;
+
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        TcpStream::readable(self)
+    }
+
+    fn hang_up(&self) -> HangUp {
+        HangUp::tcp(self)
+    }
+}
+
+impl Park for tokio_rustls::server::TlsStream<TcpStream> {
+    // Decrypted bytes may wait in the TLS layer while the socket has nothing new to read.
+    const PARKS: bool = false;
+
+    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        self.get_ref().0.readable()
+    }
+
+    fn hang_up(&self) -> HangUp {
+        HangUp::tcp(self.get_ref().0)
+    }
+}
+
+/// What every request on one connection is answered with: who calls, and under which limits.
+struct Served {
+    gateway: Arc<Gateway>,
+    caller: Caller,
+    state: Arc<ListenerState>,
+    directory: Arc<Directory>,
+    callers: Arc<Callers>,
+    key: Arc<str>,
+    watch: Arc<Watch>,
+}
+
+impl Served {
+    /// Answers one request, judged as the caller is now, by the profiles as they are now.
+    async fn answer(
+        self: Arc<Served>,
+        request: hyper::Request<Incoming>,
+        busy: Busy,
+    ) -> Result<hyper::Response<Body>, Infallible> {
+        self.caller.refresh(&self.directory).await;
+        let profiles = self.state.profiles();
+        let (profile, policy) = profiles.select(&self.caller.identity());
+        let limit = profiles.limits(profile.as_deref()).unwrap_or_else(|| self.callers.limits()).requests;
+        drop(profiles);
+        let Some(permit) = self.callers.take(&self.key, Kind::Requests, limit) else {
+            let refused = GatewayError::CallerBusy { caller: self.key.to_string(), limit };
+            let response = self.gateway.refuse(&self.caller, profile, &request, &refused);
+            return Ok(response.map(|body| body.holding(busy)));
+        };
+        let response = self.gateway.handle(&self.caller, profile, &policy, request).await;
+        Ok(response.map(|body| body.holding((busy, permit))))
+    }
+}
+
+/// How one session of HTTP on a connection ended.
+enum Ended<I> {
+    /// The connection is over (or was upgraded into a tunnel that now owns it).
+    Closed,
+    /// Parked: the stream, and bytes already read from it that the next session must read first.
+    Parked(I, Bytes),
+}
+
 /// Serves HTTP/1.1 on one connection until the client leaves or a stop asks it to finish.
-pub(super) async fn serve_connection<I>(mut io: I, mut identity: Identity, connection: Connection, hang_up: HangUp)
-where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+pub(super) async fn serve_connection<I: Park>(mut io: I, mut identity: Identity, connection: Connection) {
     let Connection { state, gateway, directory, stop, idle_timeout, header_timeout, _slot } = connection;
     // Taken before the identity is resolved, so any change meanwhile makes it resolved again.
     let generation = directory.generation();
-    identity.discover(&directory).await;
+    // Boxed: looking the caller up takes more state than the rest of the connection.
+    Box::pin(identity.discover(&directory)).await;
     let key = identity.key();
     let callers = state.callers.clone();
     // The caller's profile may set limits of its own; the listener's apply otherwise.
@@ -65,36 +166,64 @@ where
         return;
     };
     let identity = Arc::new(identity);
-    let watch = Watch::new(idle_timeout, header_timeout);
-    let service = {
-        let caller = Arc::new(Caller::new(identity.clone(), generation));
-        let (watch, key, callers) = (watch.clone(), key.clone(), callers.clone());
-        service_fn(move |request| {
-            let busy = watch.request();
-            let gateway = gateway.clone();
-            let caller = caller.clone();
-            let state = state.clone();
-            let directory = directory.clone();
-            let callers = callers.clone();
-            let key = key.clone();
-            async move {
-                // Each request is judged as the caller is now, by the profiles as they are now.
-                caller.refresh(&directory).await;
-                let profiles = state.profiles();
-                let (profile, policy) = profiles.select(&caller.identity());
-                let limit = profiles.limits(profile.as_deref()).unwrap_or_else(|| callers.limits()).requests;
-                drop(profiles);
-                let Some(permit) = callers.take(&key, Kind::Requests, limit) else {
-                    let refused = GatewayError::CallerBusy { caller: key.to_string(), limit };
-                    let response = gateway.refuse(&caller, profile, &request, &refused);
-                    return Ok::<_, Infallible>(response.map(|body| body.holding(busy)));
-                };
-                let response = gateway.handle(&caller, profile, &policy, request).await;
-                Ok(response.map(|body| body.holding((busy, permit))))
+    let watch = Watch::new(idle_timeout, header_timeout, I::PARKS.then_some(PARK_AFTER));
+    let served = Arc::new(Served {
+        gateway,
+        caller: Caller::new(identity.clone(), generation),
+        state,
+        directory,
+        callers,
+        key,
+        watch,
+    });
+    let mut unread = Bytes::new();
+    loop {
+        // Boxed: while parked, the connection holds none of a session's state.
+        let session = Box::pin(session(io, unread, &served, &identity, &stop));
+        let Ended::Parked(stream, rest) = session.await else { return };
+        if rest.is_empty() {
+            tracing::trace!(client = %identity, "connection parked");
+            let idle = served.watch.idle_deadline();
+            tokio::select! {
+                ready = stream.readable() => if ready.is_err() { return },
+                () = stop.cancelled() => return,
+                () = until(idle) => {
+                    served.callers.closed_idle(&served.key);
+                    return;
+                }
             }
+        }
+        (io, unread) = (stream, rest);
+    }
+}
+
+/// Sleeps until `deadline`, or for ever.
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Serves HTTP/1.1 on `io`, after the bytes `unread`, until the connection ends or is parked.
+async fn session<I: Park>(
+    io: I,
+    unread: Bytes,
+    served: &Arc<Served>,
+    identity: &Identity,
+    stop: &CancellationToken,
+) -> Ended<I> {
+    let watch = &served.watch;
+    // Per session: a parked connection holds no second handle on its socket.
+    let hang_up = io.hang_up();
+    let service = {
+        let served = served.clone();
+        service_fn(move |request| {
+            let busy = served.watch.request();
+            served.clone().answer(request, busy)
         })
     };
-    let connection = http1::Builder::new()
+    let mut connection = http1::Builder::new()
         .timer(TokioTimer::new())
         // The head's deadline is the watch's: hyper's would count idle time as head time.
         .header_read_timeout(None)
@@ -103,33 +232,63 @@ where
         // A client that shut down its sending side after its request still gets the answer, as
         // from dockerd; one that left altogether is noticed by `hang_up` (see `crate::hangup`).
         .half_close(true)
-        .serve_connection(TokioIo::new(Watched::new(io, watch.clone())), service)
+        .serve_connection(TokioIo::new(Watched::new(io, unread, watch.clone())), service)
         .with_upgrades();
-    tokio::pin!(connection);
     let mut next_check = watch.first_check();
     let result = loop {
         tokio::select! {
-            result = connection.as_mut() => break result,
+            result = &mut connection => break result,
             // Gone: whatever the connection was answering is dropped, the engine connection with it.
-            () = hang_up.wait() => break Ok(()),
+            () = hang_up.wait() => return Ended::Closed,
             () = stop.cancelled() => {
-                connection.as_mut().graceful_shutdown();
-                break connection.await;
+                std::pin::Pin::new(&mut connection).graceful_shutdown();
+                if let Err(e) = connection.await {
+                    tracing::debug!(client = %identity, "connection ended: {e}");
+                }
+                return Ended::Closed;
             }
             () = tokio::time::sleep_until(next_check) => match watch.check(tokio::time::Instant::now()) {
                 Verdict::Until(when) => next_check = when,
+                // The stream now reads as ended: hyper, idle, finishes and hands it back.
+                Verdict::Park => watch.start_parking(),
                 Verdict::Idle => {
-                    callers.closed_idle(&key);
-                    break Ok(());
+                    served.callers.closed_idle(&served.key);
+                    return Ended::Closed;
                 }
                 Verdict::HeaderTimeout => {
-                    callers.header_timeout(&key);
-                    break Ok(());
+                    served.callers.header_timeout(&served.key);
+                    return Ended::Closed;
                 }
             },
         }
     };
-    if let Err(e) = result {
-        tracing::debug!(client = %identity, "connection ended: {e}");
+    let parked = watch.take_parking();
+    match (result, parked) {
+        (Ok(()), true) => match connection.into_parts() {
+            Some(parts) => {
+                let (io, rest) = parts.io.into_inner().into_parts();
+                Ended::Parked(io, joined(parts.read_buf, rest))
+            }
+            None => Ended::Closed,
+        },
+        (Ok(()), false) => Ended::Closed,
+        (Err(e), _) => {
+            tracing::debug!(client = %identity, "connection ended: {e}");
+            Ended::Closed
+        }
     }
+}
+
+/// Bytes hyper had read and not used, then those it was given back and did not read again.
+fn joined(read: Bytes, rest: Bytes) -> Bytes {
+    if read.is_empty() {
+        return rest;
+    }
+    if rest.is_empty() {
+        return read;
+    }
+    let mut all = BytesMut::with_capacity(read.len() + rest.len());
+    all.extend_from_slice(&read);
+    all.extend_from_slice(&rest);
+    all.freeze()
 }

@@ -5,16 +5,25 @@
 //! `http.Server` `ReadHeaderTimeout` after `IdleTimeout`. A connection with a request in flight (a
 //! `logs -f` stream, an upload, a long answer) is never idle, whether or not bytes move. It
 //! closes nothing itself: it says when the connection should go, and why.
+//!
+//! It also says when a quiet connection may be parked (see [`super::connection`]): after
+//! [`PARK_AFTER`] between requests, its stream tells the HTTP layer the client has finished, so
+//! the layer lets go of the stream and its buffers without closing it.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::{Buf, Bytes};
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
+
+/// How long a connection waits for its next request before it is parked.
+pub(super) const PARK_AFTER: Duration = Duration::from_secs(1);
 
 /// Where a connection is between requests.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +45,8 @@ pub(super) enum Verdict {
     Idle,
     /// The request head took longer than the header timeout.
     HeaderTimeout,
+    /// Quiet long enough to be parked.
+    Park,
 }
 
 /// The state of one connection, shared by its stream, its requests and its serving loop.
@@ -44,12 +55,45 @@ pub(super) struct Watch {
     /// Zero: idle connections stay.
     idle: Duration,
     header: Duration,
+    /// `None`: never parked.
+    park: Option<Duration>,
+    /// The stream reads as ended (and its shutdown is skipped) while set.
+    parking: AtomicBool,
 }
 
 impl Watch {
     /// A fresh connection: its first request head is due within the header timeout.
-    pub(super) fn new(idle: Duration, header: Duration) -> Arc<Watch> {
-        Arc::new(Watch { phase: Mutex::new(Phase::Head(Instant::now())), idle, header })
+    pub(super) fn new(idle: Duration, header: Duration, park: Option<Duration>) -> Arc<Watch> {
+        Arc::new(Watch {
+            phase: Mutex::new(Phase::Head(Instant::now())),
+            idle,
+            header,
+            park,
+            parking: AtomicBool::new(false),
+        })
+    }
+
+    /// From now on the stream reads as ended: the HTTP layer, idle between requests, finishes
+    /// the connection and hands the stream back (see [`Watched`]).
+    pub(super) fn start_parking(&self) {
+        self.parking.store(true, Ordering::Release);
+    }
+
+    /// Whether the stream reads as ended; cleared, so the next session reads it again.
+    pub(super) fn take_parking(&self) -> bool {
+        self.parking.swap(false, Ordering::AcqRel)
+    }
+
+    fn is_parking(&self) -> bool {
+        self.parking.load(Ordering::Acquire)
+    }
+
+    /// When a parked connection has been idle for the idle time; `None` when idle connections stay.
+    pub(super) fn idle_deadline(&self) -> Option<Instant> {
+        match *self.phase.lock() {
+            Phase::Idle(since) if !self.idle.is_zero() => Some(since + self.idle),
+            _ => None,
+        }
     }
 
     /// Bytes came from the client.
@@ -70,14 +114,11 @@ impl Watch {
         Busy(self.clone())
     }
 
-    /// How often the watch is asked at least: within the shorter of the two times, so a head or
-    /// an idle spell that begins between two questions is not given longer than its time.
+    /// How often the watch is asked at least: within the shortest of its times, so a head or an
+    /// idle spell that begins between two questions is not given longer than its time.
     fn interval(&self) -> Duration {
-        if self.idle.is_zero() {
-            self.header
-        } else {
-            self.header.min(self.idle)
-        }
+        let idle = if self.idle.is_zero() { self.header } else { self.header.min(self.idle) };
+        self.park.map_or(idle, |park| idle.min(park))
     }
 
     /// When to ask first.
@@ -92,9 +133,13 @@ impl Watch {
             Phase::Busy(_) => Verdict::Until(soon),
             Phase::Head(since) if now >= since + self.header => Verdict::HeaderTimeout,
             Phase::Head(since) => Verdict::Until(since + self.header),
-            Phase::Idle(_) if self.idle.is_zero() => Verdict::Until(soon),
-            Phase::Idle(since) if now >= since + self.idle => Verdict::Idle,
-            Phase::Idle(since) => Verdict::Until((since + self.idle).min(soon)),
+            Phase::Idle(since) if !self.idle.is_zero() && now >= since + self.idle => Verdict::Idle,
+            Phase::Idle(since) => match self.park {
+                Some(park) if now >= since + park && !self.is_parking() => Verdict::Park,
+                Some(park) if !self.is_parking() => Verdict::Until((since + park).min(soon)),
+                _ if self.idle.is_zero() => Verdict::Until(soon),
+                _ => Verdict::Until((since + self.idle).min(soon)),
+            },
         }
     }
 }
@@ -112,20 +157,36 @@ impl Drop for Busy {
     }
 }
 
-/// A client stream that tells its [`Watch`] when bytes arrive.
+/// A client stream that tells its [`Watch`] when bytes arrive. It first gives back what an earlier
+/// session had read and not used, and reads as ended while its watch is parking.
 pub(super) struct Watched<I> {
     io: I,
     watch: Arc<Watch>,
+    unread: Bytes,
 }
 
 impl<I> Watched<I> {
-    pub(super) fn new(io: I, watch: Arc<Watch>) -> Watched<I> {
-        Watched { io, watch }
+    pub(super) fn new(io: I, unread: Bytes, watch: Arc<Watch>) -> Watched<I> {
+        Watched { io, watch, unread }
+    }
+
+    /// The stream, and what was given back and not read again.
+    pub(super) fn into_parts(self) -> (I, Bytes) {
+        (self.io, self.unread)
     }
 }
 
 impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if !self.unread.is_empty() {
+            let n = self.unread.len().min(buf.remaining());
+            buf.put_slice(&self.unread[..n]);
+            self.unread.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        if self.watch.is_parking() {
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.io).poll_read(cx, buf);
         if buf.filled().len() > before {
@@ -157,6 +218,10 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.watch.is_parking() {
+            // Parked, not closed: the stream is handed back open.
+            return Pin::new(&mut self.io).poll_flush(cx);
+        }
         Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
@@ -170,7 +235,7 @@ mod tests {
 
     #[test]
     fn a_trickled_head_is_cut_at_its_deadline_however_it_trickles() {
-        let watch = Watch::new(IDLE, HEADER);
+        let watch = Watch::new(IDLE, HEADER, None);
         let start = Instant::now();
         watch.read();
         watch.read();
@@ -182,7 +247,7 @@ mod tests {
 
     #[test]
     fn a_request_in_flight_is_never_idle_and_idleness_counts_from_its_end() {
-        let watch = Watch::new(IDLE, HEADER);
+        let watch = Watch::new(IDLE, HEADER, None);
         let busy = watch.request();
         let later = Instant::now() + 10 * IDLE;
         assert!(matches!(watch.check(later), Verdict::Until(_)));
@@ -198,7 +263,7 @@ mod tests {
 
     #[test]
     fn an_idle_time_shorter_than_the_header_timeout_is_kept() {
-        let watch = Watch::new(Duration::from_secs(1), HEADER);
+        let watch = Watch::new(Duration::from_secs(1), HEADER, None);
         let first = watch.first_check();
         assert!(first <= Instant::now() + Duration::from_secs(1));
         drop(watch.request());
@@ -208,8 +273,28 @@ mod tests {
 
     #[test]
     fn zero_idle_time_keeps_idle_connections() {
-        let watch = Watch::new(Duration::ZERO, HEADER);
+        let watch = Watch::new(Duration::ZERO, HEADER, None);
         drop(watch.request());
         assert!(matches!(watch.check(Instant::now() + 100 * HEADER), Verdict::Until(_)));
+    }
+
+    #[test]
+    fn a_quiet_connection_is_parked_before_it_is_idle_and_only_once() {
+        let watch = Watch::new(IDLE, HEADER, Some(PARK_AFTER));
+        drop(watch.request());
+        let done = Instant::now();
+        assert!(matches!(watch.check(done), Verdict::Until(t) if t <= done + PARK_AFTER));
+        assert_eq!(watch.check(done + PARK_AFTER + Duration::from_millis(10)), Verdict::Park);
+        watch.start_parking();
+        assert!(matches!(watch.check(done + PARK_AFTER + Duration::from_millis(10)), Verdict::Until(_)));
+        assert!(watch.idle_deadline().is_some_and(|d| d <= done + IDLE));
+        assert!(watch.take_parking());
+        assert!(!watch.take_parking());
+        // Busy or mid-head, never parked.
+        let busy = watch.request();
+        assert!(matches!(watch.check(Instant::now() + IDLE / 2), Verdict::Until(_)));
+        drop(busy);
+        watch.read();
+        assert!(matches!(watch.check(Instant::now() + PARK_AFTER * 2), Verdict::Until(_)));
     }
 }
