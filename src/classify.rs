@@ -6,13 +6,14 @@
 //! A test proves that this is the only such overlap, so the table's order matters nowhere else.
 //! Classification happens once; later steps speak only in [`Operation`]s. It does not decide anything.
 
+mod pattern;
 mod routes;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::LazyLock;
 
-use regex::{Regex, RegexSet};
+use pattern::Pattern;
 
 /// One operation of the Engine API, such as [`Operation::CONTAINERS_CREATE`]. Code matches these
 /// constants; the dotted name is for text only (policies, logs, metrics).
@@ -132,58 +133,57 @@ pub enum ClassifyError {
 
 struct Route {
     method: &'static str,
-    regex: Regex,
+    pattern: Pattern,
     operation: Operation,
 }
 
 struct Table {
-    set: RegexSet,
     routes: Vec<Route>,
+    /// Indexes into `routes`, in order, of the routes a path with this first segment may match.
+    by_segment: HashMap<&'static str, Vec<usize>>,
+    /// The same for a first segment no template names (only routes whose first segment varies).
+    elsewhere: Vec<usize>,
     /// Indexed by operation: the kind of object its routes' first variable names.
     kinds: Vec<Option<ObjectKind>>,
     /// Routes without variables (`/_ping`, `/containers/json` ...), by path and then method, where
-    /// no earlier route matches the same request: found without running the regular expressions.
+    /// no earlier route matches the same request: found without matching templates.
     literal: HashMap<&'static str, Vec<(&'static str, Operation)>>,
 }
 
 static TABLE: LazyLock<Table> = LazyLock::new(build_table);
 
 /// Turns a gorilla/mux path template into an anchored regular expression.
-fn template_to_regex(template: &str) -> String {
-    let mut out = String::from("^");
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        out.push_str(&regex::escape(&rest[..open]));
-        let close = rest[open..].find('}').map_or(rest.len(), |c| open + c);
-        let var = &rest[open + 1..close];
-        let pattern = var.split_once(':').map_or("[^/]+", |(_, p)| p);
-        out.push('(');
-        out.push_str(pattern);
-        out.push(')');
-        rest = rest.get(close + 1..).unwrap_or("");
-    }
-    out.push_str(&regex::escape(rest));
-    out.push('$');
-    out
-}
-
-#[expect(clippy::expect_used, reason = "the route table is a constant; its unit tests compile every pattern")]
+#[expect(clippy::expect_used, reason = "the route table is a constant; its unit tests build it")]
 fn build_table() -> Table {
-    let patterns: Vec<String> = routes::ROUTES.iter().map(|r| template_to_regex(r.template)).collect();
-    let set = RegexSet::new(&patterns).expect("route patterns compile");
     let routes = routes::ROUTES
         .iter()
-        .zip(&patterns)
-        .map(|(r, pattern)| Route {
+        .map(|r| Route {
             method: r.method,
-            regex: Regex::new(pattern).expect("route pattern compiles"),
+            pattern: Pattern::parse(r.template).expect("route template parses"),
             operation: r.operation,
         })
         .collect::<Vec<Route>>();
+    let mut by_segment: HashMap<&'static str, Vec<usize>> = HashMap::new();
+    for route in &routes {
+        if let Some(segment) = route.pattern.first_segment() {
+            by_segment.entry(segment).or_default();
+        }
+    }
+    let mut elsewhere = Vec::new();
+    for (i, route) in routes.iter().enumerate() {
+        match route.pattern.first_segment() {
+            Some(segment) => by_segment.entry(segment).or_default().push(i),
+            None => {
+                elsewhere.push(i);
+                by_segment.values_mut().for_each(|list| list.push(i));
+            }
+        }
+    }
     let mut literal: HashMap<&'static str, Vec<(&'static str, Operation)>> = HashMap::new();
     for (i, r) in routes::ROUTES.iter().enumerate() {
-        let shadowed =
-            routes[..i].iter().any(|earlier| earlier.method == r.method && earlier.regex.is_match(r.template));
+        let shadowed = routes[..i]
+            .iter()
+            .any(|earlier| earlier.method == r.method && earlier.pattern.matches(r.template).is_some());
         if !r.template.contains('{') && !shadowed {
             literal.entry(r.template).or_default().push((r.method, r.operation));
         }
@@ -194,7 +194,7 @@ fn build_table() -> Table {
             *slot = Some(kind);
         }
     }
-    Table { set, routes, kinds, literal }
+    Table { routes, by_segment, elsewhere, kinds, literal }
 }
 
 /// Classifies a request by its method and normalized, unversioned path. Like gorilla/mux, the
@@ -212,16 +212,16 @@ pub fn classify(method: &http::Method, path: &str) -> Result<Classified, Classif
 /// The first route in registration order whose pattern matches, as gorilla/mux picks it.
 fn by_patterns(method_str: &str, path: &str) -> Result<Classified, ClassifyError> {
     let table = &*TABLE;
-    let route = table
-        .set
-        .matches(path)
+    let candidates = table.by_segment.get(pattern::first_segment(path)).unwrap_or(&table.elsewhere);
+    let (route, captured) = candidates
         .iter()
-        .filter_map(|i| table.routes.get(i))
-        .find(|route| route.method == method_str)
+        .filter_map(|i| table.routes.get(*i))
+        .filter(|route| route.method == method_str)
+        .find_map(|route| route.pattern.matches(path).map(|captured| (route, captured)))
         .ok_or_else(|| ClassifyError::NoRoute { method: method_str.to_string(), path: path.to_string() })?;
-    let captured = route.regex.captures(path).and_then(|c| c.get(1)).filter(|m| !m.as_str().is_empty());
-    let resource_at = captured.map_or(0, |m| m.start());
-    let resource = captured.map(|m| m.as_str().to_string());
+    let captured = captured.filter(|range| !range.is_empty());
+    let resource_at = captured.as_ref().map_or(0, |range| range.start);
+    let resource = captured.and_then(|range| path.get(range)).map(str::to_string);
     Ok(Classified { operation: route.operation, resource, resource_at })
 }
 

@@ -2,6 +2,7 @@
 
 use super::*;
 use http::Method;
+use regex::Regex;
 
 fn op(method: &str, path: &str) -> String {
     let method = Method::from_bytes(method.as_bytes()).unwrap_or(Method::GET);
@@ -84,7 +85,7 @@ fn the_only_overlap_between_operations_is_the_checkpoint_delete() {
             for (j, other) in TABLE.routes.iter().enumerate() {
                 if j != i
                     && other.method == *method
-                    && other.regex.is_match(&path)
+                    && other.pattern.matches(&path).is_some()
                     && other.operation.name() != op
                     && *method != "OPTIONS"
                 {
@@ -143,5 +144,78 @@ fn every_operation_has_a_dotted_lowercase_name() {
     for op in Operation::all() {
         assert!(op.name().bytes().all(|b| b.is_ascii_lowercase() || b == b'.'), "{op}");
         assert_eq!(Operation::from_name(op.name()), Some(op));
+    }
+}
+
+/// The regular expression gorilla/mux builds from a template: anchored, `{name}` as `[^/]+`,
+/// `{name:pattern}` as the pattern.
+fn template_to_regex(template: &str) -> String {
+    let mut out = String::from("^");
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&regex::escape(&rest[..open]));
+        let close = rest[open..].find('}').map_or(rest.len(), |c| open + c);
+        let var = &rest[open + 1..close];
+        let pattern = var.split_once(':').map_or("[^/]+", |(_, p)| p);
+        out.push('(');
+        out.push_str(pattern);
+        out.push(')');
+        rest = rest.get(close + 1..).unwrap_or("");
+    }
+    out.push_str(&regex::escape(rest));
+    out.push('$');
+    out
+}
+
+/// What the regular expression says of `path`: no match, or a match and its first group's span.
+fn by_regex(regex: &Regex, path: &str) -> Option<Option<std::ops::Range<usize>>> {
+    regex.captures(path).map(|c| c.get(1).map(|m| m.range()))
+}
+
+#[test]
+fn every_template_parses_and_a_spanning_template_matches_as_its_regex() {
+    let regex = Regex::new(&template_to_regex("/images/{name:.*}/push")).unwrap_or_else(|e| unreachable!("{e}"));
+    let pattern = pattern::Pattern::parse("/images/{name:.*}/push").unwrap_or_else(|e| unreachable!("{e}"));
+    for path in [
+        "/images/a/push",
+        "/images//push",
+        "/images/a/push/push",
+        "/images/push",
+        "/images/a\nb/push",
+        "/images/é/push",
+    ] {
+        assert_eq!(pattern.matches(path), by_regex(&regex, path), "{path}");
+    }
+    for r in routes::ROUTES {
+        assert!(pattern::Pattern::parse(r.template).is_ok(), "{}", r.template);
+    }
+    assert!(pattern::Pattern::parse("/a/{x:[0-9]+}").is_err());
+    assert!(pattern::Pattern::parse("/a/{x}b").is_err());
+    assert!(pattern::Pattern::parse("/a/{x:.*}/{y}").is_err());
+}
+
+proptest::proptest! {
+    /// Every route's template against the regular expression mux builds from it, on paths made
+    /// of the characters that matter (slashes, newlines, multi-byte) and of the routes' own words.
+    #[test]
+    fn templates_match_as_their_regular_expressions(
+        route in 0..routes::ROUTES.len(),
+        pieces in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::sample::select(vec!["/", "//", "a", "\n", "é", "json", "push", "checkpoints", "x", ".", ".."]),
+                proptest::sample::select(routes::ROUTES.iter().map(|r| r.template).collect::<Vec<_>>()),
+            ],
+            0..8,
+        ),
+        fill in proptest::sample::select(vec!["a", "a/b", "", "a\nb", "é/x", "json"]),
+    ) {
+        let template = routes::ROUTES[route].template;
+        let regex = Regex::new(&template_to_regex(template)).unwrap_or_else(|e| unreachable!("{e}"));
+        let pattern = pattern::Pattern::parse(template).unwrap_or_else(|e| unreachable!("{e}"));
+        let variable = Regex::new(r"\{[^}]*\}").unwrap_or_else(|e| unreachable!("{e}"));
+        let filled = variable.replace_all(template, fill).into_owned();
+        for path in [pieces.concat(), filled.clone(), format!("{filled}{}", pieces.concat())] {
+            proptest::prop_assert_eq!(pattern.matches(&path), by_regex(&regex, &path), "{} on {:?}", template, path);
+        }
     }
 }
