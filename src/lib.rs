@@ -40,6 +40,7 @@
 
 pub mod address;
 pub mod admin;
+pub mod allocator;
 pub mod amend;
 pub mod announce;
 pub mod body;

@@ -104,6 +104,7 @@ enum PolicyCommand {
 const LOG_QUEUE_LINES: usize = 8 * 1024;
 
 fn main() -> ExitCode {
+    sockgate::allocator::release_freed_pages_at_once();
     let cli = Cli::parse();
     // Lines are formatted on the request's thread and written by a worker thread, which writes
     // what has queued up in one go (it flushes whenever the queue is empty). The queue's slots are

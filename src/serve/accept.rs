@@ -71,7 +71,9 @@ pub(super) async fn accept_loop(ctx: Accepting) {
                 continue;
             }
         };
-        let connection = Connection {
+        // Boxed, as the identity: a task keeps what it captured for as long as it lives.
+        let identity = Box::new(identity);
+        let connection = Box::new(Connection {
             state: ctx.state.clone(),
             gateway: ctx.gateway.clone(),
             directory: ctx.directory.clone(),
@@ -79,8 +81,8 @@ pub(super) async fn accept_loop(ctx: Accepting) {
             idle_timeout: ctx.idle_timeout,
             header_timeout: ctx.header_timeout,
             _slot: permit,
-        };
-        let fut = async move {
+        });
+        ctx.workers.spawn(ctx.connections.track_future(async move {
             let stream = match stream.take_over() {
                 Ok(stream) => stream,
                 Err(e) => {
@@ -105,8 +107,7 @@ pub(super) async fn accept_loop(ctx: Accepting) {
                     .await;
                 }
             }
-        };
-        ctx.workers.spawn(ctx.connections.track_future(fut));
+        }));
     }
 }
 

@@ -146,8 +146,8 @@ enum Ended<I> {
 }
 
 /// Serves HTTP/1.1 on one connection until the client leaves or a stop asks it to finish.
-pub(super) async fn serve_connection<I: Park>(mut io: I, mut identity: Identity, connection: Connection) {
-    let Connection { state, gateway, directory, stop, idle_timeout, header_timeout, _slot } = connection;
+pub(super) async fn serve_connection<I: Park>(mut io: I, mut identity: Box<Identity>, connection: Box<Connection>) {
+    let Connection { state, gateway, directory, stop, idle_timeout, header_timeout, _slot } = *connection;
     // Taken before the identity is resolved, so any change meanwhile makes it resolved again.
     let generation = directory.generation();
     // Boxed: looking the caller up takes more state than the rest of the connection.
@@ -165,7 +165,7 @@ pub(super) async fn serve_connection<I: Park>(mut io: I, mut identity: Identity,
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, io.shutdown()).await;
         return;
     };
-    let identity = Arc::new(identity);
+    let identity = Arc::<Identity>::from(identity);
     let watch = Watch::new(idle_timeout, header_timeout, I::PARKS.then_some(PARK_AFTER));
     let served = Arc::new(Served {
         gateway,
