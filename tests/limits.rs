@@ -306,3 +306,54 @@ fn a_profile_sets_its_callers_own_limits() -> Result<()> {
     ensure!(status(&answer) == 429 && answer.contains("(at most 1)"), "the profile's limit did not apply: {answer}");
     Ok(())
 }
+
+/// A connection quiet for a second is parked (the HTTP layer lets go of it and its buffers) and
+/// serves its next request as before: after one park and after two, when the next request head
+/// arrives in two writes, and when part of a pipelined head was read before it went quiet. The
+/// bench's memory phase measures what parking saves.
+#[test]
+fn a_parked_connection_serves_its_next_request() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let engine = dir.path().join("engine.sock");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let _stub = runtime.block_on(Stub::start(&engine, Duration::ZERO));
+    let gw = Gateway::builder()
+        .policy(FULL_ACCESS)
+        .upstream(&format!("unix://{}", engine.display()))
+        .env("SOCKGATE_LOG", "info,sockgate::serve::connection=trace")
+        .start()?;
+    let ok = |stream: &mut UnixStream, what: &str| -> Result<()> {
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let answer = response(stream)?;
+        ensure!(answer.as_deref().is_some_and(|r| status(r) == 200), "{what}: {answer:?}\n{}", gw.stderr());
+        Ok(())
+    };
+    let quiet = || std::thread::sleep(Duration::from_millis(1800));
+
+    let mut plain = unix(&gw)?;
+    plain.write_all(PING)?;
+    ok(&mut plain, "first request")?;
+    let mut split = unix(&gw)?;
+    split.write_all(PING)?;
+    ok(&mut split, "first request")?;
+    let mut pipelined = unix(&gw)?;
+    pipelined.write_all(&[PING, &PING[..13]].concat())?;
+    ok(&mut pipelined, "first of two pipelined requests")?;
+    quiet();
+    let parked = gw.stderr().matches("connection parked").count();
+    ensure!(parked >= 2, "{parked} connections parked:\n{}", gw.stderr());
+
+    plain.write_all(PING)?;
+    ok(&mut plain, "request after one park")?;
+    split.write_all(&PING[..10])?;
+    std::thread::sleep(Duration::from_millis(200));
+    split.write_all(&PING[10..])?;
+    ok(&mut split, "request in two writes after a park")?;
+    pipelined.write_all(&PING[13..])?;
+    ok(&mut pipelined, "pipelined request finished after a park")?;
+    quiet();
+    plain.write_all(PING)?;
+    ok(&mut plain, "request after two parks")?;
+    ensure!(gw.stderr().matches("connection parked").count() > parked, "not parked again:\n{}", gw.stderr());
+    Ok(())
+}

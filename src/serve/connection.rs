@@ -263,19 +263,23 @@ async fn session<I: Park>(
         }
     };
     let parked = watch.take_parking();
-    match (result, parked) {
-        (Ok(()), true) => match connection.into_parts() {
-            Some(parts) => {
-                let (io, rest) = parts.io.into_inner().into_parts();
-                Ended::Parked(io, joined(parts.read_buf, rest))
-            }
-            None => Ended::Closed,
-        },
-        (Ok(()), false) => Ended::Closed,
-        (Err(e), _) => {
+    match result {
+        // Parked between requests; or with part of a pipelined request head read, which hyper
+        // took for a message cut short: it answers none, and the next session reads it again.
+        Ok(()) if parked => {}
+        Err(e) if parked && e.is_incomplete_message() => {}
+        Ok(()) => return Ended::Closed,
+        Err(e) => {
             tracing::debug!(client = %identity, "connection ended: {e}");
-            Ended::Closed
+            return Ended::Closed;
         }
+    }
+    match connection.into_parts() {
+        Some(parts) => {
+            let (io, rest) = parts.io.into_inner().into_parts();
+            Ended::Parked(io, joined(parts.read_buf, rest))
+        }
+        None => Ended::Closed,
     }
 }
 

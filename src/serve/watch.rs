@@ -182,6 +182,8 @@ impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
             let n = self.unread.len().min(buf.remaining());
             buf.put_slice(&self.unread[..n]);
             self.unread.advance(n);
+            // Part of a request head: its deadline runs from now.
+            self.watch.read();
             return Poll::Ready(Ok(()));
         }
         if self.watch.is_parking() {
