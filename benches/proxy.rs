@@ -10,8 +10,11 @@
 //! - `SOCKGATE_BENCH_PHASES`: comma-separated phases to run, of `ping1`, `ping32`, `list32`,
 //!   `download`, `upload`, and with ownership `inspect1` (`GET /v1.41/containers/{id}/json` by
 //!   full id) and `list1` (`GET /containers/json`), both on one connection, and `memory`
-//!   (sockgate's resident set idle and with many idle keep-alive connections) (default all); the
-//!   others show as `-`.
+//!   (sockgate's resident set idle and with many idle keep-alive connections), and `oha` (the
+//!   32-connection requests driven by oha, an external load generator, when it is installed)
+//!   (default all); the others show as `-`.
+//! - `SOCKGATE_BENCH_OHA`: the oha binary, `0` or `off` for none (default: `oha` on `PATH` or in
+//!   `~/.cargo/bin`).
 //! - `SOCKGATE_BENCH_IDLE_CONNECTIONS`: idle connections the memory phase opens (default 10,000;
 //!   200 in a smoke run).
 //! - `SOCKGATE_BENCH_SECS`: seconds measured per phase and path (default 3).
@@ -46,6 +49,8 @@ mod load;
 mod memory;
 #[path = "proxy/nginx.rs"]
 mod nginx;
+#[path = "proxy/oha.rs"]
+mod oha;
 #[path = "proxy/phase.rs"]
 mod phase;
 #[path = "proxy/report.rs"]
@@ -238,6 +243,12 @@ async fn run(config: &Config) -> anyhow::Result<()> {
             m.connections,
         );
     }
+    if c.phases.contains(&Phase::Oha) && !c.direct_only {
+        match oha::find() {
+            Some(bin) => external(&bin, p, direct, c)?,
+            None => println!("\noha: not found (`cargo install oha`, or SOCKGATE_BENCH_OHA=PATH); its phase is left out"),
+        }
+    }
     let wrote: Vec<String> = p
         .all()
         .map(|proxy| {
@@ -248,6 +259,44 @@ async fn run(config: &Config) -> anyhow::Result<()> {
         .collect();
     if !wrote.is_empty() {
         println!("\n{}", wrote.join("\n"));
+    }
+    Ok(())
+}
+
+/// The oha phase: `/_ping` and `/containers/json` at 32 connections, each path in turn per round.
+fn external(bin: &Path, p: &Proxies, direct: &Path, c: &Config) -> anyhow::Result<()> {
+    let secs = (c.window / c.rounds).as_secs_f64();
+    println!("\noha ({}), 32 connections, {} rounds of {secs:.1} s per path:", bin.display(), c.rounds);
+    println!("| request | direct | sockgate | nginx | sockgate/direct | nginx/direct | sockgate CPU | nginx CPU |");
+    println!("| ------- | ------ | -------- | ----- | --------------- | ------------ | ------------ | --------- |");
+    for path in [stub::PING, stub::LIST] {
+        let (mut straight, mut through, mut reference) = (oha::Figure::default(), None, None);
+        for round in 1..=c.rounds {
+            eprintln!("oha {path} (round {round} of {}): direct, sockgate, nginx", c.rounds);
+            straight = straight.merged(oha::drive(bin, direct, path, 32, secs, None)?);
+            for (proxy, total) in [(&p.sockgate, &mut through), (&p.nginx, &mut reference)] {
+                if let Some(proxy) = proxy {
+                    let cpu = proxy.cpu(p.tick);
+                    let figure = oha::drive(bin, proxy.socket(), path, 32, secs, Some(&cpu))?;
+                    *total = Some(total.map_or(figure, |t: oha::Figure| t.merged(figure)));
+                }
+            }
+        }
+        let rate = |f: Option<oha::Figure>| f.map_or("-".to_owned(), |f| format!("{:.0} req/s", f.rate()));
+        let ratio = |f: Option<oha::Figure>| f.map_or("-".to_owned(), |f| format!("{:.2}x", f.rate() / straight.rate()));
+        let cpu = |f: Option<oha::Figure>| {
+            f.and_then(|f| f.cpu_per_request()).map_or("-".to_owned(), |d| format!("{:.1} µs/req", d.as_secs_f64() * 1e6))
+        };
+        println!(
+            "| GET {path} | {} | {} | {} | {} | {} | {} | {} |",
+            rate(Some(straight)),
+            rate(through),
+            rate(reference),
+            ratio(through),
+            ratio(reference),
+            cpu(through),
+            cpu(reference),
+        );
     }
     Ok(())
 }

@@ -14,10 +14,12 @@ pub enum Phase {
     List1,
     /// sockgate's resident set idle and with many idle connections; no request rate.
     Memory,
+    /// `ping32` and `list32` again, driven by oha, a load generator outside the bench's process.
+    Oha,
 }
 
 /// Every phase, in the order a run measures them.
-pub const ALL: [Phase; 8] = [
+pub const ALL: [Phase; 9] = [
     Phase::Ping1,
     Phase::Ping32,
     Phase::List32,
@@ -26,6 +28,7 @@ pub const ALL: [Phase; 8] = [
     Phase::Inspect1,
     Phase::List1,
     Phase::Memory,
+    Phase::Oha,
 ];
 
 impl Phase {
@@ -39,6 +42,7 @@ impl Phase {
             Phase::Inspect1 => "inspect1",
             Phase::List1 => "list1",
             Phase::Memory => "memory",
+            Phase::Oha => "oha",
         }
     }
 
