@@ -24,6 +24,7 @@
 //! - `SOCKGATE_BENCH_STREAM_MB`: size of one streamed transfer (default 200).
 //! - `SOCKGATE_BENCH_DIRECT_ONLY=1`: skip sockgate, measure the stub alone.
 //! - `SOCKGATE_BENCH_BIN`: the sockgate binary to measure (default: the one cargo just built).
+//! - `SOCKGATE_BENCH_ARGS`: more `sockgate serve` flags, split at spaces (`--spin-us 0`).
 //! - `SOCKGATE_BENCH_NGINX`: the nginx binary to measure as well, `0` or `off` for none (default:
 //!   `/usr/sbin/nginx` when it exists, in a `cargo bench` run that measures sockgate).
 //! - `SOCKGATE_LOG`: passed on to sockgate like the rest of the environment (`warn` drops its
@@ -246,7 +247,9 @@ async fn run(config: &Config) -> anyhow::Result<()> {
     if c.phases.contains(&Phase::Oha) && !c.direct_only {
         match oha::find() {
             Some(bin) => external(&bin, p, direct, c)?,
-            None => println!("\noha: not found (`cargo install oha`, or SOCKGATE_BENCH_OHA=PATH); its phase is left out"),
+            None => {
+                println!("\noha: not found (`cargo install oha`, or SOCKGATE_BENCH_OHA=PATH); its phase is left out")
+            }
         }
     }
     let wrote: Vec<String> = p
@@ -267,8 +270,14 @@ async fn run(config: &Config) -> anyhow::Result<()> {
 fn external(bin: &Path, p: &Proxies, direct: &Path, c: &Config) -> anyhow::Result<()> {
     let secs = (c.window / c.rounds).as_secs_f64();
     println!("\noha ({}), 32 connections, {} rounds of {secs:.1} s per path:", bin.display(), c.rounds);
-    println!("| request | direct | sockgate | nginx | sockgate/direct | nginx/direct | sockgate CPU | nginx CPU |");
-    println!("| ------- | ------ | -------- | ----- | --------------- | ------------ | ------------ | --------- |");
+    println!(
+        "| request | direct | sockgate | nginx | sockgate/direct | nginx/direct | sockgate CPU | nginx CPU | \
+         switches per request, sockgate / nginx |"
+    );
+    println!(
+        "| ------- | ------ | -------- | ----- | --------------- | ------------ | ------------ | --------- | \
+         -------------------------------------- |"
+    );
     for path in [stub::PING, stub::LIST] {
         let (mut straight, mut through, mut reference) = (oha::Figure::default(), None, None);
         for round in 1..=c.rounds {
@@ -283,12 +292,16 @@ fn external(bin: &Path, p: &Proxies, direct: &Path, c: &Config) -> anyhow::Resul
             }
         }
         let rate = |f: Option<oha::Figure>| f.map_or("-".to_owned(), |f| format!("{:.0} req/s", f.rate()));
-        let ratio = |f: Option<oha::Figure>| f.map_or("-".to_owned(), |f| format!("{:.2}x", f.rate() / straight.rate()));
+        let ratio =
+            |f: Option<oha::Figure>| f.map_or("-".to_owned(), |f| format!("{:.2}x", f.rate() / straight.rate()));
         let cpu = |f: Option<oha::Figure>| {
-            f.and_then(|f| f.cpu_per_request()).map_or("-".to_owned(), |d| format!("{:.1} µs/req", d.as_secs_f64() * 1e6))
+            f.and_then(|f| f.cpu_per_request())
+                .map_or("-".to_owned(), |d| format!("{:.1} µs/req", d.as_secs_f64() * 1e6))
         };
+        let switches =
+            |f: Option<oha::Figure>| f.map_or("-".to_owned(), |f| format!("{:.2}", f.switches_per_request()));
         println!(
-            "| GET {path} | {} | {} | {} | {} | {} | {} | {} |",
+            "| GET {path} | {} | {} | {} | {} | {} | {} | {} | {} / {} |",
             rate(Some(straight)),
             rate(through),
             rate(reference),
@@ -296,6 +309,8 @@ fn external(bin: &Path, p: &Proxies, direct: &Path, c: &Config) -> anyhow::Resul
             ratio(reference),
             cpu(through),
             cpu(reference),
+            switches(through),
+            switches(reference),
         );
     }
     Ok(())

@@ -71,6 +71,9 @@ pub fn sockgate_command(bin: &Path, listen: &Path, upstream: &Path, policy: &Pat
         // `--owner` also reads `SOCKGATE_OWNER`: the bench's environment must not turn ownership
         // on where it measures sockgate without.
         .env_remove("SOCKGATE_OWNER");
+    if let Ok(args) = std::env::var("SOCKGATE_BENCH_ARGS") {
+        command.args(args.split_whitespace());
+    }
     command
 }
 

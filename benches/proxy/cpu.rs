@@ -27,6 +27,24 @@ impl Cpu {
         Self { pids: Vec::new(), tick }
     }
 
+    /// Context switches of every thread of the processes, voluntary and not, as of now: each is
+    /// a thread put to sleep or taken off its core.
+    pub fn switches(&self) -> u64 {
+        self.pids
+            .iter()
+            .filter_map(|pid| std::fs::read_dir(format!("/proc/{pid}/task")).ok())
+            .flat_map(|tasks| tasks.flatten())
+            .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+            .flat_map(|status| {
+                status
+                    .lines()
+                    .filter(|l| l.contains("ctxt_switches:"))
+                    .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                    .collect::<Vec<_>>()
+            })
+            .sum()
+    }
+
     pub fn read(&self) -> anyhow::Result<Duration> {
         if self.pids.is_empty() {
             return process_time(Path::new("/proc/self/stat"), self.tick);

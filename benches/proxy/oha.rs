@@ -34,11 +34,17 @@ pub struct Figure {
     pub seconds: f64,
     /// CPU time of the proxy measured (none for direct access).
     pub cpu: Option<Duration>,
+    /// Context switches of the proxy's threads.
+    pub switches: u64,
 }
 
 impl Figure {
     pub fn rate(&self) -> f64 {
         self.requests as f64 / self.seconds.max(f64::EPSILON)
+    }
+
+    pub fn switches_per_request(&self) -> f64 {
+        self.switches as f64 / self.requests.max(1) as f64
     }
 
     pub fn cpu_per_request(&self) -> Option<Duration> {
@@ -54,14 +60,23 @@ impl Figure {
                 (Some(a), Some(b)) => Some(a + b),
                 _ => None,
             },
+            switches: self.switches + other.switches,
         }
     }
 }
 
 /// Runs oha for `secs` against `path` on `socket` with `connections` connections; counts only
 /// answers with status 200, and fails if any other came back.
-pub fn drive(oha: &Path, socket: &Path, path: &str, connections: u32, secs: f64, cpu: Option<&Cpu>) -> anyhow::Result<Figure> {
+pub fn drive(
+    oha: &Path,
+    socket: &Path,
+    path: &str,
+    connections: u32,
+    secs: f64,
+    cpu: Option<&Cpu>,
+) -> anyhow::Result<Figure> {
     let before = cpu.map(Cpu::read).transpose()?;
+    let switched = cpu.map_or(0, Cpu::switches);
     let output = Command::new(oha)
         .args(["--no-tui", "--output-format", "json", "-c", &connections.to_string()])
         .arg("-z")
@@ -75,6 +90,7 @@ pub fn drive(oha: &Path, socket: &Path, path: &str, connections: u32, secs: f64,
         (Some(cpu), Some(before)) => Some(cpu.read()?.saturating_sub(before)),
         _ => None,
     };
+    let switches = cpu.map_or(0, Cpu::switches).saturating_sub(switched);
     if !output.status.success() {
         bail!("oha failed: {}", String::from_utf8_lossy(&output.stderr));
     }
@@ -85,5 +101,5 @@ pub fn drive(oha: &Path, socket: &Path, path: &str, connections: u32, secs: f64,
         bail!("oha got answers other than 200 from {}: {statuses:?}", socket.display());
     }
     let seconds = report["summary"]["total"].as_f64().context("no duration in oha's report")?;
-    Ok(Figure { requests: ok, seconds, cpu: spent })
+    Ok(Figure { requests: ok, seconds, cpu: spent, switches })
 }
