@@ -20,21 +20,6 @@ pub const READ_ONLY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/read-
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Variables through which sockgate's `serve` flags can be set: none may leak in from the test's
-/// own environment (an inherited `SOCKGATE_CONFIG` would even conflict with `--listen`).
-const SOCKGATE_ENV: &[&str] = &[
-    "SOCKGATE_LOG",
-    "SOCKGATE_CONFIG",
-    "SOCKGATE_LISTEN",
-    "SOCKGATE_UPSTREAM",
-    "SOCKGATE_POLICY",
-    "SOCKGATE_ADMIN_LISTEN",
-    "SOCKGATE_AUDIT_LOG",
-    "SOCKGATE_MODE",
-    "SOCKGATE_USER",
-    "SOCKGATE_COMPAT_LISTEN",
-];
-
 pub struct Gateway {
     server: Sockgate,
     socket: PathBuf,
@@ -170,11 +155,8 @@ impl Gateway {
         // Only the variables a test names may switch on the docker-socket-proxy mode: one
         // inherited from the test's own environment (`VERSION=1`, `INFO=1`) must not.
         clear_compat_env(&mut cmd);
-        // Nor may sockgate's own variables: an inherited `SOCKGATE_LOG` would hide the startup
-        // line (logged at `info`), an inherited `SOCKGATE_MODE` would stop enforcing.
-        for var in SOCKGATE_ENV {
-            cmd.env_remove(var);
-        }
+        // Nor may sockgate's own.
+        clear_sockgate_env(&mut cmd);
         cmd.envs(options.env.iter().map(|(k, v)| (k, v)));
         let host = format!("unix://{}", socket.display());
         let server = Sockgate::start(cmd, &[&host])?;
@@ -273,6 +255,17 @@ impl Gateway {
 pub fn clear_compat_env(cmd: &mut Command) {
     for name in sockgate::policy::compat::variables() {
         cmd.env_remove(name);
+    }
+}
+
+/// Removes every `SOCKGATE_*` variable of the test's own environment from a child's: none of
+/// sockgate's settings may leak in (an inherited `SOCKGATE_LOG` would hide the start-up line, an
+/// inherited `SOCKGATE_CONFIG` would conflict with `--listen`, `SOCKGATE_MODE` stop enforcing).
+pub fn clear_sockgate_env(cmd: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("SOCKGATE_") {
+            cmd.env_remove(name);
+        }
     }
 }
 

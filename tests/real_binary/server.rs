@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use tempfile::TempDir;
 
-use super::gateway::clear_compat_env;
+use super::gateway::{clear_compat_env, clear_sockgate_env};
 use super::process::{run, wait_until, CmdOutput};
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -21,26 +21,12 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// A sockgate command that is expected to end by itself (`check-config`, a refused start).
 pub const ONE_SHOT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The variables through which sockgate's flags can be set: none may leak in from the test's own
-/// environment.
-const SOCKGATE_ENV: &[&str] = &[
-    "SOCKGATE_LOG",
-    "SOCKGATE_CONFIG",
-    "SOCKGATE_LISTEN",
-    "SOCKGATE_UPSTREAM",
-    "SOCKGATE_POLICY",
-    "SOCKGATE_USER",
-    "SOCKGATE_COMPAT_LISTEN",
-];
-
 /// `sockgate <args>` with a clean environment, stdin from `/dev/null`.
 pub fn sockgate_command<S: AsRef<OsStr>>(args: &[S]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_sockgate"));
     cmd.args(args);
     clear_compat_env(&mut cmd);
-    for var in SOCKGATE_ENV {
-        cmd.env_remove(var);
-    }
+    clear_sockgate_env(&mut cmd);
     // Allowed requests are logged at `debug`; the tests read those lines to see who was judged.
     cmd.env("SOCKGATE_LOG", "info,sockgate=debug");
     cmd
