@@ -18,11 +18,12 @@ pub fn release_freed_pages_at_once() {
 }
 
 /// The purge delay mimalloc now uses.
-pub fn purge_delay() -> i64 {
+pub fn purge_delay() -> std::ffi::c_long {
     // SAFETY: reads one option's value.
     #[allow(unsafe_code)]
-    let value = unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) };
-    i64::from(value)
+    unsafe {
+        libmimalloc_sys::mi_option_get(PURGE_DELAY)
+    }
 }
 
 #[cfg(test)]
@@ -34,7 +35,7 @@ mod tests {
     #[test]
     #[ignore = "run by the_purge_delay_option_is_the_one_its_variable_sets"]
     fn child_reads_the_purge_delay_from_its_variable() {
-        let expected = std::env::var("MIMALLOC_PURGE_DELAY").ok().and_then(|v| v.parse::<i64>().ok());
+        let expected = std::env::var("MIMALLOC_PURGE_DELAY").ok().and_then(|v| v.parse::<std::ffi::c_long>().ok());
         assert_eq!(Some(purge_delay()), expected);
         release_freed_pages_at_once();
         assert_eq!(purge_delay(), 0);
