@@ -270,49 +270,54 @@ async fn run(config: &Config) -> anyhow::Result<()> {
 fn external(bin: &Path, p: &Proxies, direct: &Path, c: &Config) -> anyhow::Result<()> {
     let secs = (c.window / c.rounds).as_secs_f64();
     println!("\noha ({}), 32 connections, {} rounds of {secs:.1} s per path:", bin.display(), c.rounds);
-    println!(
-        "| request | direct | sockgate | nginx | sockgate/direct | nginx/direct | sockgate CPU | nginx CPU | \
-         switches per request, sockgate / nginx |"
-    );
-    println!(
-        "| ------- | ------ | -------- | ----- | --------------- | ------------ | ------------ | --------- | \
-         -------------------------------------- |"
-    );
+    let header = [
+        "request",
+        "direct",
+        "sockgate",
+        "nginx",
+        "sockgate/direct",
+        "nginx/direct",
+        "sockgate CPU",
+        "nginx CPU",
+        "switches per request, sockgate / nginx",
+    ];
+    let mut rows = vec![header.map(str::to_owned).to_vec()];
     for path in [stub::PING, stub::LIST] {
-        let (mut straight, mut through, mut reference) = (oha::Figure::default(), None, None);
+        let (mut straight, mut through, mut reference) = (None, None, None);
         for round in 1..=c.rounds {
             eprintln!("oha {path} (round {round} of {}): direct, sockgate, nginx", c.rounds);
-            straight = straight.merged(oha::drive(bin, direct, path, 32, secs, None)?);
+            let direct = oha::drive(bin, direct, path, 32, secs, None)?;
+            straight = merged(straight, Some(direct));
             for (proxy, total) in [(&p.sockgate, &mut through), (&p.nginx, &mut reference)] {
                 if let Some(proxy) = proxy {
                     let cpu = proxy.cpu(p.tick);
-                    let figure = oha::drive(bin, proxy.socket(), path, 32, secs, Some(&cpu))?;
-                    *total = Some(total.map_or(figure, |t: oha::Figure| t.merged(figure)));
+                    *total = merged(*total, Some(oha::drive(bin, proxy.socket(), path, 32, secs, Some(&cpu))?));
                 }
             }
         }
-        let rate = |f: Option<oha::Figure>| f.map_or("-".to_owned(), |f| format!("{:.0} req/s", f.rate()));
-        let ratio =
-            |f: Option<oha::Figure>| f.map_or("-".to_owned(), |f| format!("{:.2}x", f.rate() / straight.rate()));
+        let direct_rate = straight.map_or(0.0, |f| f.rate());
+        let rate =
+            |f: Option<oha::Figure>| f.map_or("-".to_owned(), |f| format!("{} req/s", report::thousands(f.rate())));
+        let ratio = |f: Option<oha::Figure>| f.map_or("-".to_owned(), |f| format!("{:.2}x", f.rate() / direct_rate));
         let cpu = |f: Option<oha::Figure>| {
             f.and_then(|f| f.cpu_per_request())
                 .map_or("-".to_owned(), |d| format!("{:.1} µs/req", d.as_secs_f64() * 1e6))
         };
         let switches =
             |f: Option<oha::Figure>| f.map_or("-".to_owned(), |f| format!("{:.2}", f.switches_per_request()));
-        println!(
-            "| GET {path} | {} | {} | {} | {} | {} | {} | {} | {} / {} |",
-            rate(Some(straight)),
+        rows.push(vec![
+            format!("GET {path}"),
+            rate(straight),
             rate(through),
             rate(reference),
             ratio(through),
             ratio(reference),
             cpu(through),
             cpu(reference),
-            switches(through),
-            switches(reference),
-        );
+            format!("{} / {}", switches(through), switches(reference)),
+        ]);
     }
+    report::table(&rows);
     Ok(())
 }
 

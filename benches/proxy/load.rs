@@ -101,7 +101,8 @@ impl Merge for StreamStats {
     }
 }
 
-fn add(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+/// Two CPU times added up, if both were measured.
+pub fn add(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
     Some(a? + b?)
 }
 

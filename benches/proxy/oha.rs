@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 
 use crate::cpu::Cpu;
+use crate::load::{self, Merge};
 
 /// The oha to run, if any.
 pub fn find() -> Option<PathBuf> {
@@ -28,7 +29,7 @@ pub fn find() -> Option<PathBuf> {
 }
 
 /// One oha run's figures.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub struct Figure {
     pub requests: u64,
     pub seconds: f64,
@@ -50,16 +51,14 @@ impl Figure {
     pub fn cpu_per_request(&self) -> Option<Duration> {
         self.cpu.map(|cpu| cpu.div_f64(self.requests.max(1) as f64))
     }
+}
 
-    /// Two runs as one.
-    pub fn merged(self, other: Figure) -> Figure {
+impl Merge for Figure {
+    fn merge(self, other: Figure) -> Figure {
         Figure {
             requests: self.requests + other.requests,
             seconds: self.seconds + other.seconds,
-            cpu: match (self.cpu, other.cpu) {
-                (Some(a), Some(b)) => Some(a + b),
-                _ => None,
-            },
+            cpu: load::add(self.cpu, other.cpu),
             switches: self.switches + other.switches,
         }
     }

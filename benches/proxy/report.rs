@@ -343,7 +343,7 @@ fn stream_rows(rows: &mut Vec<Vec<String>>, name: &str, s: Option<&Scenario<Stre
 
 /// Prints a Markdown table with padded columns, so it reads in a terminal and pastes into docs.
 /// A row shorter than the header is padded with empty cells.
-fn table(rows: &[Vec<String>]) {
+pub fn table(rows: &[Vec<String>]) {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let width = |c: usize| rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols).map(width).collect();
@@ -361,7 +361,7 @@ fn table(rows: &[Vec<String>]) {
 }
 
 /// `12345.6` -> `12,346`.
-fn thousands(x: f64) -> String {
+pub fn thousands(x: f64) -> String {
     let digits = format!("{:.0}", x.max(0.0));
     let mut out = String::new();
     for (i, ch) in digits.chars().enumerate() {
