@@ -152,7 +152,8 @@ struct Table {
 
 static TABLE: LazyLock<Table> = LazyLock::new(build_table);
 
-/// Turns a gorilla/mux path template into an anchored regular expression.
+/// Parses every route's template, and indexes the routes by their first segment and by their
+/// exact path where they have no variables.
 #[expect(clippy::expect_used, reason = "the route table is a constant; its unit tests build it")]
 fn build_table() -> Table {
     let routes = routes::ROUTES

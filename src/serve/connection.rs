@@ -242,10 +242,7 @@ async fn session<I: Park>(
             () = hang_up.wait() => return Ended::Closed,
             () = stop.cancelled() => {
                 std::pin::Pin::new(&mut connection).graceful_shutdown();
-                if let Err(e) = connection.await {
-                    tracing::debug!(client = %identity, "connection ended: {e}");
-                }
-                return Ended::Closed;
+                break (&mut connection).await;
             }
             () = tokio::time::sleep_until(next_check) => match watch.check(tokio::time::Instant::now()) {
                 Verdict::Until(when) => next_check = when,
