@@ -10,7 +10,8 @@
 //! - `SOCKGATE_BENCH_PHASES`: comma-separated phases to run, of `ping1`, `ping32`, `list32`,
 //!   `download`, `upload`, and with ownership `inspect1` (`GET /v1.41/containers/{id}/json` by
 //!   full id) and `list1` (`GET /containers/json`), both on one connection, and `memory`
-//!   (sockgate's resident set idle and with many idle keep-alive connections), and `oha` (the
+//!   (sockgate's resident set idle and with many idle keep-alive connections), `limits` (one
+//!   caller at its connection cap while another is served), and `oha` (the
 //!   32-connection requests driven by oha, an external load generator, when it is installed)
 //!   (default all); the others show as `-`.
 //! - `SOCKGATE_BENCH_OHA`: the oha binary, `0` or `off` for none (default: `oha` on `PATH` or in
@@ -44,6 +45,8 @@ mod body;
 mod child;
 #[path = "proxy/cpu.rs"]
 mod cpu;
+#[path = "proxy/limits.rs"]
+mod limits;
 #[path = "proxy/load.rs"]
 mod load;
 #[path = "proxy/memory.rs"]
@@ -244,6 +247,10 @@ async fn run(config: &Config) -> anyhow::Result<()> {
             m.connections,
         );
     }
+    if c.phases.contains(&Phase::Limits) && !c.direct_only {
+        let policy = policy(dir.path())?;
+        caller_limits(&limits::measure(&c.bin, dir.path(), &stub_socket, &policy, c.window)?);
+    }
     if c.phases.contains(&Phase::Oha) && !c.direct_only {
         match oha::find() {
             Some(bin) => external(&bin, p, direct, c)?,
@@ -264,6 +271,44 @@ async fn run(config: &Config) -> anyhow::Result<()> {
         println!("\n{}", wrote.join("\n"));
     }
     Ok(())
+}
+
+/// Prints the limits phase's findings.
+fn caller_limits(l: &limits::Limits) {
+    println!(
+        "\nper-caller limits: `--max-connections-per-caller {}` on loopback TCP, where a caller is its source \
+         address; caller B measured alone, then while caller A keeps its {} connections busy:",
+        limits::CAP,
+        limits::CAP
+    );
+    let header = ["caller", "connections", "requests", "median", "p99"];
+    let b = |label: &str, p: &limits::Pings| {
+        vec![
+            label.to_owned(),
+            "1".to_owned(),
+            format!("{} req/s", report::thousands(p.per_sec())),
+            format!("{:.0} µs", p.latency_us(0.5)),
+            format!("{:.0} µs", p.latency_us(0.99)),
+        ]
+    };
+    let rows = vec![
+        header.map(str::to_owned).to_vec(),
+        b("B (127.0.0.2) alone", &l.b_alone),
+        vec![
+            "A (127.0.0.1), at its cap".to_owned(),
+            format!("{} served, {} of {} more closed unanswered", l.held, l.refused, limits::EXTRA),
+            {
+                let rate = l.a_requests as f64 / l.b_beside.window.as_secs_f64();
+                let each = report::thousands(rate / l.held.max(1) as f64);
+                format!("{} req/s ({each} per connection)", report::thousands(rate))
+            },
+            "-".to_owned(),
+            "-".to_owned(),
+        ],
+        b("B (127.0.0.2) beside A", &l.b_beside),
+    ];
+    report::table(&rows);
+    println!("sockgate_limited_total{{reason=\"caller_connections\"}} {}", l.limited);
 }
 
 /// The oha phase: `/_ping` and `/containers/json` at 32 connections, each path in turn per round.

@@ -3,7 +3,6 @@
 //! measures a sockgate of its own, with limits raised so that one caller may hold every
 //! connection; it sends nothing else and never touches the other proxies.
 
-use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
@@ -12,6 +11,7 @@ use anyhow::{bail, Context as _};
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 
 use crate::child::{self, Proxy};
+use crate::limits;
 
 /// How long the phase waits for its idle connections to be parked, with a margin over sockgate's
 /// one second.
@@ -45,7 +45,7 @@ pub fn measure(bin: &Path, dir: &Path, upstream: &Path, policy: &Path, connectio
     let pid = proxy.pid();
     std::thread::sleep(Duration::from_millis(500));
     let mut first = UnixStream::connect(&listen)?;
-    ping(&mut first)?;
+    ping(&mut first).context("the first connection")?;
     std::thread::sleep(PARKED);
     let idle_kb = resident_kb(pid)?;
     let mut open = Vec::with_capacity(connections);
@@ -61,18 +61,11 @@ pub fn measure(bin: &Path, dir: &Path, upstream: &Path, policy: &Path, connectio
     Ok(Memory { idle_kb, connections, loaded_kb })
 }
 
-/// One keep-alive `GET /_ping`, read up to its end (the stub's answer is `OK`, 2 bytes).
+/// One keep-alive `GET /_ping`, read up to its end.
 fn ping(stream: &mut UnixStream) -> anyhow::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    stream.write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n")?;
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !answer.ends_with(b"\r\n\r\nOK") {
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            bail!("closed before the answer ended: {}", String::from_utf8_lossy(&answer));
-        }
-        answer.extend_from_slice(&buf[..n]);
+    if !limits::ping(stream)? {
+        bail!("closed before the answer ended");
     }
     Ok(())
 }

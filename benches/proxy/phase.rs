@@ -14,12 +14,14 @@ pub enum Phase {
     List1,
     /// sockgate's resident set idle and with many idle connections; no request rate.
     Memory,
+    /// Per-caller limits: one caller at its connection cap while another is served.
+    Limits,
     /// `ping32` and `list32` again, driven by oha, a load generator outside the bench's process.
     Oha,
 }
 
 /// Every phase, in the order a run measures them.
-pub const ALL: [Phase; 9] = [
+pub const ALL: [Phase; 10] = [
     Phase::Ping1,
     Phase::Ping32,
     Phase::List32,
@@ -28,6 +30,7 @@ pub const ALL: [Phase; 9] = [
     Phase::Inspect1,
     Phase::List1,
     Phase::Memory,
+    Phase::Limits,
     Phase::Oha,
 ];
 
@@ -42,6 +45,7 @@ impl Phase {
             Phase::Inspect1 => "inspect1",
             Phase::List1 => "list1",
             Phase::Memory => "memory",
+            Phase::Limits => "limits",
             Phase::Oha => "oha",
         }
     }
