@@ -35,10 +35,21 @@ static HOP_BY_HOP: [HeaderName; 9] = [
     HeaderName::from_static("proxy-connection"),
 ];
 
-/// Whether `name` is in [`HOP_BY_HOP`]. Parsed names are in canonical form (a well-known name is
-/// always the predefined constant), so equality is a tag comparison for most names.
+/// Whether `name` is in [`HOP_BY_HOP`]: one match on the lower-case name (as every `HeaderName`
+/// is), which compares lengths before bytes, rather than nine comparisons.
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.iter().any(|hop| hop == name)
+    matches!(
+        name.as_str(),
+        "connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "keep-alive"
+            | "proxy-connection"
+    )
 }
 
 /// The options the `Connection` header fields list, trimmed.
@@ -64,6 +75,16 @@ mod tests {
         strip_hop_by_hop(&mut headers);
         let left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
         assert_eq!(left, ["content-type", "x-registry-auth"]);
+    }
+
+    #[test]
+    fn the_match_names_exactly_the_hop_by_hop_fields() {
+        assert!(HOP_BY_HOP.iter().all(is_hop_by_hop));
+        for other in [header::HOST, header::CONTENT_LENGTH, header::CONTENT_TYPE, header::TRAILER.clone()] {
+            assert_eq!(is_hop_by_hop(&other), HOP_BY_HOP.contains(&other), "{other}");
+        }
+        let near: HeaderName = HeaderName::from_static("keep-alives");
+        assert!(!is_hop_by_hop(&near));
     }
 
     #[test]

@@ -215,7 +215,7 @@ async fn session<I: Park>(
 ) -> Ended<I> {
     let watch = &served.watch;
     // Per session: a parked connection holds no second handle on its socket.
-    let hang_up = io.hang_up();
+    let mut hang_up = io.hang_up();
     let service = {
         let served = served.clone();
         service_fn(move |request| {
@@ -245,7 +245,13 @@ async fn session<I: Park>(
                 break (&mut connection).await;
             }
             () = tokio::time::sleep_until(next_check) => match watch.check(tokio::time::Instant::now()) {
-                Verdict::Until(when) => next_check = when,
+                Verdict::Until(when) => {
+                    next_check = when;
+                    // A request in flight at a check may be a long one, a stream: a client that
+                    // leaves it must not hold it. Quick requests are never watched (see
+                    // `crate::hangup`).
+                    hang_up.watch(watch.is_busy());
+                }
                 // The stream now reads as ended: hyper, idle, finishes and hands it back.
                 Verdict::Park => watch.start_parking(),
                 Verdict::Idle => {

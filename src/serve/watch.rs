@@ -104,6 +104,11 @@ impl Watch {
         }
     }
 
+    /// Whether a request is being answered.
+    pub(super) fn is_busy(&self) -> bool {
+        matches!(*self.phase.lock(), Phase::Busy(_))
+    }
+
     /// A request head arrived: the connection is busy until the guard is dropped with the answer.
     pub(super) fn request(self: &Arc<Watch>) -> Busy {
         let mut phase = self.phase.lock();
