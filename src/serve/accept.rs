@@ -77,7 +77,9 @@ pub(super) async fn accept_loop(ctx: Accepting) {
             state: ctx.state.clone(),
             gateway: ctx.gateway.clone(),
             directory: ctx.directory.clone(),
-            stop: ctx.stop.clone(),
+            // A token of its own, which a stop cancels with the rest: waiting on it locks only
+            // this connection's state, not one that every connection on every worker shares.
+            stop: ctx.stop.child_token(),
             idle_timeout: ctx.idle_timeout,
             header_timeout: ctx.header_timeout,
             _slot: permit,
