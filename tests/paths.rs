@@ -55,6 +55,8 @@ async fn ambiguous_paths_are_refused_or_decoded_as_dockerd_does() {
         // Unknown routes.
         ("/containers/create", 403, None),
         ("/nope", 403, None),
+        // A route's tail (`/json`) would start inside the last character: no route, not a crash.
+        ("/containers/%C3%A9%C3%A9json", 403, None),
     ];
     for (target, want_status, want_forwarded) in cases {
         let before = stub.seen().len();

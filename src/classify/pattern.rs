@@ -99,7 +99,9 @@ impl Pattern {
                         Some(Part::Literal(tail)) => *tail,
                         _ => "",
                     };
-                    let end = path.len().checked_sub(tail.len()).filter(|end| *end >= at)?;
+                    // Not inside a multi-byte character: the tail could not start there.
+                    let end =
+                        path.len().checked_sub(tail.len()).filter(|end| *end >= at && path.is_char_boundary(*end))?;
                     if !path[end..].eq(tail) || path[at..end].contains('\n') || (class == Class::Some && end == at) {
                         return None;
                     }

@@ -194,6 +194,17 @@ fn every_template_parses_and_a_spanning_template_matches_as_its_regex() {
     assert!(pattern::Pattern::parse("/a/{x:.*}/{y}").is_err());
 }
 
+#[test]
+fn a_tail_that_would_start_inside_a_character_does_not_match() {
+    // `/json` is the last five bytes of `ééjson` only from inside the second `é`.
+    let pattern = pattern::Pattern::parse("/containers/{name:.*}/json").unwrap_or_else(|e| unreachable!("{e}"));
+    let regex = Regex::new(&template_to_regex("/containers/{name:.*}/json")).unwrap_or_else(|e| unreachable!("{e}"));
+    for path in ["/containers/ééjson", "/containers/éjson", "/containers/é/json"] {
+        assert_eq!(pattern.matches(path), by_regex(&regex, path), "{path}");
+    }
+    assert!(pattern.matches("/containers/ééjson").is_none());
+}
+
 proptest::proptest! {
     /// Every route's template against the regular expression mux builds from it, on paths made
     /// of the characters that matter (slashes, newlines, multi-byte) and of the routes' own words.
