@@ -45,7 +45,7 @@ impl Entry {
             started: Instant::now(),
             listener: identity.listener.clone(),
             client,
-            method: method.to_string(),
+            method: method.as_str().to_owned(),
             path: uri.path().to_string(),
             operation: None,
             resource: None,
@@ -77,13 +77,13 @@ impl Entry {
         self.findings = findings;
         self.decision = Outcome::of(decision.allowed, mode);
         let resource = self.resource.as_deref().unwrap_or("");
-        let rules = decision.rule_list();
+        // Fields are made only when their event is logged: allowed requests are not, by default.
         if decision.allowed {
-            tracing::debug!(client = %self.client, method = %self.method, path = %self.path, operation = %request.operation, resource, rules, "allowed");
+            tracing::debug!(client = %self.client, method = %self.method, path = %self.path, operation = %request.operation, resource, rules = decision.rule_list(), "allowed");
         } else {
             tracing::warn!(
                 client = %self.client, method = %self.method, path = %self.path, operation = %request.operation, resource,
-                rules, policy = %decision.policy, reasons = %self.reason, mode = mode.name(),
+                rules = decision.rule_list(), policy = %decision.policy, reasons = %self.reason, mode = mode.name(),
                 "{}", if self.decision == Outcome::Deny { "denied" } else { "would be denied (not enforced)" }
             );
         }
