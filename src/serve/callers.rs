@@ -4,8 +4,12 @@
 //! what would go over the limit, counts every refusal in the metrics, and logs a caller's
 //! refusals once when they begin and once when they end (the caller back at half its limit or
 //! gone), never per request. It closes no connection and answers no request itself.
+//!
+//! A caller is looked up once per connection; the connection's [`Holder`] then counts its requests
+//! without the lookup or the lock.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -33,24 +37,47 @@ impl Kind {
     }
 }
 
-/// What one caller holds, and the refusals of its current episode over a limit.
+/// What one caller holds, and the refusals of its current episode over a limit. A caller's
+/// connections are counted under the map's lock, which also removes a caller that holds nothing;
+/// its requests are counted only while one of its connections is held, so the entry they count
+/// in stays in the map meanwhile.
 #[derive(Default)]
 struct Held {
-    counts: [usize; 2],
-    refused: [u64; 3],
+    counts: [AtomicUsize; 2],
+    refused: [AtomicU64; 3],
+}
+
+impl Held {
+    fn holds_nothing(&self) -> bool {
+        self.counts.iter().all(|c| c.load(Ordering::Acquire) == 0)
+    }
+
+    /// Counts one more `kind` if fewer than `limit` are held.
+    fn try_count(&self, kind: Kind, limit: usize) -> bool {
+        self.counts[kind as usize]
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1))
+            .is_ok()
+    }
 }
 
 /// The callers of one listener.
 pub(super) struct Callers {
     limits: CallerLimits,
     recorder: Arc<Recorder>,
-    held: Mutex<HashMap<Arc<str>, Held>>,
+    held: Mutex<HashMap<Arc<str>, Arc<Held>>>,
+}
+
+/// One caller as a connection of it holds it: takes the caller's requests without looking it up.
+#[derive(Clone)]
+pub(super) struct Holder {
+    callers: Arc<Callers>,
+    key: Arc<str>,
+    held: Arc<Held>,
 }
 
 /// One connection or request counted for a caller, until dropped.
 pub(super) struct Permit {
-    callers: Arc<Callers>,
-    key: Arc<str>,
+    holder: Holder,
     kind: Kind,
     limit: usize,
 }
@@ -68,34 +95,38 @@ impl Callers {
     /// Counts one more `kind` for `key`, or refuses it (counted, and logged if it is the first
     /// refusal of an episode) when the caller already holds `limit`.
     pub(super) fn take(self: &Arc<Callers>, key: &Arc<str>, kind: Kind, limit: usize) -> Option<Permit> {
-        let mut held = self.held.lock();
-        let entry = held.entry(key.clone()).or_default();
-        let count = &mut entry.counts[kind as usize];
-        if *count < limit {
-            *count += 1;
-            return Some(Permit { callers: self.clone(), key: key.clone(), kind, limit });
+        let mut map = self.held.lock();
+        let held = map.entry(key.clone()).or_default().clone();
+        if held.try_count(kind, limit) {
+            drop(map);
+            return Some(Permit { holder: Holder { callers: self.clone(), key: key.clone(), held }, kind, limit });
         }
-        let first = entry.refused[kind as usize] == 0;
-        entry.refused[kind as usize] += 1;
-        if entry.counts == [0, 0] {
-            held.remove(key);
+        if held.holds_nothing() {
+            map.remove(key);
         }
-        drop(held);
+        drop(map);
+        self.refused(key, &held, kind, limit);
+        None
+    }
+
+    /// Counts a refusal and logs the first of an episode.
+    fn refused(&self, key: &Arc<str>, held: &Held, kind: Kind, limit: usize) {
+        let first = held.refused[kind as usize].fetch_add(1, Ordering::AcqRel) == 0;
         self.recorder.metrics.limited.with_label_values(&[kind.reason()]).inc();
         if first {
             tracing::warn!(caller = %key, limit, "caller over its limit of {}: refusing more until it is back to half", what(kind));
         }
-        None
     }
 
     /// Counts a connection of `key` closed for not sending its request head in time; logged once
     /// per caller while it keeps connections open.
     pub(super) fn header_timeout(&self, key: &Arc<str>) {
         self.recorder.metrics.limited.with_label_values(&[Kind::HeaderTimeout.reason()]).inc();
-        let first = self.held.lock().get_mut(key).is_some_and(|entry| {
-            entry.refused[Kind::HeaderTimeout as usize] += 1;
-            entry.refused[Kind::HeaderTimeout as usize] == 1
-        });
+        let first = self
+            .held
+            .lock()
+            .get(key)
+            .is_some_and(|held| held.refused[Kind::HeaderTimeout as usize].fetch_add(1, Ordering::AcqRel) == 0);
         if first {
             tracing::warn!(caller = %key, "connection closed: its request head did not arrive in time (logged once while this caller stays connected)");
         }
@@ -108,18 +139,22 @@ impl Callers {
         tracing::debug!(caller = %key, "idle connection closed");
     }
 
-    fn release(&self, key: &Arc<str>, kind: Kind, limit: usize) {
-        let mut held = self.held.lock();
-        let Some(entry) = held.get_mut(key) else { return };
-        let count = &mut entry.counts[kind as usize];
-        *count = count.saturating_sub(1);
-        let refused = entry.refused[kind as usize];
-        if refused > 0 && *count <= limit / 2 {
-            entry.refused[kind as usize] = 0;
-            tracing::info!(caller = %key, refused, "caller back under its limit of {}", what(kind));
+    fn release(&self, key: &Arc<str>, held: &Arc<Held>, kind: Kind, limit: usize) {
+        // A connection is given back under the lock that removes a caller holding nothing; a
+        // request alone, unless it outlived the caller's last connection.
+        let map = (kind == Kind::Connections).then(|| self.held.lock());
+        let count = held.counts[kind as usize].fetch_sub(1, Ordering::AcqRel).saturating_sub(1);
+        if count <= limit / 2 && held.refused[kind as usize].load(Ordering::Acquire) > 0 {
+            let refused = held.refused[kind as usize].swap(0, Ordering::AcqRel);
+            if refused > 0 {
+                tracing::info!(caller = %key, refused, "caller back under its limit of {}", what(kind));
+            }
         }
-        if entry.counts == [0, 0] {
-            held.remove(key);
+        if held.holds_nothing() {
+            let mut map = map.unwrap_or_else(|| self.held.lock());
+            if map.get(key).is_some_and(|entry| Arc::ptr_eq(entry, held)) && held.holds_nothing() {
+                map.remove(key);
+            }
         }
     }
 
@@ -127,6 +162,35 @@ impl Callers {
     #[cfg(test)]
     fn callers(&self) -> usize {
         self.held.lock().len()
+    }
+}
+
+impl Holder {
+    /// The caller's key, as logged.
+    pub(super) fn key(&self) -> &Arc<str> {
+        &self.key
+    }
+
+    /// The listener's callers.
+    pub(super) fn callers(&self) -> &Arc<Callers> {
+        &self.callers
+    }
+
+    /// Counts one more request in flight for this caller, or refuses it as [`Callers::take`]
+    /// does. Call it only while a connection of the caller is held.
+    pub(super) fn take_request(&self, limit: usize) -> Option<Permit> {
+        if self.held.try_count(Kind::Requests, limit) {
+            return Some(Permit { holder: self.clone(), kind: Kind::Requests, limit });
+        }
+        self.callers.refused(&self.key, &self.held, Kind::Requests, limit);
+        None
+    }
+}
+
+impl Permit {
+    /// The caller this permit counts for.
+    pub(super) fn holder(&self) -> &Holder {
+        &self.holder
     }
 }
 
@@ -139,7 +203,8 @@ fn what(kind: Kind) -> &'static str {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        self.callers.release(&self.key, self.kind, self.limit);
+        let Holder { callers, key, held } = &self.holder;
+        callers.release(key, held, self.kind, self.limit);
     }
 }
 
@@ -189,8 +254,41 @@ mod tests {
         assert!(callers.take(&a, Kind::Connections, 4).is_none());
         assert!(callers.take(&a, Kind::Connections, 4).is_none());
         held.pop();
-        assert_eq!(callers.held.lock()[&a].refused[0], 2, "one below the limit is still the same episode");
+        assert_eq!(
+            callers.held.lock()[&a].refused[0].load(Ordering::Relaxed),
+            2,
+            "one below the limit is still the same episode"
+        );
         held.pop();
-        assert_eq!(callers.held.lock()[&a].refused[0], 0, "at half the limit the episode is over");
+        assert_eq!(
+            callers.held.lock()[&a].refused[0].load(Ordering::Relaxed),
+            0,
+            "at half the limit the episode is over"
+        );
+    }
+
+    #[test]
+    fn a_connection_counts_its_callers_requests_without_a_lookup() {
+        let callers = callers(4, 2);
+        let a: Arc<str> = "uid=1000".into();
+        let (first, second) = (callers.take(&a, Kind::Connections, 4), callers.take(&a, Kind::Connections, 4));
+        let (Some(first), Some(second)) = (first, second) else { unreachable!("connections within the limit refused") };
+        // Requests of the caller's two connections share one count.
+        let one = first.holder().take_request(2);
+        let two = second.holder().take_request(2);
+        assert!(one.is_some() && two.is_some());
+        assert!(first.holder().take_request(2).is_none(), "a third request in flight was counted");
+        assert!(callers.take(&a, Kind::Requests, 2).is_none(), "the looked-up count differs from the holder's");
+        let text = callers.recorder.metrics.render();
+        assert!(text.contains("sockgate_limited_total{reason=\"caller_in_flight\"} 2"), "{text}");
+        drop(one);
+        assert!(second.holder().take_request(2).is_some(), "a request given back was not counted out");
+        // A request that outlives its caller's last connection still leaves no trace once it ends.
+        let late = first.holder().take_request(3);
+        drop((first, second));
+        assert_eq!(callers.callers(), 1, "a caller with a request in flight was forgotten");
+        drop(late);
+        drop(two);
+        assert_eq!(callers.callers(), 0, "a caller that holds nothing is remembered");
     }
 }

@@ -27,7 +27,7 @@ use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
-use super::callers::{Callers, Kind};
+use super::callers::{Holder, Kind};
 use super::watch::{Busy, Verdict, Watch, Watched, PARK_AFTER};
 use super::ListenerState;
 use crate::body::Body;
@@ -110,8 +110,8 @@ struct Served {
     caller: Caller,
     state: Arc<ListenerState>,
     directory: Arc<Directory>,
-    callers: Arc<Callers>,
-    key: Arc<str>,
+    /// The caller as this connection holds it, which counts its requests.
+    holder: Holder,
     watch: Arc<Watch>,
 }
 
@@ -125,10 +125,10 @@ impl Served {
         self.caller.refresh(&self.directory).await;
         let profiles = self.state.profiles();
         let (profile, policy) = profiles.select(&self.caller.identity());
-        let limit = profiles.limits(profile.as_deref()).unwrap_or_else(|| self.callers.limits()).requests;
+        let limit = profiles.limits(profile.as_deref()).unwrap_or_else(|| self.holder.callers().limits()).requests;
         drop(profiles);
-        let Some(permit) = self.callers.take(&self.key, Kind::Requests, limit) else {
-            let refused = GatewayError::CallerBusy { caller: self.key.to_string(), limit };
+        let Some(permit) = self.holder.take_request(limit) else {
+            let refused = GatewayError::CallerBusy { caller: self.holder.key().to_string(), limit };
             let response = self.gateway.refuse(&self.caller, profile, &request, &refused);
             return Ok(response.map(|body| body.holding(busy)));
         };
@@ -172,8 +172,7 @@ pub(super) async fn serve_connection<I: Park>(mut io: I, mut identity: Box<Ident
         caller: Caller::new(identity.clone(), generation),
         state,
         directory,
-        callers,
-        key,
+        holder: _held.holder().clone(),
         watch,
     });
     let mut unread = Bytes::new();
@@ -188,7 +187,7 @@ pub(super) async fn serve_connection<I: Park>(mut io: I, mut identity: Box<Ident
                 ready = stream.readable() => if ready.is_err() { return },
                 () = stop.cancelled() => return,
                 () = until(idle) => {
-                    served.callers.closed_idle(&served.key);
+                    served.holder.callers().closed_idle(served.holder.key());
                     return;
                 }
             }
@@ -255,11 +254,11 @@ async fn session<I: Park>(
                 // The stream now reads as ended: hyper, idle, finishes and hands it back.
                 Verdict::Park => watch.start_parking(),
                 Verdict::Idle => {
-                    served.callers.closed_idle(&served.key);
+                    served.holder.callers().closed_idle(served.holder.key());
                     return Ended::Closed;
                 }
                 Verdict::HeaderTimeout => {
-                    served.callers.header_timeout(&served.key);
+                    served.holder.callers().header_timeout(served.holder.key());
                     return Ended::Closed;
                 }
             },
