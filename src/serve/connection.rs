@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::callers::{Holder, Kind};
 use super::watch::{Busy, Verdict, Watch, Watched, PARK_AFTER};
+use super::woken::OnWake;
 use super::ListenerState;
 use crate::body::Body;
 use crate::error::GatewayError;
@@ -137,6 +138,13 @@ impl Served {
     }
 }
 
+/// What ended a wait of a session besides its connection.
+enum Rare {
+    HangUp,
+    Stop,
+    Check,
+}
+
 /// How one session of HTTP on a connection ended.
 enum Ended<I> {
     /// The connection is over (or was upgraded into a tunnel that now owns it).
@@ -235,15 +243,27 @@ async fn session<I: Park>(
         .with_upgrades();
     let mut next_check = watch.first_check();
     let result = loop {
-        tokio::select! {
+        // What rarely happens, polled only when one of them woke the task (see `super::woken`),
+        // not at each of the wake-ups of every request.
+        let rare = OnWake::new(async {
+            tokio::select! {
+                () = hang_up.wait() => Rare::HangUp,
+                () = stop.cancelled() => Rare::Stop,
+                () = tokio::time::sleep_until(next_check) => Rare::Check,
+            }
+        });
+        let rare = tokio::select! {
             result = &mut connection => break result,
+            rare = rare => rare,
+        };
+        match rare {
             // Gone: whatever the connection was answering is dropped, the engine connection with it.
-            () = hang_up.wait() => return Ended::Closed,
-            () = stop.cancelled() => {
+            Rare::HangUp => return Ended::Closed,
+            Rare::Stop => {
                 std::pin::Pin::new(&mut connection).graceful_shutdown();
                 break (&mut connection).await;
             }
-            () = tokio::time::sleep_until(next_check) => match watch.check(tokio::time::Instant::now()) {
+            Rare::Check => match watch.check(tokio::time::Instant::now()) {
                 Verdict::Until(when) => {
                     next_check = when;
                     // A request in flight at a check may be a long one, a stream: a client that

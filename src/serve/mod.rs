@@ -14,6 +14,7 @@ mod drain;
 mod reload;
 mod start;
 mod watch;
+mod woken;
 
 use std::future::Future;
 use std::net::IpAddr;
