@@ -24,7 +24,13 @@ impl Upstream {
         target: &Target,
         upgrade: Option<OnUpgrade>,
     ) -> Result<Response<Body>, ForwardError> {
-        let uri = self.uri(&target.to_origin_form())?;
+        let origin = target.to_origin_form();
+        // Most targets are forwarded byte for byte as the client sent them: that target, already
+        // parsed, is reused rather than parsed again.
+        let uri = match parts.uri.path_and_query() {
+            Some(sent) if sent.as_str() == origin && parts.uri.scheme().is_none() => parts.uri.clone(),
+            _ => self.uri(&origin)?,
+        };
         let mut headers = std::mem::take(&mut parts.headers);
         let upgrade_protocol = headers.get(header::UPGRADE).cloned();
         strip_hop_by_hop(&mut headers);
