@@ -100,8 +100,8 @@ fn footprint(pid: u32) -> Result<(usize, u64)> {
 fn engine_killed_and_restarted_under_load() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let engine = dir.path().join("engine.sock");
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
-    let mut stub = Some(runtime.block_on(Stub::start(&engine, ENGINE_DELAY)));
+    let (runtime, stub) = Stub::on_own_runtime(&engine, ENGINE_DELAY)?;
+    let mut stub = Some(stub);
     let gw = Gateway::builder().policy(FULL_ACCESS).upstream(&format!("unix://{}", engine.display())).start()?;
     let socket = gw.socket().to_path_buf();
 

@@ -32,8 +32,7 @@ const SILENT_LOGS: &[u8] =
 fn start(args: &[&str], tcp: bool) -> Result<(tokio::runtime::Runtime, Stub, Gateway, tempfile::TempDir)> {
     let dir = tempfile::tempdir()?;
     let engine = dir.path().join("engine.sock");
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
-    let stub = runtime.block_on(Stub::start(&engine, Duration::ZERO));
+    let (runtime, stub) = Stub::on_own_runtime(&engine, Duration::ZERO)?;
     let mut builder =
         Gateway::builder().policy(FULL_ACCESS).upstream(&format!("unix://{}", engine.display())).admin().args(args);
     if tcp {
@@ -275,8 +274,7 @@ fn the_in_flight_cap_refuses_the_extra_request_with_a_message() -> Result<()> {
 fn a_profile_sets_its_callers_own_limits() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let engine = dir.path().join("engine.sock");
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
-    let _stub = runtime.block_on(Stub::start(&engine, Duration::ZERO));
+    let (_runtime, _stub) = Stub::on_own_runtime(&engine, Duration::ZERO)?;
     let socket = dir.path().join("gw.sock");
     let uid = nix::unistd::getuid().as_raw();
     let config = dir.path().join("sockgate.toml");
@@ -315,8 +313,7 @@ fn a_profile_sets_its_callers_own_limits() -> Result<()> {
 fn a_parked_connection_serves_its_next_request() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let engine = dir.path().join("engine.sock");
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
-    let _stub = runtime.block_on(Stub::start(&engine, Duration::ZERO));
+    let (_runtime, _stub) = Stub::on_own_runtime(&engine, Duration::ZERO)?;
     let gw = Gateway::builder()
         .policy(FULL_ACCESS)
         .upstream(&format!("unix://{}", engine.display()))

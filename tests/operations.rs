@@ -450,9 +450,8 @@ fn ready_is_503_without_an_engine() -> Result<()> {
 fn ready_is_503_when_the_engine_hangs() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let engine = dir.path().join("engine.sock");
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     // The stub accepts and reads every request, then answers only after a minute.
-    let stub = runtime.block_on(in_process::Stub::start(&engine, Duration::from_secs(60)));
+    let (_runtime, stub) = in_process::Stub::on_own_runtime(&engine, Duration::from_secs(60))?;
     let gw = Gateway::builder().upstream(&format!("unix://{}", engine.display())).admin().start()?;
     let port = gw.admin_port().context("no admin port")?;
     let addr = gw.admin_addr().context("no admin address")?;

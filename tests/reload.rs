@@ -169,8 +169,7 @@ struct Phase {
 fn policies_swap_atomically_under_load() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let engine = dir.path().join("engine.sock");
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
-    let stub = runtime.block_on(Stub::start(&engine, Duration::ZERO));
+    let (_runtime, stub) = Stub::on_own_runtime(&engine, Duration::ZERO)?;
     let policy = dir.path().join("policy.toml");
     std::fs::write(&policy, padded(WITH_LIST, 300))?;
     let mut gw =

@@ -56,6 +56,14 @@ pub struct Stub {
 pub const STREAM_BYTES: usize = 64 << 20;
 
 impl Stub {
+    /// The stub at `path` on a runtime of its own (one worker thread), which keeps serving while
+    /// the test's thread blocks on a gateway in a child process; the runtime is returned with it.
+    pub fn on_own_runtime(path: &Path, delay: Duration) -> std::io::Result<(tokio::runtime::Runtime, Stub)> {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+        let stub = runtime.block_on(Stub::start(path, delay));
+        Ok((runtime, stub))
+    }
+
     pub async fn start(path: &Path, delay: Duration) -> Stub {
         let _ = std::fs::remove_file(path);
         let listener = UnixListener::bind(path).unwrap_or_else(|e| panic!("stub bind: {e}"));
