@@ -118,27 +118,6 @@ impl Callers {
         }
     }
 
-    /// Counts a connection of `key` closed for not sending its request head in time; logged once
-    /// per caller while it keeps connections open.
-    pub(super) fn header_timeout(&self, key: &Arc<str>) {
-        self.recorder.metrics.limited.with_label_values(&[Kind::HeaderTimeout.reason()]).inc();
-        let first = self
-            .held
-            .lock()
-            .get(key)
-            .is_some_and(|held| held.refused[Kind::HeaderTimeout as usize].fetch_add(1, Ordering::AcqRel) == 0);
-        if first {
-            tracing::warn!(caller = %key, "connection closed: its request head did not arrive in time (logged once while this caller stays connected)");
-        }
-    }
-
-    /// Counts a keep-alive connection of `key` closed for sitting idle: routine, so not logged
-    /// above `debug`.
-    pub(super) fn closed_idle(&self, key: &Arc<str>) {
-        self.recorder.metrics.limited.with_label_values(&["idle"]).inc();
-        tracing::debug!(caller = %key, "idle connection closed");
-    }
-
     fn release(&self, key: &Arc<str>, held: &Arc<Held>, kind: Kind, limit: usize) {
         // A connection is given back under the lock that removes a caller holding nothing; a
         // request alone, unless it outlived the caller's last connection.
@@ -174,6 +153,22 @@ impl Holder {
     /// The listener's callers.
     pub(super) fn callers(&self) -> &Arc<Callers> {
         &self.callers
+    }
+
+    /// Counts a connection of this caller closed for not sending its request head in time;
+    /// logged once per caller while it keeps connections open.
+    pub(super) fn header_timeout(&self) {
+        self.callers.recorder.metrics.limited.with_label_values(&[Kind::HeaderTimeout.reason()]).inc();
+        if self.held.refused[Kind::HeaderTimeout as usize].fetch_add(1, Ordering::AcqRel) == 0 {
+            tracing::warn!(caller = %self.key, "connection closed: its request head did not arrive in time (logged once while this caller stays connected)");
+        }
+    }
+
+    /// Counts a keep-alive connection of this caller closed for sitting idle: routine, so not
+    /// logged above `debug`.
+    pub(super) fn closed_idle(&self) {
+        self.callers.recorder.metrics.limited.with_label_values(&["idle"]).inc();
+        tracing::debug!(caller = %self.key, "idle connection closed");
     }
 
     /// Counts one more request in flight for this caller, or refuses it as [`Callers::take`]

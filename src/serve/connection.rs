@@ -195,7 +195,7 @@ pub(super) async fn serve_connection<I: Park>(mut io: I, mut identity: Box<Ident
                 ready = stream.readable() => if ready.is_err() { return },
                 () = stop.cancelled() => return,
                 () = until(idle) => {
-                    served.holder.callers().closed_idle(served.holder.key());
+                    served.holder.closed_idle();
                     return;
                 }
             }
@@ -274,11 +274,11 @@ async fn session<I: Park>(
                 // The stream now reads as ended: hyper, idle, finishes and hands it back.
                 Verdict::Park => watch.start_parking(),
                 Verdict::Idle => {
-                    served.holder.callers().closed_idle(served.holder.key());
+                    served.holder.closed_idle();
                     return Ended::Closed;
                 }
                 Verdict::HeaderTimeout => {
-                    served.holder.callers().header_timeout(served.holder.key());
+                    served.holder.header_timeout();
                     return Ended::Closed;
                 }
             },

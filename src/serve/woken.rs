@@ -58,10 +58,10 @@ impl<F: Future> Future for OnWake<F> {
             }
         }
         // Cleared before the poll: a wake-up during it is kept for the next.
-        if this.polled && !this.flag.woken.swap(false, Ordering::AcqRel) {
+        let woken = this.flag.woken.swap(false, Ordering::AcqRel);
+        if this.polled && !woken {
             return Poll::Pending;
         }
-        this.flag.woken.store(false, Ordering::Release);
         this.polled = true;
         this.inner.as_mut().poll(&mut Context::from_waker(&this.waker))
     }
