@@ -282,7 +282,7 @@ fn caller_limits(l: &limits::Limits) {
         limits::CAP
     );
     let header = ["caller", "connections", "requests", "median", "p99"];
-    let b = |label: &str, p: &limits::Pings| {
+    let b = |label: &str, p: &load::RequestStats| {
         vec![
             label.to_owned(),
             "1".to_owned(),

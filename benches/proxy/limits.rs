@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context as _};
 
 use crate::child::{self, Proxy};
+use crate::load::RequestStats;
 
 /// Connections caller A may hold.
 pub const CAP: usize = 8;
@@ -27,26 +28,6 @@ const PING: &[u8] = b"GET /_ping HTTP/1.1\r\nHost: docker\r\n\r\n";
 /// Bound on one answer, far above any sane latency.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One connection's requests in a window.
-pub struct Pings {
-    pub requests: u64,
-    pub window: Duration,
-    /// Sorted, in nanoseconds.
-    pub latencies: Vec<u64>,
-}
-
-impl Pings {
-    pub fn per_sec(&self) -> f64 {
-        self.requests as f64 / self.window.as_secs_f64().max(f64::EPSILON)
-    }
-
-    /// Latency at quantile `q` (0..=1), in microseconds.
-    pub fn latency_us(&self, q: f64) -> f64 {
-        let Some(last) = self.latencies.len().checked_sub(1) else { return f64::NAN };
-        self.latencies[((last as f64) * q).round() as usize] as f64 / 1_000.0
-    }
-}
-
 /// What the phase found.
 pub struct Limits {
     /// A's connections that were answered: all [`CAP`] of them.
@@ -55,8 +36,8 @@ pub struct Limits {
     pub refused: usize,
     /// A's requests on its held connections while B was measured beside it.
     pub a_requests: u64,
-    pub b_alone: Pings,
-    pub b_beside: Pings,
+    pub b_alone: RequestStats,
+    pub b_beside: RequestStats,
     /// `sockgate_limited_total{reason="caller_connections"}` at the end.
     pub limited: f64,
 }
@@ -85,7 +66,7 @@ pub fn measure(bin: &Path, dir: &Path, upstream: &Path, policy: &Path, window: D
     )
 }
 
-type Found = (usize, usize, u64, Pings, Pings);
+type Found = (usize, usize, u64, RequestStats, RequestStats);
 
 fn run(server: SocketAddr, window: Duration) -> anyhow::Result<Found> {
     let mut b = connect(B, server)?;
@@ -147,7 +128,7 @@ fn connect(source: Ipv4Addr, server: SocketAddr) -> anyhow::Result<TcpStream> {
 }
 
 /// `/_ping`s one after another on `stream` for `window`; fails if one is refused.
-fn pings(stream: &mut TcpStream, window: Duration) -> anyhow::Result<Pings> {
+fn pings(stream: &mut TcpStream, window: Duration) -> anyhow::Result<RequestStats> {
     let start = Instant::now();
     let mut latencies = Vec::new();
     while start.elapsed() < window {
@@ -159,7 +140,8 @@ fn pings(stream: &mut TcpStream, window: Duration) -> anyhow::Result<Pings> {
     }
     let window = start.elapsed();
     latencies.sort_unstable();
-    Ok(Pings { requests: latencies.len() as u64, window, latencies })
+    let requests = latencies.len() as u64;
+    Ok(RequestStats { requests, answered: requests, errors: 0, window, latencies, cpu: None, engine: None })
 }
 
 /// One keep-alive `GET /_ping`, read to its end (the stub's answer is `OK`, 2 bytes): false when
