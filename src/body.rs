@@ -25,7 +25,7 @@ pub struct Body {
 /// An answer's body from the engine as the engine client gives it (it drives the engine
 /// connection and pools it when done; see the `forward` module), behind a pointer so this module
 /// needs nothing of the client's.
-type EngineFrames = Pin<Box<dyn http_body::Body<Data = Bytes, Error = hyper::Error> + Send>>;
+type EngineFrames = Pin<Box<dyn http_body::Body<Data = Bytes, Error = std::io::Error> + Send>>;
 
 enum Kind {
     /// A client's request body, its first frame already read (see [`request`]).
@@ -42,7 +42,7 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 }
 
 /// An answer streamed from the engine, passed on frame by frame.
-pub fn engine(body: impl http_body::Body<Data = Bytes, Error = hyper::Error> + Send + 'static) -> Body {
+pub fn engine(body: impl http_body::Body<Data = Bytes, Error = std::io::Error> + Send + 'static) -> Body {
     Body { kind: Kind::Engine(Box::pin(body)), counter: None, on_drop: None, held: None }
 }
 
@@ -54,7 +54,7 @@ pub enum BodyError {
     Client(hyper::Error),
     /// A body from the engine failed.
     #[error(transparent)]
-    Engine(hyper::Error),
+    Engine(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// A client's request body, passed on frame by frame after `first`, the frame already read from it.
@@ -110,8 +110,8 @@ impl http_body::Body for Body {
                 Some(frame) => Poll::Ready(Some(Ok(frame))),
                 None => Pin::new(incoming).poll_frame(cx).map_err(BodyError::Client),
             },
-            Kind::Streamed(incoming) => Pin::new(incoming).poll_frame(cx).map_err(BodyError::Engine),
-            Kind::Engine(engine) => engine.as_mut().poll_frame(cx).map_err(BodyError::Engine),
+            Kind::Streamed(incoming) => Pin::new(incoming).poll_frame(cx).map_err(|e| BodyError::Engine(e.into())),
+            Kind::Engine(engine) => engine.as_mut().poll_frame(cx).map_err(|e| BodyError::Engine(e.into())),
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
         };
         if let (Some(counter), Poll::Ready(Some(Ok(frame)))) = (&this.counter, &polled) {

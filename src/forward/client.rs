@@ -8,15 +8,14 @@ use std::time::Instant;
 
 use http::header::{self, Entry, HeaderValue};
 use http::{Request, Response, Uri};
-use hyper_util::rt::TokioIo;
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::TlsConnector;
 use tokio_util::task::TaskTracker;
 
 use super::body::EngineBody;
-use super::connector::Connector;
-use super::pool::{Link, Pool};
+use super::connector::{Connector, Stream};
+use super::pool::{Failed, Failure, Link, Pool};
 use super::{error_chain, ForwardError};
 use crate::address::UpstreamAddr;
 use crate::body::{self, Body, BodyError};
@@ -26,7 +25,9 @@ use crate::body::{self, Body, BodyError};
 /// A request does not hand its connection to a task of its own, as general-purpose clients do:
 /// the task serving the caller's connection drives the engine connection itself, first while
 /// waiting for the answer's head and then from the answer's body, and puts it back in the pool
-/// once that body has been read to its end. A request and its answer cross no thread.
+/// once that body has been read to its end. A request and its answer cross no thread. The
+/// HTTP/1.1 it speaks is its own (see [`super::wire`]), except on hijacked connections, which
+/// hyper's client drives (see [`super::tunnel`]).
 #[derive(Clone)]
 pub struct Upstream {
     connector: Connector,
@@ -78,27 +79,29 @@ impl Upstream {
     }
 
     /// Sends `request` on a pooled connection (or a new one when the pooled one turns out to have
-    /// been closed before the request went out) and answers with a body that drives the connection
-    /// and returns it to the pool when read to its end.
+    /// been closed before a byte of the request went out) and answers with a body that drives the
+    /// connection and returns it to the pool when read to its end.
     pub(super) async fn send(&self, mut request: Request<Body>) -> Result<Response<Body>, ForwardError> {
         self.set_host(&mut request);
         let mut link = self.link().await?;
-        let response = loop {
+        let head = loop {
             match link.exchange(request).await {
-                Ok(response) => break response,
-                Err(mut e) => match e.take_message() {
-                    // Not a byte was written: the pooled connection was already gone.
-                    Some(unsent) if link.reused => {
-                        request = unsent;
-                        link = self.connect().await?;
-                    }
-                    _ => return Err(self.failed(e.error())),
-                },
+                Ok(head) => break head,
+                Err(Failed { unsent: Some(unsent), .. }) if link.reused => {
+                    request = unsent;
+                    link = self.connect().await?;
+                }
+                Err(Failed { failure, .. }) => {
+                    return Err(match failure {
+                        Failure::Unsent(e) | Failure::Engine(e) => self.unavailable(&e.to_string()),
+                        Failure::Client(message) => ForwardError::ClientBody(message),
+                        Failure::Request(message) => ForwardError::Request(message),
+                    })
+                }
             }
         };
-        let (parts, incoming) = response.into_parts();
-        let body = EngineBody { incoming, link: Some(link), pool: self.pool.clone() };
-        Ok(Response::from_parts(parts, body::engine(body)))
+        let body = EngineBody::new(link, head.framing, head.keep_alive, self.pool.clone());
+        Ok(Response::from_parts(head.parts, body::engine(body)))
     }
 
     /// An idle pooled connection that is still open, or a new one.
@@ -109,13 +112,13 @@ impl Upstream {
         }
     }
 
-    pub(super) async fn connect(&self) -> Result<Link, ForwardError> {
-        let stream = self.connector.connect().await.map_err(|e| self.unavailable(&e.to_string()))?;
-        let (sender, conn) = hyper::client::conn::http1::Builder::new()
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| self.unavailable(&error_chain(&e)))?;
-        Ok(Link { sender, conn: Box::new(conn), reused: false, closed: false })
+    async fn connect(&self) -> Result<Link, ForwardError> {
+        Ok(Link::new(self.open().await?))
+    }
+
+    /// A new connection to the engine.
+    pub(super) async fn open(&self) -> Result<Stream, ForwardError> {
+        self.connector.connect().await.map_err(|e| self.unavailable(&e.to_string()))
     }
 
     /// HTTP/1.1 needs a `Host`: the client's, or the engine's address.

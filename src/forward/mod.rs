@@ -15,6 +15,7 @@ mod own;
 mod pool;
 mod relay;
 mod tunnel;
+mod wire;
 
 pub use body::EngineBody;
 pub use client::Upstream;

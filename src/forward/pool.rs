@@ -4,69 +4,301 @@
 //! thread's runtime.
 
 use std::collections::VecDeque;
-use std::future::Future;
+use std::future::poll_fn;
+use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::task::Context;
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
-use http::{Request, Response};
-use hyper::body::Incoming;
-use hyper::client::conn::http1::SendRequest;
-use hyper::client::conn::TrySendError;
-use hyper_util::rt::TokioIo;
+use bytes::{Buf, Bytes, BytesMut};
+use http::{Method, Request};
+use http_body::Body as _;
 use parking_lot::{Mutex, MutexGuard};
+use tokio::io::AsyncWrite;
 
 use super::connector::Stream;
+use super::wire::{self, BodySize, Framing, Head};
 use crate::body::Body;
-
-pub(super) type Conn = hyper::client::conn::http1::Connection<TokioIo<Stream>, Body>;
 
 /// How long a pooled connection may stay idle: shorter than dockerd keeps idle connections, so
 /// sockgate closes them first.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const MAX_IDLE: usize = 256;
 
-/// One HTTP/1.1 connection to the engine: the sending half and the connection state machine,
-/// which whoever holds the link must poll for anything to happen.
+/// The first read from a connection asks for this much; reads that fill what they asked for
+/// double it, up to [`MAX_READ`], so a long answer is read in few calls.
+const FIRST_READ: usize = 8 * 1024;
+const MAX_READ: usize = 256 * 1024;
+/// Body frames up to this size are copied after the head, so that a small request goes out in
+/// one write; larger ones are written from where they are.
+const COPY_UP_TO: usize = 16 * 1024;
+
+/// One HTTP/1.1 connection to the engine, driven by whoever holds it: it sends one request at a
+/// time and reads its answer (see [`super::body::EngineBody`] for the answer's body).
 pub(super) struct Link {
-    pub(super) sender: SendRequest<Body>,
-    /// Boxed: the state machine and its buffers are large, and a link moves in and out of the pool
-    /// at every request.
-    pub(super) conn: Box<Conn>,
+    io: Stream,
+    /// Bytes read from the engine and not yet used.
+    pub(super) read: BytesMut,
+    read_size: usize,
+    /// What is to be written first: a request's head and small body frames, from `written` on.
+    out: BytesMut,
+    written: usize,
+    /// Some of the current request was written.
+    sent: bool,
+    /// What is to be written after `out`, in order.
+    queue: VecDeque<Bytes>,
+    /// The request body still being sent.
+    sending: Option<Sending>,
     /// Taken from the pool rather than just opened.
     pub(super) reused: bool,
-    /// The connection is finished (closed, failed or handed over): it is never polled again.
-    pub(super) closed: bool,
+}
+
+/// A request body on its way to the engine.
+struct Sending {
+    body: Body,
+    /// Bytes left to send under a `Content-Length`; `None` when it is sent chunked.
+    left: Option<u64>,
+    /// A frame was taken from the body: it cannot be sent again.
+    started: bool,
+}
+
+/// Why an exchange failed.
+pub(super) enum Failure {
+    /// Not a byte of the request reached the engine: it can be sent again on another connection.
+    Unsent(io::Error),
+    /// The engine's connection failed, or its answer is malformed.
+    Engine(io::Error),
+    /// The client's request body failed: the engine got a request cut short.
+    Client(String),
+    /// The request cannot be written as it is.
+    Request(String),
+}
+
+/// A failed exchange, and the request when it can be sent again.
+pub(super) struct Failed {
+    pub(super) failure: Failure,
+    pub(super) unsent: Option<Request<Body>>,
 }
 
 impl Link {
-    /// Sends `request` and drives the connection until the answer's head is in.
-    pub(super) async fn exchange(
-        &mut self,
-        request: Request<Body>,
-    ) -> Result<Response<Incoming>, TrySendError<Request<Body>>> {
-        let mut answer = std::pin::pin!(self.sender.try_send_request(request));
-        std::future::poll_fn(|cx| {
-            // The connection writes the request and reads the answer into the channel `answer`
-            // waits on.
-            self.drive(cx);
-            answer.as_mut().poll(cx)
-        })
-        .await
-    }
-
-    /// Lets the connection make progress; false once it is finished.
-    pub(super) fn drive(&mut self, cx: &mut Context<'_>) -> bool {
-        if !self.closed && Pin::new(&mut *self.conn).poll(cx).is_ready() {
-            self.closed = true;
+    pub(super) fn new(io: Stream) -> Link {
+        Link {
+            io,
+            read: BytesMut::new(),
+            read_size: FIRST_READ,
+            out: BytesMut::new(),
+            written: 0,
+            sent: false,
+            queue: VecDeque::new(),
+            sending: None,
+            reused: false,
         }
-        !self.closed
     }
 
-    /// Polls the connection once without waiting, so it notices a close and settles into idle;
-    /// true when it can take another request.
+    /// Sends `request` and reads the answer's head; the request's body goes on being sent while
+    /// the answer's body is read.
+    pub(super) async fn exchange(&mut self, request: Request<Body>) -> Result<Head, Failed> {
+        let (mut parts, body) = request.into_parts();
+        let size = if body.is_end_stream() {
+            BodySize::Empty
+        } else {
+            body.size_hint().exact().map_or(BodySize::Unknown, BodySize::Exact)
+        };
+        let target = parts.uri.path_and_query().map_or("/", |target| target.as_str());
+        self.out.clear();
+        self.written = 0;
+        self.sent = false;
+        self.queue.clear();
+        let framing = match wire::encode_head(&parts.method, target, &mut parts.headers, size, &mut self.out) {
+            Ok(framing) => framing,
+            Err(e) => return Err(Failed { failure: Failure::Request(e.to_string()), unsent: None }),
+        };
+        let (sending, unused) = match framing {
+            Framing::Length(length) => (Some(Sending { body, left: Some(length), started: false }), None),
+            Framing::Chunked => (Some(Sending { body, left: None, started: false }), None),
+            // Not sent (see `wire::encode_head`), but kept should the request be sent again.
+            Framing::Empty | Framing::Close => (None, Some(body)),
+        };
+        self.sending = sending;
+        let method = parts.method.clone();
+        match poll_fn(|cx| self.poll_exchange(cx, &method)).await {
+            Ok(head) => Ok(head),
+            Err(failure) => {
+                let unsent = match (&failure, self.sending.take(), unused) {
+                    (Failure::Unsent(_), Some(Sending { body, started: false, .. }), _)
+                    | (Failure::Unsent(_), None, Some(body)) => Some(Request::from_parts(parts, body)),
+                    _ => None,
+                };
+                let failure = match (failure, &unsent) {
+                    (Failure::Unsent(e), None) => Failure::Engine(e),
+                    (failure, _) => failure,
+                };
+                Err(Failed { failure, unsent })
+            }
+        }
+    }
+
+    fn poll_exchange(&mut self, cx: &mut Context<'_>, method: &Method) -> Poll<Result<Head, Failure>> {
+        // As much of the request as can go now; the rest goes while the answer is read, as the
+        // engine may answer (and wait for its answer to be read) before it has read it all.
+        if let Poll::Ready(Err(failure)) = self.poll_send(cx) {
+            return Poll::Ready(Err(failure));
+        }
+        loop {
+            if let Some(head) = wire::parse_head(&mut self.read, method).map_err(Failure::Engine)? {
+                return Poll::Ready(Ok(head));
+            }
+            match ready!(self.poll_fill(cx)) {
+                Ok(0) => {
+                    let closed = io::Error::new(io::ErrorKind::UnexpectedEof, "the engine closed the connection");
+                    return Poll::Ready(Err(Failure::Engine(closed)));
+                }
+                Ok(_) => {}
+                Err(e) => return Poll::Ready(Err(Failure::Engine(e))),
+            }
+        }
+    }
+
+    /// Whether the request's body is still being sent.
+    pub(super) fn is_sending(&self) -> bool {
+        self.sending.is_some() || self.written < self.out.len() || !self.queue.is_empty()
+    }
+
+    /// Writes what the request has ready; ready once all of it is written.
+    pub(super) fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failure>> {
+        // Before the head goes out, small frames the body has ready join it.
+        if self.written == 0 {
+            while self.queue.is_empty() && self.out.len() < COPY_UP_TO && self.sending.is_some() {
+                match self.poll_frame(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(failure)) => return Poll::Ready(Err(failure)),
+                    Poll::Pending => break,
+                }
+            }
+        }
+        loop {
+            ready!(self.poll_write_out(cx))?;
+            if self.sending.is_none() {
+                return Poll::Ready(Ok(()));
+            }
+            ready!(self.poll_frame(cx))?;
+        }
+    }
+
+    /// Takes the body's next frame, framed, into what is to be written.
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failure>> {
+        let Some(sending) = self.sending.as_mut() else { return Poll::Ready(Ok(())) };
+        let frame = ready!(Pin::new(&mut sending.body).poll_frame(cx));
+        let data = match frame {
+            None => {
+                match sending.left {
+                    Some(0) => {}
+                    Some(left) => {
+                        return Poll::Ready(Err(Failure::Client(format!("the body ended {left} bytes short"))))
+                    }
+                    None => self.push(Bytes::from_static(wire::LAST_CHUNK)),
+                }
+                self.sending = None;
+                return Poll::Ready(Ok(()));
+            }
+            Some(Err(e)) => return Poll::Ready(Err(Failure::Client(super::error_chain(&e)))),
+            // Trailers are not passed on.
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) if !data.is_empty() => data,
+                _ => return Poll::Ready(Ok(())),
+            },
+        };
+        sending.started = true;
+        match &mut sending.left {
+            Some(left) => {
+                // Never a byte more than the head announced: the rest would be read as a request.
+                let Some(rest) = left.checked_sub(data.len() as u64) else {
+                    return Poll::Ready(Err(Failure::Client("the body is longer than its Content-Length".into())));
+                };
+                *left = rest;
+                self.push(data);
+            }
+            None => {
+                self.push(wire::chunk_line(data.len()));
+                self.push(data);
+                self.push(Bytes::from_static(wire::CHUNK_END));
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Queues `bytes` to be written, copying small ones after the head when nothing waits before them.
+    fn push(&mut self, bytes: Bytes) {
+        if self.queue.is_empty() && self.out.len() + bytes.len() <= COPY_UP_TO {
+            self.out.extend_from_slice(&bytes);
+        } else {
+            self.queue.push_back(bytes);
+        }
+    }
+
+    /// Writes `out` and then the queue; ready once both are empty.
+    fn poll_write_out(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Failure>> {
+        loop {
+            let pending = &self.out[self.written..];
+            if pending.is_empty() && self.queue.is_empty() {
+                self.out.clear();
+                self.written = 0;
+                // A TLS stream may hold written bytes until flushed.
+                return Pin::new(&mut self.io).poll_flush(cx).map_err(Failure::Engine);
+            }
+            let mut slices = [IoSlice::new(pending), IoSlice::new(&[]), IoSlice::new(&[]), IoSlice::new(&[])];
+            let mut count = 1;
+            for bytes in self.queue.iter().take(slices.len() - 1) {
+                slices[count] = IoSlice::new(bytes);
+                count += 1;
+            }
+            let nothing_sent = !self.sent && !self.sending.as_ref().is_some_and(|s| s.started);
+            let result = ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]));
+            let mut n = match result {
+                Ok(0) => return Poll::Ready(Err(Failure::Engine(io::ErrorKind::WriteZero.into()))),
+                Ok(n) => {
+                    self.sent = true;
+                    n
+                }
+                Err(e) if nothing_sent => return Poll::Ready(Err(Failure::Unsent(e))),
+                Err(e) => return Poll::Ready(Err(Failure::Engine(e))),
+            };
+            let from_out = n.min(pending.len());
+            self.written += from_out;
+            n -= from_out;
+            while n > 0 {
+                let Some(front) = self.queue.front_mut() else { break };
+                let step = n.min(front.len());
+                front.advance(step);
+                n -= step;
+                if front.is_empty() {
+                    self.queue.pop_front();
+                }
+            }
+        }
+    }
+
+    /// Reads more of the engine's bytes into `read`; `0` when the engine closed the connection.
+    pub(super) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.read.capacity() - self.read.len() < 1024 {
+            self.read.reserve(self.read_size);
+        }
+        let space = self.read.capacity() - self.read.len();
+        let n = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read))?;
+        if n == space && self.read_size < MAX_READ {
+            self.read_size *= 2;
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    /// True when the connection can take another request: the last exchange is complete and the
+    /// engine has neither closed it nor sent anything unasked.
     fn reusable(&mut self) -> bool {
-        self.drive(&mut Context::from_waker(std::task::Waker::noop())) && self.sender.is_ready()
+        if self.is_sending() || !self.read.is_empty() {
+            return false;
+        }
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        self.poll_fill(&mut cx).is_pending()
     }
 }
 
@@ -97,6 +329,11 @@ impl Pool {
             return;
         }
         link.reused = true;
+        // An idle connection keeps no large buffer a long answer grew; the next answer starts small.
+        link.read_size = FIRST_READ;
+        if link.read.capacity() > 2 * FIRST_READ {
+            link.read = BytesMut::new();
+        }
         let now = Instant::now();
         let mut idle = self.lock();
         idle.push_back((link, now));
@@ -124,3 +361,6 @@ impl Pool {
         drop(expired);
     }
 }
+
+#[cfg(test)]
+mod tests;

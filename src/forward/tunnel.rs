@@ -11,8 +11,7 @@ use hyper_util::rt::TokioIo;
 
 use super::client::Upstream;
 use super::headers::strip_hop_by_hop;
-use super::pool::Link;
-use super::ForwardError;
+use super::{error_chain, ForwardError};
 use crate::body::{self, Body};
 
 impl Upstream {
@@ -26,8 +25,11 @@ impl Upstream {
         // A hijacked connection is new and never pooled: its own task drives it until the tunnel
         // takes it over.
         self.set_host(&mut outgoing);
-        let Link { mut sender, conn, .. } = self.connect().await?;
-        let conn = *conn;
+        let stream = self.open().await?;
+        let (mut sender, conn) = hyper::client::conn::http1::Builder::new()
+            .handshake::<_, Body>(TokioIo::new(stream))
+            .await
+            .map_err(|e| self.unavailable(&error_chain(&e)))?;
         self.tunnels().spawn(async move {
             if let Err(e) = conn.with_upgrades().await {
                 tracing::debug!("engine connection ended: {e}");

@@ -1,0 +1,248 @@
+//! A link against a scripted engine on the other end of a socket pair.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http_body::Frame;
+use http_body_util::BodyExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+use super::*;
+use crate::body;
+use crate::forward::body::EngineBody;
+
+const PING: &[u8] =
+    b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Length: 2\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nOK";
+
+type Outcome = Result<(), Box<dyn std::error::Error>>;
+
+fn pair() -> io::Result<(Link, UnixStream)> {
+    let (ours, engine) = UnixStream::pair()?;
+    Ok((Link::new(Stream::Unix(ours)), engine))
+}
+
+fn request(method: Method, target: &'static str, body: Body) -> Request<Body> {
+    let mut request = Request::new(body);
+    *request.method_mut() = method;
+    *request.uri_mut() = http::Uri::from_static(target);
+    request.headers_mut().insert(header::HOST, HeaderValue::from_static("docker"));
+    request
+}
+
+/// A body of unknown length that yields `frames`.
+struct Frames(VecDeque<&'static [u8]>);
+
+impl http_body::Body for Frames {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<io::Result<Frame<Bytes>>>> {
+        Poll::Ready(self.0.pop_front().map(|data| Ok(Frame::data(Bytes::from_static(data)))))
+    }
+}
+
+fn frames(parts: &[&'static [u8]]) -> Body {
+    body::engine(Frames(parts.iter().copied().collect()))
+}
+
+/// Reads from the engine's side until `end` has been read, or the connection ends.
+async fn read_until(engine: &mut UnixStream, seen: &mut Vec<u8>, end: &[u8]) {
+    let mut buf = [0u8; 65536];
+    while !seen.windows(end.len()).any(|w| w == end) {
+        match engine.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+async fn exchange(link: &mut Link, request: Request<Body>) -> Result<Head, String> {
+    link.exchange(request).await.map_err(|failed| match failed.failure {
+        Failure::Unsent(e) => format!("unsent: {e}"),
+        Failure::Engine(e) => format!("engine: {e}"),
+        Failure::Client(m) => format!("client: {m}"),
+        Failure::Request(m) => format!("request: {m}"),
+    })
+}
+
+async fn read_body(link: Link, head: Head, pool: &Arc<Pool>) -> Result<Vec<u8>, io::Error> {
+    let body = EngineBody::new(link, head.framing, head.keep_alive, pool.clone());
+    Ok(body.collect().await?.to_bytes().to_vec())
+}
+
+#[tokio::test]
+async fn an_answer_read_to_its_end_puts_the_connection_back_for_the_next_request() -> Outcome {
+    let (mut link, mut engine) = pair()?;
+    let pool = Arc::new(Pool::new(0));
+    let script = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            read_until(&mut engine, &mut seen, b"\r\n\r\n").await;
+            engine.write_all(PING).await?;
+            seen.clear();
+        }
+        Ok::<_, io::Error>(engine)
+    });
+    let head = exchange(&mut link, request(Method::GET, "/_ping", body::full(Bytes::new()))).await?;
+    assert_eq!((head.parts.status.as_u16(), head.parts.headers["api-version"].as_bytes()), (200, &b"1.41"[..]));
+    assert_eq!(read_body(link, head, &pool).await?, b"OK");
+    let mut link = pool.take().ok_or("the connection was not pooled")?;
+    assert!(link.reused);
+    let head = exchange(&mut link, request(Method::GET, "/_ping", body::full(Bytes::new()))).await?;
+    assert_eq!(read_body(link, head, &pool).await?, b"OK");
+    script.await??;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_small_body_goes_out_with_its_head_in_one_write() -> Outcome {
+    let (mut link, mut engine) = pair()?;
+    let json = br#"{"Image":"busybox"}"#;
+    let mut post = request(Method::POST, "/containers/create", body::full(&json[..]));
+    post.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(json.len()));
+    let script = tokio::spawn(async move {
+        let mut buf = vec![0u8; 65536];
+        let n = engine.read(&mut buf).await?;
+        engine.write_all(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n").await?;
+        buf.truncate(n);
+        Ok::<_, io::Error>((buf, engine))
+    });
+    let head = exchange(&mut link, post).await?;
+    assert_eq!(head.parts.status.as_u16(), 201);
+    let (first_read, _engine) = script.await??;
+    let expected = format!(
+        "POST /containers/create HTTP/1.1\r\nhost: docker\r\ncontent-length: {}\r\n\r\n{}",
+        json.len(),
+        String::from_utf8_lossy(json)
+    );
+    assert_eq!(String::from_utf8_lossy(&first_read), expected);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_body_of_unknown_length_goes_chunked() -> Outcome {
+    let (mut link, mut engine) = pair()?;
+    let script = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        read_until(&mut engine, &mut seen, b"0\r\n\r\n").await;
+        engine.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").await?;
+        Ok::<_, io::Error>(seen)
+    });
+    let head = exchange(&mut link, request(Method::POST, "/build", frames(&[b"ab", b"", b"cde"]))).await?;
+    assert_eq!(head.parts.status.as_u16(), 200);
+    let seen = script.await??;
+    assert_eq!(
+        String::from_utf8_lossy(&seen),
+        "POST /build HTTP/1.1\r\nhost: docker\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_body_longer_than_its_content_length_is_cut_at_the_length() -> Outcome {
+    let (mut link, mut engine) = pair()?;
+    let mut post = request(Method::POST, "/images/load", frames(&[b"hel", b"lo", b"GET / HTTP/1.1\r\n\r\n"]));
+    post.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(4));
+    let failed = exchange(&mut link, post).await.err().ok_or("the body was sent")?;
+    assert!(failed.starts_with("client: "), "{failed}");
+    drop(link);
+    let mut seen = Vec::new();
+    engine.read_to_end(&mut seen).await?;
+    // Refused before or after the head went out, never a byte past the length.
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(seen.is_empty() || seen.ends_with("\r\n\r\nhel"), "the engine got {seen:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_answer_is_read_while_a_large_body_is_still_being_sent() -> Outcome {
+    const BODY: usize = 8 << 20;
+    const ANSWER: usize = 2 << 20;
+    let (mut link, mut engine) = pair()?;
+    let pool = Arc::new(Pool::new(0));
+    // As dockerd importing an image: progress is written while the upload is still read, and the
+    // engine stops reading until its progress is read.
+    let script = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        read_until(&mut engine, &mut seen, b"\r\n\r\n").await;
+        engine.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n").await?;
+        let chunk = vec![b'p'; 64 * 1024];
+        for _ in 0..ANSWER / chunk.len() {
+            engine.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).await?;
+            engine.write_all(&chunk).await?;
+            engine.write_all(b"\r\n").await?;
+        }
+        let head_end = seen.windows(4).position(|w| w == b"\r\n\r\n").map_or(0, |at| at + 4);
+        let mut body = seen.len() - head_end;
+        let mut buf = vec![0u8; 65536];
+        while body < BODY {
+            body += engine.read(&mut buf).await?;
+        }
+        engine.write_all(b"0\r\n\r\n").await?;
+        Ok::<_, io::Error>((body, engine))
+    });
+    let mut post = request(Method::POST, "/images/create?fromSrc=-", body::full(vec![b'x'; BODY]));
+    post.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(BODY));
+    let answer = tokio::time::timeout(Duration::from_secs(20), async {
+        let head = exchange(&mut link, post).await?;
+        read_body(link, head, &pool).await.map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|_| "the exchange stalled".to_string())??;
+    assert_eq!(answer.len(), ANSWER);
+    let (received, _engine) = script.await??;
+    assert_eq!(received, BODY);
+    assert!(pool.take().is_some(), "the connection was not pooled after a complete exchange");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_connection_the_engine_closed_is_not_lent_and_a_request_on_it_comes_back_unsent() -> Outcome {
+    let (link, engine) = pair()?;
+    let pool = Pool::new(0);
+    pool.put(link);
+    drop(engine);
+    // The runtime learns of the close when it next polls for events.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(pool.take().is_none(), "a closed connection was lent");
+    let (mut link, engine) = pair()?;
+    drop(engine);
+    let failed = link.exchange(request(Method::GET, "/_ping", body::full(Bytes::new()))).await.err().ok_or("sent")?;
+    assert!(matches!(failed.failure, Failure::Unsent(_)));
+    let unsent = failed.unsent.ok_or("the request was not given back")?;
+    assert_eq!(unsent.uri(), "/_ping");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_malformed_or_cut_answer_fails_and_its_connection_is_dropped() -> Outcome {
+    let (mut link, mut engine) = pair()?;
+    let script = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        read_until(&mut engine, &mut seen, b"\r\n\r\n").await;
+        let _ =
+            engine.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\nhello").await;
+    });
+    let failed =
+        exchange(&mut link, request(Method::GET, "/_ping", body::full(Bytes::new()))).await.err().ok_or("read")?;
+    assert!(failed.starts_with("engine: "), "{failed}");
+    script.await?;
+
+    let (mut link, mut engine) = pair()?;
+    let pool = Arc::new(Pool::new(0));
+    let script = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        read_until(&mut engine, &mut seen, b"\r\n\r\n").await;
+        let _ = engine.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhel").await;
+    });
+    let head = exchange(&mut link, request(Method::GET, "/containers/json", body::full(Bytes::new()))).await?;
+    let error = read_body(link, head, &pool).await.err().ok_or("a cut answer was read whole")?;
+    assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+    assert!(pool.take().is_none());
+    script.await?;
+    Ok(())
+}

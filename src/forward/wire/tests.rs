@@ -1,0 +1,306 @@
+use super::*;
+use proptest::prelude::*;
+
+/// dockerd's answer to `GET /_ping`, byte for byte, then the next answer's first bytes.
+const PING: &[u8] = b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nCache-Control: no-cache, no-store, must-revalidate\r\n\
+Docker-Experimental: false\r\nOstype: linux\r\nPragma: no-cache\r\nServer: Docker/20.10.24+dfsg1 (linux)\r\n\
+Date: Mon, 07 Dec 2026 07:16:27 GMT\r\nContent-Length: 2\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nOKHTTP/1.1";
+
+fn head(bytes: &[u8], method: &Method) -> io::Result<Option<Head>> {
+    parse_head(&mut BytesMut::from(bytes), method)
+}
+
+fn framing_of(bytes: &str) -> io::Result<(Framing, bool)> {
+    let head = head(bytes.as_bytes(), &Method::GET)?.ok_or_else(|| invalid("incomplete"))?;
+    Ok((head.framing, head.keep_alive))
+}
+
+fn encoded(method: Method, headers: &[(&'static str, &'static str)], size: BodySize) -> io::Result<(String, Framing)> {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        map.append(HeaderName::from_static(name), HeaderValue::from_static(value));
+    }
+    let mut out = BytesMut::new();
+    let framing = encode_head(&method, "/v1.41/containers/json?all=1", &mut map, size, &mut out)?;
+    Ok((String::from_utf8_lossy(&out).into_owned(), framing))
+}
+
+/// Everything `decoder` makes of `pieces` fed one after the other, then of the connection's end
+/// when `closed`.
+fn decode_all(mut decoder: Decoder, pieces: &[&[u8]], closed: bool) -> io::Result<(Vec<u8>, bool, BytesMut)> {
+    let mut buf = BytesMut::new();
+    let mut body = Vec::new();
+    for piece in pieces {
+        buf.extend_from_slice(piece);
+        loop {
+            match decoder.decode(&mut buf)? {
+                Decoded::Data(data) => {
+                    assert!(!data.is_empty(), "an empty data frame");
+                    body.extend_from_slice(&data);
+                }
+                Decoded::End => return Ok((body, true, buf)),
+                Decoded::More => break,
+            }
+        }
+    }
+    let ended = closed && decoder.eof()? == Decoded::End;
+    Ok((body, ended, buf))
+}
+
+#[test]
+fn a_request_without_a_body_is_its_head_alone() -> io::Result<()> {
+    let (head, framing) =
+        encoded(Method::GET, &[("host", "docker"), ("user-agent", "Docker-Client/20.10")], BodySize::Empty)?;
+    assert_eq!(
+        head,
+        "GET /v1.41/containers/json?all=1 HTTP/1.1\r\nhost: docker\r\nuser-agent: Docker-Client/20.10\r\n\r\n"
+    );
+    assert_eq!(framing, Framing::Empty);
+    Ok(())
+}
+
+#[test]
+fn a_body_is_framed_by_its_content_length_or_chunked() -> io::Result<()> {
+    let (head, framing) = encoded(Method::POST, &[("content-length", "5")], BodySize::Exact(5))?;
+    assert_eq!((head.matches("content-length: 5").count(), framing), (1, Framing::Length(5)));
+    let (head, framing) = encoded(Method::POST, &[], BodySize::Exact(7))?;
+    assert!(head.contains("content-length: 7\r\n"), "{head}");
+    assert_eq!(framing, Framing::Length(7));
+    // The client sent its body chunked: it goes on chunked, whatever coding the client named.
+    let (head, framing) = encoded(Method::POST, &[("transfer-encoding", "gzip, chunked")], BodySize::Unknown)?;
+    assert!(head.contains("transfer-encoding: chunked\r\n") && !head.contains("gzip"), "{head}");
+    assert_eq!(framing, Framing::Chunked);
+    // A length the body is read by already, though its size is not known beforehand.
+    let (_, framing) = encoded(Method::POST, &[("content-length", "9")], BodySize::Unknown)?;
+    assert_eq!(framing, Framing::Length(9));
+    // As hyper's client: GET, HEAD and CONNECT of unknown length go without a body.
+    let (head, framing) = encoded(Method::GET, &[], BodySize::Unknown)?;
+    assert!(!head.contains("transfer-encoding"), "{head}");
+    assert_eq!(framing, Framing::Empty);
+    let (_, framing) = encoded(Method::POST, &[("content-length", "0")], BodySize::Empty)?;
+    assert_eq!(framing, Framing::Empty);
+    Ok(())
+}
+
+#[test]
+fn a_request_whose_length_disagrees_with_its_body_is_refused() {
+    for (headers, size) in [
+        (&[("content-length", "5")][..], BodySize::Exact(6)),
+        (&[("content-length", "5")][..], BodySize::Empty),
+        (&[("content-length", "5"), ("content-length", "6")][..], BodySize::Unknown),
+        (&[("content-length", "+5")][..], BodySize::Unknown),
+        (&[("content-length", "5x")][..], BodySize::Unknown),
+    ] {
+        assert!(encoded(Method::POST, headers, size).is_err(), "{headers:?} {size:?}");
+    }
+}
+
+#[test]
+fn dockerds_ping_answer_is_read_whole_in_one_piece_or_byte_by_byte() -> io::Result<()> {
+    for split in 0..PING.len() {
+        let mut buf = BytesMut::from(&PING[..split]);
+        let parsed = match parse_head(&mut buf, &Method::GET)? {
+            Some(parsed) => {
+                buf.extend_from_slice(&PING[split..]);
+                parsed
+            }
+            None => {
+                buf.extend_from_slice(&PING[split..]);
+                parse_head(&mut buf, &Method::GET)?.ok_or_else(|| invalid("incomplete"))?
+            }
+        };
+        assert_eq!(parsed.parts.status, StatusCode::OK);
+        let names: Vec<&str> = parsed.parts.headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names.len(), 9, "{names:?}");
+        assert_eq!(parsed.parts.headers["api-version"], "1.41");
+        assert_eq!(parsed.parts.headers["ostype"], "linux");
+        assert_eq!(parsed.parts.headers["server"], "Docker/20.10.24+dfsg1 (linux)");
+        assert_eq!((parsed.framing, parsed.keep_alive), (Framing::Length(2), true));
+        // The body and what follows it stay in the buffer.
+        assert_eq!(&buf[..], b"OKHTTP/1.1");
+    }
+    Ok(())
+}
+
+#[test]
+fn interim_answers_are_skipped_but_a_switch_of_protocols_is_not() -> io::Result<()> {
+    let mut buf =
+        BytesMut::from(&b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"[..]);
+    let parsed = parse_head(&mut buf, &Method::POST)?.ok_or_else(|| invalid("incomplete"))?;
+    assert_eq!((parsed.parts.status, parsed.framing, parsed.keep_alive), (StatusCode::CREATED, Framing::Empty, true));
+    assert!(buf.is_empty());
+    let mut buf = BytesMut::from(&b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 2"[..]);
+    assert!(parse_head(&mut buf, &Method::POST)?.is_none());
+    let switched = head(b"HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\nraw", &Method::POST)?
+        .ok_or_else(|| invalid("incomplete"))?;
+    assert_eq!((switched.parts.status.as_u16(), switched.framing, switched.keep_alive), (101, Framing::Empty, false));
+    Ok(())
+}
+
+#[test]
+fn answers_without_a_body_have_none_whatever_their_headers_say() -> io::Result<()> {
+    let to_head =
+        head(b"HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n", &Method::HEAD)?.ok_or_else(|| invalid("incomplete"))?;
+    assert_eq!(to_head.framing, Framing::Empty);
+    assert_eq!(framing_of("HTTP/1.1 204 No Content\r\nContent-Length: 20\r\n\r\n")?, (Framing::Empty, true));
+    assert_eq!(framing_of("HTTP/1.1 304 Not Modified\r\n\r\n")?, (Framing::Empty, true));
+    Ok(())
+}
+
+#[test]
+fn framing_follows_the_answers_headers() -> io::Result<()> {
+    assert_eq!(framing_of("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")?, (Framing::Chunked, true));
+    assert_eq!(framing_of("HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked \r\n\r\n")?, (Framing::Chunked, true));
+    assert_eq!(
+        framing_of("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\nContent-Length: 5\r\n\r\n")?,
+        (Framing::Length(5), true)
+    );
+    assert_eq!(
+        framing_of("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: Close\r\n\r\n")?,
+        (Framing::Length(5), false)
+    );
+    assert_eq!(
+        framing_of("HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n")?,
+        (Framing::Close, false)
+    );
+    assert_eq!(framing_of("HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\n")?, (Framing::Length(5), false));
+    Ok(())
+}
+
+#[test]
+fn ambiguous_or_malformed_answers_are_errors() {
+    for answer in [
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nFolded: a\r\n b\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nBad Name: a\r\n\r\n",
+        "HTTP/1.1 2000 OK\r\n\r\n",
+        "HTTP/2 200 OK\r\n\r\n",
+    ] {
+        assert!(framing_of(answer).is_err(), "{answer:?} was read");
+    }
+}
+
+#[test]
+fn a_head_that_never_ends_is_refused_at_the_limit() {
+    let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nX-Long: "[..]);
+    buf.extend_from_slice(&vec![b'a'; MAX_HEAD_BYTES]);
+    assert!(parse_head(&mut buf, &Method::GET).is_err());
+}
+
+#[test]
+fn a_length_delimited_body_ends_at_its_length() -> io::Result<()> {
+    let (body, ended, rest) = decode_all(Decoder::Length(5), &[b"he", b"lloHTTP"], false)?;
+    assert_eq!((&body[..], ended, &rest[..]), (&b"hello"[..], true, &b"HTTP"[..]));
+    // Cut short by the engine.
+    assert!(decode_all(Decoder::Length(5), &[b"hel"], true).is_err());
+    Ok(())
+}
+
+#[test]
+fn a_body_read_until_close_ends_when_the_engine_closes() -> io::Result<()> {
+    let (body, ended, _) = decode_all(Decoder::Close, &[b"raw ", b"stream"], true)?;
+    assert_eq!((&body[..], ended), (&b"raw stream"[..], true));
+    Ok(())
+}
+
+#[test]
+fn a_chunked_body_as_go_writes_it() -> io::Result<()> {
+    let wire: &[u8] = b"5\r\nhello\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\nHTTP";
+    let expected = b"helloabcdefghijklmnopqrstuvwxyz";
+    let (body, ended, rest) = decode_all(Decoder::Chunked(Chunk::Size), &[wire], false)?;
+    assert_eq!((&body[..], ended, &rest[..]), (&expected[..], true, &b"HTTP"[..]));
+    let bytes: Vec<&[u8]> = wire.chunks(1).collect();
+    let (body, ended, rest) = decode_all(Decoder::Chunked(Chunk::Size), &bytes, false)?;
+    // Fed a byte at a time, it stops before what follows the body.
+    assert_eq!((&body[..], ended, &rest[..]), (&expected[..], true, &b""[..]));
+    // Extensions and trailers are read and dropped.
+    let wire: &[u8] = b"5 ;name=value\r\nhello\r\n0;last\r\nX-Trailer: 1\r\nX-Other: 2\r\n\r\n";
+    let (body, ended, rest) = decode_all(Decoder::Chunked(Chunk::Size), &[wire], false)?;
+    assert_eq!((&body[..], ended, rest.is_empty()), (&b"hello"[..], true, true));
+    Ok(())
+}
+
+#[test]
+fn malformed_chunked_bodies_are_errors() {
+    for wire in [
+        &b"5\r\nhelloX\r\n0\r\n\r\n"[..],
+        b"5\r\nhello\r\r\n0\r\n\r\n",
+        b"5\nhello\r\n0\r\n\r\n",
+        b"x\r\n",
+        b"\r\n",
+        b"-5\r\n",
+        b"5x\r\n",
+        b"5\r5\r\n",
+        b"0x5\r\n",
+        b"11111111111111111\r\nhello",
+        b"0\r\nX-Trailer: a\rb\r\n\r\n",
+    ] {
+        assert!(
+            decode_all(Decoder::Chunked(Chunk::Size), &[wire], false).is_err(),
+            "{:?} was read",
+            String::from_utf8_lossy(wire)
+        );
+    }
+    // Cut short by the engine.
+    assert!(decode_all(Decoder::Chunked(Chunk::Size), &[b"5\r\nhel"], true).is_err());
+    // A size line or trailers that never end.
+    assert!(decode_all(Decoder::Chunked(Chunk::Size), &[&vec![b'1'; MAX_CHUNK_LINE + 10]], false).is_err());
+    let mut trailers = b"0\r\n".to_vec();
+    for _ in 0..MAX_TRAILER_BYTES / 8 + 1 {
+        trailers.extend_from_slice(b"X-A: 1\r\n");
+    }
+    assert!(decode_all(Decoder::Chunked(Chunk::Size), &[&trailers], false).is_err());
+}
+
+#[test]
+fn the_largest_chunk_size_is_read_and_one_digit_more_refused() -> io::Result<()> {
+    let mut buf = BytesMut::from(&b"ffffffffffffffff\r\nab"[..]);
+    let mut decoder = Decoder::Chunked(Chunk::Size);
+    assert_eq!(decoder.decode(&mut buf)?, Decoded::Data(Bytes::from_static(b"ab")));
+    assert_eq!(decoder, Decoder::Chunked(Chunk::Data(u64::MAX - 2)));
+    Ok(())
+}
+
+proptest! {
+    /// Any body, chunked in any sizes and delivered in any pieces, decodes to itself and leaves
+    /// what follows it in the buffer.
+    #[test]
+    fn chunked_bodies_decode_to_what_was_chunked(
+        chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..300), 0..8),
+        cuts in proptest::collection::vec(1usize..64, 1..40),
+        upper in any::<bool>(),
+    ) {
+        let mut wire = Vec::new();
+        for chunk in &chunks {
+            let size = if upper { format!("{:X}", chunk.len()) } else { format!("{:x}", chunk.len()) };
+            wire.extend_from_slice(size.as_bytes());
+            wire.extend_from_slice(b"\r\n");
+            wire.extend_from_slice(chunk);
+            wire.extend_from_slice(b"\r\n");
+        }
+        wire.extend_from_slice(LAST_CHUNK);
+        wire.extend_from_slice(b"NEXT");
+        let mut pieces = Vec::new();
+        let mut at = 0;
+        for cut in cuts.iter().cycle() {
+            if at >= wire.len() {
+                break;
+            }
+            let end = (at + cut).min(wire.len());
+            pieces.push(&wire[at..end]);
+            at = end;
+        }
+        let (body, ended, rest) = decode_all(Decoder::Chunked(Chunk::Size), &pieces, false).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(body, chunks.concat());
+        prop_assert!(ended);
+        // What came in the same pieces as the end stays; what came after was never fed.
+        prop_assert!(b"NEXT".starts_with(&rest));
+    }
+}
