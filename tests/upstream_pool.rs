@@ -127,3 +127,93 @@ async fn connections_the_engine_closed_are_replaced_without_failing_a_request() 
     assert_eq!(connections(&stub), [1, 2, 3, 3], "{:?}", stub.seen());
     stub.stop();
 }
+
+/// An engine whose answers to `GET /containers/json` are `answers`, in order, each noted with the
+/// number of the connection it went out on; other requests get a version.
+async fn scripted_engine(path: &Path, answers: Vec<&'static [u8]>) -> std::sync::Arc<std::sync::Mutex<Vec<usize>>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const VERSION: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 58\r\n\r\n\
+{\"ApiVersion\":\"1.41\",\"MinAPIVersion\":\"1.12\",\"Os\":\"linux\"}\n";
+    let listener = tokio::net::UnixListener::bind(path).unwrap();
+    let answers = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::from(answers)));
+    let used = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let noted = used.clone();
+    tokio::spawn(async move {
+        for connection in 0.. {
+            let Ok((mut stream, _)) = listener.accept().await else { return };
+            let (answers, noted) = (answers.clone(), noted.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head: Vec<u8> = seen.drain(..end + 4).collect();
+                        let answer = if head.windows(16).any(|w| w == b"/containers/json") {
+                            noted.lock().unwrap().push(connection);
+                            answers
+                                .lock()
+                                .unwrap()
+                                .pop_front()
+                                .unwrap_or(b"HTTP/1.1 500 No more\r\nContent-Length: 0\r\n\r\n")
+                        } else {
+                            VERSION
+                        };
+                        if stream.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+            });
+        }
+    });
+    used
+}
+
+const LIST: &[u8] = b"GET /containers/json HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n";
+const GOOD_LIST: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 3\r\n\r\n[]\n";
+
+/// sockgate, with one worker, in front of a [`scripted_engine`] that answers `answers`.
+async fn scripted(
+    answers: Vec<&'static [u8]>,
+) -> (tempfile::TempDir, Gateway, std::sync::Arc<std::sync::Mutex<Vec<usize>>>) {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = dir.path().join("engine.sock");
+    let used = scripted_engine(&engine, answers).await;
+    let gw = Gateway::start_with_workers(&dir.path().join("gw.sock"), &engine, FULL_ACCESS, dir.path(), 1).await;
+    (dir, gw, used)
+}
+
+/// The next list is answered whole, on another engine connection than the one before it.
+async fn next_list_on_a_new_connection(gw: &Gateway, used: &std::sync::Mutex<Vec<usize>>) {
+    let listed = in_process::raw(&gw.socket, LIST).await;
+    assert_eq!(in_process::status(&listed), 200, "{listed}");
+    assert!(listed.ends_with("[]\n"), "{listed}");
+    let used = used.lock().unwrap().clone();
+    assert_eq!(used.len(), 2);
+    assert_ne!(used[0], used[1], "the next request went out on the connection the bad answer came on");
+}
+
+#[tokio::test]
+async fn an_answer_framed_ambiguously_is_a_502_and_its_engine_connection_is_never_used_again() {
+    let ambiguous: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n0\r\n\r\n[]\n";
+    let (_dir, gw, used) = scripted(vec![ambiguous, GOOD_LIST]).await;
+    let refused = in_process::raw(&gw.socket, LIST).await;
+    assert_eq!(in_process::status(&refused), 502, "{refused}");
+    assert!(refused.contains("\"message\"") && refused.contains("Transfer-Encoding"), "{refused}");
+    next_list_on_a_new_connection(&gw, &used).await;
+}
+
+#[tokio::test]
+async fn a_malformed_chunk_cuts_the_answer_and_its_engine_connection_is_never_used_again() {
+    // The chunk says 2 bytes and 3 follow: the third would otherwise be read as the next answer.
+    let malformed: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n[]X\r\n0\r\n\r\n";
+    let (_dir, gw, used) = scripted(vec![malformed, GOOD_LIST]).await;
+    // The client's connection closes before its answer is complete, or before any of it.
+    let cut = in_process::raw(&gw.socket, LIST).await;
+    assert!(!cut.contains('X') && !cut.ends_with("0\r\n\r\n"), "a malformed answer was passed on: {cut:?}");
+    next_list_on_a_new_connection(&gw, &used).await;
+}

@@ -121,6 +121,20 @@ fn the_cli_works_through_a_tls_upstream() {
     let out = docker_at(&socket, &["exec", "-i", &name, "cat"], Some(b"data\nmore data\n"));
     assert!(out.success() && out.stdout == "data\nmore data\n", "{out}\n--- sockgate A ---\n{}", gateway.stderr());
 
+    // Megabytes both ways through both hops: an image saved (an answer streamed down) and loaded
+    // back (a request body streamed up), by ID so that no tag moves.
+    let id = real_docker(&["image", "inspect", "--format", "{{.Id}}", TEST_IMAGE]).unwrap().ok().unwrap();
+    let id = id.stdout.trim();
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("image.tar");
+    let tar = tar.to_str().unwrap();
+    let out = docker_at(&socket, &["save", "-o", tar, id], None);
+    assert!(out.success(), "{out}\n--- sockgate A ---\n{}", gateway.stderr());
+    let size = std::fs::metadata(tar).unwrap().len();
+    assert!(size > 1 << 20, "the saved image is {size} bytes");
+    let out = docker_at(&socket, &["load", "-i", tar], None);
+    assert!(out.success() && out.stdout.contains(id), "{out}\n--- sockgate A ---\n{}", gateway.stderr());
+
     // B saw every request as coming from A's certificate.
     let seen = setup.engine.wait_for_log("allowed client=\"CN=gateway-a 127.0.0.1:", 0, LOG_WAIT).unwrap();
     for operation in ["operation=system.version", "operation=containers.create", "operation=exec.start"] {
