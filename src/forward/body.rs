@@ -69,7 +69,7 @@ impl http_body::Body for EngineBody {
                 }
             }
             let decoded = match this.decoder.decode(&mut link.read) {
-                Ok(Decoded::More) => match link.poll_fill(cx) {
+                Ok(Decoded::More) => match link.poll_fill(cx, this.decoder.exact_left()) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(Ok(0)) => this.decoder.eof(),
                     Poll::Ready(Ok(_)) => continue,

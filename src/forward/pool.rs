@@ -27,7 +27,7 @@ const MAX_IDLE: usize = 256;
 
 /// The first read from a connection asks for this much; reads that fill what they asked for
 /// double it, up to [`MAX_READ`], so a long answer is read in few calls.
-const FIRST_READ: usize = 8 * 1024;
+const FIRST_READ: usize = 32 * 1024;
 const MAX_READ: usize = 256 * 1024;
 /// Body frames up to this size are copied after the head, so that a small request goes out in
 /// one write; larger ones are written from where they are.
@@ -148,7 +148,7 @@ impl Link {
             if let Some(head) = wire::parse_head(&mut self.read, method).map_err(Failure::Engine)? {
                 return Poll::Ready(Ok(head));
             }
-            match ready!(self.poll_fill(cx)) {
+            match ready!(self.poll_fill(cx, None)) {
                 Ok(0) => {
                     let closed = io::Error::new(io::ErrorKind::UnexpectedEof, "the engine closed the connection");
                     return Poll::Ready(Err(Failure::Engine(closed)));
@@ -279,9 +279,14 @@ impl Link {
     }
 
     /// Reads more of the engine's bytes into `read`; `0` when the engine closed the connection.
-    pub(super) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.read.capacity() - self.read.len() < 1024 {
-            self.read.reserve(self.read_size);
+    /// `expected`: how many more bytes the answer is known to have, so that one read can take them.
+    pub(super) fn poll_fill(&mut self, cx: &mut Context<'_>, expected: Option<u64>) -> Poll<io::Result<usize>> {
+        let space = self.read.capacity() - self.read.len();
+        // Room for a little more than is expected: a read that fills its buffer leaves the
+        // socket marked readable, and the next read would find nothing.
+        let wanted = expected.map_or(0, |left| usize::try_from(left).unwrap_or(MAX_READ).min(MAX_READ) + 1024);
+        if space < 1024 || space < wanted {
+            self.read.reserve(wanted.max(self.read_size));
         }
         let space = self.read.capacity() - self.read.len();
         let n = ready!(tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read))?;
@@ -298,7 +303,7 @@ impl Link {
             return false;
         }
         let mut cx = Context::from_waker(std::task::Waker::noop());
-        self.poll_fill(&mut cx).is_pending()
+        self.poll_fill(&mut cx, None).is_pending()
     }
 }
 
