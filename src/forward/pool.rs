@@ -285,7 +285,9 @@ impl Link {
         // Room for a little more than is expected: a read that fills its buffer leaves the
         // socket marked readable, and the next read would find nothing.
         let wanted = expected.map_or(0, |left| usize::try_from(left).unwrap_or(MAX_READ).min(MAX_READ) + 1024);
-        if space < 1024 || space < wanted {
+        // Room for at least half a read as large as the last ones, so that an answer of a few
+        // tens of kilobytes is read in one call rather than into the ends of earlier buffers.
+        if space < wanted.max(self.read_size / 2) {
             self.read.reserve(wanted.max(self.read_size));
         }
         let space = self.read.capacity() - self.read.len();
