@@ -298,10 +298,15 @@ impl Link {
         Poll::Ready(Ok(n))
     }
 
+    /// Whether the last exchange is complete: its request all sent, nothing read beyond its answer.
+    fn is_complete(&self) -> bool {
+        !self.is_sending() && self.read.is_empty()
+    }
+
     /// True when the connection can take another request: the last exchange is complete and the
     /// engine has neither closed it nor sent anything unasked.
     fn reusable(&mut self) -> bool {
-        if self.is_sending() || !self.read.is_empty() {
+        if !self.is_complete() {
             return false;
         }
         let mut cx = Context::from_waker(std::task::Waker::noop());
@@ -331,8 +336,10 @@ impl Pool {
         shard.lock()
     }
 
+    /// Keeps `link` for another request if its exchange is complete; whether the engine closed it
+    /// meanwhile is checked when it is taken.
     pub(super) fn put(&self, mut link: Link) {
-        if !link.reusable() {
+        if !link.is_complete() {
             return;
         }
         link.reused = true;
