@@ -45,6 +45,8 @@ mod body;
 mod child;
 #[path = "proxy/cpu.rs"]
 mod cpu;
+#[path = "proxy/instructions.rs"]
+mod instructions;
 #[path = "proxy/limits.rs"]
 mod limits;
 #[path = "proxy/load.rs"]
@@ -259,6 +261,17 @@ async fn run(config: &Config) -> anyhow::Result<()> {
             }
         }
     }
+    if c.phases.contains(&Phase::Instructions) && !c.direct_only && !c.smoke {
+        match (instructions::find(), oha::find()) {
+            (Some((valgrind, control)), Some(oha)) => {
+                counted_instructions(&valgrind, &control, &oha, dir.path(), &stub_socket, c)?
+            }
+            _ => println!(
+                "\ninstructions: valgrind, callgrind_control or oha not found (`apt-get install valgrind`, \
+                 `cargo install oha`); its phase is left out"
+            ),
+        }
+    }
     let wrote: Vec<String> = p
         .all()
         .map(|proxy| {
@@ -274,6 +287,52 @@ async fn run(config: &Config) -> anyhow::Result<()> {
 }
 
 /// Prints the limits phase's findings.
+/// The instructions phase: sockgate, then nginx, each under callgrind (see [`instructions`]).
+fn counted_instructions(
+    valgrind: &Path,
+    control: &Path,
+    oha: &Path,
+    dir: &Path,
+    stub_socket: &Path,
+    c: &Config,
+) -> anyhow::Result<()> {
+    let out = instructions::out_dir(dir)?;
+    let policy = policy(dir)?;
+    let listen = dir.join("sockgate-callgrind.sock");
+    // Not spinning: a worker waiting for the next request would count its polls as work.
+    let mut command = child::sockgate_command(&c.bin, &listen, stub_socket, &policy);
+    command.args(["--spin-us", "0"]).env("SOCKGATE_LOG", "warn");
+    let wrapped = instructions::under_callgrind(valgrind, &command, &out, "sockgate");
+    let proxy = Proxy::start("sockgate (callgrind)", wrapped, &listen)?;
+    let sockgate = instructions::per_request(&proxy, control, oha, &out, "sockgate")?;
+    drop(proxy);
+    let nginx = match &c.nginx {
+        Some(bin) => {
+            let listen = dir.join("nginx-callgrind.sock");
+            let (mut command, _) = nginx::command(bin, &out, &listen, stub_socket)?;
+            // One process serving the requests itself: callgrind_control cannot reach the
+            // workers a master forks under valgrind.
+            command.args(["-g", "master_process off;"]);
+            let wrapped = instructions::under_callgrind(valgrind, &command, &out, "nginx");
+            let proxy = nginx::started(wrapped, &listen, 0)?;
+            Some(instructions::per_request(&proxy, control, oha, &out, "nginx")?)
+        }
+        None => None,
+    };
+    println!(
+        "\ninstructions per proxied GET /_ping in user space (callgrind, {} requests by oha on 4 connections \
+         after a warm-up): sockgate {}{}",
+        report::thousands(instructions::REQUESTS as f64),
+        report::thousands(sockgate),
+        nginx.map_or(String::new(), |n| format!(
+            ", nginx {} (sockgate/nginx {:.2}x)",
+            report::thousands(n),
+            sockgate / n
+        )),
+    );
+    Ok(())
+}
+
 fn caller_limits(l: &limits::Limits) {
     println!(
         "\nper-caller limits: `--max-connections-per-caller {}` on loopback TCP, where a caller is its source \

@@ -118,10 +118,15 @@ impl Proxy {
         &self.socket
     }
 
+    /// Its process and those it has forked as of now (nginx's workers).
+    pub fn pids(&self) -> Vec<u32> {
+        let pid = self.child.id();
+        [pid].into_iter().chain(children(pid)).collect()
+    }
+
     /// Its CPU time and that of the processes it has forked as of now (nginx's workers).
     pub fn cpu(&self, tick: Duration) -> Cpu {
-        let pid = self.child.id();
-        Cpu::of([pid].into_iter().chain(children(pid)).collect(), tick)
+        Cpu::of(self.pids(), tick)
     }
 
     /// Waits until it has forked `n` processes (nginx's workers), or fails with its last output.

@@ -29,6 +29,22 @@ pub fn from_env(auto: bool) -> Option<PathBuf> {
 /// Starts `bin` in the foreground, proxying `listen` to `upstream`, with its files in `dir/nginx`,
 /// and returns once its socket takes connections and all its workers are running.
 pub fn start(bin: &Path, dir: &Path, listen: &Path, upstream: &Path) -> anyhow::Result<Proxy> {
+    let (command, workers) = command(bin, dir, listen, upstream)?;
+    started(command, listen, workers)
+}
+
+/// Starts `command`, made by [`command`], and waits for its `workers`.
+pub fn started(command: Command, listen: &Path, workers: usize) -> anyhow::Result<Proxy> {
+    let mut nginx = Proxy::start("nginx", command, listen)?;
+    // The master forks its workers after it has bound the socket; the CPU accounting of the first
+    // phase must find them all.
+    nginx.wait_for_children(workers)?;
+    Ok(nginx)
+}
+
+/// The command that runs `bin` as [`start`] does, with its config written, and how many workers
+/// it starts.
+pub fn command(bin: &Path, dir: &Path, listen: &Path, upstream: &Path) -> anyhow::Result<(Command, usize)> {
     let home = dir.join("nginx");
     std::fs::create_dir(&home).with_context(|| format!("creating `{}`", home.display()))?;
     let conf = home.join("nginx.conf");
@@ -40,11 +56,7 @@ pub fn start(bin: &Path, dir: &Path, listen: &Path, upstream: &Path) -> anyhow::
     // `-p` and `-e`: relative paths resolve in the temp dir, and what nginx logs before it has
     // read `error_log` goes to the drained stderr, not to the packaged log directory.
     command.arg("-p").arg(&home).arg("-e").arg("stderr").arg("-c").arg(&conf);
-    let mut nginx = Proxy::start("nginx", command, listen)?;
-    // The master forks its workers after it has bound the socket; the CPU accounting of the first
-    // phase must find them all.
-    nginx.wait_for_children(workers)?;
-    Ok(nginx)
+    Ok((command, workers))
 }
 
 /// The config: a reverse proxy as one would write it for a Docker socket, tuned only where

@@ -18,10 +18,12 @@ pub enum Phase {
     Limits,
     /// `ping32` and `list32` again, driven by oha, a load generator outside the bench's process.
     Oha,
+    /// Instructions per proxied `/_ping`, sockgate's and nginx's, counted by callgrind.
+    Instructions,
 }
 
 /// Every phase, in the order a run measures them.
-pub const ALL: [Phase; 10] = [
+pub const ALL: [Phase; 11] = [
     Phase::Ping1,
     Phase::Ping32,
     Phase::List32,
@@ -32,6 +34,7 @@ pub const ALL: [Phase; 10] = [
     Phase::Memory,
     Phase::Limits,
     Phase::Oha,
+    Phase::Instructions,
 ];
 
 impl Phase {
@@ -47,6 +50,7 @@ impl Phase {
             Phase::Memory => "memory",
             Phase::Limits => "limits",
             Phase::Oha => "oha",
+            Phase::Instructions => "instructions",
         }
     }
 
