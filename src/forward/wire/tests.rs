@@ -304,3 +304,109 @@ proptest! {
         prop_assert!(b"NEXT".starts_with(&rest));
     }
 }
+
+/// An answer as read: its status, its fields, its body, and whether the body ended.
+type Read = (u16, Vec<(String, Vec<u8>)>, Vec<u8>, bool);
+
+/// What reading `answer` to a `GET` comes to, fed in pieces of the sizes `cuts` gives (cycled);
+/// `None` when it failed.
+fn read_answer(answer: &[u8], cuts: &[usize]) -> Option<Read> {
+    let mut buf = BytesMut::new();
+    let mut pieces = cuts.iter().cycle().scan(0usize, |at, cut| {
+        let start = (*at).min(answer.len());
+        *at = start + cut.max(&1);
+        Some(&answer[start..(*at).min(answer.len())])
+    });
+    let head = loop {
+        if let Some(head) = parse_head(&mut buf, &Method::GET).ok()? {
+            break head;
+        }
+        let piece = pieces.next()?;
+        if piece.is_empty() {
+            return None;
+        }
+        buf.extend_from_slice(piece);
+    };
+    let fields = head.parts.headers.iter().map(|(n, v)| (n.to_string(), v.as_bytes().to_vec())).collect();
+    let mut decoder = Decoder::new(head.framing);
+    let mut body = Vec::new();
+    loop {
+        match decoder.decode(&mut buf).ok()? {
+            Decoded::Data(data) => body.extend_from_slice(&data),
+            Decoded::End => return Some((head.parts.status.as_u16(), fields, body, true)),
+            Decoded::More => match pieces.next() {
+                Some(piece) if !piece.is_empty() => buf.extend_from_slice(piece),
+                _ => {
+                    let ended = decoder.eof().ok()? == Decoded::End;
+                    return Some((head.parts.status.as_u16(), fields, body, ended));
+                }
+            },
+        }
+    }
+}
+
+/// Answers as an engine might send them, and many it should not: a status line, fields that
+/// frame the body or do not, and a body made of the bytes framing is made of.
+fn answers() -> impl Strategy<Value = Vec<u8>> {
+    let field = prop_oneof![
+        Just(b"Transfer-Encoding: chunked".to_vec()),
+        (0u64..40).prop_map(|n| format!("Content-Length: {n}").into_bytes()),
+        Just(b"Connection: close".to_vec()),
+        Just(b"Content-Type: application/json".to_vec()),
+        proptest::collection::vec(
+            prop_oneof![Just(b'a'), Just(b':'), Just(b' '), Just(b'\r'), Just(b','), Just(b'1')],
+            0..12
+        ),
+    ];
+    let status = prop_oneof![
+        Just("HTTP/1.1 200 OK"),
+        Just("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK"),
+        Just("HTTP/1.1 204 No Content"),
+        Just("HTTP/1.0 200 OK")
+    ];
+    // Whole chunks, last chunks, trailer fields and line ends, with stray bytes between them.
+    let token = prop_oneof![
+        proptest::collection::vec(any::<u8>(), 1..12).prop_map(|data| {
+            let mut chunk = format!("{:x}\r\n", data.len()).into_bytes();
+            chunk.extend_from_slice(&data);
+            chunk.extend_from_slice(b"\r\n");
+            chunk
+        }),
+        Just(b"0\r\n\r\n".to_vec()),
+        Just(b"0;x=1\r\nX-Trailer: 1\r\n\r\n".to_vec()),
+        Just(b"\r\n".to_vec()),
+        proptest::collection::vec(
+            prop_oneof![Just(b'5'), Just(b'F'), Just(b'\r'), Just(b'\n'), Just(b';'), any::<u8>()],
+            1..4
+        ),
+    ];
+    let body = proptest::collection::vec(token, 0..6).prop_map(|tokens| tokens.concat());
+    (status, proptest::collection::vec(field, 0..4), body).prop_map(|(status, fields, body)| {
+        let mut answer = status.as_bytes().to_vec();
+        for field in fields {
+            answer.extend_from_slice(b"\r\n");
+            answer.extend_from_slice(&field);
+        }
+        answer.extend_from_slice(b"\r\n\r\n");
+        answer.extend_from_slice(&body);
+        answer
+    })
+}
+
+proptest! {
+    /// However the engine's bytes arrive, whole or a few at a time, they read the same: the same
+    /// head and body, the same end, or a failure both ways; and a body never holds more bytes than
+    /// came after its head.
+    #[test]
+    fn an_answer_reads_the_same_whole_or_in_pieces(
+        answer in answers(),
+        cuts in proptest::collection::vec(1usize..9, 1..16),
+    ) {
+        let whole = read_answer(&answer, &[answer.len()]);
+        let pieces = read_answer(&answer, &cuts);
+        if let Some((_, _, body, _)) = &whole {
+            prop_assert!(body.len() <= answer.len());
+        }
+        prop_assert_eq!(whole, pieces);
+    }
+}
