@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::http1::{Incoming, IncomingError};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
-use hyper::body::Incoming;
 
 /// A request or response body.
 pub struct Body {
@@ -30,7 +30,7 @@ type EngineFrames = Pin<Box<dyn http_body::Body<Data = Bytes, Error = std::io::E
 enum Kind {
     /// A client's request body, its first frame already read (see [`request`]).
     Request(Option<Frame<Bytes>>, Incoming),
-    Streamed(Incoming),
+    Streamed(hyper::body::Incoming),
     Engine(EngineFrames),
     Full(Option<Bytes>),
 }
@@ -51,7 +51,7 @@ pub fn engine(body: impl http_body::Body<Data = Bytes, Error = std::io::Error> +
 pub enum BodyError {
     /// The client's request body is malformed or was cut short: the client's error, not the engine's.
     #[error("{0}")]
-    Client(hyper::Error),
+    Client(IncomingError),
     /// A body from the engine failed.
     #[error(transparent)]
     Engine(Box<dyn std::error::Error + Send + Sync>),
@@ -63,7 +63,7 @@ pub fn request(first: Option<Frame<Bytes>>, incoming: Incoming) -> Body {
 }
 
 /// An answer streamed from the engine (one that did not switch protocols), passed on frame by frame.
-pub fn streamed(incoming: Incoming) -> Body {
+pub fn streamed(incoming: hyper::body::Incoming) -> Body {
     Body { kind: Kind::Streamed(incoming), counter: None, on_drop: None, held: None }
 }
 

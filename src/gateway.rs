@@ -9,14 +9,13 @@ use bytes::Bytes;
 use http::request::Parts;
 use http::{header, HeaderValue, Method, Request, Response, Uri};
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
-use hyper::upgrade::OnUpgrade;
 
 use crate::body::{self, Body};
 use crate::classify::{Classified, Operation};
 use crate::decide::Mode;
 use crate::error::{self, GatewayError};
 use crate::forward::{self, Upstream};
+use crate::http1::{Incoming, OnUpgrade};
 use crate::identify::Identity;
 use crate::inspect::{self, Reads, Resolved};
 use crate::judge;

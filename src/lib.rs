@@ -55,6 +55,7 @@ pub mod forward;
 pub mod gateway;
 pub mod glob;
 pub mod hangup;
+pub mod http1;
 pub mod identify;
 pub mod inspect;
 pub mod interfaces;

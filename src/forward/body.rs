@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 
 use super::pool::{Failure, Link, Pool};
-use super::wire::{Decoded, Decoder, Framing};
+use crate::http1::{Decoded, Decoder, Framing};
 
 /// An answer's body from the engine. Reading it drives the engine connection, which also sends
 /// what is left of the request's body; read to its end, it puts the connection back in the pool.

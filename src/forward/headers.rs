@@ -4,6 +4,8 @@
 
 use http::header::{self, HeaderMap, HeaderName};
 
+pub use crate::http1::connection_options;
+
 /// Removes the headers that describe one connection rather than the message (RFC 9110 section
 /// 7.6.1): `Connection` and every field it names, plus the well-known hop-by-hop fields.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
@@ -50,11 +52,6 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
             | "keep-alive"
             | "proxy-connection"
     )
-}
-
-/// The options the `Connection` header fields list, trimmed.
-pub fn connection_options(headers: &HeaderMap) -> impl Iterator<Item = &str> {
-    headers.get_all(header::CONNECTION).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim)
 }
 
 #[cfg(test)]

@@ -6,12 +6,12 @@
 use http::header::{self, HeaderValue};
 use http::request::Parts;
 use http::{Request, Response, StatusCode};
-use hyper::upgrade::OnUpgrade;
 
 use super::client::Upstream;
 use super::headers::strip_hop_by_hop;
 use super::ForwardError;
 use crate::body::Body;
+use crate::http1::OnUpgrade;
 use crate::normalize::Target;
 
 impl Upstream {

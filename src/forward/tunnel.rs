@@ -6,13 +6,13 @@
 
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
-use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
 use super::client::Upstream;
 use super::headers::strip_hop_by_hop;
 use super::{error_chain, ForwardError};
 use crate::body::{self, Body};
+use crate::http1::OnUpgrade;
 
 impl Upstream {
     /// Sends `outgoing`, a request that asks to hijack the connection, on a connection of its
@@ -60,16 +60,20 @@ impl Upstream {
 
 /// Copies bytes both ways between the client's and the engine's hijacked connections until both
 /// directions are done. An EOF on one side is passed on as a write shutdown on the other.
-async fn tunnel(client_side: OnUpgrade, engine_side: OnUpgrade) {
-    let (client, engine) = tokio::join!(client_side, engine_side);
+async fn tunnel(client_side: OnUpgrade, engine_side: hyper::upgrade::OnUpgrade) {
+    let (client, engine) = tokio::join!(client_side.upgraded(), engine_side);
     let (client, engine) = match (client, engine) {
         (Ok(client), Ok(engine)) => (client, engine),
-        (Err(e), _) | (_, Err(e)) => {
+        (Err(e), _) => {
+            tracing::warn!("hijacked connection failed before the tunnel opened: {e}");
+            return;
+        }
+        (_, Err(e)) => {
             tracing::warn!("hijacked connection failed before the tunnel opened: {e}");
             return;
         }
     };
-    let mut client = TokioIo::new(client);
+    let mut client = client;
     let mut engine = TokioIo::new(engine);
     match tokio::io::copy_bidirectional(&mut client, &mut engine).await {
         Ok((up, down)) => tracing::debug!(bytes_to_engine = up, bytes_to_client = down, "tunnel closed"),

@@ -10,7 +10,6 @@
 //! again. A TLS stream keeps its own buffer of decrypted bytes, which readiness would not show, so
 //! TLS connections are never parked.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::sync::Arc;
@@ -18,16 +17,13 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 
-use hyper::body::Incoming;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
 use super::callers::{Holder, Kind};
+use super::http::Finished;
 use super::watch::{Busy, Verdict, Watch, Watched, PARK_AFTER};
 use super::woken::OnWake;
 use super::ListenerState;
@@ -35,11 +31,12 @@ use crate::body::Body;
 use crate::error::GatewayError;
 use crate::gateway::{Caller, Gateway};
 use crate::hangup::HangUp;
+use crate::http1::Incoming;
 use crate::identify::containers::Directory;
 use crate::identify::Identity;
 
 /// The largest request head (request line and headers) accepted, as Go's `DefaultMaxHeaderBytes`.
-pub const MAX_HEADER_BYTES: usize = 1024 * 1024;
+pub const MAX_HEADER_BYTES: usize = crate::http1::request::MAX_HEAD_BYTES;
 
 /// How long a refused connection's close may take.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -118,11 +115,7 @@ struct Served {
 
 impl Served {
     /// Answers one request, judged as the caller is now, by the profiles as they are now.
-    async fn answer(
-        self: Arc<Served>,
-        request: hyper::Request<Incoming>,
-        busy: Busy,
-    ) -> Result<hyper::Response<Body>, Infallible> {
+    async fn answer(self: Arc<Served>, request: http::Request<Incoming>, busy: Busy) -> http::Response<Body> {
         self.caller.refresh(&self.directory).await;
         let profiles = self.state.profiles();
         let (profile, policy) = profiles.select(&self.caller.identity());
@@ -131,10 +124,10 @@ impl Served {
         let Some(permit) = self.holder.take_request(limit) else {
             let refused = GatewayError::CallerBusy { caller: self.holder.key().to_string(), limit };
             let response = self.gateway.refuse(&self.caller, profile, &request, &refused);
-            return Ok(response.map(|body| body.holding(busy)));
+            return response.map(|body| body.holding(busy));
         };
         let response = self.gateway.handle(&self.caller, profile, &policy, request).await;
-        Ok(response.map(|body| body.holding((busy, permit))))
+        response.map(|body| body.holding((busy, permit)))
     }
 }
 
@@ -223,24 +216,12 @@ async fn session<I: Park>(
     let watch = &served.watch;
     // Per session: a parked connection holds no second handle on its socket.
     let mut hang_up = io.hang_up();
-    let service = {
-        let served = served.clone();
-        service_fn(move |request| {
-            let busy = served.watch.request();
-            served.clone().answer(request, busy)
-        })
+    let answer = |request| {
+        let busy = watch.request();
+        served.clone().answer(request, busy)
     };
-    let mut connection = http1::Builder::new()
-        .timer(TokioTimer::new())
-        // The head's deadline is the watch's: hyper's would count idle time as head time.
-        .header_read_timeout(None)
-        .max_buf_size(MAX_HEADER_BYTES)
-        .keep_alive(true)
-        // A client that shut down its sending side after its request still gets the answer, as
-        // from dockerd; one that left altogether is noticed by `hang_up` (see `crate::hangup`).
-        .half_close(true)
-        .serve_connection(TokioIo::new(Watched::new(io, unread, watch.clone())), service)
-        .with_upgrades();
+    let connection = super::http::serve(Watched::new(io, unread, watch.clone()), answer, stop);
+    let mut connection = std::pin::pin!(connection);
     let mut next_check = watch.first_check();
     let result = loop {
         // What rarely happens, polled only when one of them woke the task (see `super::woken`),
@@ -253,16 +234,14 @@ async fn session<I: Park>(
             }
         });
         let rare = tokio::select! {
-            result = &mut connection => break result,
+            result = connection.as_mut() => break result,
             rare = rare => rare,
         };
         match rare {
             // Gone: whatever the connection was answering is dropped, the engine connection with it.
             Rare::HangUp => return Ended::Closed,
-            Rare::Stop => {
-                std::pin::Pin::new(&mut connection).graceful_shutdown();
-                break (&mut connection).await;
-            }
+            // Between requests the connection ends now; with one in flight, once it is answered.
+            Rare::Stop => break connection.as_mut().await,
             Rare::Check => match watch.check(tokio::time::Instant::now()) {
                 Verdict::Until(when) => {
                     next_check = when;
@@ -271,7 +250,7 @@ async fn session<I: Park>(
                     // `crate::hangup`).
                     hang_up.watch(watch.is_busy());
                 }
-                // The stream now reads as ended: hyper, idle, finishes and hands it back.
+                // The stream now reads as ended: the server, idle, finishes and hands it back.
                 Verdict::Park => watch.start_parking(),
                 Verdict::Idle => {
                     served.holder.closed_idle();
@@ -286,26 +265,21 @@ async fn session<I: Park>(
     };
     let parked = watch.take_parking();
     match result {
-        // Parked between requests; or with part of a pipelined request head read, which hyper
-        // took for a message cut short: it answers none, and the next session reads it again.
-        Ok(()) if parked => {}
-        Err(e) if parked && e.is_incomplete_message() => {}
-        Ok(()) => return Ended::Closed,
+        // Parked between requests, perhaps with part of a pipelined request head read: the next
+        // session reads it first.
+        Ok(Finished::Ended(watched, read)) if parked => {
+            let (io, rest) = watched.into_parts();
+            Ended::Parked(io, joined(read, rest))
+        }
+        Ok(_) => Ended::Closed,
         Err(e) => {
             tracing::debug!(client = %identity, "connection ended: {e}");
-            return Ended::Closed;
+            Ended::Closed
         }
-    }
-    match connection.into_parts() {
-        Some(parts) => {
-            let (io, rest) = parts.io.into_inner().into_parts();
-            Ended::Parked(io, joined(parts.read_buf, rest))
-        }
-        None => Ended::Closed,
     }
 }
 
-/// Bytes hyper had read and not used, then those it was given back and did not read again.
+/// Bytes the server had read and not used, then those it was given back and did not read again.
 fn joined(read: Bytes, rest: Bytes) -> Bytes {
     if read.is_empty() {
         return rest;

@@ -11,6 +11,7 @@ mod bind;
 mod callers;
 mod connection;
 mod drain;
+mod http;
 mod reload;
 mod start;
 mod watch;

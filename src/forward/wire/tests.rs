@@ -1,4 +1,5 @@
 use super::*;
+use crate::http1::{Decoded, Decoder};
 use proptest::prelude::*;
 
 /// dockerd's answer to `GET /_ping`, byte for byte, then the next answer's first bytes.
@@ -23,28 +24,6 @@ fn encoded(method: Method, headers: &[(&'static str, &'static str)], size: BodyS
     let mut out = BytesMut::new();
     let framing = encode_head(&method, "/v1.41/containers/json?all=1", &mut map, size, &mut out)?;
     Ok((String::from_utf8_lossy(&out).into_owned(), framing))
-}
-
-/// Everything `decoder` makes of `pieces` fed one after the other, then of the connection's end
-/// when `closed`.
-fn decode_all(mut decoder: Decoder, pieces: &[&[u8]], closed: bool) -> io::Result<(Vec<u8>, bool, BytesMut)> {
-    let mut buf = BytesMut::new();
-    let mut body = Vec::new();
-    for piece in pieces {
-        buf.extend_from_slice(piece);
-        loop {
-            match decoder.decode(&mut buf)? {
-                Decoded::Data(data) => {
-                    assert!(!data.is_empty(), "an empty data frame");
-                    body.extend_from_slice(&data);
-                }
-                Decoded::End => return Ok((body, true, buf)),
-                Decoded::More => break,
-            }
-        }
-    }
-    let ended = closed && decoder.eof()? == Decoded::End;
-    Ok((body, ended, buf))
 }
 
 #[test]
@@ -192,117 +171,6 @@ fn a_head_that_never_ends_is_refused_at_the_limit() {
     let mut buf = BytesMut::from(&b"HTTP/1.1 200 OK\r\nX-Long: "[..]);
     buf.extend_from_slice(&vec![b'a'; MAX_HEAD_BYTES]);
     assert!(parse_head(&mut buf, &Method::GET).is_err());
-}
-
-#[test]
-fn a_length_delimited_body_ends_at_its_length() -> io::Result<()> {
-    let (body, ended, rest) = decode_all(Decoder::Length(5), &[b"he", b"lloHTTP"], false)?;
-    assert_eq!((&body[..], ended, &rest[..]), (&b"hello"[..], true, &b"HTTP"[..]));
-    // Cut short by the engine.
-    assert!(decode_all(Decoder::Length(5), &[b"hel"], true).is_err());
-    Ok(())
-}
-
-#[test]
-fn a_body_read_until_close_ends_when_the_engine_closes() -> io::Result<()> {
-    let (body, ended, _) = decode_all(Decoder::Close, &[b"raw ", b"stream"], true)?;
-    assert_eq!((&body[..], ended), (&b"raw stream"[..], true));
-    Ok(())
-}
-
-#[test]
-fn a_chunked_body_as_go_writes_it() -> io::Result<()> {
-    let wire: &[u8] = b"5\r\nhello\r\n1a\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\n\r\nHTTP";
-    let expected = b"helloabcdefghijklmnopqrstuvwxyz";
-    let (body, ended, rest) = decode_all(Decoder::Chunked(Chunk::Size), &[wire], false)?;
-    assert_eq!((&body[..], ended, &rest[..]), (&expected[..], true, &b"HTTP"[..]));
-    let bytes: Vec<&[u8]> = wire.chunks(1).collect();
-    let (body, ended, rest) = decode_all(Decoder::Chunked(Chunk::Size), &bytes, false)?;
-    // Fed a byte at a time, it stops before what follows the body.
-    assert_eq!((&body[..], ended, &rest[..]), (&expected[..], true, &b""[..]));
-    // Extensions and trailers are read and dropped.
-    let wire: &[u8] = b"5 ;name=value\r\nhello\r\n0;last\r\nX-Trailer: 1\r\nX-Other: 2\r\n\r\n";
-    let (body, ended, rest) = decode_all(Decoder::Chunked(Chunk::Size), &[wire], false)?;
-    assert_eq!((&body[..], ended, rest.is_empty()), (&b"hello"[..], true, true));
-    Ok(())
-}
-
-#[test]
-fn malformed_chunked_bodies_are_errors() {
-    for wire in [
-        &b"5\r\nhelloX\r\n0\r\n\r\n"[..],
-        b"5\r\nhello\r\r\n0\r\n\r\n",
-        b"5\nhello\r\n0\r\n\r\n",
-        b"x\r\n",
-        b"\r\n",
-        b"-5\r\n",
-        b"5x\r\n",
-        b"5\r5\r\n",
-        b"0x5\r\n",
-        b"11111111111111111\r\nhello",
-        b"0\r\nX-Trailer: a\rb\r\n\r\n",
-    ] {
-        assert!(
-            decode_all(Decoder::Chunked(Chunk::Size), &[wire], false).is_err(),
-            "{:?} was read",
-            String::from_utf8_lossy(wire)
-        );
-    }
-    // Cut short by the engine.
-    assert!(decode_all(Decoder::Chunked(Chunk::Size), &[b"5\r\nhel"], true).is_err());
-    // A size line or trailers that never end.
-    assert!(decode_all(Decoder::Chunked(Chunk::Size), &[&vec![b'1'; MAX_CHUNK_LINE + 10]], false).is_err());
-    let mut trailers = b"0\r\n".to_vec();
-    for _ in 0..MAX_TRAILER_BYTES / 8 + 1 {
-        trailers.extend_from_slice(b"X-A: 1\r\n");
-    }
-    assert!(decode_all(Decoder::Chunked(Chunk::Size), &[&trailers], false).is_err());
-}
-
-#[test]
-fn the_largest_chunk_size_is_read_and_one_digit_more_refused() -> io::Result<()> {
-    let mut buf = BytesMut::from(&b"ffffffffffffffff\r\nab"[..]);
-    let mut decoder = Decoder::Chunked(Chunk::Size);
-    assert_eq!(decoder.decode(&mut buf)?, Decoded::Data(Bytes::from_static(b"ab")));
-    assert_eq!(decoder, Decoder::Chunked(Chunk::Data(u64::MAX - 2)));
-    Ok(())
-}
-
-proptest! {
-    /// Any body, chunked in any sizes and delivered in any pieces, decodes to itself and leaves
-    /// what follows it in the buffer.
-    #[test]
-    fn chunked_bodies_decode_to_what_was_chunked(
-        chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..300), 0..8),
-        cuts in proptest::collection::vec(1usize..64, 1..40),
-        upper in any::<bool>(),
-    ) {
-        let mut wire = Vec::new();
-        for chunk in &chunks {
-            let size = if upper { format!("{:X}", chunk.len()) } else { format!("{:x}", chunk.len()) };
-            wire.extend_from_slice(size.as_bytes());
-            wire.extend_from_slice(b"\r\n");
-            wire.extend_from_slice(chunk);
-            wire.extend_from_slice(b"\r\n");
-        }
-        wire.extend_from_slice(LAST_CHUNK);
-        wire.extend_from_slice(b"NEXT");
-        let mut pieces = Vec::new();
-        let mut at = 0;
-        for cut in cuts.iter().cycle() {
-            if at >= wire.len() {
-                break;
-            }
-            let end = (at + cut).min(wire.len());
-            pieces.push(&wire[at..end]);
-            at = end;
-        }
-        let (body, ended, rest) = decode_all(Decoder::Chunked(Chunk::Size), &pieces, false).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        prop_assert_eq!(body, chunks.concat());
-        prop_assert!(ended);
-        // What came in the same pieces as the end stays; what came after was never fed.
-        prop_assert!(b"NEXT".starts_with(&rest));
-    }
 }
 
 /// An answer as read: its status, its fields, its body, and whether the body ended.

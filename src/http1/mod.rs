@@ -1,0 +1,308 @@
+//! HTTP/1.1 without I/O (RFC 9112), as both of sockgate's sides speak it: how a message's body
+//! is framed and unframed, shared by the engine's client (`crate::forward`) and the listeners'
+//! server (`crate::serve`), and the server's side of a message head: a client's request head read
+//! ([`request`]) and the answer's head written ([`answer`]). Its client's and server's bodies
+//! travel as [`Incoming`]; a connection handed over on `101` travels as [`Upgraded`].
+//!
+//! It is stricter than a general-purpose implementation: ambiguous framing (both
+//! `Content-Length` and `Transfer-Encoding`, lengths that differ, a coding other than `chunked`, a
+//! malformed chunk) is an error, never a guess, so that no byte of one message can be read as
+//! part of the next. It judges nothing.
+
+pub mod answer;
+mod incoming;
+pub mod request;
+mod upgrade;
+
+use std::io;
+
+use bytes::{Bytes, BytesMut};
+use http::header::{self, HeaderMap};
+
+pub use incoming::{Feed, Incoming, IncomingError};
+pub use upgrade::{OnUpgrade, Pending, Upgraded};
+
+/// Writes `headers` as header fields, then the empty line that ends a head.
+pub fn write_fields(headers: &HeaderMap, out: &mut BytesMut) {
+    for (name, value) in headers.iter() {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// What a message's `Transfer-Encoding` and `Content-Length` fields say of its body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Declared {
+    Chunked,
+    Length(u64),
+    /// Neither field.
+    Neither,
+}
+
+/// Why a message's framing fields cannot be read one way only (RFC 9112 section 6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ambiguous {
+    /// `Transfer-Encoding` in an HTTP/1.0 message.
+    TransferEncodingOnHttp10,
+    /// Both `Transfer-Encoding` and `Content-Length`.
+    Both,
+    /// A coding other than a single `chunked`.
+    Coding,
+    /// A `Content-Length` that is not one decimal number.
+    Length,
+}
+
+/// What the framing fields of a message sent as `version` declare, refusing what is ambiguous.
+pub fn declared(version: http::Version, headers: &HeaderMap) -> Result<Declared, Ambiguous> {
+    let has_length = headers.contains_key(header::CONTENT_LENGTH);
+    if headers.contains_key(header::TRANSFER_ENCODING) {
+        if version != http::Version::HTTP_11 {
+            return Err(Ambiguous::TransferEncodingOnHttp10);
+        }
+        if has_length {
+            return Err(Ambiguous::Both);
+        }
+        let mut codings = headers.get_all(header::TRANSFER_ENCODING).iter();
+        return match (codings.next(), codings.next()) {
+            (Some(coding), None) if coding.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked") => {
+                Ok(Declared::Chunked)
+            }
+            _ => Err(Ambiguous::Coding),
+        };
+    }
+    if has_length {
+        return content_length(headers).map(Declared::Length).ok_or(Ambiguous::Length);
+    }
+    Ok(Declared::Neither)
+}
+
+/// The options the `Connection` header fields list, trimmed.
+pub fn connection_options(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers.get_all(header::CONNECTION).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim)
+}
+
+/// The longest chunk-size line (size and extensions) read.
+const MAX_CHUNK_LINE: usize = 4096;
+/// The most bytes of trailer fields after a chunked body; they are read and dropped.
+const MAX_TRAILER_BYTES: usize = 64 * 1024;
+
+/// How a message's body is delimited on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body.
+    Empty,
+    Length(u64),
+    Chunked,
+    /// Everything until the sender closes (answers only).
+    Close,
+}
+
+pub fn invalid(message: impl Into<String>) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message.into())
+}
+
+/// The line that opens a chunk of `length` bytes.
+pub fn chunk_line(length: usize) -> Bytes {
+    Bytes::from(format!("{length:x}\r\n"))
+}
+
+/// What ends a chunk's data.
+pub const CHUNK_END: &[u8] = b"\r\n";
+
+/// The last chunk, with no trailer fields.
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// The `Content-Length` of a message: every field and every comma-separated value in them must
+/// be the same decimal number; `None` when one is not.
+pub fn content_length(headers: &HeaderMap) -> Option<u64> {
+    let mut length = None;
+    for value in headers.get_all(header::CONTENT_LENGTH) {
+        for part in value.as_bytes().split(|&b| b == b',') {
+            let part = part.trim_ascii();
+            if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let n = part.iter().fold(0u64, |n, &d| n * 10 + u64::from(d - b'0'));
+            if length.is_some_and(|l| l != n) {
+                return None;
+            }
+            length = Some(n);
+        }
+    }
+    length
+}
+
+/// What a [`Decoder`] made of the bytes it was given.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded {
+    Data(Bytes),
+    /// The body is complete.
+    End,
+    /// More bytes are needed.
+    More,
+}
+
+/// Unframes a message's body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoder {
+    /// This many bytes are left.
+    Length(u64),
+    Chunked(Chunk),
+    Close,
+    Done,
+}
+
+/// Where a chunked body is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chunk {
+    /// At a chunk-size line.
+    Size,
+    /// In a chunk's data, this many bytes left.
+    Data(u64),
+    /// At the line end after a chunk's data.
+    DataEnd,
+    /// After the last chunk, in its trailer fields, this many bytes of them read.
+    Trailers(usize),
+}
+
+impl Decoder {
+    pub fn new(framing: Framing) -> Decoder {
+        match framing {
+            Framing::Empty => Decoder::Done,
+            Framing::Length(length) => Decoder::Length(length),
+            Framing::Chunked => Decoder::Chunked(Chunk::Size),
+            Framing::Close => Decoder::Close,
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        *self == Decoder::Done
+    }
+
+    /// Takes what it can of the body from the front of `buf`: data as soon as there is any.
+    pub fn decode(&mut self, buf: &mut BytesMut) -> io::Result<Decoded> {
+        loop {
+            match *self {
+                Decoder::Done => return Ok(Decoded::End),
+                Decoder::Length(0) => *self = Decoder::Done,
+                Decoder::Length(left) => {
+                    let Some(data) = take(buf, left) else { return Ok(Decoded::More) };
+                    *self = Decoder::Length(left - data.len() as u64);
+                    if *self == Decoder::Length(0) {
+                        *self = Decoder::Done;
+                    }
+                    return Ok(Decoded::Data(data));
+                }
+                Decoder::Close => {
+                    let Some(data) = take(buf, u64::MAX) else { return Ok(Decoded::More) };
+                    return Ok(Decoded::Data(data));
+                }
+                Decoder::Chunked(chunk) => match chunk {
+                    Chunk::Size => {
+                        let Some(line) = line(buf, MAX_CHUNK_LINE)? else { return Ok(Decoded::More) };
+                        let size = chunk_size(&line)?;
+                        *self = Decoder::Chunked(if size == 0 { Chunk::Trailers(0) } else { Chunk::Data(size) });
+                    }
+                    Chunk::Data(left) => {
+                        let Some(data) = take(buf, left) else { return Ok(Decoded::More) };
+                        let left = left - data.len() as u64;
+                        *self = Decoder::Chunked(if left == 0 { Chunk::DataEnd } else { Chunk::Data(left) });
+                        return Ok(Decoded::Data(data));
+                    }
+                    Chunk::DataEnd => {
+                        if buf.len() < CHUNK_END.len() {
+                            return Ok(Decoded::More);
+                        }
+                        if &buf[..CHUNK_END.len()] != CHUNK_END {
+                            return Err(invalid("a chunk's data does not end with CRLF"));
+                        }
+                        let _ = buf.split_to(CHUNK_END.len());
+                        *self = Decoder::Chunked(Chunk::Size);
+                    }
+                    Chunk::Trailers(read) => {
+                        let Some(line) = line(buf, MAX_TRAILER_BYTES.saturating_sub(read))? else {
+                            return Ok(Decoded::More);
+                        };
+                        if line.is_empty() {
+                            *self = Decoder::Done;
+                        } else {
+                            *self = Decoder::Chunked(Chunk::Trailers(read + line.len() + 2));
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    /// The peer closed the connection: the end of a body read until close, else an error.
+    pub fn eof(&mut self) -> io::Result<Decoded> {
+        match self {
+            Decoder::Close | Decoder::Done => {
+                *self = Decoder::Done;
+                Ok(Decoded::End)
+            }
+            _ => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the connection closed mid-body")),
+        }
+    }
+
+    /// How many bytes of the body are known to be left, if that is known.
+    pub fn exact_left(&self) -> Option<u64> {
+        match self {
+            Decoder::Length(left) => Some(*left),
+            Decoder::Done => Some(0),
+            _ => None,
+        }
+    }
+}
+
+/// Up to `max` bytes from the front of `buf`; `None` when it is empty.
+fn take(buf: &mut BytesMut, max: u64) -> Option<Bytes> {
+    if buf.is_empty() {
+        return None;
+    }
+    let length = usize::try_from(max).map_or(buf.len(), |max| max.min(buf.len()));
+    Some(buf.split_to(length).freeze())
+}
+
+/// A line ended by CRLF from the front of `buf`, without its end; `None` when it is not all in.
+/// A line longer than `max`, or with a CR or LF of its own, is an error.
+fn line(buf: &mut BytesMut, max: usize) -> io::Result<Option<BytesMut>> {
+    let Some(end) = buf.iter().take(max.saturating_add(2)).position(|&b| b == b'\n') else {
+        if buf.len() >= max.saturating_add(2) {
+            return Err(invalid("a line in the chunked body is too long"));
+        }
+        return Ok(None);
+    };
+    if end == 0 || buf[end - 1] != b'\r' || buf[..end - 1].contains(&b'\r') {
+        return Err(invalid("a line in the chunked body does not end with CRLF"));
+    }
+    let mut line = buf.split_to(end + 1);
+    line.truncate(end - 1);
+    Ok(Some(line))
+}
+
+/// A chunk's size from its line: hex digits, then optional whitespace and extensions, which are
+/// ignored.
+fn chunk_size(line: &[u8]) -> io::Result<u64> {
+    let digits = line.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    if digits == 0 || digits > 16 {
+        return Err(invalid("invalid chunk size"));
+    }
+    let rest = &line[digits..];
+    let rest = &rest[rest.iter().take_while(|&&b| b == b' ' || b == b'\t').count()..];
+    if !(rest.is_empty() || rest[0] == b';') {
+        return Err(invalid("invalid chunk size"));
+    }
+    let mut size = 0u64;
+    for &digit in &line[..digits] {
+        let value = (digit as char).to_digit(16).unwrap_or(0);
+        size = size << 4 | u64::from(value);
+    }
+    Ok(size)
+}
+
+#[cfg(test)]
+mod tests;

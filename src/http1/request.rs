@@ -1,0 +1,153 @@
+//! A client's request head, read as the listeners' server reads it: the request line and header
+//! fields by `httparse` (the tokenizer hyper uses), then what the head says of its body and of the
+//! connection. A head that could be read two ways is refused, with the status Go's `net/http`
+//! server, and so dockerd, answers it with: both `Content-Length` and `Transfer-Encoding`, lengths
+//! that differ, `Transfer-Encoding` on HTTP/1.0 (400), a coding other than `chunked` (501), an
+//! expectation other than `100-continue` (417), a head over [`MAX_HEAD_BYTES`] (431).
+
+use std::mem::MaybeUninit;
+
+use bytes::BytesMut;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::request::Parts;
+use http::{Method, Request, StatusCode, Uri, Version};
+use smallvec::SmallVec;
+
+use super::{connection_options, Ambiguous, Declared, Framing};
+
+/// The largest request head (request line and headers) accepted, as Go's `DefaultMaxHeaderBytes`.
+pub const MAX_HEAD_BYTES: usize = 1024 * 1024;
+/// The most header fields a request head may have, as hyper allows.
+const MAX_HEADERS: usize = 100;
+
+/// A request head as read.
+#[derive(Debug)]
+pub struct Head {
+    pub parts: Parts,
+    pub framing: Framing,
+    /// Whether the client lets the connection carry another request after this one.
+    pub keep_alive: bool,
+    /// Whether the client waits for `100 Continue` before it sends the body.
+    pub expects_continue: bool,
+    /// Whether the client asks to switch protocols (`Connection: Upgrade` and an `Upgrade` field).
+    pub upgrade: bool,
+}
+
+/// Why a request head is refused: the status it is answered with, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct Refused {
+    pub status: StatusCode,
+    pub reason: String,
+}
+
+fn refused(status: StatusCode, reason: impl Into<String>) -> Refused {
+    Refused { status, reason: reason.into() }
+}
+
+fn bad(reason: impl Into<String>) -> Refused {
+    refused(StatusCode::BAD_REQUEST, reason)
+}
+
+/// Reads a request head from the front of `buf`, which it then no longer holds. `None`: the head
+/// is not all in yet (and is not too large so far).
+pub fn parse(buf: &mut BytesMut) -> Result<Option<Head>, Refused> {
+    let mut fields = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
+    // Where each field's name and value are in the head: (name start, name end, value start,
+    // value end). Requests rarely have more than a dozen fields.
+    let mut at: SmallVec<[(usize, usize, usize, usize); 16]> = SmallVec::new();
+    let (length, method, target, version) = {
+        let mut request = httparse::Request::new(&mut []);
+        let status =
+            match httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut request, buf, &mut fields) {
+                Ok(status) => status,
+                Err(httparse::Error::TooManyHeaders) => {
+                    return Err(refused(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "too many header fields"))
+                }
+                Err(httparse::Error::Version) if names_a_version(buf) => {
+                    return Err(refused(
+                        StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+                        "only HTTP/1.0 and HTTP/1.1 are served",
+                    ))
+                }
+                Err(e) => return Err(bad(format!("malformed request head: {e}"))),
+            };
+        let httparse::Status::Complete(length) = status else {
+            if buf.len() > MAX_HEAD_BYTES {
+                return Err(too_large());
+            }
+            return Ok(None);
+        };
+        let start = buf.as_ptr() as usize;
+        for field in request.headers.iter() {
+            let name = field.name.as_ptr() as usize - start;
+            let value = field.value.as_ptr() as usize - start;
+            at.push((name, name + field.name.len(), value, value + field.value.len()));
+        }
+        let method = Method::from_bytes(request.method.unwrap_or_default().as_bytes())
+            .map_err(|_| bad("malformed request method"))?;
+        let path = request.path.unwrap_or_default();
+        let target = path.as_ptr() as usize - start;
+        (length, method, target..target + path.len(), request.version.unwrap_or(1))
+    };
+    if length > MAX_HEAD_BYTES {
+        return Err(too_large());
+    }
+    let head = buf.split_to(length).freeze();
+    let uri = Uri::from_maybe_shared(head.slice(target)).map_err(|e| bad(format!("malformed request target: {e}")))?;
+    let mut headers = HeaderMap::with_capacity(at.len());
+    for &(name_start, name_end, value_start, value_end) in &at {
+        let name = HeaderName::from_bytes(&head[name_start..name_end]).map_err(|_| bad("malformed header name"))?;
+        let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end))
+            .map_err(|_| bad("malformed header value"))?;
+        headers.append(name, value);
+    }
+    let version = if version == 1 { Version::HTTP_11 } else { Version::HTTP_10 };
+    let framing = framing(version, &headers)?;
+    let keep_alive = match version {
+        Version::HTTP_11 => !connection_options(&headers).any(|o| o.eq_ignore_ascii_case("close")),
+        _ => connection_options(&headers).any(|o| o.eq_ignore_ascii_case("keep-alive")),
+    };
+    let expects_continue = match headers.get(header::EXPECT) {
+        None => false,
+        Some(expect) if expect.as_bytes().eq_ignore_ascii_case(b"100-continue") => version == Version::HTTP_11,
+        Some(_) => return Err(refused(StatusCode::EXPECTATION_FAILED, "unsupported Expect header")),
+    };
+    let upgrade = headers.contains_key(header::UPGRADE)
+        && connection_options(&headers).any(|option| option.eq_ignore_ascii_case("upgrade"));
+    let (mut parts, ()) = Request::new(()).into_parts();
+    parts.method = method;
+    parts.uri = uri;
+    parts.version = version;
+    parts.headers = headers;
+    Ok(Some(Head { parts, framing, keep_alive, expects_continue, upgrade }))
+}
+
+/// Whether the request line's version (all after its second space, as Go reads it) is a
+/// well-formed one (`HTTP/2.0`) that is not served, rather than malformed.
+fn names_a_version(buf: &[u8]) -> bool {
+    let line = buf.split(|&b| b == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    match line.splitn(3, |&b| b == b' ').nth(2) {
+        Some([b'H', b'T', b'T', b'P', b'/', major, b'.', minor]) => major.is_ascii_digit() && minor.is_ascii_digit(),
+        _ => false,
+    }
+}
+
+fn too_large() -> Refused {
+    refused(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "the request head is larger than 1 MiB")
+}
+
+/// How a request's body is delimited (RFC 9112 section 6.3), refusing what is ambiguous. A
+/// request with neither field has no body.
+fn framing(version: Version, headers: &HeaderMap) -> Result<Framing, Refused> {
+    match super::declared(version, headers) {
+        Ok(Declared::Chunked) => Ok(Framing::Chunked),
+        Ok(Declared::Length(0) | Declared::Neither) => Ok(Framing::Empty),
+        Ok(Declared::Length(length)) => Ok(Framing::Length(length)),
+        Err(Ambiguous::TransferEncodingOnHttp10) => Err(bad("Transfer-Encoding on an HTTP/1.0 request")),
+        Err(Ambiguous::Both) => Err(bad("a request with both Transfer-Encoding and Content-Length")),
+        Err(Ambiguous::Coding) => Err(refused(StatusCode::NOT_IMPLEMENTED, "a Transfer-Encoding other than chunked")),
+        Err(Ambiguous::Length) => Err(bad("an invalid Content-Length")),
+    }
+}
