@@ -3,6 +3,8 @@
 //! A request walks through the modules in this order:
 //!
 //! - [`listen`]: binds the unix and TCP listeners and accepts connections within bounds;
+//! - [`http1`]: reads each request head strictly and frames each answer, HTTP/1.1 without I/O,
+//!   for the server in [`serve`] and the engine's client in [`forward`];
 //! - [`identify`]: tells who is on the other end of a connection (peer, certificate, container);
 //! - [`profile`]: picks the policy that applies to that caller;
 //! - [`normalize`]: turns the request target into the exact path dockerd would route, or refuses it;

@@ -101,7 +101,10 @@ impl Upstream {
             }
         };
         let body = EngineBody::new(link, head.framing, head.keep_alive, self.pool.clone());
-        Ok(Response::from_parts(head.parts, body::engine(body)))
+        let mut response = Response::from_parts(head.parts, body::engine(body));
+        // Written out as they came by the listeners' server (see `crate::http1::Fields`).
+        response.extensions_mut().insert(head.fields);
+        Ok(response)
     }
 
     /// An idle pooled connection that is still open, or a new one.

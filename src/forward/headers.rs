@@ -5,6 +5,7 @@
 use http::header::{self, HeaderMap, HeaderName};
 
 pub use crate::http1::connection_options;
+use crate::http1::Fields;
 
 /// Removes the headers that describe one connection rather than the message (RFC 9110 section
 /// 7.6.1): `Connection` and every field it names, plus the well-known hop-by-hop fields.
@@ -22,6 +23,38 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in &HOP_BY_HOP {
         headers.remove(name);
     }
+}
+
+/// [`strip_hop_by_hop`] for fields as they came: `Connection`, every field it names, and the
+/// well-known hop-by-hop fields are left out.
+pub fn strip_hop_by_hop_fields(fields: &mut Fields) {
+    if !fields.iter().any(|(name, _)| is_hop_by_hop_name(name)) {
+        return;
+    }
+    let named: Vec<Vec<u8>> = fields
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case(b"connection"))
+        .flat_map(|(_, value)| value.split(|&b| b == b','))
+        .map(|option| option.trim_ascii().to_ascii_lowercase())
+        .collect();
+    fields.retain(|name, _| !is_hop_by_hop_name(name) && !named.iter().any(|option| name.eq_ignore_ascii_case(option)));
+}
+
+/// Whether a field named `name` (in any case) is one of [`HOP_BY_HOP`]: the lengths first, which
+/// tell most names apart.
+fn is_hop_by_hop_name(name: &[u8]) -> bool {
+    const NAMES: [&[u8]; 9] = [
+        b"connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"keep-alive",
+        b"proxy-connection",
+    ];
+    NAMES.iter().any(|hop| hop.len() == name.len() && hop.eq_ignore_ascii_case(name))
 }
 
 /// The well-known hop-by-hop fields.
@@ -56,6 +89,18 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use crate::http1::Fields;
+
+    #[test]
+    fn hop_by_hop_fields_as_they_came_are_left_out_in_any_case() {
+        let head =
+            bytes::Bytes::from_static(b"Connection: X-Hop\r\nX-HOP: 1\r\nKeep-Alive: 5\r\nApi-Version: 1.41\r\n");
+        let mut fields = Fields::new(head, [(0, 10, 12, 17), (19, 24, 26, 27), (29, 39, 41, 42), (44, 55, 57, 61)]);
+        strip_hop_by_hop_fields(&mut fields);
+        let names: Vec<&[u8]> = fields.iter().map(|(name, _)| name).collect();
+        assert_eq!(names, [&b"Api-Version"[..]]);
+    }
+
     use super::*;
     use http::HeaderValue;
 

@@ -8,10 +8,10 @@ use http::request::Parts;
 use http::{Request, Response, StatusCode};
 
 use super::client::Upstream;
-use super::headers::strip_hop_by_hop;
+use super::headers::{strip_hop_by_hop, strip_hop_by_hop_fields};
 use super::ForwardError;
 use crate::body::Body;
-use crate::http1::OnUpgrade;
+use crate::http1::{Fields, OnUpgrade};
 use crate::normalize::Target;
 
 impl Upstream {
@@ -51,6 +51,9 @@ impl Upstream {
             }
             let (mut parts, body) = response.into_parts();
             strip_hop_by_hop(&mut parts.headers);
+            if let Some(fields) = parts.extensions.get_mut::<Fields>() {
+                strip_hop_by_hop_fields(fields);
+            }
             return Ok(Response::from_parts(parts, body));
         };
 

@@ -11,13 +11,13 @@ use std::io;
 use std::mem::MaybeUninit;
 
 use bytes::BytesMut;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::response::Parts;
 use http::{Method, Response, StatusCode, Version};
 use smallvec::SmallVec;
 
 pub(super) use crate::http1::{chunk_line, content_length, invalid, Framing, CHUNK_END, LAST_CHUNK};
-use crate::http1::{Ambiguous, Declared};
+use crate::http1::{Ambiguous, Declared, Fields};
 
 /// The largest answer head read: 1 MiB, as the largest request head a listener accepts.
 const MAX_HEAD_BYTES: usize = 1024 * 1024;
@@ -80,7 +80,10 @@ pub(super) fn encode_head(
 
 /// An answer's head as read.
 pub(super) struct Head {
+    /// Status and version; its header map is empty.
     pub(super) parts: Parts,
+    /// The answer's header fields as they came.
+    pub(super) fields: Fields,
     pub(super) framing: Framing,
     /// Whether the connection may carry another request once this answer is read.
     pub(super) keep_alive: bool,
@@ -121,54 +124,29 @@ pub(super) fn parse_head(buf: &mut BytesMut, method: &Method) -> io::Result<Opti
         if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
             continue;
         }
-        let mut headers = HeaderMap::with_capacity(at.len());
-        for &(name_start, name_end, value_start, value_end) in &at {
-            let name = field_name(&head[name_start..name_end])?;
-            let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end))
-                .map_err(|_| invalid("invalid header value in the answer"))?;
-            headers.append(name, value);
-        }
+        let fields = Fields::new(head, at);
         let version = if version == 1 { Version::HTTP_11 } else { Version::HTTP_10 };
-        let framing = framing(status, method, version, &headers)?;
+        let framing = framing(status, method, version, &fields)?;
         let keep_alive = version == Version::HTTP_11
             && status != StatusCode::SWITCHING_PROTOCOLS
             && framing != Framing::Close
-            && !super::connection_options(&headers).any(|option| option.eq_ignore_ascii_case("close"));
+            && !crate::http1::lists_option(fields.named().map(|(named, _, value)| (named, value)), "close");
         let (mut parts, ()) = Response::new(()).into_parts();
         parts.status = status;
         parts.version = version;
-        parts.headers = headers;
-        return Ok(Some(Head { parts, framing, keep_alive }));
+        return Ok(Some(Head { parts, fields, framing, keep_alive }));
     }
-}
-
-/// Names the engine sends that are not standard ones, made once rather than for every answer.
-static ENGINE_NAMES: [HeaderName; 5] = [
-    HeaderName::from_static("api-version"),
-    HeaderName::from_static("docker-experimental"),
-    HeaderName::from_static("ostype"),
-    HeaderName::from_static("builder-version"),
-    HeaderName::from_static("docker-container-path-stat"),
-];
-
-fn field_name(bytes: &[u8]) -> io::Result<HeaderName> {
-    for known in &ENGINE_NAMES {
-        if known.as_str().len() == bytes.len() && known.as_str().as_bytes().eq_ignore_ascii_case(bytes) {
-            return Ok(known.clone());
-        }
-    }
-    HeaderName::from_bytes(bytes).map_err(|_| invalid("invalid header name in the answer"))
 }
 
 /// How an answer's body is delimited (RFC 9112 section 6.3), refusing what is ambiguous.
-fn framing(status: StatusCode, method: &Method, version: Version, headers: &HeaderMap) -> io::Result<Framing> {
+fn framing(status: StatusCode, method: &Method, version: Version, fields: &Fields) -> io::Result<Framing> {
     if status.is_informational() || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED {
         return Ok(Framing::Empty);
     }
     if *method == Method::HEAD {
         return Ok(Framing::Empty);
     }
-    match crate::http1::declared(version, headers) {
+    match crate::http1::declared(version, fields.named().map(|(named, _, value)| (named, value))) {
         Ok(Declared::Chunked) => Ok(Framing::Chunked),
         Ok(Declared::Length(0)) => Ok(Framing::Empty),
         Ok(Declared::Length(length)) => Ok(Framing::Length(length)),

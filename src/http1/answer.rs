@@ -1,18 +1,18 @@
-//! The head of an answer to a client, written as the listeners' server writes it: the status
-//! line in the request's version, the answer's fields, then the framing the body needs, which
-//! replaces any `Content-Length` or `Transfer-Encoding` the answer carried (a length known in
-//! advance, else `chunked`, else, for an HTTP/1.0 client, until the connection closes), the
-//! connection's fate, and a `Date` when there is none.
+//! The head of an answer to a client, written as the listeners' server writes it, in one pass
+//! over the answer's fields: the status line in the request's version, the fields, then the
+//! framing the body needs, which replaces any `Content-Length` or `Transfer-Encoding` the answer
+//! carried (a length known in advance, else `chunked`, else, for an HTTP/1.0 client, until the
+//! connection closes), the connection's fate, and a `Date` when there is none.
 
 use std::cell::Cell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
-use http::header::{self, HeaderValue};
+use http::header::HeaderValue;
 use http::response::Parts;
 use http::{Method, StatusCode, Version};
 
-use super::{connection_options, Framing};
+use super::{Fields, Framing, Named};
 
 /// How an answer goes out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,11 +22,14 @@ pub struct Written {
     pub keep_alive: bool,
 }
 
-/// Writes the head of `parts`, an answer to a `method` request sent as `version`, to `out`. `exact`
+/// Writes the head of `parts`, with `fields` (the fields of an answer relayed as it came) after
+/// its own, an answer to a `method` request sent as `version`, to `out`. `exact`
 /// is the body's length when known in advance; `keep_alive` whether the connection may go on
-/// as far as the request and the server are concerned.
+/// as far as the request and the server are concerned. The answer's own framing and connection
+/// fields are left out where this head writes its own.
 pub fn encode(
-    parts: &mut Parts,
+    parts: &Parts,
+    fields: Option<&Fields>,
     method: &Method,
     version: Version,
     exact: Option<u64>,
@@ -34,56 +37,94 @@ pub fn encode(
     out: &mut BytesMut,
 ) -> Written {
     let status = parts.status;
-    let headers = &mut parts.headers;
-    let mut keep_alive = keep_alive && !connection_options(headers).any(|o| o.eq_ignore_ascii_case("close"));
-    let framing = if *method == Method::HEAD || status == StatusCode::NOT_MODIFIED {
-        // The fields describe the body a GET would have had: kept as they are.
-        Framing::Empty
-    } else if status.is_informational() || status == StatusCode::NO_CONTENT {
-        headers.remove(header::CONTENT_LENGTH);
-        headers.remove(header::TRANSFER_ENCODING);
+    let headers = &parts.headers;
+    let raw = fields.into_iter().flat_map(Fields::named);
+    let closes = |fields: &mut dyn Iterator<Item = (Named, &[u8], &[u8])>| {
+        super::lists_option(fields.map(|(named, _, value)| (named, value)), "close")
+    };
+    let mut keep_alive = keep_alive && !closes(&mut super::map_fields(headers)) && !closes(&mut raw.clone());
+    // The fields of a HEAD's or a 304's answer describe the body a GET would have had: kept.
+    let keeps_framing = *method == Method::HEAD || status == StatusCode::NOT_MODIFIED;
+    let mut length = None;
+    let framing = if keeps_framing || status.is_informational() || status == StatusCode::NO_CONTENT {
         Framing::Empty
     } else {
-        headers.remove(header::TRANSFER_ENCODING);
         match exact {
-            Some(length) => {
-                headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-                if length == 0 {
+            Some(exact) => {
+                length = Some(exact);
+                if exact == 0 {
                     Framing::Empty
                 } else {
-                    Framing::Length(length)
+                    Framing::Length(exact)
                 }
             }
-            None if version == Version::HTTP_11 => {
-                headers.remove(header::CONTENT_LENGTH);
-                headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
-                Framing::Chunked
-            }
+            None if version == Version::HTTP_11 => Framing::Chunked,
             None => {
-                headers.remove(header::CONTENT_LENGTH);
                 keep_alive = false;
                 Framing::Close
             }
         }
     };
-    if status != StatusCode::SWITCHING_PROTOCOLS {
-        if !keep_alive {
-            headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-        } else if version == Version::HTTP_10 {
-            headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
-        }
-    }
-    if !headers.contains_key(header::DATE) {
-        headers.insert(header::DATE, now());
-    }
-    out.reserve(64 + headers.len() * 48);
+    let connection: Option<&[u8]> = match (status == StatusCode::SWITCHING_PROTOCOLS, keep_alive, version) {
+        (true, _, _) => None,
+        (false, false, _) => Some(b"connection: close\r\n"),
+        (false, true, Version::HTTP_10) => Some(b"connection: keep-alive\r\n"),
+        (false, true, _) => None,
+    };
+    out.reserve(96 + headers.len() * 48);
     out.extend_from_slice(if version == Version::HTTP_10 { b"HTTP/1.0 " } else { b"HTTP/1.1 " });
     out.extend_from_slice(status.as_str().as_bytes());
     out.extend_from_slice(b" ");
     out.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
     out.extend_from_slice(b"\r\n");
-    super::write_fields(headers, out);
+    let mut dated = false;
+    for (named, name, value) in super::map_fields(headers).chain(raw) {
+        let skipped = match named {
+            Named::ContentLength | Named::TransferEncoding => !keeps_framing,
+            Named::Connection => connection.is_some(),
+            Named::Date | Named::Other => false,
+        };
+        if skipped {
+            continue;
+        }
+        dated |= named == Named::Date;
+        out.extend_from_slice(name);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    if let Some(length) = length {
+        out.extend_from_slice(b"content-length: ");
+        decimal(length, out);
+        out.extend_from_slice(b"\r\n");
+    } else if framing == Framing::Chunked {
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n");
+    }
+    if let Some(connection) = connection {
+        out.extend_from_slice(connection);
+    }
+    if !dated {
+        out.extend_from_slice(b"date: ");
+        out.extend_from_slice(now().as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
     Written { framing, keep_alive: keep_alive && status != StatusCode::SWITCHING_PROTOCOLS }
+}
+
+/// Writes `n` in decimal.
+fn decimal(mut n: u64, out: &mut BytesMut) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 thread_local! {

@@ -10,6 +10,7 @@
 //! part of the next. It judges nothing.
 
 pub mod answer;
+mod fields;
 mod incoming;
 pub mod request;
 mod upgrade;
@@ -17,8 +18,9 @@ mod upgrade;
 use std::io;
 
 use bytes::{Bytes, BytesMut};
-use http::header::{self, HeaderMap};
+use http::header::{self, HeaderMap, HeaderValue};
 
+pub use fields::Fields;
 pub use incoming::{Feed, Incoming, IncomingError};
 pub use upgrade::{OnUpgrade, Pending, Upgraded};
 
@@ -56,27 +58,82 @@ pub enum Ambiguous {
 }
 
 /// What the framing fields of a message sent as `version` declare, refusing what is ambiguous.
-pub fn declared(version: http::Version, headers: &HeaderMap) -> Result<Declared, Ambiguous> {
-    let has_length = headers.contains_key(header::CONTENT_LENGTH);
-    if headers.contains_key(header::TRANSFER_ENCODING) {
+/// `fields` are its header fields' names, told apart, and values, read in one pass.
+pub fn declared<'a>(
+    version: http::Version,
+    fields: impl Iterator<Item = (Named, &'a [u8])>,
+) -> Result<Declared, Ambiguous> {
+    let (mut codings, mut chunked) = (0, false);
+    let (mut has_length, mut length, mut bad_length) = (false, None, false);
+    for (named, value) in fields {
+        match named {
+            Named::TransferEncoding => {
+                codings += 1;
+                chunked = value.trim_ascii().eq_ignore_ascii_case(b"chunked");
+            }
+            Named::ContentLength => {
+                has_length = true;
+                match lengths(std::iter::once(value)) {
+                    Some(n) if length.is_none_or(|l| l == n) => length = Some(n),
+                    _ => bad_length = true,
+                }
+            }
+            _ => {}
+        }
+    }
+    if codings > 0 {
         if version != http::Version::HTTP_11 {
             return Err(Ambiguous::TransferEncodingOnHttp10);
         }
         if has_length {
             return Err(Ambiguous::Both);
         }
-        let mut codings = headers.get_all(header::TRANSFER_ENCODING).iter();
-        return match (codings.next(), codings.next()) {
-            (Some(coding), None) if coding.as_bytes().trim_ascii().eq_ignore_ascii_case(b"chunked") => {
-                Ok(Declared::Chunked)
-            }
-            _ => Err(Ambiguous::Coding),
-        };
+        return if codings == 1 && chunked { Ok(Declared::Chunked) } else { Err(Ambiguous::Coding) };
     }
-    if has_length {
-        return content_length(headers).map(Declared::Length).ok_or(Ambiguous::Length);
+    match length {
+        _ if bad_length => Err(Ambiguous::Length),
+        Some(length) => Ok(Declared::Length(length)),
+        None => Ok(Declared::Neither),
     }
-    Ok(Declared::Neither)
+}
+
+/// The fields a head's framing and connection depend on, told apart by a name in any case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Named {
+    Connection,
+    ContentLength,
+    Date,
+    TransferEncoding,
+    Other,
+}
+
+impl Named {
+    pub fn of(name: &[u8]) -> Named {
+        // The length first: most names are told apart by it alone.
+        match name.len() {
+            4 if name.eq_ignore_ascii_case(b"date") => Named::Date,
+            10 if name.eq_ignore_ascii_case(b"connection") => Named::Connection,
+            14 if name.eq_ignore_ascii_case(b"content-length") => Named::ContentLength,
+            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => Named::TransferEncoding,
+            _ => Named::Other,
+        }
+    }
+}
+
+/// A header map's fields as [`declared`] and [`answer::encode`] read them.
+pub fn map_fields(headers: &HeaderMap) -> impl Iterator<Item = (Named, &[u8], &[u8])> {
+    headers.iter().map(|(name, value)| {
+        let name = name.as_str().as_bytes();
+        (Named::of(name), name, value.as_bytes())
+    })
+}
+
+/// Whether the `Connection` fields among `fields` (names told apart, and values) list `option`.
+pub fn lists_option<'a>(fields: impl Iterator<Item = (Named, &'a [u8])>, option: &str) -> bool {
+    fields
+        .filter(|(named, _)| *named == Named::Connection)
+        .flat_map(|(_, value)| value.split(|&b| b == b','))
+        .any(|listed| listed.trim_ascii().eq_ignore_ascii_case(option.as_bytes()))
 }
 
 /// The options the `Connection` header fields list, trimmed.
@@ -118,9 +175,14 @@ pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 /// The `Content-Length` of a message: every field and every comma-separated value in them must
 /// be the same decimal number; `None` when one is not.
 pub fn content_length(headers: &HeaderMap) -> Option<u64> {
+    lengths(headers.get_all(header::CONTENT_LENGTH).iter().map(HeaderValue::as_bytes))
+}
+
+/// The one length `values` (of `Content-Length` fields) all say; `None` when they do not.
+fn lengths<'a>(values: impl Iterator<Item = &'a [u8]>) -> Option<u64> {
     let mut length = None;
-    for value in headers.get_all(header::CONTENT_LENGTH) {
-        for part in value.as_bytes().split(|&b| b == b',') {
+    for value in values {
+        for part in value.split(|&b| b == b',') {
             let part = part.trim_ascii();
             if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
                 return None;

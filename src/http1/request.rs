@@ -141,7 +141,7 @@ fn too_large() -> Refused {
 /// How a request's body is delimited (RFC 9112 section 6.3), refusing what is ambiguous. A
 /// request with neither field has no body.
 fn framing(version: Version, headers: &HeaderMap) -> Result<Framing, Refused> {
-    match super::declared(version, headers) {
+    match super::declared(version, super::map_fields(headers).map(|(named, _, value)| (named, value))) {
         Ok(Declared::Chunked) => Ok(Framing::Chunked),
         Ok(Declared::Length(0) | Declared::Neither) => Ok(Framing::Empty),
         Ok(Declared::Length(length)) => Ok(Framing::Length(length)),

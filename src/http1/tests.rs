@@ -228,9 +228,9 @@ fn encoded(
     *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or_default();
     response.headers_mut().insert(header::CONTENT_LENGTH, http::HeaderValue::from_static("7"));
     response.headers_mut().insert(header::DATE, http::HeaderValue::from_static("Mon, 07 Dec 2026 07:16:27 GMT"));
-    let (mut parts, ()) = response.into_parts();
+    let (parts, ()) = response.into_parts();
     let mut out = BytesMut::new();
-    let written = answer::encode(&mut parts, &method, version, exact, keep_alive, &mut out);
+    let written = answer::encode(&parts, None, &method, version, exact, keep_alive, &mut out);
     (String::from_utf8_lossy(&out).into_owned(), written)
 }
 
@@ -238,7 +238,7 @@ fn encoded(
 fn an_answers_head_carries_the_framing_its_body_needs() {
     use http::{Method, Version};
     let (head, written) = encoded(200, Method::GET, Version::HTTP_11, Some(2), true);
-    assert_eq!(head, "HTTP/1.1 200 OK\r\ncontent-length: 2\r\ndate: Mon, 07 Dec 2026 07:16:27 GMT\r\n\r\n");
+    assert_eq!(head, "HTTP/1.1 200 OK\r\ndate: Mon, 07 Dec 2026 07:16:27 GMT\r\ncontent-length: 2\r\n\r\n");
     assert_eq!(written, answer::Written { framing: Framing::Length(2), keep_alive: true });
     let (head, written) = encoded(200, Method::GET, Version::HTTP_11, None, true);
     assert!(head.contains("transfer-encoding: chunked\r\n") && !head.contains("content-length"), "{head}");
@@ -257,5 +257,32 @@ fn an_answers_head_carries_the_framing_its_body_needs() {
     assert!(!head.contains("content-length") && head.contains("connection: close\r\n"), "{head}");
     let (head, written) = encoded(101, Method::POST, Version::HTTP_11, Some(0), true);
     assert!(head.starts_with("HTTP/1.1 101 Switching Protocols\r\n") && !head.contains("connection"), "{head}");
+    assert!(!written.keep_alive);
+}
+
+#[test]
+fn an_engines_fields_are_written_as_they_came_with_the_framing_and_connection_replaced() {
+    let head = bytes::Bytes::from_static(
+        b"HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nContent-Length: 7\r\nDate: Mon, 07 Dec 2026 07:16:27 GMT\r\nConnection: close\r\n\r\n",
+    );
+    let mut spans = Vec::new();
+    let mut at = 17;
+    for line in head[17..head.len() - 2].split(|&b| b == b'\n').filter(|line| !line.is_empty()) {
+        let colon = line.iter().position(|&b| b == b':').unwrap_or(0);
+        let end = line.len() - 1;
+        spans.push((at, at + colon, at + colon + 2, at + end));
+        at += line.len() + 1;
+    }
+    let fields = Fields::new(head, spans);
+    assert_eq!(fields.get("connection"), Some(&b"close"[..]));
+    let (parts, ()) = http::Response::new(()).into_parts();
+    let mut out = BytesMut::new();
+    let written =
+        answer::encode(&parts, Some(&fields), &http::Method::GET, http::Version::HTTP_11, Some(2), true, &mut out);
+    let head = String::from_utf8_lossy(&out);
+    assert_eq!(
+        head,
+        "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nDate: Mon, 07 Dec 2026 07:16:27 GMT\r\ncontent-length: 2\r\nconnection: close\r\n\r\n"
+    );
     assert!(!written.keep_alive);
 }

@@ -20,8 +20,9 @@ pub struct Entry {
     pub(super) started: Instant,
     pub listener: Arc<str>,
     pub client: Arc<str>,
-    pub method: String,
-    pub path: String,
+    pub method: http::Method,
+    /// The request's path: as sent until it is normalized, then as normalized.
+    pub path: Path,
     pub operation: Option<Operation>,
     pub resource: Option<String>,
     /// The caller's owner name, when ownership is on.
@@ -37,6 +38,29 @@ pub struct Entry {
     _in_flight: InFlight,
 }
 
+/// A request's path as a record keeps it.
+#[derive(Debug, Clone)]
+pub enum Path {
+    /// As sent (its request target, whose path is taken when shown).
+    Sent(http::Uri),
+    Normalized(String),
+}
+
+impl Path {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Path::Sent(uri) => uri.path(),
+            Path::Normalized(path) => path,
+        }
+    }
+}
+
+impl std::fmt::Display for Path {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Entry {
     /// Starts the record of a request that just arrived.
     pub fn begin(identity: &Identity, client: Arc<str>, method: &http::Method, uri: &http::Uri) -> Entry {
@@ -45,8 +69,8 @@ impl Entry {
             started: Instant::now(),
             listener: identity.listener.clone(),
             client,
-            method: method.as_str().to_owned(),
-            path: uri.path().to_string(),
+            method: method.clone(),
+            path: Path::Sent(uri.clone()),
             operation: None,
             resource: None,
             owner: None,
@@ -69,7 +93,7 @@ impl Entry {
         decision: &Decision,
         mode: Mode,
     ) {
-        self.path = target.path.clone();
+        self.path = Path::Normalized(target.path.clone());
         self.operation = Some(request.operation);
         self.resource = request.resource.clone();
         self.rules = decision.rules.clone();

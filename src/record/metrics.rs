@@ -4,6 +4,9 @@
 
 use std::sync::OnceLock;
 
+use http::StatusCode;
+use parking_lot::Mutex;
+
 use crate::classify::Operation;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
@@ -34,7 +37,22 @@ pub struct Metrics {
     to_engine: IntCounter,
     to_client: IntCounter,
     durations: Box<[OnceLock<Histogram>]>,
+    /// `requests` counters already looked up, by their labels: found again by comparing them,
+    /// not by hashing them as the vector does.
+    counted: Mutex<Vec<Counted>>,
 }
+
+/// A `requests` counter and its labels.
+struct Counted {
+    operation: &'static str,
+    decision: &'static str,
+    status: u16,
+    rules: Box<str>,
+    counter: IntCounter,
+}
+
+/// The most `requests` counters kept at hand; others are looked up each time.
+const COUNTED: usize = 256;
 
 impl Metrics {
     #[expect(clippy::expect_used, reason = "constant metric definitions; a unit test registers them all")]
@@ -116,6 +134,25 @@ impl Metrics {
             to_engine,
             to_client,
             durations,
+            counted: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Counts one request by its labels.
+    pub fn count_request(&self, operation: &'static str, decision: &'static str, rules: &str, code: StatusCode) {
+        let status = code.as_u16();
+        let mut counted = self.counted.lock();
+        let known = counted
+            .iter()
+            .find(|c| c.status == status && c.operation == operation && c.decision == decision && &*c.rules == rules);
+        if let Some(known) = known {
+            known.counter.inc();
+            return;
+        }
+        let counter = self.requests.with_label_values(&[operation, decision, rules, code.as_str()]);
+        counter.inc();
+        if counted.len() < COUNTED {
+            counted.push(Counted { operation, decision, status, rules: rules.into(), counter });
         }
     }
 
@@ -157,6 +194,26 @@ impl Default for Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_are_counted_by_their_labels_however_often_they_come_back() {
+        let metrics = Metrics::new();
+        for _ in 0..3 {
+            metrics.count_request("system.ping", "allow", "r", StatusCode::OK);
+        }
+        metrics.count_request("system.ping", "allow", "r", StatusCode::BAD_GATEWAY);
+        metrics.count_request("system.ping", "allow", "r,s", StatusCode::OK);
+        metrics.count_request("system.info", "deny", "r", StatusCode::OK);
+        let text = metrics.render();
+        for line in [
+            "sockgate_requests_total{decision=\"allow\",operation=\"system.ping\",rule=\"r\",status=\"200\"} 3",
+            "sockgate_requests_total{decision=\"allow\",operation=\"system.ping\",rule=\"r\",status=\"502\"} 1",
+            "sockgate_requests_total{decision=\"allow\",operation=\"system.ping\",rule=\"r,s\",status=\"200\"} 1",
+            "sockgate_requests_total{decision=\"deny\",operation=\"system.info\",rule=\"r\",status=\"200\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
+    }
 
     #[test]
     fn renders_every_family() {

@@ -65,7 +65,7 @@ fn complete(recorder: &Recorder, entry: &Entry, status: http::StatusCode) {
         [one] => std::borrow::Cow::Borrowed(one.as_str()),
         many => std::borrow::Cow::Owned(many.join(",")),
     };
-    metrics.requests.with_label_values(&[operation, entry.decision.name(), &rules, status.as_str()]).inc();
+    metrics.count_request(operation, entry.decision.name(), &rules, status);
     tracing::info!(
         target: crate::logging::ACCESS_TARGET,
         client = %entry.client,
@@ -96,8 +96,8 @@ fn complete(recorder: &Recorder, entry: &Entry, status: http::StatusCode) {
             time: rfc3339(entry.time),
             listener: &entry.listener,
             client: &entry.client,
-            method: &entry.method,
-            path: &entry.path,
+            method: entry.method.as_str(),
+            path: entry.path.as_str(),
             operation,
             resource: entry.resource.as_deref().unwrap_or(""),
             owner: entry.owner.as_deref(),

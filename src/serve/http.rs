@@ -11,7 +11,7 @@
 //! was not read to its end is closed after the answer: the next request could not be found.
 
 use std::future::{poll_fn, Future};
-use std::io;
+use std::io::{self, IoSlice};
 use std::pin::{pin, Pin};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -23,7 +23,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::body::Body;
-use crate::http1::{self, answer, request, Decoded, Decoder, Feed, Framing, Incoming, IncomingError, OnUpgrade};
+use crate::http1::{
+    self, answer, request, Decoded, Decoder, Feed, Fields, Framing, Incoming, IncomingError, OnUpgrade,
+};
 
 /// Bytes read at a time while a request head is read.
 const HEAD_READ: usize = 8 * 1024;
@@ -78,8 +80,23 @@ impl<I: AsyncRead + AsyncWrite + Unpin> Conn<I> {
         Pin::new(&mut self.io).poll_flush(cx)
     }
 
-    /// Writes all of `data`, from where it is.
+    /// Writes everything waiting in `out`, then all of `data` from where it is: in one write
+    /// when the stream takes several buffers at once.
     fn poll_write_held(&mut self, cx: &mut Context<'_>, data: &mut Bytes) -> Poll<io::Result<()>> {
+        if self.io.is_write_vectored() {
+            while !self.out.is_empty() {
+                let slices = [IoSlice::new(&self.out), IoSlice::new(data)];
+                let n = ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices))?;
+                if n == 0 {
+                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                }
+                let from_out = n.min(self.out.len());
+                self.out.advance(from_out);
+                data.advance(n - from_out);
+            }
+        } else {
+            ready!(self.poll_write_out(cx))?;
+        }
         while !data.is_empty() {
             let n = ready!(Pin::new(&mut self.io).poll_write(cx, data))?;
             if n == 0 {
@@ -192,7 +209,8 @@ where
     let mut conn = Conn { io, read: BytesMut::new(), out: BytesMut::new() };
     loop {
         let head = loop {
-            match request::parse(&mut conn.read) {
+            let parsed = if conn.read.is_empty() { Ok(None) } else { request::parse(&mut conn.read) };
+            match parsed {
                 Ok(Some(head)) => break head,
                 Ok(None) => {}
                 Err(refused) => {
@@ -251,12 +269,14 @@ where
                     Answering::Waiting => {
                         let response = ready!(answered.as_mut().poll(cx));
                         let (mut parts, body) = response.into_parts();
+                        let fields = parts.extensions.remove::<Fields>();
                         let exact = body.size_hint().exact();
                         if feeding.as_ref().is_some_and(|f| !f.is_done() && f.feed.is_dropped()) {
                             // Nobody reads the rest of the body: the client learns the connection ends.
                             keep_alive = false;
                         }
-                        let written = answer::encode(&mut parts, &method, version, exact, keep_alive, &mut conn.out);
+                        let written =
+                            answer::encode(&parts, fields.as_ref(), &method, version, exact, keep_alive, &mut conn.out);
                         if parts.status == StatusCode::SWITCHING_PROTOCOLS {
                             if pending.is_none() {
                                 return Poll::Ready(Err(io::Error::other("an answer switched protocols unasked")));
@@ -316,7 +336,6 @@ fn poll_sent<I: AsyncRead + AsyncWrite + Unpin>(
             }
             Answering::Sending { body, framing, sent, held } => {
                 if let Some((data, chunk_end)) = held {
-                    ready!(conn.poll_write_out(cx))?;
                     ready!(conn.poll_write_held(cx, data))?;
                     if *chunk_end {
                         conn.out.extend_from_slice(http1::CHUNK_END);
@@ -378,9 +397,9 @@ async fn refuse<I: AsyncRead + AsyncWrite + Unpin>(conn: &mut Conn<I>, refused: 
     let mut response = Response::new(());
     *response.status_mut() = refused.status;
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let (mut parts, ()) = response.into_parts();
+    let (parts, ()) = response.into_parts();
     let (method, version) = (http::Method::GET, http::Version::HTTP_11);
-    answer::encode(&mut parts, &method, version, Some(message.len() as u64), false, &mut conn.out);
+    answer::encode(&parts, None, &method, version, Some(message.len() as u64), false, &mut conn.out);
     conn.out.extend_from_slice(message.as_bytes());
     if poll_fn(|cx| conn.poll_write_out(cx)).await.is_ok() {
         linger(conn, true).await;
