@@ -214,11 +214,9 @@ impl Gateway {
                 _ => {}
             }
         }
-        let upgrade = if classified.operation.may_upgrade() && asks_for_upgrade(&parts.headers) {
-            parts.extensions.remove::<OnUpgrade>()
-        } else {
-            None
-        };
+        // The server hands the connection over only to a request whose head asked to switch
+        // protocols (see `crate::http1::request`).
+        let upgrade = if classified.operation.may_upgrade() { parts.extensions.remove::<OnUpgrade>() } else { None };
         let outgoing = match (buffered, incoming.take()) {
             (Some(bytes), _) => {
                 // Exactly the bytes that were inspected, framed by length whatever the client used.
@@ -293,12 +291,6 @@ pub fn explain(
     body: Option<&[u8]>,
 ) -> Result<Judgement, GatewayError> {
     Ok(judge::explain(policy, method, uri, content_type, body)?)
-}
-
-/// True when the request asks to switch protocols (`Connection: Upgrade` and an `Upgrade` header).
-fn asks_for_upgrade(headers: &http::HeaderMap) -> bool {
-    headers.contains_key(header::UPGRADE)
-        && forward::connection_options(headers).any(|option| option.eq_ignore_ascii_case("upgrade"))
 }
 
 /// Reads and drops what is left of a refused request's body, within bounds.

@@ -2,10 +2,9 @@
 //! the message, and the options a `Connection` field lists. Forwarding drops them both ways; it
 //! never adds or rewrites any other header.
 
-use http::header::{self, HeaderMap, HeaderName};
+use http::header::{HeaderMap, HeaderName};
 
-pub use crate::http1::connection_options;
-use crate::http1::Fields;
+use crate::http1::{connection_options, options, Fields, Named};
 
 /// Removes the headers that describe one connection rather than the message (RFC 9110 section
 /// 7.6.1): `Connection` and every field it names, plus the well-known hop-by-hop fields.
@@ -16,11 +15,11 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
         return;
     }
     let named: Vec<HeaderName> =
-        connection_options(headers).filter_map(|token| HeaderName::from_bytes(token.as_bytes()).ok()).collect();
+        connection_options(headers).filter_map(|token| HeaderName::from_bytes(token).ok()).collect();
     for name in named {
         headers.remove(name);
     }
-    for name in &HOP_BY_HOP {
+    for name in HOP_BY_HOP {
         headers.remove(name);
     }
 }
@@ -31,65 +30,39 @@ pub fn strip_hop_by_hop_fields(fields: &mut Fields) {
     if !fields.iter().any(|(name, _)| is_hop_by_hop_name(name)) {
         return;
     }
-    let named: Vec<Vec<u8>> = fields
-        .iter()
-        .filter(|(name, _)| name.eq_ignore_ascii_case(b"connection"))
-        .flat_map(|(_, value)| value.split(|&b| b == b','))
-        .map(|option| option.trim_ascii().to_ascii_lowercase())
-        .collect();
+    let connection = fields.named().filter(|(named, ..)| *named == Named::Connection).map(|(.., value)| value);
+    let named: Vec<Vec<u8>> = options(connection).map(<[u8]>::to_vec).collect();
     fields.retain(|name, _| !is_hop_by_hop_name(name) && !named.iter().any(|option| name.eq_ignore_ascii_case(option)));
 }
 
 /// Whether a field named `name` (in any case) is one of [`HOP_BY_HOP`]: the lengths first, which
 /// tell most names apart.
 fn is_hop_by_hop_name(name: &[u8]) -> bool {
-    const NAMES: [&[u8]; 9] = [
-        b"connection",
-        b"te",
-        b"trailer",
-        b"transfer-encoding",
-        b"upgrade",
-        b"proxy-authenticate",
-        b"proxy-authorization",
-        b"keep-alive",
-        b"proxy-connection",
-    ];
-    NAMES.iter().any(|hop| hop.len() == name.len() && hop.eq_ignore_ascii_case(name))
+    HOP_BY_HOP.iter().any(|hop| hop.len() == name.len() && hop.as_bytes().eq_ignore_ascii_case(name))
 }
 
-/// The well-known hop-by-hop fields.
-static HOP_BY_HOP: [HeaderName; 9] = [
-    header::CONNECTION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-];
-
-/// Whether `name` is in [`HOP_BY_HOP`]: one match on the lower-case name (as every `HeaderName`
-/// is), which compares lengths before bytes, rather than nine comparisons.
+/// Whether `name` is one of [`HOP_BY_HOP`].
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "keep-alive"
-            | "proxy-connection"
-    )
+    is_hop_by_hop_name(name.as_str().as_bytes())
 }
+
+/// The well-known hop-by-hop fields, as header names are written (lower case).
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "keep-alive",
+    "proxy-connection",
+];
 
 #[cfg(test)]
 mod tests {
     use crate::http1::Fields;
+    use http::header;
 
     #[test]
     fn hop_by_hop_fields_as_they_came_are_left_out_in_any_case() {
@@ -121,9 +94,9 @@ mod tests {
 
     #[test]
     fn the_match_names_exactly_the_hop_by_hop_fields() {
-        assert!(HOP_BY_HOP.iter().all(is_hop_by_hop));
+        assert!(HOP_BY_HOP.iter().all(|name| is_hop_by_hop(&HeaderName::from_static(name))));
         for other in [header::HOST, header::CONTENT_LENGTH, header::CONTENT_TYPE, header::TRAILER.clone()] {
-            assert_eq!(is_hop_by_hop(&other), HOP_BY_HOP.contains(&other), "{other}");
+            assert_eq!(is_hop_by_hop(&other), HOP_BY_HOP.contains(&other.as_str()), "{other}");
         }
         let near: HeaderName = HeaderName::from_static("keep-alives");
         assert!(!is_hop_by_hop(&near));

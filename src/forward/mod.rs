@@ -20,7 +20,7 @@ mod wire;
 pub use body::EngineBody;
 pub use client::Upstream;
 pub use connector::Stream;
-pub use headers::{connection_options, strip_hop_by_hop};
+pub use headers::strip_hop_by_hop;
 
 /// Why a request could not be forwarded.
 #[derive(Debug, thiserror::Error)]

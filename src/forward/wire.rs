@@ -17,7 +17,7 @@ use http::{Method, Response, StatusCode, Version};
 use smallvec::SmallVec;
 
 pub(super) use crate::http1::{chunk_line, content_length, invalid, Framing, CHUNK_END, LAST_CHUNK};
-use crate::http1::{Ambiguous, Declared, Fields};
+use crate::http1::{Declared, Fields};
 
 /// The largest answer head read: 1 MiB, as the largest request head a listener accepts.
 const MAX_HEAD_BYTES: usize = 1024 * 1024;
@@ -74,7 +74,13 @@ pub(super) fn encode_head(
     out.extend_from_slice(b" ");
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    crate::http1::write_fields(headers, out);
+    for (name, value) in headers.iter() {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
     Ok(framing)
 }
 
@@ -151,10 +157,7 @@ fn framing(status: StatusCode, method: &Method, version: Version, fields: &Field
         Ok(Declared::Length(0)) => Ok(Framing::Empty),
         Ok(Declared::Length(length)) => Ok(Framing::Length(length)),
         Ok(Declared::Neither) => Ok(Framing::Close),
-        Err(Ambiguous::TransferEncodingOnHttp10) => Err(invalid("an HTTP/1.0 answer with Transfer-Encoding")),
-        Err(Ambiguous::Both) => Err(invalid("an answer with both Transfer-Encoding and Content-Length")),
-        Err(Ambiguous::Coding) => Err(invalid("an answer with a Transfer-Encoding other than chunked")),
-        Err(Ambiguous::Length) => Err(invalid("an answer with an invalid Content-Length")),
+        Err(ambiguous) => Err(invalid(format!("an answer with {}", ambiguous.reason()))),
     }
 }
 

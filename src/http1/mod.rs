@@ -24,17 +24,6 @@ pub use fields::Fields;
 pub use incoming::{Feed, Incoming, IncomingError};
 pub use upgrade::{OnUpgrade, Pending, Upgraded};
 
-/// Writes `headers` as header fields, then the empty line that ends a head.
-pub fn write_fields(headers: &HeaderMap, out: &mut BytesMut) {
-    for (name, value) in headers.iter() {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b"\r\n");
-}
-
 /// What a message's `Transfer-Encoding` and `Content-Length` fields say of its body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Declared {
@@ -55,6 +44,18 @@ pub enum Ambiguous {
     Coding,
     /// A `Content-Length` that is not one decimal number.
     Length,
+}
+
+impl Ambiguous {
+    /// What the message has, to follow "a request with" or "an answer with".
+    pub fn reason(self) -> &'static str {
+        match self {
+            Ambiguous::TransferEncodingOnHttp10 => "Transfer-Encoding on HTTP/1.0",
+            Ambiguous::Both => "both Transfer-Encoding and Content-Length",
+            Ambiguous::Coding => "a Transfer-Encoding other than chunked",
+            Ambiguous::Length => "an invalid Content-Length",
+        }
+    }
 }
 
 /// What the framing fields of a message sent as `version` declare, refusing what is ambiguous.
@@ -130,15 +131,18 @@ pub fn map_fields(headers: &HeaderMap) -> impl Iterator<Item = (Named, &[u8], &[
 
 /// Whether the `Connection` fields among `fields` (names told apart, and values) list `option`.
 pub fn lists_option<'a>(fields: impl Iterator<Item = (Named, &'a [u8])>, option: &str) -> bool {
-    fields
-        .filter(|(named, _)| *named == Named::Connection)
-        .flat_map(|(_, value)| value.split(|&b| b == b','))
-        .any(|listed| listed.trim_ascii().eq_ignore_ascii_case(option.as_bytes()))
+    options(fields.filter(|(named, _)| *named == Named::Connection).map(|(_, value)| value))
+        .any(|listed| listed.eq_ignore_ascii_case(option.as_bytes()))
 }
 
 /// The options the `Connection` header fields list, trimmed.
-pub fn connection_options(headers: &HeaderMap) -> impl Iterator<Item = &str> {
-    headers.get_all(header::CONNECTION).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim)
+pub fn connection_options(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
+    options(headers.get_all(header::CONNECTION).iter().map(HeaderValue::as_bytes))
+}
+
+/// The options `values` (of `Connection` fields) list, trimmed.
+pub fn options<'a>(values: impl Iterator<Item = &'a [u8]>) -> impl Iterator<Item = &'a [u8]> {
+    values.flat_map(|value| value.split(|&b| b == b',')).map(<[u8]>::trim_ascii)
 }
 
 /// The longest chunk-size line (size and extensions) read.

@@ -105,8 +105,8 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<Head>, Refused> {
     let version = if version == 1 { Version::HTTP_11 } else { Version::HTTP_10 };
     let framing = framing(version, &headers)?;
     let keep_alive = match version {
-        Version::HTTP_11 => !connection_options(&headers).any(|o| o.eq_ignore_ascii_case("close")),
-        _ => connection_options(&headers).any(|o| o.eq_ignore_ascii_case("keep-alive")),
+        Version::HTTP_11 => !connection_options(&headers).any(|o| o.eq_ignore_ascii_case(b"close")),
+        _ => connection_options(&headers).any(|o| o.eq_ignore_ascii_case(b"keep-alive")),
     };
     let expects_continue = match headers.get(header::EXPECT) {
         None => false,
@@ -114,7 +114,7 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<Head>, Refused> {
         Some(_) => return Err(refused(StatusCode::EXPECTATION_FAILED, "unsupported Expect header")),
     };
     let upgrade = headers.contains_key(header::UPGRADE)
-        && connection_options(&headers).any(|option| option.eq_ignore_ascii_case("upgrade"));
+        && connection_options(&headers).any(|option| option.eq_ignore_ascii_case(b"upgrade"));
     let (mut parts, ()) = Request::new(()).into_parts();
     parts.method = method;
     parts.uri = uri;
@@ -145,9 +145,12 @@ fn framing(version: Version, headers: &HeaderMap) -> Result<Framing, Refused> {
         Ok(Declared::Chunked) => Ok(Framing::Chunked),
         Ok(Declared::Length(0) | Declared::Neither) => Ok(Framing::Empty),
         Ok(Declared::Length(length)) => Ok(Framing::Length(length)),
-        Err(Ambiguous::TransferEncodingOnHttp10) => Err(bad("Transfer-Encoding on an HTTP/1.0 request")),
-        Err(Ambiguous::Both) => Err(bad("a request with both Transfer-Encoding and Content-Length")),
-        Err(Ambiguous::Coding) => Err(refused(StatusCode::NOT_IMPLEMENTED, "a Transfer-Encoding other than chunked")),
-        Err(Ambiguous::Length) => Err(bad("an invalid Content-Length")),
+        Err(ambiguous) => {
+            let status = match ambiguous {
+                Ambiguous::Coding => StatusCode::NOT_IMPLEMENTED,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            Err(refused(status, format!("a request with {}", ambiguous.reason())))
+        }
     }
 }

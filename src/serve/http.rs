@@ -150,13 +150,8 @@ impl Feeding {
                 }
                 Ok(Decoded::More) => match conn.poll_fill(cx, BODY_READ) {
                     Poll::Pending => return,
-                    Poll::Ready(Ok(0)) => {
-                        let ended = self.decoder.eof().map(|_| ());
-                        return self.fail(match ended {
-                            Ok(()) => "the client closed the connection mid-body".into(),
-                            Err(e) => e.to_string(),
-                        });
-                    }
+                    // A request body is never read until close: an end here cuts it short.
+                    Poll::Ready(Ok(0)) => return self.fail("the client closed the connection mid-body".into()),
                     Poll::Ready(Ok(_)) => {}
                     Poll::Ready(Err(e)) => return self.fail(e.to_string()),
                 },
@@ -361,7 +356,7 @@ fn poll_sent<I: AsyncRead + AsyncWrite + Unpin>(
                             }
                         }
                         if chunked {
-                            conn.out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+                            conn.out.extend_from_slice(&http1::chunk_line(data.len()));
                         }
                         if data.len() <= COALESCE {
                             conn.out.extend_from_slice(&data);
