@@ -5,7 +5,7 @@ use anyhow::{ensure, Result};
 
 use crate::full_access;
 use crate::real_binary::dockerd::{container_exists, container_running, network_exists, volume_exists};
-use crate::real_binary::http::http_request;
+use crate::real_binary::http::{http_request, HttpConnection};
 use crate::real_binary::{docker, docker_ready, Scratch, TEST_IMAGE};
 
 #[test]
@@ -112,5 +112,42 @@ fn a_network_named_with_a_space_is_created_inspected_and_removed() -> Result<()>
     let removed = http_request(gw.socket(), "DELETE", &path, None)?;
     ensure!(removed.status == 204, "DELETE {path}: {} {}", removed.status, removed.body);
     ensure!(!network_exists(&name)?, "`{name}` is still there after DELETE {path}");
+    Ok(())
+}
+
+#[test]
+fn a_create_whose_head_frames_its_body_ambiguously_is_refused_and_creates_nothing() -> Result<()> {
+    if !docker_ready()? {
+        return Ok(());
+    }
+    let mut scratch = Scratch::new();
+    let gw = full_access()?;
+    let body = format!(r#"{{"Image":"{TEST_IMAGE}","Cmd":["true"]}}"#);
+    let chunked = format!("{:x}\r\n{body}\r\n0\r\n\r\n", body.len());
+    // Each head says two things about where the body ends; Go's server, and so dockerd, would
+    // refuse each one with the same status.
+    let heads = [
+        (format!("HTTP/1.1\r\nContent-Length: {}\r\nTransfer-Encoding: chunked", body.len()), &chunked, 400),
+        (format!("HTTP/1.1\r\nContent-Length: {}\r\nContent-Length: 2", body.len()), &body, 400),
+        ("HTTP/1.1\r\nTransfer-Encoding: gzip, chunked".to_owned(), &chunked, 501),
+        ("HTTP/1.0\r\nTransfer-Encoding: chunked".to_owned(), &chunked, 400),
+    ];
+    for (i, (head, sent, status)) in heads.iter().enumerate() {
+        let name = scratch.container(&format!("ambiguous-{i}"));
+        let mut conn = HttpConnection::open(gw.socket())?;
+        let request = format!(
+            "POST /containers/create?name={name} {head}\r\nHost: docker\r\nContent-Type: application/json\r\n\r\n{sent}"
+        );
+        conn.send(request.as_bytes())?;
+        let answer = conn.read_response()?;
+        ensure!(answer.status == *status, "{head:?}: expected {status}, got {} {}", answer.status, answer.body);
+        ensure!(answer.json()?["message"].as_str().is_some_and(|m| m.starts_with("sockgate: ")), "{}", answer.body);
+        ensure!(!container_exists(&name)?, "{head:?} created {name} on dockerd");
+    }
+    // The same create, framed one way only, does create it: the refusals above were the heads'.
+    let name = scratch.container("framed-once");
+    let created = http_request(gw.socket(), "POST", &format!("/containers/create?name={name}"), Some(&body))?;
+    ensure!(created.status == 201, "{} {}", created.status, created.body);
+    ensure!(container_exists(&name)?, "{name} was not created");
     Ok(())
 }
