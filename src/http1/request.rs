@@ -1,9 +1,12 @@
 //! A client's request head, read as the listeners' server reads it: the request line and header
 //! fields by `httparse` (the tokenizer hyper uses), then what the head says of its body and of the
-//! connection. A head that could be read two ways is refused, with the status Go's `net/http`
-//! server, and so dockerd, answers it with: both `Content-Length` and `Transfer-Encoding`, lengths
-//! that differ, `Transfer-Encoding` on HTTP/1.0 (400), a coding other than `chunked` (501), an
-//! expectation other than `100-continue` (417), a head over [`MAX_HEAD_BYTES`] (431).
+//! connection. A head that could be read two ways is refused. Where Go's `net/http` server, and
+//! so dockerd, refuses it too, with Go's status: lengths that differ (400), a coding other than
+//! one `chunked` (501), an expectation other than `100-continue` (417), a head over
+//! [`MAX_HEAD_BYTES`] (431), another HTTP version (505). Two heads Go reads one way of its own
+//! choosing are refused here (400) rather than guessed at: both `Content-Length` and
+//! `Transfer-Encoding` (Go lets the coding win) and `Transfer-Encoding` on HTTP/1.0 (Go ignores
+//! it, so the body's bytes would be read as the next request).
 
 use std::mem::MaybeUninit;
 

@@ -124,8 +124,9 @@ fn a_create_whose_head_frames_its_body_ambiguously_is_refused_and_creates_nothin
     let gw = full_access()?;
     let body = format!(r#"{{"Image":"{TEST_IMAGE}","Cmd":["true"]}}"#);
     let chunked = format!("{:x}\r\n{body}\r\n0\r\n\r\n", body.len());
-    // Each head says two things about where the body ends; Go's server, and so dockerd, would
-    // refuse each one with the same status.
+    // Each head says two things about where the body ends. Go's server, and so dockerd, refuses
+    // the second and third with these statuses; the first and last it would read a way of its own
+    // choosing (the coding over the length; no body on HTTP/1.0), which sockgate refuses (400).
     let heads = [
         (format!("HTTP/1.1\r\nContent-Length: {}\r\nTransfer-Encoding: chunked", body.len()), &chunked, 400),
         (format!("HTTP/1.1\r\nContent-Length: {}\r\nContent-Length: 2", body.len()), &body, 400),
