@@ -29,7 +29,7 @@ type EngineFrames = Pin<Box<dyn http_body::Body<Data = Bytes, Error = std::io::E
 
 enum Kind {
     /// A client's request body, its first frame already read (see [`request`]).
-    Request(Option<Frame<Bytes>>, Incoming),
+    Request(Option<Bytes>, Incoming),
     Streamed(hyper::body::Incoming),
     Engine(EngineFrames),
     Full(Option<Bytes>),
@@ -57,8 +57,8 @@ pub enum BodyError {
     Engine(Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// A client's request body, passed on frame by frame after `first`, the frame already read from it.
-pub fn request(first: Option<Frame<Bytes>>, incoming: Incoming) -> Body {
+/// A client's request body, passed on frame by frame after `first`, the data already read from it.
+pub fn request(first: Option<Bytes>, incoming: Incoming) -> Body {
     Body { kind: Kind::Request(first, incoming), counter: None, on_drop: None, held: None }
 }
 
@@ -107,7 +107,7 @@ impl http_body::Body for Body {
         let this = self.get_mut();
         let polled = match &mut this.kind {
             Kind::Request(first, incoming) => match first.take() {
-                Some(frame) => Poll::Ready(Some(Ok(frame))),
+                Some(data) => Poll::Ready(Some(Ok(Frame::data(data)))),
                 None => Pin::new(incoming).poll_frame(cx).map_err(BodyError::Client),
             },
             Kind::Streamed(incoming) => Pin::new(incoming).poll_frame(cx).map_err(|e| BodyError::Engine(e.into())),
@@ -136,7 +136,7 @@ impl http_body::Body for Body {
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Request(first, incoming) => {
-                let read = first.as_ref().and_then(Frame::data_ref).map_or(0, |data| data.len() as u64);
+                let read = first.as_ref().map_or(0, |data| data.len() as u64);
                 let rest = incoming.size_hint();
                 let mut hint = SizeHint::new();
                 hint.set_lower(rest.lower().saturating_add(read));

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::request::Parts;
-use http::{header, HeaderValue, Method, Request, Response, Uri};
+use http::{Method, Response, Uri};
 use http_body_util::{BodyExt, Limited};
 
 use crate::body::{self, Body};
@@ -15,7 +15,7 @@ use crate::classify::{Classified, Operation};
 use crate::decide::Mode;
 use crate::error::{self, GatewayError};
 use crate::forward::{self, Upstream};
-use crate::http1::{Incoming, OnUpgrade};
+use crate::http1::{self, Fields, Incoming, OnUpgrade};
 use crate::identify::Identity;
 use crate::inspect::{self, Reads, Resolved};
 use crate::judge;
@@ -75,17 +75,17 @@ impl Gateway {
         caller: &Caller,
         profile: Option<Arc<str>>,
         policy: &Policy,
-        request: Request<Incoming>,
+        request: http1::Request,
     ) -> Response<Body> {
-        let (mut parts, incoming) = request.into_parts();
-        let mut incoming = Some(incoming);
+        let http1::Request { mut parts, fields, body } = request;
+        let mut unsent = Unsent { fields, incoming: Some(body) };
         let identity = caller.identity();
         let mut entry = Entry::begin(&identity, caller.name(&identity, profile.clone()), &parts.method, &parts.uri);
-        match self.route(&identity, policy, profile.as_ref(), &mut parts, &mut incoming, &mut entry).await {
+        match self.route(&identity, policy, profile.as_ref(), &mut parts, &mut unsent, &mut entry).await {
             Ok(response) => record::finish(&self.recorder, entry, response, false),
             Err(e) => {
                 entry.failed(&e);
-                if let Some(unread) = incoming {
+                if let Some(unread) = unsent.incoming {
                     drain(unread).await;
                 }
                 let upstream_failed = matches!(e, GatewayError::Forward(_) | GatewayError::Lookup(_));
@@ -104,11 +104,12 @@ impl Gateway {
         &self,
         caller: &Caller,
         profile: Option<Arc<str>>,
-        request: &Request<Incoming>,
+        request: &http1::Request,
         refusal: &GatewayError,
     ) -> Response<Body> {
         let identity = caller.identity();
-        let mut entry = Entry::begin(&identity, caller.name(&identity, profile), request.method(), request.uri());
+        let mut entry =
+            Entry::begin(&identity, caller.name(&identity, profile), &request.parts.method, &request.parts.uri);
         entry.failed(refusal);
         record::finish(&self.recorder, entry, error::rescue(refusal), false)
     }
@@ -119,9 +120,10 @@ impl Gateway {
         policy: &Policy,
         profile: Option<&Arc<str>>,
         parts: &mut Parts,
-        incoming: &mut Option<Incoming>,
+        unsent: &mut Unsent,
         entry: &mut Entry,
     ) -> Result<Response<Body>, GatewayError> {
+        let Unsent { fields, incoming } = unsent;
         let (mut target, classified) = recognize(&parts.method, &parts.uri)?;
         // Under ownership the caller has an owner name, and reaches only what carries it.
         let tenant = match &policy.ownership {
@@ -137,7 +139,8 @@ impl Gateway {
             Reads::Body => Some(self.read_body(incoming.take()).await?),
             Reads::Query | Reads::Nothing => None,
         };
-        let content_type = parts.headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes);
+        // As dockerd's `r.Header.Get`: the first field so named, in any case.
+        let content_type = fields.get("content-type");
         let body = buffered.as_deref();
         let request = Judged {
             policy,
@@ -219,9 +222,8 @@ impl Gateway {
         let upgrade = if classified.operation.may_upgrade() { parts.extensions.remove::<OnUpgrade>() } else { None };
         let outgoing = match (buffered, incoming.take()) {
             (Some(bytes), _) => {
-                // Exactly the bytes that were inspected, framed by length whatever the client used.
-                parts.headers.remove(header::TRANSFER_ENCODING);
-                parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+                // Exactly the bytes that were inspected, framed by length whatever the client used
+                // (the engine's client frames a body by its own size, see `crate::forward`).
                 entry.bytes_in.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
                 body::full(bytes)
             }
@@ -232,13 +234,17 @@ impl Gateway {
                 let first = if http_body::Body::is_end_stream(&streamed) {
                     None
                 } else {
-                    streamed.frame().await.transpose().map_err(|e| GatewayError::BodyRead(forward::error_chain(&e)))?
+                    let first = streamed.frame().await.transpose();
+                    // A client's body carries no trailers (see `crate::http1::Incoming`): data only.
+                    first
+                        .map_err(|e| GatewayError::BodyRead(forward::error_chain(&e)))?
+                        .and_then(|frame| frame.into_data().ok())
                 };
                 body::request(first, streamed).counted(entry.bytes_in.clone())
             }
             (None, None) => body::full(Bytes::new()),
         };
-        let response = self.upstream.forward(parts, outgoing, &target, upgrade).await?;
+        let response = self.upstream.forward(parts, fields, outgoing, &target, upgrade).await?;
         match &tenant {
             Some(tenant) if operation == Operation::SYSTEM_DF => Ok(scoped_df(response, tenant).await?),
             _ => Ok(response),
@@ -279,6 +285,12 @@ impl Gateway {
             Err(e) => Err(GatewayError::BodyRead(forward::error_chain(&*e))),
         }
     }
+}
+
+/// What of a request is yet to be forwarded: its header fields and its body, until read.
+struct Unsent {
+    fields: Fields,
+    incoming: Option<Incoming>,
 }
 
 /// [`judge::explain`], with its refusals as the gateway answers them, for callers that render a

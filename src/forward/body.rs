@@ -17,7 +17,7 @@ use crate::http1::{Decoded, Decoder, Framing};
 /// what is left of the request's body; read to its end, it puts the connection back in the pool.
 /// Dropped early, it closes the connection (HTTP/1.1 cannot abandon an answer half read).
 pub struct EngineBody {
-    link: Option<Link>,
+    link: Option<Box<Link>>,
     decoder: Decoder,
     /// The connection may carry another request once this answer is read.
     keep_alive: bool,
@@ -27,7 +27,7 @@ pub struct EngineBody {
 impl EngineBody {
     /// The body of an answer framed as `framing`, read from `link`; with no body, the connection
     /// goes back to the pool at once.
-    pub(super) fn new(link: Link, framing: Framing, keep_alive: bool, pool: Arc<Pool>) -> EngineBody {
+    pub(super) fn new(link: Box<Link>, framing: Framing, keep_alive: bool, pool: Arc<Pool>) -> EngineBody {
         let mut body = EngineBody { link: Some(link), decoder: Decoder::new(framing), keep_alive, pool };
         if body.decoder.is_done() {
             body.release();
@@ -63,7 +63,7 @@ impl http_body::Body for EngineBody {
                 if let Poll::Ready(Err(failure)) = link.poll_send(cx) {
                     let error = match failure {
                         Failure::Unsent(e) | Failure::Engine(e) => e,
-                        Failure::Client(message) | Failure::Request(message) => io::Error::other(message),
+                        Failure::Client(message) => io::Error::other(message),
                     };
                     return this.fail(error);
                 }

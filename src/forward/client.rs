@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::header::{self, Entry, HeaderValue};
-use http::{Request, Response, Uri};
+use http::{Method, Request, Response, Uri};
 use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::TlsConnector;
@@ -19,6 +19,17 @@ use super::pool::{Failed, Failure, Link, Pool};
 use super::{error_chain, ForwardError};
 use crate::address::UpstreamAddr;
 use crate::body::{self, Body, BodyError};
+use crate::http1::Fields;
+
+/// A request for the engine: its header fields as they came from the client (hop-by-hop ones
+/// left out) or as sockgate writes its own. The client frames the body by its size and adds a
+/// `Host` when there is none (see [`super::wire::encode_head`]).
+pub(super) struct Outgoing {
+    pub(super) method: Method,
+    pub(super) uri: Uri,
+    pub(super) fields: Fields,
+    pub(super) body: Body,
+}
 
 /// The engine's HTTP/1.1 client: connections are kept alive and pooled.
 ///
@@ -81,11 +92,10 @@ impl Upstream {
     /// Sends `request` on a pooled connection (or a new one when the pooled one turns out to have
     /// been closed before a byte of the request went out) and answers with a body that drives the
     /// connection and returns it to the pool when read to its end.
-    pub(super) async fn send(&self, mut request: Request<Body>) -> Result<Response<Body>, ForwardError> {
-        self.set_host(&mut request);
+    pub(super) async fn send(&self, mut request: Outgoing) -> Result<Response<Body>, ForwardError> {
         let mut link = self.link().await?;
         let head = loop {
-            match link.exchange(request).await {
+            match link.exchange(request, self.host.as_bytes()).await {
                 Ok(head) => break head,
                 Err(Failed { unsent: Some(unsent), .. }) if link.reused => {
                     request = unsent;
@@ -95,7 +105,6 @@ impl Upstream {
                     return Err(match failure {
                         Failure::Unsent(e) | Failure::Engine(e) => self.unavailable(&e.to_string()),
                         Failure::Client(message) => ForwardError::ClientBody(message),
-                        Failure::Request(message) => ForwardError::Request(message),
                     })
                 }
             }
@@ -108,14 +117,14 @@ impl Upstream {
     }
 
     /// An idle pooled connection that is still open, or a new one.
-    async fn link(&self) -> Result<Link, ForwardError> {
+    async fn link(&self) -> Result<Box<Link>, ForwardError> {
         match self.pool.take() {
             Some(link) => Ok(link),
             None => self.connect().await,
         }
     }
 
-    async fn connect(&self) -> Result<Link, ForwardError> {
+    async fn connect(&self) -> Result<Box<Link>, ForwardError> {
         Ok(Link::new(self.open().await?))
     }
 

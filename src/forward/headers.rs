@@ -2,9 +2,10 @@
 //! the message, and the options a `Connection` field lists. Forwarding drops them both ways; it
 //! never adds or rewrites any other header.
 
-use http::header::{HeaderMap, HeaderName};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::http1::{connection_options, options, Fields, Named};
+use super::ForwardError;
+use crate::http1::{connection_options, options, Fields, Named, HOP_BY_HOP};
 
 /// Removes the headers that describe one connection rather than the message (RFC 9110 section
 /// 7.6.1): `Connection` and every field it names, plus the well-known hop-by-hop fields.
@@ -27,37 +28,36 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// [`strip_hop_by_hop`] for fields as they came: `Connection`, every field it names, and the
 /// well-known hop-by-hop fields are left out.
 pub fn strip_hop_by_hop_fields(fields: &mut Fields) {
-    if !fields.iter().any(|(name, _)| is_hop_by_hop_name(name)) {
+    if !fields.named().any(|(named, ..)| named.is_hop_by_hop()) {
         return;
     }
     let connection = fields.named().filter(|(named, ..)| *named == Named::Connection).map(|(.., value)| value);
-    let named: Vec<Vec<u8>> = options(connection).map(<[u8]>::to_vec).collect();
-    fields.retain(|name, _| !is_hop_by_hop_name(name) && !named.iter().any(|option| name.eq_ignore_ascii_case(option)));
+    let listed: Vec<Vec<u8>> = options(connection).map(<[u8]>::to_vec).collect();
+    fields.retain(|named, name, _| {
+        !named.is_hop_by_hop() && !listed.iter().any(|option| name.eq_ignore_ascii_case(option))
+    });
 }
 
-/// Whether a field named `name` (in any case) is one of [`HOP_BY_HOP`]: the lengths first, which
-/// tell most names apart.
-fn is_hop_by_hop_name(name: &[u8]) -> bool {
-    HOP_BY_HOP.iter().any(|hop| hop.len() == name.len() && hop.as_bytes().eq_ignore_ascii_case(name))
+/// `fields` as a header map, without `Content-Length` and `Transfer-Encoding`: the body is framed
+/// by its size where the request is written.
+pub(super) fn header_map(fields: &Fields) -> Result<HeaderMap, ForwardError> {
+    let mut headers = HeaderMap::with_capacity(fields.len());
+    for (named, name, value) in fields.named() {
+        if matches!(named, Named::ContentLength | Named::TransferEncoding) {
+            continue;
+        }
+        let invalid = || ForwardError::Request(format!("invalid header field `{}`", String::from_utf8_lossy(name)));
+        let name = HeaderName::from_bytes(name).map_err(|_| invalid())?;
+        let value = HeaderValue::from_bytes(value).map_err(|_| invalid())?;
+        headers.append(name, value);
+    }
+    Ok(headers)
 }
 
 /// Whether `name` is one of [`HOP_BY_HOP`].
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    is_hop_by_hop_name(name.as_str().as_bytes())
+    Named::of(name.as_str().as_bytes()).is_hop_by_hop()
 }
-
-/// The well-known hop-by-hop fields, as header names are written (lower case).
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "keep-alive",
-    "proxy-connection",
-];
 
 #[cfg(test)]
 mod tests {

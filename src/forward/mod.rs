@@ -2,7 +2,8 @@
 //!
 //! Connections to the engine are kept alive and pooled (`pool`), and each is driven by the task
 //! serving the client it is lent to, so a request and its answer never hop between threads. Bodies
-//! stream frame by frame in both directions and are never buffered whole (`body`). Hop-by-hop
+//! stream frame by frame in both directions and are never buffered whole (`body`); a body is
+//! framed by its own size, whatever framing fields came with it (`wire`). Hop-by-hop
 //! headers are dropped both ways (`headers`). A hijacked connection becomes a raw tunnel only
 //! after the engine answered `101` (`tunnel`). Nothing here has a timeout: `logs -f`, `events`
 //! and tunnels last as long as both ends want. It does not judge requests.

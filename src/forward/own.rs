@@ -2,30 +2,28 @@
 //! readiness, the engine's version) and a `POST` of JSON (a volume made for a tenant). They take
 //! the same pooled connections as clients' requests; this module adds no retry and no timeout.
 
-use http::header::{self, HeaderValue};
-use http::{Request, Response};
+use bytes::Bytes;
+use http::{Method, Response};
 
-use super::client::Upstream;
+use super::client::{Outgoing, Upstream};
 use super::ForwardError;
 use crate::body::{self, Body};
+use crate::http1::Fields;
 
 impl Upstream {
     /// Sends sockgate's own `GET` to the engine (container discovery, readiness), not a client's.
     pub async fn get(&self, path_and_query: &str) -> Result<Response<Body>, ForwardError> {
-        let mut request = Request::new(body::full(bytes::Bytes::new()));
-        *request.uri_mut() = self.uri(path_and_query)?;
-        self.send(request).await
+        let uri = self.uri(path_and_query)?;
+        self.send(Outgoing { method: Method::GET, uri, fields: Fields::default(), body: body::full(Bytes::new()) })
+            .await
     }
 
     /// Sends sockgate's own `POST` with a JSON body (a volume it makes for a tenant).
     pub async fn post_json(&self, path_and_query: &str, json: String) -> Result<Response<Body>, ForwardError> {
-        let length = json.len();
-        let mut request = Request::new(body::full(bytes::Bytes::from(json)));
-        *request.method_mut() = http::Method::POST;
-        *request.uri_mut() = self.uri(path_and_query)?;
-        let headers = request.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-        self.send(request).await
+        const JSON: &[u8] = b"Content-Type: application/json";
+        let fields = Fields::new(Bytes::from_static(JSON), [(0, 12, 14, JSON.len())]);
+        let uri = self.uri(path_and_query)?;
+        // Framed by the body's length (see `super::wire::encode_head`).
+        self.send(Outgoing { method: Method::POST, uri, fields, body: body::full(Bytes::from(json)) }).await
     }
 }

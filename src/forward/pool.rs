@@ -11,11 +11,12 @@ use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::{Method, Request};
+use http::Method;
 use http_body::Body as _;
 use parking_lot::{Mutex, MutexGuard};
 use tokio::io::AsyncWrite;
 
+use super::client::Outgoing;
 use super::connector::Stream;
 use super::wire::{self, BodySize, Framing, Head};
 use crate::body::Body;
@@ -70,19 +71,19 @@ pub(super) enum Failure {
     Engine(io::Error),
     /// The client's request body failed: the engine got a request cut short.
     Client(String),
-    /// The request cannot be written as it is.
-    Request(String),
 }
 
 /// A failed exchange, and the request when it can be sent again.
 pub(super) struct Failed {
     pub(super) failure: Failure,
-    pub(super) unsent: Option<Request<Body>>,
+    pub(super) unsent: Option<Outgoing>,
 }
 
 impl Link {
-    pub(super) fn new(io: Stream) -> Link {
-        Link {
+    /// A new connection's link, boxed: it moves between the pool, the request and the answer's
+    /// body as a pointer.
+    pub(super) fn new(io: Stream) -> Box<Link> {
+        Box::new(Link {
             io,
             read: BytesMut::new(),
             read_size: FIRST_READ,
@@ -92,27 +93,24 @@ impl Link {
             queue: VecDeque::new(),
             sending: None,
             reused: false,
-        }
+        })
     }
 
     /// Sends `request` and reads the answer's head; the request's body goes on being sent while
     /// the answer's body is read.
-    pub(super) async fn exchange(&mut self, request: Request<Body>) -> Result<Head, Failed> {
-        let (mut parts, body) = request.into_parts();
+    pub(super) async fn exchange(&mut self, request: Outgoing, host: &[u8]) -> Result<Head, Failed> {
+        let Outgoing { method, uri, fields, body } = request;
         let size = if body.is_end_stream() {
             BodySize::Empty
         } else {
             body.size_hint().exact().map_or(BodySize::Unknown, BodySize::Exact)
         };
-        let target = parts.uri.path_and_query().map_or("/", |target| target.as_str());
+        let target = uri.path_and_query().map_or("/", |target| target.as_str());
         self.out.clear();
         self.written = 0;
         self.sent = false;
         self.queue.clear();
-        let framing = match wire::encode_head(&parts.method, target, &mut parts.headers, size, &mut self.out) {
-            Ok(framing) => framing,
-            Err(e) => return Err(Failed { failure: Failure::Request(e.to_string()), unsent: None }),
-        };
+        let framing = wire::encode_head(&method, target, &fields, host, size, &mut self.out);
         let (sending, unused) = match framing {
             Framing::Length(length) => (Some(Sending { body, left: Some(length), started: false }), None),
             Framing::Chunked => (Some(Sending { body, left: None, started: false }), None),
@@ -120,13 +118,12 @@ impl Link {
             Framing::Empty | Framing::Close => (None, Some(body)),
         };
         self.sending = sending;
-        let method = parts.method.clone();
         match poll_fn(|cx| self.poll_exchange(cx, &method)).await {
             Ok(head) => Ok(head),
             Err(failure) => {
                 let unsent = match (&failure, self.sending.take(), unused) {
                     (Failure::Unsent(_), Some(Sending { body, started: false, .. }), _)
-                    | (Failure::Unsent(_), None, Some(body)) => Some(Request::from_parts(parts, body)),
+                    | (Failure::Unsent(_), None, Some(body)) => Some(Outgoing { method, uri, fields, body }),
                     _ => None,
                 };
                 let failure = match (failure, &unsent) {
@@ -322,7 +319,7 @@ pub(super) struct Pool {
 }
 
 /// Idle connections and since when, most recently used last.
-type Idle = VecDeque<(Link, Instant)>;
+type Idle = VecDeque<(Box<Link>, Instant)>;
 
 impl Pool {
     /// One shard per worker slot, plus one for every other thread.
@@ -338,7 +335,7 @@ impl Pool {
 
     /// Keeps `link` for another request if its exchange is complete; whether the engine closed it
     /// meanwhile is checked when it is taken.
-    pub(super) fn put(&self, mut link: Link) {
+    pub(super) fn put(&self, mut link: Box<Link>) {
         if !link.is_complete() {
             return;
         }
@@ -356,7 +353,7 @@ impl Pool {
         }
     }
 
-    pub(super) fn take(&self) -> Option<Link> {
+    pub(super) fn take(&self) -> Option<Box<Link>> {
         let now = Instant::now();
         loop {
             let (mut link, since) = self.lock().pop_back()?;
@@ -367,7 +364,7 @@ impl Pool {
     }
 
     pub(super) fn prune(&self, now: Instant) {
-        let expired: Vec<(Link, Instant)> = {
+        let expired: Vec<(Box<Link>, Instant)> = {
             let mut idle = self.lock();
             let expired = idle.iter().take_while(|(_, since)| now.duration_since(*since) >= IDLE_TIMEOUT).count();
             idle.drain(..expired).collect()

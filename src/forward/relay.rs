@@ -7,8 +7,8 @@ use http::header::{self, HeaderValue};
 use http::request::Parts;
 use http::{Request, Response, StatusCode};
 
-use super::client::Upstream;
-use super::headers::{strip_hop_by_hop, strip_hop_by_hop_fields};
+use super::client::{Outgoing, Upstream};
+use super::headers::{header_map, strip_hop_by_hop_fields};
 use super::ForwardError;
 use crate::body::Body;
 use crate::http1::{Fields, OnUpgrade};
@@ -20,6 +20,7 @@ impl Upstream {
     pub async fn forward(
         &self,
         parts: &mut Parts,
+        fields: &mut Fields,
         body: Body,
         target: &Target,
         upgrade: Option<OnUpgrade>,
@@ -31,32 +32,33 @@ impl Upstream {
             Some(sent) if sent.as_str() == origin && parts.uri.scheme().is_none() => parts.uri.clone(),
             _ => self.uri(&origin)?,
         };
-        let mut headers = std::mem::take(&mut parts.headers);
-        let upgrade_protocol = headers.get(header::UPGRADE).cloned();
-        strip_hop_by_hop(&mut headers);
-        if let (Some(_), Some(protocol)) = (&upgrade, &upgrade_protocol) {
-            headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-            headers.insert(header::UPGRADE, protocol.clone());
-        }
-        let mut outgoing = Request::new(body);
-        *outgoing.method_mut() = parts.method.clone();
-        *outgoing.uri_mut() = uri;
-        *outgoing.headers_mut() = headers;
-
+        let method = parts.method.clone();
         let Some(client_side) = upgrade else {
+            strip_hop_by_hop_fields(fields);
+            let outgoing = Outgoing { method, uri, fields: std::mem::take(fields), body };
             let response = self.send(outgoing).await?;
             if response.status() == StatusCode::SWITCHING_PROTOCOLS {
                 // The engine switched protocols on a request that did not ask to: refuse to pass that on.
                 return Err(self.unavailable("engine switched protocols on a request that did not ask for it"));
             }
             let (mut parts, body) = response.into_parts();
-            strip_hop_by_hop(&mut parts.headers);
             if let Some(fields) = parts.extensions.get_mut::<Fields>() {
                 strip_hop_by_hop_fields(fields);
             }
             return Ok(Response::from_parts(parts, body));
         };
-
+        // hyper's client writes a hijack's head: from a header map, framed by the body's size.
+        let protocol = fields.get("upgrade").and_then(|value| HeaderValue::from_bytes(value).ok());
+        strip_hop_by_hop_fields(fields);
+        let mut headers = header_map(fields)?;
+        if let Some(protocol) = protocol {
+            headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+            headers.insert(header::UPGRADE, protocol);
+        }
+        let mut outgoing = Request::new(body);
+        *outgoing.method_mut() = method;
+        *outgoing.uri_mut() = uri;
+        *outgoing.headers_mut() = headers;
         self.hijack(outgoing, client_side).await
     }
 }

@@ -11,13 +11,11 @@ use std::io;
 use std::mem::MaybeUninit;
 
 use bytes::BytesMut;
-use http::header::{self, HeaderMap, HeaderValue};
 use http::response::Parts;
 use http::{Method, Response, StatusCode, Version};
-use smallvec::SmallVec;
 
-pub(super) use crate::http1::{chunk_line, content_length, invalid, Framing, CHUNK_END, LAST_CHUNK};
-use crate::http1::{Declared, Fields};
+pub(super) use crate::http1::{chunk_line, invalid, Framing, CHUNK_END, LAST_CHUNK};
+use crate::http1::{decimal, Declared, Fields, Located, Named};
 
 /// The largest answer head read: 1 MiB, as the largest request head a listener accepts.
 const MAX_HEAD_BYTES: usize = 1024 * 1024;
@@ -33,55 +31,69 @@ pub(super) enum BodySize {
     Unknown,
 }
 
-/// Writes the head of a request for `target` (origin form) to `out` and says how its body is
-/// framed. The framing follows the `Content-Length` the request carries, which must agree with
-/// `size`; a body of unknown length goes chunked, except on `GET`, `HEAD` and `CONNECT`, which are
-/// sent without one. Any `Transfer-Encoding` given is replaced by the one this framing needs.
+/// Writes the head of a request for `target` (origin form) with `fields` to `out` and says how
+/// its body is framed. The framing follows the body's `size` alone: `Content-Length` for a known
+/// size, `chunked` for an unknown one, except on `GET`, `HEAD` and `CONNECT`, which are sent
+/// without a body then. Any `Content-Length` or `Transfer-Encoding` among `fields` is replaced by
+/// the one this framing needs, so the head can never announce other bytes than those sent. A
+/// request without a `Host` gets `host`.
 pub(super) fn encode_head(
     method: &Method,
     target: &str,
-    headers: &mut HeaderMap,
+    fields: &Fields,
+    host: &[u8],
     size: BodySize,
     out: &mut BytesMut,
-) -> io::Result<Framing> {
-    headers.remove(header::TRANSFER_ENCODING);
-    let declared = if headers.contains_key(header::CONTENT_LENGTH) {
-        Some(content_length(headers).ok_or_else(|| invalid("the request's Content-Length is invalid"))?)
-    } else {
-        None
-    };
-    let framing = match (size, declared) {
-        (BodySize::Empty, None | Some(0)) => Framing::Empty,
-        (BodySize::Empty, Some(declared)) => {
-            return Err(invalid(format!("the request has no body, its Content-Length says {declared}")))
-        }
-        (BodySize::Exact(length), Some(declared)) if length != declared => {
-            return Err(invalid(format!("the request body has {length} bytes, its Content-Length says {declared}")))
-        }
-        (_, Some(declared)) => Framing::Length(declared),
-        (BodySize::Exact(length), None) => {
-            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
-            Framing::Length(length)
-        }
-        (BodySize::Unknown, None) if matches!(*method, Method::GET | Method::HEAD | Method::CONNECT) => Framing::Empty,
-        (BodySize::Unknown, None) => {
-            headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
-            Framing::Chunked
-        }
-    };
-    out.reserve(32 + target.len() + headers.len() * 32);
+) -> Framing {
+    let mut declared = false;
+    let mut has_host = false;
+    out.reserve(64 + target.len() + fields.len() * 32);
     out.extend_from_slice(method.as_str().as_bytes());
     out.extend_from_slice(b" ");
     out.extend_from_slice(target.as_bytes());
     out.extend_from_slice(b" HTTP/1.1\r\n");
-    for (name, value) in headers.iter() {
-        out.extend_from_slice(name.as_str().as_bytes());
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value.as_bytes());
-        out.extend_from_slice(b"\r\n");
+    for (named, name, value) in fields.named() {
+        match named {
+            Named::ContentLength => declared = true,
+            Named::TransferEncoding => {}
+            _ => {
+                has_host |= name.len() == 4 && name.eq_ignore_ascii_case(b"host");
+                put_field(out, name, value);
+            }
+        }
     }
+    if !has_host {
+        put_field(out, b"Host", host);
+    }
+    let framing = match size {
+        BodySize::Empty => {
+            // The client said its body was empty: say so too.
+            if declared {
+                out.extend_from_slice(b"Content-Length: 0\r\n");
+            }
+            Framing::Empty
+        }
+        BodySize::Exact(length) => {
+            out.extend_from_slice(b"Content-Length: ");
+            decimal(length, out);
+            out.extend_from_slice(b"\r\n");
+            Framing::Length(length)
+        }
+        BodySize::Unknown if matches!(*method, Method::GET | Method::HEAD | Method::CONNECT) => Framing::Empty,
+        BodySize::Unknown => {
+            out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+            Framing::Chunked
+        }
+    };
     out.extend_from_slice(b"\r\n");
-    Ok(framing)
+    framing
+}
+
+fn put_field(out: &mut BytesMut, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// An answer's head as read.
@@ -100,10 +112,7 @@ pub(super) struct Head {
 pub(super) fn parse_head(buf: &mut BytesMut, method: &Method) -> io::Result<Option<Head>> {
     loop {
         let mut fields = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
-        // Where each field's name and value are in the head: (name start, name end, value start,
-        // value end). Answers rarely have more than a dozen fields.
-        let mut at: SmallVec<[(usize, usize, usize, usize); 16]> = SmallVec::new();
-        let (length, code, version) = {
+        let (length, code, version, located) = {
             let mut response = httparse::Response::new(&mut []);
             let status = httparse::ParserConfig::default()
                 .parse_response_with_uninit_headers(&mut response, buf, &mut fields)
@@ -114,13 +123,8 @@ pub(super) fn parse_head(buf: &mut BytesMut, method: &Method) -> io::Result<Opti
                 }
                 return Ok(None);
             };
-            let start = buf.as_ptr() as usize;
-            for field in response.headers.iter() {
-                let name = field.name.as_ptr() as usize - start;
-                let value = field.value.as_ptr() as usize - start;
-                at.push((name, name + field.name.len(), value, value + field.value.len()));
-            }
-            (length, response.code.unwrap_or(0), response.version.unwrap_or(0))
+            let located = Located::new(buf.as_ptr(), response.headers);
+            (length, response.code.unwrap_or(0), response.version.unwrap_or(0), located)
         };
         if length > MAX_HEAD_BYTES {
             return Err(invalid("the answer's head is too large"));
@@ -130,7 +134,7 @@ pub(super) fn parse_head(buf: &mut BytesMut, method: &Method) -> io::Result<Opti
         if status.is_informational() && status != StatusCode::SWITCHING_PROTOCOLS {
             continue;
         }
-        let fields = Fields::new(head, at);
+        let fields = Fields::located(head, located);
         let version = if version == 1 { Version::HTTP_11 } else { Version::HTTP_10 };
         let framing = framing(status, method, version, &fields)?;
         let keep_alive = version == Version::HTTP_11

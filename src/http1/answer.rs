@@ -12,7 +12,7 @@ use http::header::HeaderValue;
 use http::response::Parts;
 use http::{Method, StatusCode, Version};
 
-use super::{Fields, Framing, Named};
+use super::{decimal, Fields, Framing, Named};
 
 /// How an answer goes out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,11 +38,12 @@ pub fn encode(
 ) -> Written {
     let status = parts.status;
     let headers = &parts.headers;
-    let raw = fields.into_iter().flat_map(Fields::named);
     let closes = |fields: &mut dyn Iterator<Item = (Named, &[u8], &[u8])>| {
         super::lists_option(fields.map(|(named, _, value)| (named, value)), "close")
     };
-    let mut keep_alive = keep_alive && !closes(&mut super::map_fields(headers)) && !closes(&mut raw.clone());
+    let mut keep_alive = keep_alive
+        && !closes(&mut super::map_fields(headers))
+        && !fields.is_some_and(|fields| closes(&mut fields.named()));
     // The fields of a HEAD's or a 304's answer describe the body a GET would have had: kept.
     let keeps_framing = *method == Method::HEAD || status == StatusCode::NOT_MODIFIED;
     let mut length = None;
@@ -78,20 +79,29 @@ pub fn encode(
     out.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
     out.extend_from_slice(b"\r\n");
     let mut dated = false;
-    for (named, name, value) in super::map_fields(headers).chain(raw) {
+    let mut put = |named: Named, name: &[u8], value: &[u8]| {
         let skipped = match named {
             Named::ContentLength | Named::TransferEncoding => !keeps_framing,
             Named::Connection => connection.is_some(),
-            Named::Date | Named::Other => false,
+            _ => false,
         };
-        if skipped {
-            continue;
+        if !skipped {
+            dated |= named == Named::Date;
+            out.extend_from_slice(name);
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value);
+            out.extend_from_slice(b"\r\n");
         }
-        dated |= named == Named::Date;
-        out.extend_from_slice(name);
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(value);
-        out.extend_from_slice(b"\r\n");
+    };
+    // Two plain loops: most answers have fields of one kind only, as they came (the engine's) or
+    // in a header map (sockgate's own).
+    for (named, name, value) in super::map_fields(headers) {
+        put(named, name, value);
+    }
+    if let Some(fields) = fields {
+        for (named, name, value) in fields.named() {
+            put(named, name, value);
+        }
     }
     if let Some(length) = length {
         out.extend_from_slice(b"content-length: ");
@@ -110,21 +120,6 @@ pub fn encode(
     }
     out.extend_from_slice(b"\r\n");
     Written { framing, keep_alive: keep_alive && status != StatusCode::SWITCHING_PROTOCOLS }
-}
-
-/// Writes `n` in decimal.
-fn decimal(mut n: u64, out: &mut BytesMut) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&digits[at..]);
 }
 
 thread_local! {

@@ -1,7 +1,9 @@
 //! Header fields as a peer sent them: the bytes of its head and where each field's name and value
-//! are in them, names in the case they came in. An answer relayed from the engine carries its
-//! fields this way, in the answer's extensions, and the listeners' server writes them out as they
-//! came, rather than each being parsed into a header map and written back out.
+//! are in them, names in the case they came in. A client's request carries its fields this way
+//! (see [`super::Request`]), and the engine's client writes them out to the engine as they came;
+//! an answer relayed from the engine carries its fields this way too, in the answer's extensions,
+//! and the listeners' server writes them out. Neither is parsed into a header map and written back
+//! out.
 //!
 //! What is in it was checked by the head's tokenizer: names are tokens, values hold no control
 //! characters but tab, the same bytes a header map accepts.
@@ -9,6 +11,28 @@
 use bytes::Bytes;
 
 use super::Named;
+
+/// Where each field a tokenizer found is in the head it read (see [`Fields::located`]).
+pub struct Located(Vec<Span>);
+
+impl Located {
+    /// Where `fields`, read by httparse from the buffer that starts at `base`, are in it.
+    pub fn new(base: *const u8, fields: &[httparse::Header<'_>]) -> Located {
+        let base = base as usize;
+        let mut at = Vec::with_capacity(fields.len());
+        for field in fields {
+            // Offsets into a head under `MAX_HEAD_BYTES`: they fit in a u32.
+            let name = (field.name.as_ptr() as usize).wrapping_sub(base) as u32;
+            let value = (field.value.as_ptr() as usize).wrapping_sub(base) as u32;
+            at.push(Span {
+                name: (name, name + field.name.len() as u32),
+                value: (value, value + field.value.len() as u32),
+                named: Named::of(field.name.as_bytes()),
+            });
+        }
+        Located(at)
+    }
+}
 
 /// Where one field is in the head.
 #[derive(Debug, Clone, Copy)]
@@ -43,6 +67,17 @@ impl Fields {
     }
 
     /// Each field's name and value, in the order they came.
+    /// The fields `located` in `head`, which must be the buffer they were located in, cut to the
+    /// head's length (a field outside it is left out).
+    pub fn located(head: Bytes, located: Located) -> Fields {
+        let mut at = located.0;
+        let fits = |(start, end): (u32, u32)| start <= end && end as usize <= head.len();
+        if !at.iter().all(|span| fits(span.name) && fits(span.value)) {
+            at.retain(|span| fits(span.name) && fits(span.value));
+        }
+        Fields { head, at }
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> + Clone + '_ {
         self.at.iter().map(|span| {
             let slice = |(start, end): (u32, u32)| &self.head[start as usize..end as usize];
@@ -72,11 +107,11 @@ impl Fields {
     }
 
     /// Keeps only the fields `keep` says yes to.
-    pub fn retain(&mut self, mut keep: impl FnMut(&[u8], &[u8]) -> bool) {
+    pub fn retain(&mut self, mut keep: impl FnMut(Named, &[u8], &[u8]) -> bool) {
         let head = &self.head;
         self.at.retain(|span| {
             let slice = |(start, end): (u32, u32)| &head[start as usize..end as usize];
-            keep(slice(span.name), slice(span.value))
+            keep(span.named, slice(span.name), slice(span.value))
         });
     }
 }
@@ -94,7 +129,7 @@ mod tests {
         assert_eq!(fields.get("X-A"), Some(&b"1"[..]));
         let names: Vec<&[u8]> = fields.iter().map(|(name, _)| name).collect();
         assert_eq!(names, [&b"Api-Version"[..], b"X-A", b"x-a"]);
-        fields.retain(|name, _| !name.eq_ignore_ascii_case(b"x-a"));
+        fields.retain(|_, name, _| !name.eq_ignore_ascii_case(b"x-a"));
         assert_eq!(fields.len(), 1);
         assert!(!fields.is_empty() && Fields::default().is_empty());
     }

@@ -20,8 +20,9 @@ use std::io;
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap, HeaderValue};
 
-pub use fields::Fields;
+pub use fields::{Fields, Located};
 pub use incoming::{Feed, Incoming, IncomingError};
+pub use request::Request;
 pub use upgrade::{OnUpgrade, Pending, Upgraded};
 
 /// What a message's `Transfer-Encoding` and `Content-Length` fields say of its body.
@@ -105,19 +106,46 @@ pub enum Named {
     ContentLength,
     Date,
     TransferEncoding,
+    /// Another of the well-known hop-by-hop fields ([`HOP_BY_HOP`]).
+    HopByHop,
     Other,
 }
+
+/// The well-known hop-by-hop fields (RFC 9110 section 7.6.1), as header names are written.
+pub const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "keep-alive",
+    "proxy-connection",
+];
 
 impl Named {
     pub fn of(name: &[u8]) -> Named {
         // The length first: most names are told apart by it alone.
+        let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
         match name.len() {
-            4 if name.eq_ignore_ascii_case(b"date") => Named::Date,
-            10 if name.eq_ignore_ascii_case(b"connection") => Named::Connection,
-            14 if name.eq_ignore_ascii_case(b"content-length") => Named::ContentLength,
-            17 if name.eq_ignore_ascii_case(b"transfer-encoding") => Named::TransferEncoding,
+            4 if is(b"date") => Named::Date,
+            10 if is(b"connection") => Named::Connection,
+            10 if is(b"keep-alive") => Named::HopByHop,
+            14 if is(b"content-length") => Named::ContentLength,
+            17 if is(b"transfer-encoding") => Named::TransferEncoding,
+            2 if is(b"te") => Named::HopByHop,
+            7 if is(b"trailer") || is(b"upgrade") => Named::HopByHop,
+            16 if is(b"proxy-connection") => Named::HopByHop,
+            18 if is(b"proxy-authenticate") => Named::HopByHop,
+            19 if is(b"proxy-authorization") => Named::HopByHop,
             _ => Named::Other,
         }
+    }
+
+    /// Whether a field so named describes one connection rather than the message.
+    pub fn is_hop_by_hop(self) -> bool {
+        matches!(self, Named::Connection | Named::TransferEncoding | Named::HopByHop)
     }
 }
 
@@ -138,6 +166,21 @@ pub fn lists_option<'a>(fields: impl Iterator<Item = (Named, &'a [u8])>, option:
 /// The options the `Connection` header fields list, trimmed.
 pub fn connection_options(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
     options(headers.get_all(header::CONNECTION).iter().map(HeaderValue::as_bytes))
+}
+
+/// Writes `n` in decimal.
+pub fn decimal(mut n: u64, out: &mut BytesMut) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
 }
 
 /// The options `values` (of `Connection` fields) list, trimmed.

@@ -11,12 +11,11 @@
 use std::mem::MaybeUninit;
 
 use bytes::BytesMut;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::request::Parts;
-use http::{Method, Request, StatusCode, Uri, Version};
-use smallvec::SmallVec;
+use http::{Method, StatusCode, Uri, Version};
 
-use super::{connection_options, Ambiguous, Declared, Framing};
+use super::fields::Located;
+use super::{lists_option, Ambiguous, Declared, Fields, Framing, Incoming};
 
 /// The largest request head (request line and headers) accepted, as Go's `DefaultMaxHeaderBytes`.
 pub const MAX_HEAD_BYTES: usize = 1024 * 1024;
@@ -26,7 +25,11 @@ const MAX_HEADERS: usize = 100;
 /// A request head as read.
 #[derive(Debug)]
 pub struct Head {
+    /// Method, target and version; its header map is empty: the fields are in `fields`.
     pub parts: Parts,
+    /// The header fields as they came, validated by the tokenizer: names are tokens, and values
+    /// hold no control character but a tab (what `http::HeaderValue` accepts too).
+    pub fields: Fields,
     pub framing: Framing,
     /// Whether the client lets the connection carry another request after this one.
     pub keep_alive: bool,
@@ -34,6 +37,15 @@ pub struct Head {
     pub expects_continue: bool,
     /// Whether the client asks to switch protocols (`Connection: Upgrade` and an `Upgrade` field).
     pub upgrade: bool,
+}
+
+/// A request as the server hands it on: method, target and version (with an empty header map,
+/// and the [`super::OnUpgrade`] in its extensions when the head asked to switch protocols), the
+/// header fields as they came, and the body.
+pub struct Request {
+    pub parts: Parts,
+    pub fields: Fields,
+    pub body: Incoming,
 }
 
 /// Why a request head is refused: the status it is answered with, and why.
@@ -56,10 +68,7 @@ fn bad(reason: impl Into<String>) -> Refused {
 /// is not all in yet (and is not too large so far).
 pub fn parse(buf: &mut BytesMut) -> Result<Option<Head>, Refused> {
     let mut fields = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS];
-    // Where each field's name and value are in the head: (name start, name end, value start,
-    // value end). Requests rarely have more than a dozen fields.
-    let mut at: SmallVec<[(usize, usize, usize, usize); 16]> = SmallVec::new();
-    let (length, method, target, version) = {
+    let (length, method, target, version, located) = {
         let mut request = httparse::Request::new(&mut []);
         let status =
             match httparse::ParserConfig::default().parse_request_with_uninit_headers(&mut request, buf, &mut fields) {
@@ -82,48 +91,37 @@ pub fn parse(buf: &mut BytesMut) -> Result<Option<Head>, Refused> {
             return Ok(None);
         };
         let start = buf.as_ptr() as usize;
-        for field in request.headers.iter() {
-            let name = field.name.as_ptr() as usize - start;
-            let value = field.value.as_ptr() as usize - start;
-            at.push((name, name + field.name.len(), value, value + field.value.len()));
-        }
+        let located = Located::new(buf.as_ptr(), request.headers);
         let method = Method::from_bytes(request.method.unwrap_or_default().as_bytes())
             .map_err(|_| bad("malformed request method"))?;
         let path = request.path.unwrap_or_default();
         let target = path.as_ptr() as usize - start;
-        (length, method, target..target + path.len(), request.version.unwrap_or(1))
+        (length, method, target..target + path.len(), request.version.unwrap_or(1), located)
     };
     if length > MAX_HEAD_BYTES {
         return Err(too_large());
     }
     let head = buf.split_to(length).freeze();
     let uri = Uri::from_maybe_shared(head.slice(target)).map_err(|e| bad(format!("malformed request target: {e}")))?;
-    let mut headers = HeaderMap::with_capacity(at.len());
-    for &(name_start, name_end, value_start, value_end) in &at {
-        let name = HeaderName::from_bytes(&head[name_start..name_end]).map_err(|_| bad("malformed header name"))?;
-        let value = HeaderValue::from_maybe_shared(head.slice(value_start..value_end))
-            .map_err(|_| bad("malformed header value"))?;
-        headers.append(name, value);
-    }
+    let fields = Fields::located(head, located);
     let version = if version == 1 { Version::HTTP_11 } else { Version::HTTP_10 };
-    let framing = framing(version, &headers)?;
+    let framing = framing(version, &fields)?;
+    let connection = || fields.named().map(|(named, _, value)| (named, value));
     let keep_alive = match version {
-        Version::HTTP_11 => !connection_options(&headers).any(|o| o.eq_ignore_ascii_case(b"close")),
-        _ => connection_options(&headers).any(|o| o.eq_ignore_ascii_case(b"keep-alive")),
+        Version::HTTP_11 => !lists_option(connection(), "close"),
+        _ => lists_option(connection(), "keep-alive"),
     };
-    let expects_continue = match headers.get(header::EXPECT) {
+    let expects_continue = match fields.get("expect") {
         None => false,
-        Some(expect) if expect.as_bytes().eq_ignore_ascii_case(b"100-continue") => version == Version::HTTP_11,
+        Some(expect) if expect.eq_ignore_ascii_case(b"100-continue") => version == Version::HTTP_11,
         Some(_) => return Err(refused(StatusCode::EXPECTATION_FAILED, "unsupported Expect header")),
     };
-    let upgrade = headers.contains_key(header::UPGRADE)
-        && connection_options(&headers).any(|option| option.eq_ignore_ascii_case(b"upgrade"));
-    let (mut parts, ()) = Request::new(()).into_parts();
+    let upgrade = fields.get("upgrade").is_some() && lists_option(connection(), "upgrade");
+    let (mut parts, ()) = http::Request::new(()).into_parts();
     parts.method = method;
     parts.uri = uri;
     parts.version = version;
-    parts.headers = headers;
-    Ok(Some(Head { parts, framing, keep_alive, expects_continue, upgrade }))
+    Ok(Some(Head { parts, fields, framing, keep_alive, expects_continue, upgrade }))
 }
 
 /// Whether the request line's version (all after its second space, as Go reads it) is a
@@ -143,8 +141,8 @@ fn too_large() -> Refused {
 
 /// How a request's body is delimited (RFC 9112 section 6.3), refusing what is ambiguous. A
 /// request with neither field has no body.
-fn framing(version: Version, headers: &HeaderMap) -> Result<Framing, Refused> {
-    match super::declared(version, super::map_fields(headers).map(|(named, _, value)| (named, value))) {
+fn framing(version: Version, fields: &Fields) -> Result<Framing, Refused> {
+    match super::declared(version, fields.named().map(|(named, _, value)| (named, value))) {
         Ok(Declared::Chunked) => Ok(Framing::Chunked),
         Ok(Declared::Length(0) | Declared::Neither) => Ok(Framing::Empty),
         Ok(Declared::Length(length)) => Ok(Framing::Length(length)),

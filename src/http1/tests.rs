@@ -157,7 +157,8 @@ fn the_clis_request_is_read_whole_or_in_pieces_and_what_follows_stays() -> Resul
         let head = request::parse(&mut buf)?
             .ok_or_else(|| request::Refused { status: http::StatusCode::OK, reason: "incomplete".into() })?;
         assert_eq!((head.parts.method.as_str(), head.parts.uri.path()), ("GET", "/v1.41/containers/json"));
-        assert_eq!(head.parts.headers["user-agent"], "Docker-Client/20.10.24+dfsg1 (linux)");
+        assert_eq!(head.fields.get("user-agent"), Some(&b"Docker-Client/20.10.24+dfsg1 (linux)"[..]));
+        assert!(head.parts.headers.is_empty());
         assert_eq!(
             (head.framing, head.keep_alive, head.expects_continue, head.upgrade),
             (Framing::Empty, true, false, false)
@@ -285,4 +286,18 @@ fn an_engines_fields_are_written_as_they_came_with_the_framing_and_connection_re
         "HTTP/1.1 200 OK\r\nApi-Version: 1.41\r\nDate: Mon, 07 Dec 2026 07:16:27 GMT\r\ncontent-length: 2\r\nconnection: close\r\n\r\n"
     );
     assert!(!written.keep_alive);
+}
+
+#[test]
+fn names_are_told_apart_in_any_case_and_only_the_hop_by_hop_ones_are_so() {
+    for name in HOP_BY_HOP {
+        for spelled in [name.to_owned(), name.to_uppercase()] {
+            assert!(Named::of(spelled.as_bytes()).is_hop_by_hop(), "{spelled}");
+        }
+    }
+    for other in ["host", "tee", "keep-alives", "content-type", "date", "content-length", "upgrades", "trailers"] {
+        assert!(!Named::of(other.as_bytes()).is_hop_by_hop(), "{other}");
+    }
+    assert_eq!(Named::of(b"CONTENT-LENGTH"), Named::ContentLength);
+    assert_eq!(Named::of(b"Date"), Named::Date);
 }

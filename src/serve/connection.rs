@@ -31,7 +31,7 @@ use crate::body::Body;
 use crate::error::GatewayError;
 use crate::gateway::{Caller, Gateway};
 use crate::hangup::HangUp;
-use crate::http1::Incoming;
+use crate::http1;
 use crate::identify::containers::Directory;
 use crate::identify::Identity;
 
@@ -115,7 +115,7 @@ struct Served {
 
 impl Served {
     /// Answers one request, judged as the caller is now, by the profiles as they are now.
-    async fn answer(self: Arc<Served>, request: http::Request<Incoming>, busy: Busy) -> http::Response<Body> {
+    async fn answer(self: Arc<Served>, request: http1::Request, busy: Busy) -> http::Response<Body> {
         self.caller.refresh(&self.directory).await;
         let profiles = self.state.profiles();
         let (profile, policy) = profiles.select(&self.caller.identity());

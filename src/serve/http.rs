@@ -17,7 +17,7 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::{header, HeaderValue, Request, Response, StatusCode};
+use http::{header, HeaderValue, Response, StatusCode};
 use http_body::Body as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -197,7 +197,7 @@ struct Exchanged {
 pub(super) async fn serve<I, F, Fut>(io: I, answer: F, stop: &CancellationToken) -> io::Result<Finished<I>>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    F: FnMut(Request<Incoming>) -> Fut,
+    F: FnMut(http1::Request) -> Fut,
     Fut: Future<Output = Response<Body>>,
 {
     let mut answer = answer;
@@ -227,7 +227,7 @@ where
                 Some(_) => {}
             }
         };
-        let request::Head { mut parts, framing, keep_alive, expects_continue, upgrade } = head;
+        let request::Head { mut parts, fields, framing, keep_alive, expects_continue, upgrade } = head;
         let (feeding, body) = match framing {
             Framing::Length(length) => {
                 let (feed, body) = Incoming::channel(Some(length));
@@ -253,7 +253,7 @@ where
         let method = parts.method.clone();
         let version = parts.version;
         let mut keep_alive = keep_alive && !stop.is_cancelled();
-        let mut answered = pin!(answer(Request::from_parts(parts, body)));
+        let mut answered = pin!(answer(http1::Request { parts, fields, body }));
         let mut state = Answering::Waiting;
         let exchanged = poll_fn(|cx| {
             if let Some(feeding) = &mut feeding {

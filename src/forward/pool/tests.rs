@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
 use http_body::Frame;
 use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -21,21 +20,18 @@ const PING: &[u8] =
 
 type Outcome = Result<(), Box<dyn std::error::Error>>;
 
-fn pair() -> io::Result<(Link, UnixStream)> {
+fn pair() -> io::Result<(Box<Link>, UnixStream)> {
     let (ours, engine) = UnixStream::pair()?;
     Ok((Link::new(Stream::Unix(ours)), engine))
 }
 
-fn request(method: Method, target: &'static str, body: Body) -> Request<Body> {
-    let mut request = Request::new(body);
-    *request.method_mut() = method;
-    *request.uri_mut() = http::Uri::from_static(target);
-    request.headers_mut().insert(header::HOST, HeaderValue::from_static("docker"));
-    request
+fn request(method: Method, target: &'static str, body: Body) -> Outgoing {
+    let uri = http::Uri::from_static(target);
+    Outgoing { method, uri, fields: crate::http1::Fields::default(), body }
 }
 
-/// A body of unknown length that yields `frames`.
-struct Frames(VecDeque<&'static [u8]>);
+/// A body that yields its frames, of unknown length unless it says one.
+struct Frames(VecDeque<&'static [u8]>, Option<u64>);
 
 impl http_body::Body for Frames {
     type Data = Bytes;
@@ -44,10 +40,14 @@ impl http_body::Body for Frames {
     fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<io::Result<Frame<Bytes>>>> {
         Poll::Ready(self.0.pop_front().map(|data| Ok(Frame::data(Bytes::from_static(data)))))
     }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.1.map_or_else(http_body::SizeHint::default, http_body::SizeHint::with_exact)
+    }
 }
 
 fn frames(parts: &[&'static [u8]]) -> Body {
-    body::engine(Frames(parts.iter().copied().collect()))
+    body::engine(Frames(parts.iter().copied().collect(), None))
 }
 
 /// Reads from the engine's side until `end` has been read, or the connection ends.
@@ -72,16 +72,15 @@ fn answer_once(mut engine: UnixStream, end: &'static [u8], answer: &'static [u8]
     })
 }
 
-async fn exchange(link: &mut Link, request: Request<Body>) -> Result<Head, String> {
-    link.exchange(request).await.map_err(|failed| match failed.failure {
+async fn exchange(link: &mut Link, request: Outgoing) -> Result<Head, String> {
+    link.exchange(request, b"docker").await.map_err(|failed| match failed.failure {
         Failure::Unsent(e) => format!("unsent: {e}"),
         Failure::Engine(e) => format!("engine: {e}"),
         Failure::Client(m) => format!("client: {m}"),
-        Failure::Request(m) => format!("request: {m}"),
     })
 }
 
-async fn read_body(link: Link, head: Head, pool: &Arc<Pool>) -> Result<Vec<u8>, io::Error> {
+async fn read_body(link: Box<Link>, head: Head, pool: &Arc<Pool>) -> Result<Vec<u8>, io::Error> {
     let body = EngineBody::new(link, head.framing, head.keep_alive, pool.clone());
     Ok(body.collect().await?.to_bytes().to_vec())
 }
@@ -114,8 +113,7 @@ async fn an_answer_read_to_its_end_puts_the_connection_back_for_the_next_request
 async fn a_small_body_goes_out_with_its_head_in_one_write() -> Outcome {
     let (mut link, mut engine) = pair()?;
     let json = br#"{"Image":"busybox"}"#;
-    let mut post = request(Method::POST, "/containers/create", body::full(&json[..]));
-    post.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(json.len()));
+    let post = request(Method::POST, "/containers/create", body::full(&json[..]));
     let script = tokio::spawn(async move {
         let mut buf = vec![0u8; 65536];
         let n = engine.read(&mut buf).await?;
@@ -127,7 +125,7 @@ async fn a_small_body_goes_out_with_its_head_in_one_write() -> Outcome {
     assert_eq!(head.parts.status.as_u16(), 201);
     let (first_read, _engine) = script.await??;
     let expected = format!(
-        "POST /containers/create HTTP/1.1\r\nhost: docker\r\ncontent-length: {}\r\n\r\n{}",
+        "POST /containers/create HTTP/1.1\r\nHost: docker\r\nContent-Length: {}\r\n\r\n{}",
         json.len(),
         String::from_utf8_lossy(json)
     );
@@ -144,7 +142,7 @@ async fn a_body_of_unknown_length_goes_chunked() -> Outcome {
     let seen = script.await??;
     assert_eq!(
         String::from_utf8_lossy(&seen),
-        "POST /build HTTP/1.1\r\nhost: docker\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n"
+        "POST /build HTTP/1.1\r\nHost: docker\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n"
     );
     Ok(())
 }
@@ -152,8 +150,9 @@ async fn a_body_of_unknown_length_goes_chunked() -> Outcome {
 #[tokio::test]
 async fn a_body_longer_than_its_content_length_is_cut_at_the_length() -> Outcome {
     let (mut link, mut engine) = pair()?;
-    let mut post = request(Method::POST, "/images/load", frames(&[b"hel", b"lo", b"GET / HTTP/1.1\r\n\r\n"]));
-    post.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(4));
+    // A body that says it has 4 bytes (so it is framed by that length) and yields more.
+    let body = Frames(vec![&b"hel"[..], b"lo", b"GET / HTTP/1.1\r\n\r\n"].into(), Some(4));
+    let post = request(Method::POST, "/images/load", body::engine(body));
     let failed = exchange(&mut link, post).await.err().ok_or("the body was sent")?;
     assert!(failed.starts_with("client: "), "{failed}");
     drop(link);
@@ -192,8 +191,7 @@ async fn the_answer_is_read_while_a_large_body_is_still_being_sent() -> Outcome 
         engine.write_all(b"0\r\n\r\n").await?;
         Ok::<_, io::Error>((body, engine))
     });
-    let mut post = request(Method::POST, "/images/create?fromSrc=-", body::full(vec![b'x'; BODY]));
-    post.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(BODY));
+    let post = request(Method::POST, "/images/create?fromSrc=-", body::full(vec![b'x'; BODY]));
     let answer = tokio::time::timeout(Duration::from_secs(20), async {
         let head = exchange(&mut link, post).await?;
         read_body(link, head, &pool).await.map_err(|e| e.to_string())
@@ -218,10 +216,11 @@ async fn a_connection_the_engine_closed_is_not_lent_and_a_request_on_it_comes_ba
     assert!(pool.take().is_none(), "a closed connection was lent");
     let (mut link, engine) = pair()?;
     drop(engine);
-    let failed = link.exchange(request(Method::GET, "/_ping", body::full(Bytes::new()))).await.err().ok_or("sent")?;
+    let ping = request(Method::GET, "/_ping", body::full(Bytes::new()));
+    let failed = link.exchange(ping, b"docker").await.err().ok_or("sent")?;
     assert!(matches!(failed.failure, Failure::Unsent(_)));
     let unsent = failed.unsent.ok_or("the request was not given back")?;
-    assert_eq!(unsent.uri(), "/_ping");
+    assert_eq!(unsent.uri, "/_ping");
     Ok(())
 }
 

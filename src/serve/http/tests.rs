@@ -17,7 +17,7 @@ enum End {
 /// Serves one end of a pipe with `answer`; the other end is the client's.
 fn start<F, Fut>(answer: F, stop: CancellationToken) -> (DuplexStream, JoinHandle<End>)
 where
-    F: FnMut(Request<Incoming>) -> Fut + Send + 'static,
+    F: FnMut(http1::Request) -> Fut + Send + 'static,
     Fut: Future<Output = Response<Body>> + Send,
 {
     let (client, server) = duplex(1 << 20);
@@ -38,13 +38,13 @@ where
 }
 
 /// Answers every request with its method and target.
-async fn echo_target(request: Request<Incoming>) -> Response<Body> {
-    Response::new(crate::body::full(format!("{} {}", request.method(), request.uri())))
+async fn echo_target(request: http1::Request) -> Response<Body> {
+    Response::new(crate::body::full(format!("{} {}", request.parts.method, request.parts.uri)))
 }
 
 /// Answers every request with its body, read whole; a body that fails is answered 400.
-async fn echo_body(request: Request<Incoming>) -> Response<Body> {
-    match request.into_body().collect().await {
+async fn echo_body(request: http1::Request) -> Response<Body> {
+    match request.body.collect().await {
         Ok(body) => Response::new(crate::body::full(body.to_bytes())),
         Err(e) => {
             let mut response = Response::new(crate::body::full(e.to_string()));
@@ -196,10 +196,10 @@ impl http_body::Body for Frames {
 
 /// Answers the first request with the frames sent on the channel it returns, later ones with
 /// nothing.
-fn streamed() -> (mpsc::Sender<Bytes>, impl FnMut(Request<Incoming>) -> std::future::Ready<Response<Body>>) {
+fn streamed() -> (mpsc::Sender<Bytes>, impl FnMut(http1::Request) -> std::future::Ready<Response<Body>>) {
     let (frames, receiver) = mpsc::channel::<Bytes>(4);
     let mut receiver = Some(receiver);
-    let answer = move |_request: Request<Incoming>| {
+    let answer = move |_request: http1::Request| {
         let body = receiver.take().map(|r| crate::body::engine(Frames(r)));
         std::future::ready(Response::new(body.unwrap_or_else(|| crate::body::full(""))))
     };
@@ -235,8 +235,8 @@ async fn a_streamed_answer_reaches_the_client_frame_by_frame_chunked_and_large_f
 #[tokio::test]
 async fn a_switch_of_protocols_hands_over_the_connection_with_what_was_read_past_the_head() -> Outcome {
     let (upgraded, mut on_upgraded) = mpsc::channel::<io::Result<http1::Upgraded>>(1);
-    let answer = move |mut request: Request<Incoming>| {
-        let on_upgrade = request.extensions_mut().remove::<OnUpgrade>();
+    let answer = move |mut request: http1::Request| {
+        let on_upgrade = request.parts.extensions.remove::<OnUpgrade>();
         let upgraded = upgraded.clone();
         async move {
             let Some(on_upgrade) = on_upgrade else { return Response::new(crate::body::full("no upgrade")) };
