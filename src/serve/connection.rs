@@ -214,6 +214,8 @@ async fn session<I: Park>(
     stop: &CancellationToken,
 ) -> Ended<I> {
     let watch = &served.watch;
+    // A parked connection is not counted as served: a worker's other lone request may spin.
+    let _serving = crate::workers::Serving::begin();
     // Per session: a parked connection holds no second handle on its socket.
     let mut hang_up = io.hang_up();
     let answer = |request| {

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
-pub use spin::{active, spin, InFlight};
+pub use spin::{active, spin, InFlight, Serving};
 
 thread_local! {
     /// 1 + the index of the worker running on this thread, or 0 on any other thread.
