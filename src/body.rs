@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::http1::{Incoming, IncomingError};
+use crate::http1::{Fields, Incoming, IncomingError};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 
@@ -20,6 +20,10 @@ pub struct Body {
     on_drop: Option<Box<dyn FnOnce() + Send>>,
     /// Kept until the body is dropped (after `on_drop` has run): what the request holds meanwhile.
     held: Option<Box<dyn Send>>,
+    /// An engine answer's header fields as they came, which the listeners' server writes out (see
+    /// [`Fields`]). They travel with the body rather than in the answer's extensions, a map
+    /// allocated and hashed for every answer.
+    fields: Option<Fields>,
 }
 
 /// An answer's body from the engine as the engine client gives it (it drives the engine
@@ -38,12 +42,12 @@ enum Kind {
 /// A body sockgate produced itself.
 pub fn full(bytes: impl Into<Bytes>) -> Body {
     let bytes: Bytes = bytes.into();
-    Body { kind: Kind::Full((!bytes.is_empty()).then_some(bytes)), counter: None, on_drop: None, held: None }
+    Body::of(Kind::Full((!bytes.is_empty()).then_some(bytes)))
 }
 
 /// An answer streamed from the engine, passed on frame by frame.
 pub fn engine(body: impl http_body::Body<Data = Bytes, Error = std::io::Error> + Send + 'static) -> Body {
-    Body { kind: Kind::Engine(Box::pin(body)), counter: None, on_drop: None, held: None }
+    Body::of(Kind::Engine(Box::pin(body)))
 }
 
 /// Why a body stopped short.
@@ -59,15 +63,35 @@ pub enum BodyError {
 
 /// A client's request body, passed on frame by frame after `first`, the data already read from it.
 pub fn request(first: Option<Bytes>, incoming: Incoming) -> Body {
-    Body { kind: Kind::Request(first, incoming), counter: None, on_drop: None, held: None }
+    Body::of(Kind::Request(first, incoming))
 }
 
 /// An answer streamed from the engine (one that did not switch protocols), passed on frame by frame.
 pub fn streamed(incoming: hyper::body::Incoming) -> Body {
-    Body { kind: Kind::Streamed(incoming), counter: None, on_drop: None, held: None }
+    Body::of(Kind::Streamed(incoming))
 }
 
 impl Body {
+    fn of(kind: Kind) -> Body {
+        Body { kind, counter: None, on_drop: None, held: None, fields: None }
+    }
+
+    /// The body of an answer whose head had `fields`, to be written out as they came.
+    pub fn with_fields(mut self, fields: Fields) -> Body {
+        self.fields = Some(fields);
+        self
+    }
+
+    /// The header fields of the answer this is the body of, if it came from the engine.
+    pub fn fields_mut(&mut self) -> Option<&mut Fields> {
+        self.fields.as_mut()
+    }
+
+    /// Takes the header fields of the answer this is the body of (see [`Body::with_fields`]).
+    pub fn take_fields(&mut self) -> Option<Fields> {
+        self.fields.take()
+    }
+
     /// Adds the length of every data frame that passes to `counter`.
     pub fn counted(mut self, counter: Arc<AtomicU64>) -> Body {
         self.counter = Some(counter);

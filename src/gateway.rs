@@ -169,7 +169,7 @@ impl Gateway {
             resolved = Some(answers);
         }
         decision.client = Some(entry.client.clone());
-        entry.decided(&target, &classified, inspection.findings, &decision, mode);
+        entry.decided(&target, &classified, inspection.findings, &mut decision, mode);
         // In audit and learn modes a denial is recorded but not enforced.
         if !decision.allowed && mode == Mode::Enforce {
             return Err(GatewayError::Denied(Box::new(decision)));

@@ -110,10 +110,8 @@ impl Upstream {
             }
         };
         let body = EngineBody::new(link, head.framing, head.keep_alive, self.pool.clone());
-        let mut response = Response::from_parts(head.parts, body::engine(body));
         // Written out as they came by the listeners' server (see `crate::http1::Fields`).
-        response.extensions_mut().insert(head.fields);
-        Ok(response)
+        Ok(Response::from_parts(head.parts, body::engine(body).with_fields(head.fields)))
     }
 
     /// An idle pooled connection that is still open, or a new one.

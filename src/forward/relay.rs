@@ -41,8 +41,8 @@ impl Upstream {
                 // The engine switched protocols on a request that did not ask to: refuse to pass that on.
                 return Err(self.unavailable("engine switched protocols on a request that did not ask for it"));
             }
-            let (mut parts, body) = response.into_parts();
-            if let Some(fields) = parts.extensions.get_mut::<Fields>() {
+            let (parts, mut body) = response.into_parts();
+            if let Some(fields) = body.fields_mut() {
                 strip_hop_by_hop_fields(fields);
             }
             return Ok(Response::from_parts(parts, body));

@@ -49,7 +49,8 @@ pub(super) fn pin_resolved(
 /// A `GET /system/df` answer narrowed to the tenant's objects.
 pub(super) async fn scoped_df(response: Response<Body>, tenant: &Tenant) -> Result<Response<Body>, GatewayError> {
     const MAX_DF: usize = 64 << 20;
-    let (mut parts, body) = response.into_parts();
+    let (mut parts, mut body) = response.into_parts();
+    let fields = body.take_fields();
     let bytes = Limited::new(body, MAX_DF)
         .collect()
         .await
@@ -61,7 +62,14 @@ pub(super) async fn scoped_df(response: Response<Body>, tenant: &Tenant) -> Resu
     let bytes = scoped.unwrap_or(bytes);
     parts.headers.remove(header::TRANSFER_ENCODING);
     parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-    Ok(Response::from_parts(parts, body::full(bytes)))
+    let body = body::full(bytes);
+    Ok(Response::from_parts(
+        parts,
+        match fields {
+            Some(fields) => body.with_fields(fields),
+            None => body,
+        },
+    ))
 }
 
 /// Containers' owners by full id: labels never change after create, so a request that names a

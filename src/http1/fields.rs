@@ -1,8 +1,8 @@
 //! Header fields as a peer sent them: the bytes of its head and where each field's name and value
 //! are in them, names in the case they came in. A client's request carries its fields this way
 //! (see [`super::Request`]), and the engine's client writes them out to the engine as they came;
-//! an answer relayed from the engine carries its fields this way too, in the answer's extensions,
-//! and the listeners' server writes them out. Neither is parsed into a header map and written back
+//! an answer relayed from the engine carries its fields this way too, with the answer's body (see
+//! `crate::body::Body::with_fields`), and the listeners' server writes them out. Neither is parsed into a header map and written back
 //! out.
 //!
 //! What is in it was checked by the head's tokenizer: names are tokens, values hold no control

@@ -84,19 +84,19 @@ impl Entry {
         }
     }
 
-    /// Notes what the request is and what was decided, and logs it.
+    /// Notes what the request is and what was decided, and logs it. An allowed decision's rules
+    /// move to the entry: nothing reads them from the decision afterwards.
     pub fn decided(
         &mut self,
         target: &Target,
         request: &Classified,
         findings: Vec<Finding>,
-        decision: &Decision,
+        decision: &mut Decision,
         mode: Mode,
     ) {
         self.path = Path::Normalized(target.path.clone());
         self.operation = Some(request.operation);
         self.resource = request.resource.clone();
-        self.rules = decision.rules.clone();
         self.reason = decision.reason();
         self.findings = findings;
         self.decision = Outcome::of(decision.allowed, mode);
@@ -111,6 +111,7 @@ impl Entry {
                 "{}", if self.decision == Outcome::Deny { "denied" } else { "would be denied (not enforced)" }
             );
         }
+        self.rules = if decision.allowed { std::mem::take(&mut decision.rules) } else { decision.rules.clone() };
     }
 
     /// Notes a request refused before or after its decision (bad target, no route, unreadable body,

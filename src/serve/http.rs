@@ -23,9 +23,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::body::Body;
-use crate::http1::{
-    self, answer, request, Decoded, Decoder, Feed, Fields, Framing, Incoming, IncomingError, OnUpgrade,
-};
+use crate::http1::{self, answer, request, Decoded, Decoder, Feed, Framing, Incoming, IncomingError, OnUpgrade};
 
 /// Bytes read at a time while a request head is read.
 const HEAD_READ: usize = 8 * 1024;
@@ -263,8 +261,8 @@ where
                 match &mut state {
                     Answering::Waiting => {
                         let response = ready!(answered.as_mut().poll(cx));
-                        let (mut parts, body) = response.into_parts();
-                        let fields = parts.extensions.remove::<Fields>();
+                        let (parts, mut body) = response.into_parts();
+                        let fields = body.take_fields();
                         let exact = body.size_hint().exact();
                         if feeding.as_ref().is_some_and(|f| !f.is_done() && f.feed.is_dropped()) {
                             // Nobody reads the rest of the body: the client learns the connection ends.

@@ -152,3 +152,32 @@ fn a_create_whose_head_frames_its_body_ambiguously_is_refused_and_creates_nothin
     ensure!(container_exists(&name)?, "{name} was not created");
     Ok(())
 }
+
+#[test]
+fn the_engines_answer_fields_reach_the_client_once_each_as_dockerd_sent_them() -> Result<()> {
+    if !docker_ready()? {
+        return Ok(());
+    }
+    let gw = full_access()?;
+    // The fields of an answer, but those that say when it was sent.
+    let fields = |answer: &crate::real_binary::http::HttpResponse| {
+        let mut fields: Vec<(String, String)> =
+            answer.headers.iter().filter(|(name, _)| name != "date").cloned().collect();
+        fields.sort();
+        fields
+    };
+    for path in ["/_ping", "/v1.41/version", "/v1.41/containers/json?all=1"] {
+        let direct = http_request(std::path::Path::new("/var/run/docker.sock"), "GET", path, None)?;
+        let through = http_request(gw.socket(), "GET", path, None)?;
+        ensure!(direct.status == 200 && through.status == 200, "{path}: {} and {}", direct.status, through.status);
+        ensure!(
+            fields(&through) == fields(&direct),
+            "{path}: through sockgate {:?}, from dockerd {:?}",
+            through.headers,
+            direct.headers
+        );
+        ensure!(through.header("api-version").is_some_and(|v| v.starts_with("1.")), "{path}: {:?}", through.headers);
+        ensure!(through.headers.iter().filter(|(name, _)| name == "date").count() == 1, "{:?}", through.headers);
+    }
+    Ok(())
+}
