@@ -14,7 +14,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::Method;
 use http_body::Body as _;
 use parking_lot::{Mutex, MutexGuard};
-use tokio::io::AsyncWrite;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::client::Outgoing;
 use super::connector::Stream;
@@ -30,6 +30,17 @@ const MAX_IDLE: usize = 256;
 /// double it, up to [`MAX_READ`], so a long answer is read in few calls.
 const FIRST_READ: usize = 32 * 1024;
 const MAX_READ: usize = 256 * 1024;
+/// How many read buffers a worker keeps for its next answers (see [`Link::poll_fill`]).
+const SPARE_BUFFERS: usize = 4;
+
+thread_local! {
+    /// The read buffers of this thread's connections that went back to the pool, most recent
+    /// last (see [`Link::poll_fill`]).
+    static SPARE: std::cell::RefCell<Vec<BytesMut>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Whether a spare buffer was taken since the thread last pruned its connections.
+    static SPARE_USED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// Body frames up to this size are copied after the head, so that a small request goes out in
 /// one write; larger ones are written from where they are.
 const COPY_UP_TO: usize = 16 * 1024;
@@ -278,6 +289,15 @@ impl Link {
     /// Reads more of the engine's bytes into `read`; `0` when the engine closed the connection.
     /// `expected`: how many more bytes the answer is known to have, so that one read can take them.
     pub(super) fn poll_fill(&mut self, cx: &mut Context<'_>, expected: Option<u64>) -> Poll<io::Result<usize>> {
+        if self.read.capacity() == 0 {
+            // The buffer this thread's last answer was read into, rather than one this connection
+            // used before other answers passed: an answer of tens of kilobytes is copied into
+            // memory still in the cache, as a server that takes its buffer when it reads does.
+            if let Some(spare) = SPARE.with_borrow_mut(Vec::pop) {
+                self.read = spare;
+                SPARE_USED.set(true);
+            }
+        }
         let space = self.read.capacity() - self.read.len();
         // Room for a little more than is expected: a read that fills its buffer leaves the
         // socket marked readable, and the next read would find nothing.
@@ -302,12 +322,21 @@ impl Link {
 
     /// True when the connection can take another request: the last exchange is complete and the
     /// engine has neither closed it nor sent anything unasked.
+    ///
+    /// It looks with a byte of its own rather than into the read buffer, which the answer's last
+    /// frame may still share: made to grow now, that buffer would be given up for a new one, where
+    /// the next answer's read, once that frame is written and dropped, reuses it while it is still
+    /// in the cache.
     fn reusable(&mut self) -> bool {
         if !self.is_complete() {
             return false;
         }
         let mut cx = Context::from_waker(std::task::Waker::noop());
-        self.poll_fill(&mut cx, None).is_pending()
+        let mut byte = [0u8; 1];
+        let mut probe = tokio::io::ReadBuf::new(&mut byte);
+        // Pending: nothing to read and not closed. Anything else (a byte unasked, the end, an
+        // error) leaves the connection unusable, and it is dropped with what was read.
+        Pin::new(&mut self.io).poll_read(&mut cx, &mut probe).is_pending()
     }
 }
 
@@ -340,10 +369,17 @@ impl Pool {
             return;
         }
         link.reused = true;
-        // An idle connection keeps no large buffer a long answer grew; the next answer starts small.
+        // An idle connection keeps no buffer: a small one goes to the thread's next answer (see
+        // `Link::poll_fill`), one a long answer grew is dropped; the next answer starts small.
         link.read_size = FIRST_READ;
-        if link.read.capacity() > 2 * FIRST_READ {
-            link.read = BytesMut::new();
+        let read = std::mem::take(&mut link.read);
+        if read.capacity() <= 2 * FIRST_READ {
+            SPARE.with_borrow_mut(|spare| {
+                if spare.len() == SPARE_BUFFERS {
+                    spare.remove(0);
+                }
+                spare.push(read);
+            });
         }
         let now = Instant::now();
         let mut idle = self.lock();
@@ -364,6 +400,10 @@ impl Pool {
     }
 
     pub(super) fn prune(&self, now: Instant) {
+        // A thread that read no answer since it last pruned keeps no spare buffer.
+        if !SPARE_USED.replace(false) {
+            SPARE.with_borrow_mut(Vec::clear);
+        }
         let expired: Vec<(Box<Link>, Instant)> = {
             let mut idle = self.lock();
             let expired = idle.iter().take_while(|(_, since)| now.duration_since(*since) >= IDLE_TIMEOUT).count();

@@ -110,6 +110,36 @@ async fn an_answer_read_to_its_end_puts_the_connection_back_for_the_next_request
 }
 
 #[tokio::test]
+async fn the_read_buffer_of_a_connection_put_back_serves_the_threads_next_answer() -> Outcome {
+    SPARE.with_borrow_mut(Vec::clear);
+    let pool = Arc::new(Pool::new(0));
+    let (mut link, mut engine) = pair()?;
+    let script = tokio::spawn(async move {
+        read_until(&mut engine, &mut Vec::new(), b"\r\n\r\n").await;
+        engine.write_all(PING).await?;
+        Ok::<_, io::Error>(engine)
+    });
+    let head = exchange(&mut link, request(Method::GET, "/_ping", body::full(Bytes::new()))).await?;
+    assert_eq!(read_body(link, head, &pool).await?, b"OK");
+    let _engine = script.await??;
+    // The connection went back without its buffer, which waits for the next answer.
+    assert_eq!(SPARE.with_borrow(Vec::len), 1);
+    let idle = pool.take().ok_or("the connection was not pooled")?;
+    assert_eq!(idle.read.capacity(), 0);
+    // Another connection's next read takes it, without making a buffer of its own.
+    let (mut other, _engine) = pair()?;
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    assert!(other.poll_fill(&mut cx, None).is_pending());
+    assert!(other.read.capacity() > FIRST_READ / 2 && SPARE.with_borrow(Vec::is_empty));
+    // A thread that read no answer between two prunes lets its spare buffers go.
+    SPARE.with_borrow_mut(|spare| spare.push(BytesMut::with_capacity(FIRST_READ)));
+    pool.prune(Instant::now());
+    pool.prune(Instant::now());
+    assert!(SPARE.with_borrow(Vec::is_empty));
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_small_body_goes_out_with_its_head_in_one_write() -> Outcome {
     let (mut link, mut engine) = pair()?;
     let json = br#"{"Image":"busybox"}"#;
@@ -221,6 +251,21 @@ async fn a_connection_the_engine_closed_is_not_lent_and_a_request_on_it_comes_ba
     assert!(matches!(failed.failure, Failure::Unsent(_)));
     let unsent = failed.unsent.ok_or("the request was not given back")?;
     assert_eq!(unsent.uri, "/_ping");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_connection_the_engine_sent_unasked_bytes_on_is_not_lent_but_a_quiet_one_is() -> Outcome {
+    let pool = Pool::new(0);
+    let (link, mut engine) = pair()?;
+    pool.put(link);
+    engine.write_all(b"HTTP/1.1 200 OK\r\n").await?;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(pool.take().is_none(), "a connection with bytes unasked was lent");
+    let (link, _quiet) = pair()?;
+    pool.put(link);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(pool.take().is_some(), "a quiet connection was not lent");
     Ok(())
 }
 
