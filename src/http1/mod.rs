@@ -219,12 +219,6 @@ pub const CHUNK_END: &[u8] = b"\r\n";
 /// The last chunk, with no trailer fields.
 pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 
-/// The `Content-Length` of a message: every field and every comma-separated value in them must
-/// be the same decimal number; `None` when one is not.
-pub fn content_length(headers: &HeaderMap) -> Option<u64> {
-    lengths(headers.get_all(header::CONTENT_LENGTH).iter().map(HeaderValue::as_bytes))
-}
-
 /// The one length `values` (of `Content-Length` fields) all say; `None` when they do not.
 fn lengths<'a>(values: impl Iterator<Item = &'a [u8]>) -> Option<u64> {
     let mut length = None;
