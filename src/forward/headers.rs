@@ -5,7 +5,7 @@
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use super::ForwardError;
-use crate::http1::{connection_options, options, Fields, Named, HOP_BY_HOP};
+use crate::http1::{connection_options, Fields, Named, HOP_BY_HOP};
 
 /// Removes the headers that describe one connection rather than the message (RFC 9110 section
 /// 7.6.1): `Connection` and every field it names, plus the well-known hop-by-hop fields.
@@ -23,19 +23,6 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for name in HOP_BY_HOP {
         headers.remove(name);
     }
-}
-
-/// [`strip_hop_by_hop`] for fields as they came: `Connection`, every field it names, and the
-/// well-known hop-by-hop fields are left out.
-pub fn strip_hop_by_hop_fields(fields: &mut Fields) {
-    if !fields.named().any(|(named, ..)| named.is_hop_by_hop()) {
-        return;
-    }
-    let connection = fields.named().filter(|(named, ..)| *named == Named::Connection).map(|(.., value)| value);
-    let listed: Vec<Vec<u8>> = options(connection).map(<[u8]>::to_vec).collect();
-    fields.retain(|named, name, _| {
-        !named.is_hop_by_hop() && !listed.iter().any(|option| name.eq_ignore_ascii_case(option))
-    });
 }
 
 /// `fields` as a header map, without `Content-Length` and `Transfer-Encoding`: the body is framed
@@ -61,18 +48,7 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use crate::http1::Fields;
     use http::header;
-
-    #[test]
-    fn hop_by_hop_fields_as_they_came_are_left_out_in_any_case() {
-        let head =
-            bytes::Bytes::from_static(b"Connection: X-Hop\r\nX-HOP: 1\r\nKeep-Alive: 5\r\nApi-Version: 1.41\r\n");
-        let mut fields = Fields::new(head, [(0, 10, 12, 17), (19, 24, 26, 27), (29, 39, 41, 42), (44, 55, 57, 61)]);
-        strip_hop_by_hop_fields(&mut fields);
-        let names: Vec<&[u8]> = fields.iter().map(|(name, _)| name).collect();
-        assert_eq!(names, [&b"Api-Version"[..]]);
-    }
 
     use super::*;
     use http::HeaderValue;

@@ -8,7 +8,7 @@ use http::request::Parts;
 use http::{Request, Response, StatusCode};
 
 use super::client::{Outgoing, Upstream};
-use super::headers::{header_map, strip_hop_by_hop_fields};
+use super::headers::header_map;
 use super::ForwardError;
 use crate::body::Body;
 use crate::http1::{Fields, OnUpgrade};
@@ -34,7 +34,7 @@ impl Upstream {
         };
         let method = parts.method.clone();
         let Some(client_side) = upgrade else {
-            strip_hop_by_hop_fields(fields);
+            fields.strip_hop_by_hop();
             let outgoing = Outgoing { method, uri, fields: std::mem::take(fields), body };
             let response = self.send(outgoing).await?;
             if response.status() == StatusCode::SWITCHING_PROTOCOLS {
@@ -43,13 +43,13 @@ impl Upstream {
             }
             let (parts, mut body) = response.into_parts();
             if let Some(fields) = body.fields_mut() {
-                strip_hop_by_hop_fields(fields);
+                fields.strip_hop_by_hop();
             }
             return Ok(Response::from_parts(parts, body));
         };
         // hyper's client writes a hijack's head: from a header map, framed by the body's size.
         let protocol = fields.get("upgrade").and_then(|value| HeaderValue::from_bytes(value).ok());
-        strip_hop_by_hop_fields(fields);
+        fields.strip_hop_by_hop();
         let mut headers = header_map(fields)?;
         if let Some(protocol) = protocol {
             headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));

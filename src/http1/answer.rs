@@ -79,29 +79,27 @@ pub fn encode(
     out.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
     out.extend_from_slice(b"\r\n");
     let mut dated = false;
-    let mut put = |named: Named, name: &[u8], value: &[u8]| {
+    let mut kept = |named: Named| {
         let skipped = match named {
             Named::ContentLength | Named::TransferEncoding => !keeps_framing,
             Named::Connection => connection.is_some(),
             _ => false,
         };
-        if !skipped {
-            dated |= named == Named::Date;
+        dated |= !skipped && named == Named::Date;
+        !skipped
+    };
+    // Most answers have fields of one kind only, as they came (the engine's, copied in runs) or
+    // in a header map (sockgate's own).
+    for (named, name, value) in super::map_fields(headers) {
+        if kept(named) {
             out.extend_from_slice(name);
             out.extend_from_slice(b": ");
             out.extend_from_slice(value);
             out.extend_from_slice(b"\r\n");
         }
-    };
-    // Two plain loops: most answers have fields of one kind only, as they came (the engine's) or
-    // in a header map (sockgate's own).
-    for (named, name, value) in super::map_fields(headers) {
-        put(named, name, value);
     }
     if let Some(fields) = fields {
-        for (named, name, value) in fields.named() {
-            put(named, name, value);
-        }
+        fields.write(out, kept);
     }
     if let Some(length) = length {
         out.extend_from_slice(b"content-length: ");
