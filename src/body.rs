@@ -17,7 +17,9 @@ use http_body::{Frame, SizeHint};
 pub struct Body {
     kind: Kind,
     counter: Option<Arc<AtomicU64>>,
-    on_drop: Option<Box<dyn FnOnce() + Send>>,
+    /// The bytes of data that passed so far.
+    passed: u64,
+    on_drop: Option<Box<dyn FnOnce(u64) + Send>>,
     /// Kept until the body is dropped (after `on_drop` has run): what the request holds meanwhile.
     held: Option<Box<dyn Send>>,
     /// An engine answer's header fields as they came, which the listeners' server writes out (see
@@ -73,7 +75,7 @@ pub fn streamed(incoming: hyper::body::Incoming) -> Body {
 
 impl Body {
     fn of(kind: Kind) -> Body {
-        Body { kind, counter: None, on_drop: None, held: None, fields: None }
+        Body { kind, counter: None, passed: 0, on_drop: None, held: None, fields: None }
     }
 
     /// The body of an answer whose head had `fields`, to be written out as they came.
@@ -98,9 +100,9 @@ impl Body {
         self
     }
 
-    /// Runs `hook` once, when the body is dropped: after its last frame was sent, or when the
-    /// connection went away first.
-    pub fn on_drop(mut self, hook: impl FnOnce() + Send + 'static) -> Body {
+    /// Runs `hook` once, when the body is dropped (after its last frame was sent, or when the
+    /// connection went away first), with the bytes of data that passed.
+    pub fn on_drop(mut self, hook: impl FnOnce(u64) + Send + 'static) -> Body {
         self.on_drop = Some(Box::new(hook));
         self
     }
@@ -118,7 +120,7 @@ impl Body {
 impl Drop for Body {
     fn drop(&mut self) {
         if let Some(hook) = self.on_drop.take() {
-            hook();
+            hook(self.passed);
         }
     }
 }
@@ -138,11 +140,16 @@ impl http_body::Body for Body {
             Kind::Engine(engine) => engine.as_mut().poll_frame(cx).map_err(|e| BodyError::Engine(e.into())),
             Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
         };
-        if let (Some(counter), Poll::Ready(Some(Ok(frame)))) = (&this.counter, &polled) {
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
             if let Some(data) = frame.data_ref() {
-                counter.fetch_add(data.len() as u64, Ordering::Relaxed);
-                // A stream in flight keeps its worker spinning while its data flows.
-                crate::workers::active();
+                this.passed += data.len() as u64;
+                if let Some(counter) = &this.counter {
+                    counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+                }
+                if this.counter.is_some() || this.on_drop.is_some() {
+                    // A stream in flight keeps its worker spinning while its data flows.
+                    crate::workers::active();
+                }
             }
         }
         polled
@@ -181,19 +188,19 @@ mod tests {
     use super::*;
     use http_body::Body as _;
     use http_body_util::BodyExt;
-    use std::sync::atomic::AtomicBool;
 
     #[tokio::test]
     async fn counts_and_runs_its_hook_once() {
         let counter = Arc::new(AtomicU64::new(0));
-        let dropped = Arc::new(AtomicBool::new(false));
-        let flag = dropped.clone();
-        let body = full("hello").counted(counter.clone()).on_drop(move || flag.store(true, Ordering::SeqCst));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let passed = dropped.clone();
+        let body = full("hello").counted(counter.clone()).on_drop(move |n| passed.store(n + 1, Ordering::SeqCst));
         assert_eq!(body.size_hint().exact(), Some(5));
         let collected = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
         assert_eq!(&collected[..], b"hello");
         assert_eq!(counter.load(Ordering::SeqCst), 5);
-        assert!(dropped.load(Ordering::SeqCst));
+        // Run once, with the bytes that passed.
+        assert_eq!(dropped.load(Ordering::SeqCst), 6);
         assert!(full(Bytes::new()).is_end_stream());
     }
 }

@@ -224,7 +224,7 @@ impl Gateway {
             (Some(bytes), _) => {
                 // Exactly the bytes that were inspected, framed by length whatever the client used
                 // (the engine's client frames a body by its own size, see `crate::forward`).
-                entry.bytes_in.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                entry.bytes_in = bytes.len() as u64;
                 body::full(bytes)
             }
             (None, Some(mut streamed)) => {
@@ -240,7 +240,7 @@ impl Gateway {
                         .map_err(|e| GatewayError::BodyRead(forward::error_chain(&e)))?
                         .and_then(|frame| frame.into_data().ok())
                 };
-                body::request(first, streamed).counted(entry.bytes_in.clone())
+                body::request(first, streamed).counted(entry.streamed_in())
             }
             (None, None) => body::full(Bytes::new()),
         };

@@ -32,8 +32,10 @@ pub struct Entry {
     pub rules: Vec<String>,
     pub reason: String,
     pub findings: Vec<Finding>,
-    pub bytes_in: Arc<AtomicU64>,
-    pub bytes_out: Arc<AtomicU64>,
+    /// Bytes of the request body read whole before it was sent.
+    pub bytes_in: u64,
+    /// Bytes of the request body streamed to the engine, counted as they pass (see [`Entry::streamed_in`]).
+    streamed_in: Option<Arc<AtomicU64>>,
     /// The request counts as in flight on its worker until its record is complete.
     _in_flight: InFlight,
 }
@@ -78,10 +80,22 @@ impl Entry {
             rules: Vec::new(),
             reason: String::new(),
             findings: Vec::new(),
-            bytes_in: Arc::default(),
-            bytes_out: Arc::default(),
+            bytes_in: 0,
+            streamed_in: None,
             _in_flight: InFlight::begin(),
         }
+    }
+
+    /// A counter for the bytes of a request body streamed to the engine, made for the one
+    /// request that has such a body.
+    pub fn streamed_in(&mut self) -> Arc<AtomicU64> {
+        self.streamed_in.get_or_insert_with(Arc::default).clone()
+    }
+
+    /// All the bytes of the request body that went to the engine.
+    pub fn bytes_in(&self) -> u64 {
+        self.bytes_in
+            + self.streamed_in.as_ref().map_or(0, |counter| counter.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Notes what the request is and what was decided, and logs it. An allowed decision's rules

@@ -8,7 +8,6 @@ mod entry;
 pub mod learn;
 pub mod metrics;
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -50,16 +49,14 @@ pub fn finish(
     }
     let (parts, body) = response.into_parts();
     let recorder = recorder.clone();
-    let counter = entry.bytes_out.clone();
-    let body = body.counted(counter).on_drop(move || complete(&recorder, &entry, status));
+    let body = body.on_drop(move |bytes_out| complete(&recorder, &entry, status, bytes_out));
     Response::from_parts(parts, body)
 }
 
-fn complete(recorder: &Recorder, entry: &Entry, status: http::StatusCode) {
+fn complete(recorder: &Recorder, entry: &Entry, status: http::StatusCode, bytes_out: u64) {
     let duration = entry.started.elapsed();
     let operation = entry.operation.map_or("none", Operation::name);
-    let bytes_in = entry.bytes_in.load(Ordering::Relaxed);
-    let bytes_out = entry.bytes_out.load(Ordering::Relaxed);
+    let bytes_in = entry.bytes_in();
     let metrics = &recorder.metrics;
     let rules = match entry.rules.as_slice() {
         [one] => std::borrow::Cow::Borrowed(one.as_str()),
