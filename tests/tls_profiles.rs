@@ -57,6 +57,17 @@ impl Pki {
         Pki { dir, ca, server, reader, ci, stranger, foreign }
     }
 
+    /// `serve` on `listen` with this PKI's server certificate, the engine upstream and
+    /// `read-only`, then `extra`.
+    fn serve_args(&self, listen: &str, extra: &[&str]) -> Vec<String> {
+        let file = |p: &Path| p.to_str().unwrap().to_owned();
+        let mut args = vec!["--listen".to_owned(), listen.to_owned(), "--upstream".to_owned(), DOCKER_HOST.to_owned()];
+        args.extend(["--tlscert".to_owned(), file(&self.server.cert), "--tlskey".to_owned(), file(&self.server.key)]);
+        args.extend(["--policy".to_owned(), READ_ONLY.to_owned()]);
+        args.extend(extra.iter().map(|arg| (*arg).to_owned()));
+        args
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -228,22 +239,8 @@ fn tls_flags_as_dockerd_spells_them() {
     }
     let pki = Pki::new();
     let asked = "tcp://127.0.0.1:0".to_owned();
-    let file = |p: &Path| p.to_str().unwrap().to_owned();
-    let args = [
-        "--listen".to_owned(),
-        asked.clone(),
-        "--upstream".to_owned(),
-        DOCKER_HOST.to_owned(),
-        "--tlscert".to_owned(),
-        file(&pki.server.cert),
-        "--tlskey".to_owned(),
-        file(&pki.server.key),
-        "--tlscacert".to_owned(),
-        file(&pki.ca.cert),
-        "--tlsverify".to_owned(),
-        "--policy".to_owned(),
-        READ_ONLY.to_owned(),
-    ];
+    let ca = pki.ca.cert.to_str().unwrap();
+    let args = pki.serve_args(&asked, &["--tlscacert", ca, "--tlsverify"]);
     let gw = Sockgate::serve(&args, &[&asked]).unwrap();
     let addr = gw.bound(&asked);
     assert!(gw.stderr().contains(&format!("listening on {addr} with TLS")), "{}", gw.stderr());
@@ -483,6 +480,66 @@ fn a_container_is_recognised_from_its_first_connection() {
             gw.stderr()
         );
     }
+}
+
+/// A quiet TLS connection is parked like any other (the HTTP layer lets go of its buffers, the TLS
+/// layer keeps its state) and serves its next request on the same session.
+#[test]
+fn a_quiet_tls_connection_is_parked_and_serves_its_next_request() {
+    if !docker_ready().unwrap() {
+        return;
+    }
+    let pki = Pki::new();
+    let asked = "tcp://127.0.0.1:0".to_owned();
+    let args = pki.serve_args(&asked, &[]);
+    let env = [("SOCKGATE_LOG", "info,sockgate::serve::connection=trace")];
+    let gw = Sockgate::serve_with_env(&args, &env, &[&asked]).unwrap();
+    let port = port_of(&gw.bound(&asked));
+    // One TLS session for the whole test: openssl's client, fed requests on its stdin.
+    let mut client = Command::new("openssl")
+        .args(["s_client", "-quiet", "-verify_return_error", "-servername", "localhost", "-CAfile"])
+        .arg(&pki.ca.cert)
+        .arg("-connect")
+        .arg(format!("127.0.0.1:{port}"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = client.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut chunk = [0u8; 4096];
+        while let Ok(n @ 1..) = stdout.read(&mut chunk) {
+            if tx.send(chunk[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut stdin = client.stdin.take().unwrap();
+    let mut seen = String::new();
+    let mut ping = |seen: &mut String, answers: usize, what: &str| {
+        use std::io::Write;
+        stdin.write_all(b"GET /_ping HTTP/1.1\r\nHost: sockgate\r\n\r\n").unwrap();
+        stdin.flush().unwrap();
+        let deadline = std::time::Instant::now() + LOG_WAIT;
+        while seen.matches("\r\n\r\nOK").count() < answers {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(chunk) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+                Err(_) => panic!("{what}: no answer; got {seen:?}\n--- sockgate ---\n{}", gw.stderr()),
+            }
+        }
+    };
+    ping(&mut seen, 1, "first request");
+    std::thread::sleep(Duration::from_millis(1800));
+    assert!(gw.stderr().contains("connection parked"), "not parked:\n{}", gw.stderr());
+    ping(&mut seen, 2, "request after a park");
+    assert_eq!(seen.matches("HTTP/1.1 200 OK").count(), 2, "{seen}");
+    drop(stdin);
+    let _ = client.kill();
+    let _ = client.wait();
 }
 
 #[test]

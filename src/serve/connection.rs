@@ -59,7 +59,7 @@ pub(super) trait Park: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     const PARKS: bool;
 
     /// Resolves once the stream has bytes to read, has ended, or has failed.
-    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send;
+    fn readable(&mut self) -> impl Future<Output = io::Result<()>> + Send;
 
     /// A watch for the client hanging up while a request is answered.
     fn hang_up(&self) -> HangUp;
@@ -68,7 +68,7 @@ pub(super) trait Park: AsyncRead + AsyncWrite + Unpin + Send + 'static {
 impl Park for UnixStream {
     const PARKS: bool = true;
 
-    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+    fn readable(&mut self) -> impl Future<Output = io::Result<()>> + Send {
         UnixStream::readable(self)
     }
 
@@ -80,7 +80,7 @@ impl Park for UnixStream {
 impl Park for TcpStream {
     const PARKS: bool = true;
 
-    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
+    fn readable(&mut self) -> impl Future<Output = io::Result<()>> + Send {
         TcpStream::readable(self)
     }
 
@@ -90,11 +90,20 @@ impl Park for TcpStream {
 }
 
 impl Park for tokio_rustls::server::TlsStream<TcpStream> {
-    // Decrypted bytes may wait in the TLS layer while the socket has nothing new to read.
-    const PARKS: bool = false;
+    // The TLS layer's own state stays with the stream; the HTTP layer's buffers go.
+    const PARKS: bool = true;
 
-    fn readable(&self) -> impl Future<Output = io::Result<()>> + Send {
-        self.get_ref().0.readable()
+    /// Bytes the TLS layer has already decrypted, or a close the peer already sent, count as
+    /// readable: the socket would say nothing of them. What the layer still has to send (a
+    /// session ticket, say) is sent first, so nothing waits on a parked connection.
+    async fn readable(&mut self) -> io::Result<()> {
+        tokio::io::AsyncWriteExt::flush(self).await?;
+        match self.get_mut().1.process_new_packets() {
+            Ok(state) if state.plaintext_bytes_to_read() == 0 && !state.peer_has_closed() => {}
+            // Read at once: the session reads what is there, or meets the error and closes.
+            _ => return Ok(()),
+        }
+        self.get_ref().0.readable().await
     }
 
     fn hang_up(&self) -> HangUp {
@@ -180,7 +189,7 @@ pub(super) async fn serve_connection<I: Park>(mut io: I, mut identity: Box<Ident
     loop {
         // Boxed: while parked, the connection holds none of a session's state.
         let session = Box::pin(session(io, unread, &served, &identity, &stop));
-        let Ended::Parked(stream, rest) = session.await else { return };
+        let Ended::Parked(mut stream, rest) = session.await else { return };
         if rest.is_empty() {
             tracing::trace!(client = %identity, "connection parked");
             let idle = served.watch.idle_deadline();
