@@ -224,7 +224,7 @@ impl Gateway {
             (Some(bytes), _) => {
                 // Exactly the bytes that were inspected, framed by length whatever the client used
                 // (the engine's client frames a body by its own size, see `crate::forward`).
-                entry.bytes_in = bytes.len() as u64;
+                entry.read_whole_in = bytes.len() as u64;
                 body::full(bytes)
             }
             (None, Some(mut streamed)) => {

@@ -33,7 +33,7 @@ pub struct Entry {
     pub reason: String,
     pub findings: Vec<Finding>,
     /// Bytes of the request body read whole before it was sent.
-    pub bytes_in: u64,
+    pub read_whole_in: u64,
     /// Bytes of the request body streamed to the engine, counted as they pass (see [`Entry::streamed_in`]).
     streamed_in: Option<Arc<AtomicU64>>,
     /// The request counts as in flight on its worker until its record is complete.
@@ -80,7 +80,7 @@ impl Entry {
             rules: Vec::new(),
             reason: String::new(),
             findings: Vec::new(),
-            bytes_in: 0,
+            read_whole_in: 0,
             streamed_in: None,
             _in_flight: InFlight::begin(),
         }
@@ -94,7 +94,7 @@ impl Entry {
 
     /// All the bytes of the request body that went to the engine.
     pub fn bytes_in(&self) -> u64 {
-        self.bytes_in
+        self.read_whole_in
             + self.streamed_in.as_ref().map_or(0, |counter| counter.load(std::sync::atomic::Ordering::Relaxed))
     }
 

@@ -55,9 +55,6 @@ pub(super) struct Connection {
 
 /// A client stream a connection can wait on between requests without reading it.
 pub(super) trait Park: AsyncRead + AsyncWrite + Unpin + Send + 'static {
-    /// Whether connections on such streams are parked.
-    const PARKS: bool;
-
     /// Resolves once the stream has bytes to read, has ended, or has failed.
     fn readable(&mut self) -> impl Future<Output = io::Result<()>> + Send;
 
@@ -66,8 +63,6 @@ pub(super) trait Park: AsyncRead + AsyncWrite + Unpin + Send + 'static {
 }
 
 impl Park for UnixStream {
-    const PARKS: bool = true;
-
     fn readable(&mut self) -> impl Future<Output = io::Result<()>> + Send {
         UnixStream::readable(self)
     }
@@ -78,8 +73,6 @@ impl Park for UnixStream {
 }
 
 impl Park for TcpStream {
-    const PARKS: bool = true;
-
     fn readable(&mut self) -> impl Future<Output = io::Result<()>> + Send {
         TcpStream::readable(self)
     }
@@ -90,9 +83,7 @@ impl Park for TcpStream {
 }
 
 impl Park for tokio_rustls::server::TlsStream<TcpStream> {
-    // The TLS layer's own state stays with the stream; the HTTP layer's buffers go.
-    const PARKS: bool = true;
-
+    /// Parked, the connection keeps the TLS layer's state and lets go of the HTTP layer's buffers.
     /// Bytes the TLS layer has already decrypted, or a close the peer already sent, count as
     /// readable: the socket would say nothing of them. What the layer still has to send (a
     /// session ticket, say) is sent first, so nothing waits on a parked connection.
@@ -176,7 +167,7 @@ pub(super) async fn serve_connection<I: Park>(mut io: I, mut identity: Box<Ident
         return;
     };
     let identity = Arc::<Identity>::from(identity);
-    let watch = Watch::new(idle_timeout, header_timeout, I::PARKS.then_some(PARK_AFTER));
+    let watch = Watch::new(idle_timeout, header_timeout, Some(PARK_AFTER));
     let served = Arc::new(Served {
         gateway,
         caller: Caller::new(identity.clone(), generation),
