@@ -63,26 +63,31 @@ impl Gateway {
         }
     }
 
+    /// Where requests are recorded; each connection's [`Caller`] takes a handle on it.
+    pub fn recorder(&self) -> &Recorder {
+        &self.recorder
+    }
+
     /// Asks the engine for its API versions now, so the first request does not wait for it.
     pub async fn learn_versions(&self) {
         self.versions.learn(&self.upstream).await;
     }
 
-    /// Answers one request from `caller` under `policy` (chosen for this caller, by `profile` if
-    /// one matched): the engine's response, or sockgate's JSON error.
+    /// Answers one request from `caller`, who is `identity` now, under `policy` (chosen for this
+    /// caller, by `profile` if one matched): the engine's response, or sockgate's JSON error.
     pub async fn handle(
         &self,
         caller: &Caller,
-        profile: Option<Arc<str>>,
+        identity: &Arc<Identity>,
+        profile: Option<&Arc<str>>,
         policy: &Policy,
         request: http1::Request,
     ) -> Response<Body> {
         let http1::Request { mut parts, fields, body } = request;
         let mut unsent = Unsent { fields, incoming: Some(body) };
-        let identity = caller.identity();
-        let mut entry = Entry::begin(&identity, caller.name(&identity, profile.clone()), &parts.method, &parts.uri);
-        match self.route(&identity, policy, profile.as_ref(), &mut parts, &mut unsent, &mut entry).await {
-            Ok(response) => record::finish(&self.recorder, entry, response, false),
+        let mut entry = Entry::begin(identity, caller.name(identity, profile), &parts.method, &parts.uri);
+        match self.route(identity, policy, profile, &mut parts, &mut unsent, &mut entry).await {
+            Ok(response) => record::finish(caller.recorder(), entry, response, false),
             Err(e) => {
                 entry.failed(&e);
                 if let Some(unread) = unsent.incoming {
@@ -93,7 +98,7 @@ impl Gateway {
                     // The engine may come back as another version: ask it again.
                     self.versions.forget();
                 }
-                record::finish(&self.recorder, entry, error::rescue(&e), upstream_failed)
+                record::finish(caller.recorder(), entry, error::rescue(&e), upstream_failed)
             }
         }
     }
@@ -103,15 +108,15 @@ impl Gateway {
     pub fn refuse(
         &self,
         caller: &Caller,
-        profile: Option<Arc<str>>,
+        identity: &Arc<Identity>,
+        profile: Option<&Arc<str>>,
         request: &http1::Request,
         refusal: &GatewayError,
     ) -> Response<Body> {
-        let identity = caller.identity();
         let mut entry =
-            Entry::begin(&identity, caller.name(&identity, profile), &request.parts.method, &request.parts.uri);
+            Entry::begin(identity, caller.name(identity, profile), &request.parts.method, &request.parts.uri);
         entry.failed(refusal);
-        record::finish(&self.recorder, entry, error::rescue(refusal), false)
+        record::finish(caller.recorder(), entry, error::rescue(refusal), false)
     }
 
     async fn route(
@@ -162,7 +167,9 @@ impl Gateway {
                 Some(known) => known?,
                 None => (inspection.references.clone(), Vec::new()),
             };
-            let answers = resolve::resolve(&self.upstream, &asked).await?;
+            // Boxed, as the other rare steps below: their state would otherwise make every request's
+            // future as large as the largest of them.
+            let answers = Box::pin(resolve::resolve(&self.upstream, &asked)).await?;
             self.owners.remember(&answers);
             (inspection, decision) = judge(&request, Some(&answers))?;
             inspection.references.retain(|r| !owned_already.contains(r));
@@ -187,7 +194,7 @@ impl Gateway {
                     GatewayError::NotFound(missing)
                 }
             })?;
-            self.create_missing_volumes(tenant, &classified, &inspection.references, resolved).await?;
+            Box::pin(self.create_missing_volumes(tenant, &classified, &inspection.references, resolved)).await?;
         }
         if let Some(resolved) = &resolved {
             pin_resolved(&mut target, &classified, resolved, tenant.is_some())?;
@@ -246,7 +253,7 @@ impl Gateway {
         };
         let response = self.upstream.forward(parts, fields, outgoing, &target, upgrade).await?;
         match &tenant {
-            Some(tenant) if operation == Operation::SYSTEM_DF => Ok(scoped_df(response, tenant).await?),
+            Some(tenant) if operation == Operation::SYSTEM_DF => Ok(Box::pin(scoped_df(response, tenant)).await?),
             _ => Ok(response),
         }
     }

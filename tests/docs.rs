@@ -327,8 +327,8 @@ fn the_grafana_dashboard_queries_metrics_that_exist() {
     let dashboard: serde_json::Value = serde_json::from_str(&text).unwrap();
     let metrics = sockgate::record::metrics::Metrics::new();
     // Labelled families appear once they have a sample.
-    metrics.requests.with_label_values(&["system.ping", "allow", "r", "200"]).inc();
-    metrics.duration.with_label_values(&["system.ping"]).observe(0.001);
+    metrics.count_request("system.ping", "allow", "r", http::StatusCode::OK);
+    metrics.observe_duration(sockgate::classify::Operation::from_name("system.ping"), 0.001);
     let exported = metrics.render();
     let panels = dashboard["panels"].as_array().unwrap();
     assert!(panels.len() >= 8, "the dashboard lost its panels");

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 
-use super::pool::{Failure, Link, Pool};
+use super::pool::{Failure, Link, Shard};
 use crate::http1::{Decoded, Decoder, Framing};
 
 /// An answer's body from the engine. Reading it drives the engine connection, which also sends
@@ -21,13 +21,13 @@ pub struct EngineBody {
     decoder: Decoder,
     /// The connection may carry another request once this answer is read.
     keep_alive: bool,
-    pool: Arc<Pool>,
+    pool: Arc<Shard>,
 }
 
 impl EngineBody {
     /// The body of an answer framed as `framing`, read from `link`; with no body, the connection
     /// goes back to the pool at once.
-    pub(super) fn new(link: Box<Link>, framing: Framing, keep_alive: bool, pool: Arc<Pool>) -> EngineBody {
+    pub(super) fn new(link: Box<Link>, framing: Framing, keep_alive: bool, pool: Arc<Shard>) -> EngineBody {
         let mut body = EngineBody { link: Some(link), decoder: Decoder::new(framing), keep_alive, pool };
         if body.decoder.is_done() {
             body.release();

@@ -93,13 +93,18 @@ impl Upstream {
     /// been closed before a byte of the request went out) and answers with a body that drives the
     /// connection and returns it to the pool when read to its end.
     pub(super) async fn send(&self, mut request: Outgoing) -> Result<Response<Body>, ForwardError> {
-        let mut link = self.link().await?;
+        // Connecting is boxed: it is rare once the pool is warm, and its state would otherwise
+        // make every request's future as large as itself.
+        let mut link = match self.pool.take() {
+            Some(link) => link,
+            None => Box::pin(self.connect()).await?,
+        };
         let head = loop {
             match link.exchange(request, self.host.as_bytes()).await {
                 Ok(head) => break head,
                 Err(Failed { unsent: Some(unsent), .. }) if link.reused => {
                     request = unsent;
-                    link = self.connect().await?;
+                    link = Box::pin(self.connect()).await?;
                 }
                 Err(Failed { failure, .. }) => {
                     return Err(match failure {
@@ -109,17 +114,10 @@ impl Upstream {
                 }
             }
         };
-        let body = EngineBody::new(link, head.framing, head.keep_alive, self.pool.clone());
+        // The thread's own shard: its reference count is this worker's alone.
+        let body = EngineBody::new(link, head.framing, head.keep_alive, self.pool.shard().clone());
         // Written out as they came by the listeners' server (see `crate::http1::Fields`).
         Ok(Response::from_parts(head.parts, body::engine(body).with_fields(head.fields)))
-    }
-
-    /// An idle pooled connection that is still open, or a new one.
-    async fn link(&self) -> Result<Box<Link>, ForwardError> {
-        match self.pool.take() {
-            Some(link) => Ok(link),
-            None => self.connect().await,
-        }
     }
 
     async fn connect(&self) -> Result<Box<Link>, ForwardError> {

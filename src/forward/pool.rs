@@ -7,13 +7,14 @@ use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::Method;
 use http_body::Body as _;
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::client::Outgoing;
@@ -344,7 +345,14 @@ impl Link {
 /// [`crate::workers`]): a connection belongs to the runtime of the thread that opened it, so it is
 /// lent only to tasks on that thread, and no thread waits on another's lock.
 pub(super) struct Pool {
-    shards: Box<[Mutex<Idle>]>,
+    shards: Box<[Arc<Shard>]>,
+}
+
+/// One thread's idle connections, on cache lines of their own: a worker's lock and reference
+/// count are written by that worker alone, never passed back and forth with another's.
+#[repr(align(128))]
+pub(super) struct Shard {
+    idle: Mutex<Idle>,
 }
 
 /// Idle connections and since when, most recently used last.
@@ -353,15 +361,24 @@ type Idle = VecDeque<(Box<Link>, Instant)>;
 impl Pool {
     /// One shard per worker slot, plus one for every other thread.
     pub(super) fn new(workers: usize) -> Pool {
-        Pool { shards: (0..=workers).map(|_| Mutex::default()).collect() }
+        Pool { shards: (0..=workers).map(|_| Arc::new(Shard { idle: Mutex::default() })).collect() }
     }
 
     /// The calling thread's idle connections.
-    fn lock(&self) -> MutexGuard<'_, Idle> {
-        let shard = &self.shards[crate::workers::slot() % self.shards.len()];
-        shard.lock()
+    pub(super) fn shard(&self) -> &Arc<Shard> {
+        &self.shards[crate::workers::slot() % self.shards.len()]
     }
 
+    pub(super) fn take(&self) -> Option<Box<Link>> {
+        self.shard().take()
+    }
+
+    pub(super) fn prune(&self, now: Instant) {
+        self.shard().prune(now);
+    }
+}
+
+impl Shard {
     /// Keeps `link` for another request if its exchange is complete; whether the engine closed it
     /// meanwhile is checked when it is taken.
     pub(super) fn put(&self, mut link: Box<Link>) {
@@ -382,30 +399,30 @@ impl Pool {
             });
         }
         let now = Instant::now();
-        let mut idle = self.lock();
+        let mut idle = self.idle.lock();
         idle.push_back((link, now));
         if idle.len() > MAX_IDLE {
             idle.pop_front();
         }
     }
 
-    pub(super) fn take(&self) -> Option<Box<Link>> {
+    fn take(&self) -> Option<Box<Link>> {
         let now = Instant::now();
         loop {
-            let (mut link, since) = self.lock().pop_back()?;
+            let (mut link, since) = self.idle.lock().pop_back()?;
             if now.duration_since(since) < IDLE_TIMEOUT && link.reusable() {
                 return Some(link);
             }
         }
     }
 
-    pub(super) fn prune(&self, now: Instant) {
+    fn prune(&self, now: Instant) {
         // A thread that read no answer since it last pruned keeps no spare buffer.
         if !SPARE_USED.replace(false) {
             SPARE.with_borrow_mut(Vec::clear);
         }
         let expired: Vec<(Box<Link>, Instant)> = {
-            let mut idle = self.lock();
+            let mut idle = self.idle.lock();
             let expired = idle.iter().take_while(|(_, since)| now.duration_since(*since) >= IDLE_TIMEOUT).count();
             idle.drain(..expired).collect()
         };

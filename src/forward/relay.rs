@@ -59,6 +59,7 @@ impl Upstream {
         *outgoing.method_mut() = method;
         *outgoing.uri_mut() = uri;
         *outgoing.headers_mut() = headers;
-        self.hijack(outgoing, client_side).await
+        // Boxed: rare, and its state would otherwise make every request's future as large.
+        Box::pin(self.hijack(outgoing, client_side)).await
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::identify::containers::Directory;
 use crate::identify::Identity;
+use crate::record::Recorder;
 
 /// Who is asking on one connection, and how messages and logs name them. The name is made once
 /// per identity and profile, not per request. A caller that is a container is identified again
@@ -16,17 +17,26 @@ pub struct Caller {
     /// The directory's generation the identity was resolved under.
     resolved_at: std::sync::atomic::AtomicU64,
     named: parking_lot::Mutex<(Option<Arc<str>>, Arc<str>)>,
+    /// Where this connection's requests are recorded: a handle of its own on the gateway's
+    /// recorder, which each request's record holds until its answer is done.
+    recorder: Arc<Recorder>,
 }
 
 impl Caller {
-    /// A caller whose identity was resolved when the directory was at `generation`.
-    pub fn new(identity: Arc<Identity>, generation: u64) -> Caller {
+    /// A caller whose identity was resolved when the directory was at `generation`, whose
+    /// requests are recorded by `recorder`.
+    pub fn new(identity: Arc<Identity>, generation: u64, recorder: &Recorder) -> Caller {
         let name = Arc::from(identity.to_string());
         Caller {
             identity: parking_lot::Mutex::new(identity),
             resolved_at: std::sync::atomic::AtomicU64::new(generation),
             named: parking_lot::Mutex::new((None, name)),
+            recorder: Arc::new(recorder.clone()),
         }
+    }
+
+    pub(super) fn recorder(&self) -> &Arc<Recorder> {
+        &self.recorder
     }
 
     /// Who the caller is, as last resolved.
@@ -41,6 +51,13 @@ impl Caller {
         if self.resolved_at.load(Ordering::Acquire) == now {
             return;
         }
+        // Boxed: looking the caller up again is rare, and its state would otherwise make every
+        // request's future as large as itself.
+        Box::pin(self.identify_again(directory, now)).await;
+    }
+
+    async fn identify_again(&self, directory: &Directory, now: u64) {
+        use std::sync::atomic::Ordering;
         let current = self.identity();
         let fresh = current.rediscover(directory).await;
         self.resolved_at.store(now, Ordering::Release);
@@ -53,14 +70,14 @@ impl Caller {
     }
 
     /// The caller's name, with the profile that chose its policy.
-    pub(super) fn name(&self, identity: &Identity, profile: Option<Arc<str>>) -> Arc<str> {
+    pub(super) fn name(&self, identity: &Identity, profile: Option<&Arc<str>>) -> Arc<str> {
         let mut named = self.named.lock();
-        if named.0 != profile {
-            let name = match &profile {
+        if named.0.as_ref() != profile {
+            let name = match profile {
                 Some(profile) => format!("{identity}, profile `{profile}`"),
                 None => identity.to_string(),
             };
-            *named = (profile, Arc::from(name));
+            *named = (profile.cloned(), Arc::from(name));
         }
         named.1.clone()
     }

@@ -41,6 +41,12 @@ impl EngineVersions {
         if !self.stale.load(Ordering::Relaxed) {
             return;
         }
+        // Boxed: asking is rare, and its state would otherwise make every request's future as
+        // large as itself.
+        Box::pin(self.ask(upstream)).await;
+    }
+
+    async fn ask(&self, upstream: &Upstream) {
         let Ok(_asking) = self.asking.try_lock() else { return };
         // One question per staleness: an engine that cannot say leaves the configured minimum
         // alone in force until a failed request (see `forget`) makes it worth asking again.

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use crate::classify::{Classified, Operation};
 use crate::decide::{Decision, Mode, Outcome};
@@ -16,9 +16,12 @@ use crate::workers::InFlight;
 
 /// What is known about one request; filled in on its way through the gateway.
 pub struct Entry {
-    pub(super) time: SystemTime,
+    /// When the request arrived; the audit line's wall-clock time is worked out from it, so a
+    /// request reads the clock once to begin.
     pub(super) started: Instant,
-    pub listener: Arc<str>,
+    /// Who asked: the connection's own identity, whose reference count no other connection
+    /// shares (the listener's name, which every connection shares, is read from it).
+    pub identity: Arc<Identity>,
     pub client: Arc<str>,
     pub method: http::Method,
     /// The request's path: as sent until it is normalized, then as normalized.
@@ -65,11 +68,10 @@ impl std::fmt::Display for Path {
 
 impl Entry {
     /// Starts the record of a request that just arrived.
-    pub fn begin(identity: &Identity, client: Arc<str>, method: &http::Method, uri: &http::Uri) -> Entry {
+    pub fn begin(identity: &Arc<Identity>, client: Arc<str>, method: &http::Method, uri: &http::Uri) -> Entry {
         Entry {
-            time: SystemTime::now(),
             started: Instant::now(),
-            listener: identity.listener.clone(),
+            identity: identity.clone(),
             client,
             method: method.clone(),
             path: Path::Sent(uri.clone()),

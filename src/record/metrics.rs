@@ -2,88 +2,44 @@
 //! rule and status; request durations; upstream errors; open connections and tunnels; bytes each
 //! way; policy reloads; connections and requests refused or closed by a limit; build info. It only counts; the admin listener serves them.
 
-use std::sync::OnceLock;
+mod per_worker;
 
 use http::StatusCode;
-use parking_lot::Mutex;
 
 use crate::classify::Operation;
-use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
-};
+use per_worker::PerRequest;
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
 
 /// Why a limit refused a connection or request, or closed a connection: a caller at its
 /// connection cap, a caller at its cap of requests in flight, a keep-alive connection idle too
 /// long, a request head not sent in time.
 pub const LIMITS: [&str; 4] = ["caller_connections", "caller_in_flight", "idle", "header_timeout"];
 
-/// Every metric, registered in its own registry.
+/// Every metric, registered in its own registry. A clone is another handle on the same metrics.
+#[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
-    pub requests: IntCounterVec,
-    pub duration: HistogramVec,
+    /// Requests, their durations and body bytes, kept per worker (see [`per_worker`]).
+    per_request: PerRequest,
     pub upstream_errors: IntCounter,
     pub connections: IntGauge,
     pub tunnels: IntGauge,
-    pub bytes: IntCounterVec,
     pub reloads: IntCounterVec,
     /// Connections and requests a limit refused or closed, by [`LIMITS`] reason.
     pub limited: IntCounterVec,
-    /// Time from receiving a request head to answering it, whatever the operation.
-    pub head_latency: Histogram,
-    /// `bytes` for each direction, and `duration` for each operation (made when first used, so
-    /// the output lists only operations seen): a request counts without looking up its labels.
-    to_engine: IntCounter,
-    to_client: IntCounter,
-    durations: Box<[OnceLock<Histogram>]>,
-    /// `requests` counters already looked up, by their labels: found again by comparing them,
-    /// not by hashing them as the vector does.
-    counted: Mutex<Vec<Counted>>,
 }
-
-/// A `requests` counter and its labels.
-struct Counted {
-    operation: &'static str,
-    decision: &'static str,
-    status: u16,
-    rules: Box<str>,
-    counter: IntCounter,
-}
-
-/// The most `requests` counters kept at hand; others are looked up each time.
-const COUNTED: usize = 256;
 
 impl Metrics {
     #[expect(clippy::expect_used, reason = "constant metric definitions; a unit test registers them all")]
     pub fn new() -> Metrics {
         let registry = Registry::new();
-        let requests = IntCounterVec::new(
-            Opts::new("sockgate_requests_total", "Requests by operation, decision, deciding rules and status"),
-            &["operation", "decision", "rule", "status"],
-        )
-        .expect("metric");
-        let duration = HistogramVec::new(
-            HistogramOpts::new("sockgate_request_duration_seconds", "Time from request to the end of the response"),
-            &["operation"],
-        )
-        .expect("metric");
-        let head_latency = Histogram::with_opts(
-            HistogramOpts::new("sockgate_response_head_seconds", "Time from request to the response head")
-                .buckets(vec![0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0, 5.0]),
-        )
-        .expect("metric");
+        let per_request = PerRequest::new();
         let upstream_errors =
             IntCounter::new("sockgate_upstream_errors_total", "Requests the engine could not be reached for")
                 .expect("metric");
         let connections = IntGauge::new("sockgate_connections_open", "Client connections open").expect("metric");
         let tunnels = IntGauge::new("sockgate_tunnels_open", "Hijacked connections (attach, exec, BuildKit) open")
             .expect("metric");
-        let bytes = IntCounterVec::new(
-            Opts::new("sockgate_bytes_total", "Body bytes passed, by direction (to_engine, to_client)"),
-            &["direction"],
-        )
-        .expect("metric");
         let reloads = IntCounterVec::new(
             Opts::new("sockgate_policy_reloads_total", "Policy reloads by result (ok, failed)"),
             &["result"],
@@ -98,13 +54,10 @@ impl Metrics {
             IntGaugeVec::new(Opts::new("sockgate_build_info", "Build information"), &["version"]).expect("metric");
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         for collector in [
-            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(duration.clone()),
-            Box::new(head_latency.clone()),
+            Box::new(per_request.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(upstream_errors.clone()),
             Box::new(connections.clone()),
             Box::new(tunnels.clone()),
-            Box::new(bytes.clone()),
             Box::new(reloads.clone()),
             Box::new(limited.clone()),
             Box::new(build),
@@ -117,62 +70,27 @@ impl Metrics {
         for reason in LIMITS {
             limited.with_label_values(&[reason]);
         }
-        let to_engine = bytes.with_label_values(&["to_engine"]);
-        let to_client = bytes.with_label_values(&["to_client"]);
-        let durations = Operation::all().map(|_| OnceLock::new()).collect();
-        Metrics {
-            registry,
-            requests,
-            duration,
-            upstream_errors,
-            connections,
-            tunnels,
-            bytes,
-            reloads,
-            limited,
-            head_latency,
-            to_engine,
-            to_client,
-            durations,
-            counted: Mutex::new(Vec::new()),
-        }
+        Metrics { registry, per_request, upstream_errors, connections, tunnels, reloads, limited }
     }
 
-    /// Counts one request by its labels.
+    /// Counts a request by its operation, decision, deciding rules (joined by commas) and status.
     pub fn count_request(&self, operation: &'static str, decision: &'static str, rules: &str, code: StatusCode) {
-        let status = code.as_u16();
-        let mut counted = self.counted.lock();
-        let known = counted
-            .iter()
-            .find(|c| c.status == status && c.operation == operation && c.decision == decision && &*c.rules == rules);
-        if let Some(known) = known {
-            known.counter.inc();
-            return;
-        }
-        let counter = self.requests.with_label_values(&[operation, decision, rules, code.as_str()]);
-        counter.inc();
-        if counted.len() < COUNTED {
-            counted.push(Counted { operation, decision, status, rules: rules.into(), counter });
-        }
+        self.per_request.count_request(operation, decision, rules, code);
+    }
+
+    /// Observes the time from a request to its answer's head.
+    pub fn observe_head(&self, seconds: f64) {
+        self.per_request.observe_head(seconds);
     }
 
     /// Counts the body bytes one request passed each way.
     pub fn count_bytes(&self, to_engine: u64, to_client: u64) {
-        if to_engine > 0 {
-            self.to_engine.inc_by(to_engine);
-        }
-        if to_client > 0 {
-            self.to_client.inc_by(to_client);
-        }
+        self.per_request.count_bytes(to_engine, to_client);
     }
 
     /// Observes how long a request of `operation` (`None`: one that was not recognised) took.
     pub fn observe_duration(&self, operation: Option<Operation>, seconds: f64) {
-        let name = operation.map_or("none", Operation::name);
-        match operation.and_then(|op| self.durations.get(op.index())) {
-            Some(cell) => cell.get_or_init(|| self.duration.with_label_values(&[name])).observe(seconds),
-            None => self.duration.with_label_values(&[name]).observe(seconds),
-        }
+        self.per_request.observe_duration(operation, seconds);
     }
 
     /// The metrics in Prometheus' text format.
@@ -218,7 +136,7 @@ mod tests {
     #[test]
     fn renders_every_family() {
         let metrics = Metrics::new();
-        metrics.requests.with_label_values(&["system.ping", "allow", "r", "200"]).inc();
+        metrics.count_request("system.ping", "allow", "r", StatusCode::OK);
         metrics.observe_duration(Operation::from_name("system.ping"), 0.002);
         metrics.observe_duration(Operation::from_name("system.ping"), 0.003);
         metrics.observe_duration(None, 0.004);

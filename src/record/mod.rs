@@ -21,17 +21,20 @@ pub use entry::Entry;
 use learn::Learner;
 use metrics::Metrics;
 
-/// Where records go.
+/// Where records go. A clone is another handle on the same metrics, audit log and learner: each
+/// connection records through a handle of its own (see [`crate::gateway::Caller`]), so a
+/// request's record shares no reference count with other connections' on other workers.
+#[derive(Clone)]
 pub struct Recorder {
     pub mode: Mode,
     pub metrics: Metrics,
-    pub audit: Option<AuditLog>,
-    pub learner: Option<Learner>,
+    pub audit: Option<Arc<AuditLog>>,
+    pub learner: Option<Arc<Learner>>,
 }
 
 impl Recorder {
     pub fn new(mode: Mode, audit: Option<AuditLog>, learner: Option<Learner>) -> Recorder {
-        Recorder { mode, metrics: Metrics::new(), audit, learner }
+        Recorder { mode, metrics: Metrics::new(), audit: audit.map(Arc::new), learner: learner.map(Arc::new) }
     }
 }
 
@@ -43,7 +46,7 @@ pub fn finish(
     upstream_failed: bool,
 ) -> Response<Body> {
     let status = response.status();
-    recorder.metrics.head_latency.observe(entry.started.elapsed().as_secs_f64());
+    recorder.metrics.observe_head(entry.started.elapsed().as_secs_f64());
     if upstream_failed {
         recorder.metrics.upstream_errors.inc();
     }
@@ -90,8 +93,8 @@ fn complete(recorder: &Recorder, entry: &Entry, status: http::StatusCode, bytes_
     }
     if let Some(audit) = &recorder.audit {
         audit.write(&AuditLine {
-            time: rfc3339(entry.time),
-            listener: &entry.listener,
+            time: rfc3339(SystemTime::now().checked_sub(duration).unwrap_or_else(SystemTime::now)),
+            listener: &entry.identity.listener,
             client: &entry.client,
             method: entry.method.as_str(),
             path: entry.path.as_str(),

@@ -68,7 +68,8 @@ pub(super) struct Callers {
 }
 
 /// One caller as a connection of it holds it: takes the caller's requests without looking it up.
-#[derive(Clone)]
+/// Each connection has one of its own, so a request's permit shares a reference count with that
+/// connection alone, not with the caller's other connections on other workers.
 pub(super) struct Holder {
     callers: Arc<Callers>,
     key: Arc<str>,
@@ -77,7 +78,7 @@ pub(super) struct Holder {
 
 /// One connection or request counted for a caller, until dropped.
 pub(super) struct Permit {
-    holder: Holder,
+    holder: Arc<Holder>,
     kind: Kind,
     limit: usize,
 }
@@ -99,7 +100,8 @@ impl Callers {
         let held = map.entry(key.clone()).or_default().clone();
         if held.try_count(kind, limit) {
             drop(map);
-            return Some(Permit { holder: Holder { callers: self.clone(), key: key.clone(), held }, kind, limit });
+            let holder = Arc::new(Holder { callers: self.clone(), key: key.clone(), held });
+            return Some(Permit { holder, kind, limit });
         }
         if held.holds_nothing() {
             map.remove(key);
@@ -173,7 +175,7 @@ impl Holder {
 
     /// Counts one more request in flight for this caller, or refuses it as [`Callers::take`]
     /// does. Call it only while a connection of the caller is held.
-    pub(super) fn take_request(&self, limit: usize) -> Option<Permit> {
+    pub(super) fn take_request(self: &Arc<Holder>, limit: usize) -> Option<Permit> {
         if self.held.try_count(Kind::Requests, limit) {
             return Some(Permit { holder: self.clone(), kind: Kind::Requests, limit });
         }
@@ -184,7 +186,7 @@ impl Holder {
 
 impl Permit {
     /// The caller this permit counts for.
-    pub(super) fn holder(&self) -> &Holder {
+    pub(super) fn holder(&self) -> &Arc<Holder> {
         &self.holder
     }
 }
@@ -198,7 +200,7 @@ fn what(kind: Kind) -> &'static str {
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        let Holder { callers, key, held } = &self.holder;
+        let Holder { callers, key, held } = &*self.holder;
         callers.release(key, held, self.kind, self.limit);
     }
 }

@@ -7,15 +7,21 @@
 //! A connection quiet between requests for [`PARK_AFTER`] is parked: the HTTP layer lets go of
 //! the stream (its buffers and request state with it, some 20 kB), and the connection waits on
 //! the socket's readiness alone, holding little more than the socket, until the client writes
-//! again. A TLS stream keeps its own buffer of decrypted bytes, which readiness would not show, so
-//! TLS connections are never parked.
+//! again. A TLS stream keeps its TLS session while parked, and bytes its TLS layer already
+//! decrypted count as readable (see [`Park`]).
+//!
+//! A connection keeps what its requests are judged by (its caller's profile and policy) and
+//! chooses it again only when the profiles or the caller change: a request borrows it, and writes
+//! no reference count that connections on other workers write too.
 
 use std::future::Future;
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixStream};
@@ -28,12 +34,15 @@ use super::watch::{Busy, Verdict, Watch, Watched, PARK_AFTER};
 use super::woken::OnWake;
 use super::ListenerState;
 use crate::body::Body;
+use crate::config::CallerLimits;
 use crate::error::GatewayError;
 use crate::gateway::{Caller, Gateway};
 use crate::hangup::HangUp;
 use crate::http1;
 use crate::identify::containers::Directory;
 use crate::identify::Identity;
+use crate::policy::Policy;
+use crate::profile::Profiles;
 
 /// The largest request head (request line and headers) accepted, as Go's `DefaultMaxHeaderBytes`.
 pub const MAX_HEADER_BYTES: usize = crate::http1::request::MAX_HEAD_BYTES;
@@ -109,25 +118,60 @@ struct Served {
     state: Arc<ListenerState>,
     directory: Arc<Directory>,
     /// The caller as this connection holds it, which counts its requests.
-    holder: Holder,
+    holder: Arc<Holder>,
     watch: Arc<Watch>,
+    /// What the connection's requests are judged by, as last chosen.
+    chosen: Mutex<Arc<Chosen>>,
+}
+
+/// The profile chosen for a caller from a listener's profiles, its policy and its limits.
+struct Chosen {
+    /// What it was chosen from, kept so that neither is taken for a later one at the same address.
+    /// A reload's old profiles stay until the connection's next request.
+    profiles: Arc<Profiles>,
+    identity: Arc<Identity>,
+    profile: Option<Arc<str>>,
+    policy: Arc<Policy>,
+    limits: CallerLimits,
+}
+
+impl Chosen {
+    /// Chooses for `identity`; limits the profile does not set are `listener`'s.
+    fn new(profiles: Arc<Profiles>, identity: Arc<Identity>, listener: CallerLimits) -> Chosen {
+        let (profile, policy) = profiles.select(&identity);
+        let limits = profiles.limits(profile.as_deref()).unwrap_or(listener);
+        Chosen { profiles, identity, profile, policy, limits }
+    }
 }
 
 impl Served {
     /// Answers one request, judged as the caller is now, by the profiles as they are now.
     async fn answer(self: Arc<Served>, request: http1::Request, busy: Busy) -> http::Response<Body> {
         self.caller.refresh(&self.directory).await;
-        let profiles = self.state.profiles();
-        let (profile, policy) = profiles.select(&self.caller.identity());
-        let limit = profiles.limits(profile.as_deref()).unwrap_or_else(|| self.holder.callers().limits()).requests;
-        drop(profiles);
+        let chosen = self.chosen();
+        let limit = chosen.limits.requests;
         let Some(permit) = self.holder.take_request(limit) else {
             let refused = GatewayError::CallerBusy { caller: self.holder.key().to_string(), limit };
-            let response = self.gateway.refuse(&self.caller, profile, &request, &refused);
+            let response =
+                self.gateway.refuse(&self.caller, &chosen.identity, chosen.profile.as_ref(), &request, &refused);
             return response.map(|body| body.holding(busy));
         };
-        let response = self.gateway.handle(&self.caller, profile, &policy, request).await;
+        let response =
+            self.gateway.handle(&self.caller, &chosen.identity, chosen.profile.as_ref(), &chosen.policy, request).await;
         response.map(|body| body.holding((busy, permit)))
+    }
+
+    /// What the next request is judged by: as last chosen, unless the listener's profiles were
+    /// reloaded or the caller was identified as another since.
+    fn chosen(&self) -> Arc<Chosen> {
+        let identity = self.caller.identity();
+        let profiles = self.state.profiles.load();
+        let mut chosen = self.chosen.lock();
+        if !Arc::ptr_eq(&chosen.profiles, &profiles) || !Arc::ptr_eq(&chosen.identity, &identity) {
+            let listener = self.holder.callers().limits();
+            *chosen = Arc::new(Chosen::new(Arc::clone(&profiles), identity, listener));
+        }
+        chosen.clone()
     }
 }
 
@@ -155,26 +199,24 @@ pub(super) async fn serve_connection<I: Park>(mut io: I, mut identity: Box<Ident
     Box::pin(identity.discover(&directory)).await;
     let key = identity.key();
     let callers = state.callers.clone();
+    let identity = Arc::<Identity>::from(identity);
     // The caller's profile may set limits of its own; the listener's apply otherwise.
-    let connections = {
-        let profiles = state.profiles();
-        let (profile, _) = profiles.select(&identity);
-        profiles.limits(profile.as_deref()).unwrap_or_else(|| callers.limits()).connections
-    };
-    let Some(_held) = callers.take(&key, Kind::Connections, connections) else {
+    let chosen = Chosen::new(state.profiles.load_full(), identity.clone(), callers.limits());
+    let Some(_held) = callers.take(&key, Kind::Connections, chosen.limits.connections) else {
         // Closed before a byte is read: the caller's other connections are what it may use.
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, io.shutdown()).await;
         return;
     };
-    let identity = Arc::<Identity>::from(identity);
     let watch = Watch::new(idle_timeout, header_timeout, Some(PARK_AFTER));
+    let caller = Caller::new(identity.clone(), generation, gateway.recorder());
     let served = Arc::new(Served {
         gateway,
-        caller: Caller::new(identity.clone(), generation),
+        caller,
         state,
         directory,
         holder: _held.holder().clone(),
         watch,
+        chosen: Mutex::new(Arc::new(chosen)),
     });
     let mut unread = Bytes::new();
     loop {
@@ -222,7 +264,9 @@ async fn session<I: Park>(
         let busy = watch.request();
         served.clone().answer(request, busy)
     };
-    let connection = super::http::serve(Watched::new(io, unread, watch.clone()), answer, stop);
+    // Set once `stop` is cancelled (seen here, between requests): the server reads a flag.
+    let stopping = AtomicBool::new(stop.is_cancelled());
+    let connection = super::http::serve(Watched::new(io, unread, watch.clone()), answer, &stopping);
     let mut connection = std::pin::pin!(connection);
     let mut next_check = watch.first_check();
     let result = loop {
@@ -243,7 +287,10 @@ async fn session<I: Park>(
             // Gone: whatever the connection was answering is dropped, the engine connection with it.
             Rare::HangUp => return Ended::Closed,
             // Between requests the connection ends now; with one in flight, once it is answered.
-            Rare::Stop => break connection.as_mut().await,
+            Rare::Stop => {
+                stopping.store(true, Ordering::Relaxed);
+                break connection.as_mut().await;
+            }
             Rare::Check => match watch.check(tokio::time::Instant::now()) {
                 Verdict::Until(when) => {
                     next_check = when;

@@ -13,6 +13,7 @@
 use std::future::{poll_fn, Future};
 use std::io::{self, IoSlice};
 use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -20,7 +21,6 @@ use bytes::{Buf, Bytes, BytesMut};
 use http::{header, HeaderValue, Response, StatusCode};
 use http_body::Body as _;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
 
 use crate::body::Body;
 use crate::http1::{self, answer, request, Decoded, Decoder, Feed, Framing, Incoming, IncomingError, OnUpgrade};
@@ -189,10 +189,11 @@ struct Exchanged {
 }
 
 /// Serves HTTP/1.1 on `io` until the client leaves, a request or an answer ends the connection,
-/// or `stop` is cancelled between requests. Each request is answered by `answer`. A stop is
-/// noticed when the server is next polled: whoever cancels `stop` must poll it again (a session
-/// waits on `stop` beside it).
-pub(super) async fn serve<I, F, Fut>(io: I, answer: F, stop: &CancellationToken) -> io::Result<Finished<I>>
+/// or `stop` is set between requests. Each request is answered by `answer`. A stop is noticed
+/// when the server is next polled: whoever sets `stop` must poll it again (a session waits on its
+/// stop token beside it and sets the flag when the token is cancelled). A flag, not the token: a
+/// token's state is read under a lock, and this one is read at least twice a request.
+pub(super) async fn serve<I, F, Fut>(io: I, answer: F, stop: &AtomicBool) -> io::Result<Finished<I>>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     F: FnMut(http1::Request) -> Fut,
@@ -213,7 +214,7 @@ where
                 }
             }
             let read = poll_fn(|cx| {
-                if conn.read.is_empty() && stop.is_cancelled() {
+                if conn.read.is_empty() && stop.load(Ordering::Relaxed) {
                     return Poll::Ready(Ok(None));
                 }
                 conn.poll_fill(cx, HEAD_READ).map_ok(Some)
@@ -250,7 +251,7 @@ where
         });
         let method = parts.method.clone();
         let version = parts.version;
-        let mut keep_alive = keep_alive && !stop.is_cancelled();
+        let mut keep_alive = keep_alive && !stop.load(Ordering::Relaxed);
         let mut answered = pin!(answer(http1::Request { parts, fields, body }));
         let mut state = Answering::Waiting;
         let exchanged = poll_fn(|cx| {

@@ -56,10 +56,6 @@ struct ListenerState {
 }
 
 impl ListenerState {
-    fn profiles(&self) -> Arc<Profiles> {
-        self.profiles.load_full()
-    }
-
     /// Whether a TCP peer at `ip` may connect: inside `allow_cidrs` when there are any, and for
     /// the drop-in listener on one of sockgate's own networks (an empty list admits nobody).
     fn admits(&self, ip: IpAddr) -> bool {

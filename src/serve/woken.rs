@@ -17,6 +17,8 @@ pub(super) struct OnWake<F> {
     flag: Arc<Flag>,
     waker: Waker,
     polled: bool,
+    /// The task's waker last handed to the flag: while it stays the same, a poll takes no lock.
+    task: Option<Waker>,
 }
 
 /// Set when the inner future wakes; holds the task to wake in turn.
@@ -42,7 +44,7 @@ impl Wake for Flag {
 impl<F: Future> OnWake<F> {
     pub(super) fn new(inner: F) -> OnWake<F> {
         let flag = Arc::new(Flag::default());
-        OnWake { inner: Box::pin(inner), waker: Waker::from(flag.clone()), flag, polled: false }
+        OnWake { inner: Box::pin(inner), waker: Waker::from(flag.clone()), flag, polled: false, task: None }
     }
 }
 
@@ -51,17 +53,16 @@ impl<F: Future> Future for OnWake<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.get_mut();
-        {
-            let mut task = this.flag.task.lock();
-            if !task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
-                *task = Some(cx.waker().clone());
-            }
+        if !this.task.as_ref().is_some_and(|t| t.will_wake(cx.waker())) {
+            this.task = Some(cx.waker().clone());
+            *this.flag.task.lock() = Some(cx.waker().clone());
         }
-        // Cleared before the poll: a wake-up during it is kept for the next.
-        let woken = this.flag.woken.swap(false, Ordering::AcqRel);
-        if this.polled && !woken {
+        // Read first, and cleared only when set: most polls find it clear. Cleared before the
+        // inner poll: a wake-up during it is kept for the next.
+        if this.polled && !this.flag.woken.load(Ordering::Acquire) {
             return Poll::Pending;
         }
+        this.flag.woken.store(false, Ordering::Release);
         this.polled = true;
         this.inner.as_mut().poll(&mut Context::from_waker(&this.waker))
     }

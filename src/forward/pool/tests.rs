@@ -81,7 +81,7 @@ async fn exchange(link: &mut Link, request: Outgoing) -> Result<Head, String> {
 }
 
 async fn read_body(link: Box<Link>, head: Head, pool: &Arc<Pool>) -> Result<Vec<u8>, io::Error> {
-    let body = EngineBody::new(link, head.framing, head.keep_alive, pool.clone());
+    let body = EngineBody::new(link, head.framing, head.keep_alive, pool.shard().clone());
     Ok(body.collect().await?.to_bytes().to_vec())
 }
 
@@ -239,7 +239,7 @@ async fn the_answer_is_read_while_a_large_body_is_still_being_sent() -> Outcome 
 async fn a_connection_the_engine_closed_is_not_lent_and_a_request_on_it_comes_back_unsent() -> Outcome {
     let (link, engine) = pair()?;
     let pool = Pool::new(0);
-    pool.put(link);
+    pool.shard().put(link);
     drop(engine);
     // The runtime learns of the close when it next polls for events.
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -258,12 +258,12 @@ async fn a_connection_the_engine_closed_is_not_lent_and_a_request_on_it_comes_ba
 async fn a_connection_the_engine_sent_unasked_bytes_on_is_not_lent_but_a_quiet_one_is() -> Outcome {
     let pool = Pool::new(0);
     let (link, mut engine) = pair()?;
-    pool.put(link);
+    pool.shard().put(link);
     engine.write_all(b"HTTP/1.1 200 OK\r\n").await?;
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert!(pool.take().is_none(), "a connection with bytes unasked was lent");
     let (link, _quiet) = pair()?;
-    pool.put(link);
+    pool.shard().put(link);
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert!(pool.take().is_some(), "a quiet connection was not lent");
     Ok(())

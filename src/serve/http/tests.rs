@@ -1,8 +1,10 @@
 use super::*;
 use http_body_util::BodyExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::io::{duplex, DuplexStream};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 type Outcome = Result<(), Box<dyn std::error::Error>>;
 
@@ -22,11 +24,16 @@ where
 {
     let (client, server) = duplex(1 << 20);
     let task = tokio::spawn(async move {
-        // As a session does: a stop wakes the server, which then ends between requests.
-        let mut serving = std::pin::pin!(serve(server, answer, &stop));
+        // As a session does: a stop sets the server's flag and wakes it, and it ends between
+        // requests.
+        let stopping = AtomicBool::new(false);
+        let mut serving = std::pin::pin!(serve(server, answer, &stopping));
         let served = tokio::select! {
             served = serving.as_mut() => served,
-            () = stop.cancelled() => serving.await,
+            () = stop.cancelled() => {
+                stopping.store(true, Ordering::Relaxed);
+                serving.await
+            }
         };
         match served {
             Ok(Finished::Closed) => End::Closed,
