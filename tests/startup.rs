@@ -280,3 +280,52 @@ fn an_engine_socket_the_user_may_not_use_is_named_with_the_uid_and_the_fix() -> 
     );
     Ok(())
 }
+
+/// The cores each of `pid`'s worker threads may run on, as `/proc` lists them (`0-1`, `1`).
+fn worker_cores(pid: u32) -> Result<Vec<String>> {
+    let mut cores = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
+        let task = task?.path();
+        // Thread names are cut to 15 bytes: `sockgate-worker`.
+        if std::fs::read_to_string(task.join("comm"))?.trim() != "sockgate-worker" {
+            continue;
+        }
+        let status = std::fs::read_to_string(task.join("status"))?;
+        let line = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:"));
+        cores.push(line.map(str::trim).unwrap_or_default().to_string());
+    }
+    cores.sort();
+    Ok(cores)
+}
+
+#[test]
+fn pinned_workers_each_keep_a_core_of_their_own_and_serve() -> Result<()> {
+    if !docker_ready()? {
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let (pinned, free) = (dir.path().join("pinned.sock"), dir.path().join("free.sock"));
+    let (pinned, free) = (format!("unix://{}", pinned.display()), format!("unix://{}", free.display()));
+    let with_pins =
+        Sockgate::serve(&["--listen", &pinned, "--upstream", ENGINE, "--workers", "2", "--pin-workers"], &[&pinned])?;
+    let without = Sockgate::serve(&["--listen", &free, "--upstream", ENGINE, "--workers", "2"], &[&free])?;
+    docker_version(&pinned)?.ok()?;
+    docker_version(&free)?.ok()?;
+
+    let everywhere = std::fs::read_to_string("/proc/self/status")?
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|l| l.trim().to_string())
+        .unwrap_or_default();
+    ensure!(worker_cores(without.pid())? == [everywhere.clone(), everywhere.clone()], "unpinned workers were bound");
+    let cores = worker_cores(with_pins.pid())?;
+    ensure!(cores.len() == 2, "two workers expected, found {cores:?}");
+    ensure!(
+        cores.iter().all(|c| c.parse::<usize>().is_ok()),
+        "a pinned worker may run on more than one core: {cores:?}"
+    );
+    if everywhere.contains(['-', ',']) {
+        ensure!(cores[0] != cores[1], "two pinned workers share a core where there are several: {cores:?}");
+    }
+    Ok(())
+}

@@ -175,6 +175,7 @@ pub fn parse(file: &str, text: &str, base: &Path) -> Result<ServeConfig, Problem
         header_timeout: Duration::from_secs(header_timeout),
         workers: raw.workers.unwrap_or(DEFAULT_WORKERS),
         spin: Duration::from_micros(raw.spin_us.unwrap_or(DEFAULT_SPIN_US)),
+        pin_workers: raw.pin_workers.unwrap_or(false),
         max_body_bytes: raw.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
         min_api_version,
         container_discovery: raw.container_discovery.unwrap_or(needs_discovery),

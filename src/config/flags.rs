@@ -80,6 +80,10 @@ pub struct ServeArgs {
     /// the wake-ups a one-at-a-time client would wait for; 0 never
     #[arg(long, value_name = "MICROSECONDS", default_value_t = defaults::DEFAULT_SPIN_US)]
     pub spin_us: u64,
+    /// Bind each worker thread to a core of its own (of those sockgate may use), for a host where
+    /// sockgate has cores to itself
+    #[arg(long)]
+    pub pin_workers: bool,
     /// Largest request body read for inspection (container specs and the like); larger get 413
     #[arg(long, value_name = "BYTES", default_value_t = defaults::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
@@ -189,6 +193,7 @@ pub fn config_from_flags(args: ServeArgs) -> Result<ServeConfig, CompatError> {
         header_timeout: args.limits.header_timeout(),
         workers: args.workers,
         spin: Duration::from_micros(args.spin_us),
+        pin_workers: args.pin_workers,
         max_body_bytes: args.max_body_bytes,
         min_api_version: args.min_api_version,
         container_discovery: false,

@@ -41,6 +41,8 @@ pub struct ServeConfig {
     /// How long a worker serving a lone request keeps polling after its last activity before it
     /// sleeps; zero never.
     pub spin: Duration,
+    /// Each worker thread bound to a core of its own.
+    pub pin_workers: bool,
     /// The largest request body read for inspection; larger ones get 413.
     pub max_body_bytes: usize,
     /// The lowest API version served (the engine's own range applies too).

@@ -41,7 +41,7 @@ use crate::identify::containers::Directory;
 use crate::listen::Listener;
 use crate::profile::Profiles;
 use crate::tls::Reloadable;
-use crate::workers::Workers;
+use crate::workers::{Placement, Workers};
 
 /// One listener and what its callers may do; a reload swaps its profiles.
 struct ListenerState {
@@ -91,7 +91,8 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> Res
     bind::give_up_root(&config, &bound)?;
 
     let tunnels = TaskTracker::new();
-    let workers = Arc::new(Workers::start(config.workers).map_err(ServeError::Workers)?);
+    let placement = if config.pin_workers { Placement::OwnCore } else { Placement::AnyCore };
+    let workers = Arc::new(Workers::start(config.workers, placement).map_err(ServeError::Workers)?);
     let upstream = start::upstream(&config, tunnels.clone(), workers.len())?;
     // Owners taken from the calling container need to know the engine's containers.
     let discovery = config.container_discovery || loaded.iter().any(Profiles::needs_containers);

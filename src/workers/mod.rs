@@ -13,6 +13,11 @@
 //! its way, as none does between nginx's worker processes.
 //!
 //! A worker serving a lone request also spins briefly instead of sleeping (see [`spin()`]).
+//!
+//! Workers may also be pinned, each to a core of its own ([`Placement::OwnCore`], `--pin-workers`):
+//! a worker the kernel moves to another core leaves its caches behind, and under load unpinned
+//! workers moved tens of times a second where nginx's moved a few times. It is not the default: on
+//! a shared host a pinned worker cannot leave a core another process keeps busy.
 
 mod spin;
 
@@ -21,6 +26,8 @@ use std::future::Future;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
+use nix::unistd::Pid;
 use tokio::runtime::Handle;
 use tokio::sync::oneshot;
 
@@ -37,6 +44,16 @@ pub fn slot() -> usize {
     SLOT.get()
 }
 
+/// Where a worker's thread may run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// Wherever the kernel schedules it.
+    AnyCore,
+    /// On one core of its own, of those the process may use, taken in turn; two workers share a
+    /// core only when there are more workers than cores.
+    OwnCore,
+}
+
 /// The worker threads. Dropping it stops them; tasks still running on them are dropped.
 pub struct Workers {
     handles: Vec<Handle>,
@@ -45,11 +62,16 @@ pub struct Workers {
 }
 
 impl Workers {
-    /// Starts `count` workers, or one per core this process may use when `count` is 0.
-    pub fn start(count: usize) -> io::Result<Workers> {
+    /// Starts `count` workers, or one per core this process may use when `count` is 0, placed as
+    /// `placement` says. A core that cannot be set is logged, and its worker runs unpinned.
+    pub fn start(count: usize, placement: Placement) -> io::Result<Workers> {
         let count = match count {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
+        };
+        let cores = match placement {
+            Placement::AnyCore => Vec::new(),
+            Placement::OwnCore => usable_cores()?,
         };
         let mut handles = Vec::new();
         let mut stops = Vec::new();
@@ -60,8 +82,14 @@ impl Workers {
             let (stop, stopped) = oneshot::channel::<()>();
             handles.push(runtime.handle().clone());
             stops.push(stop);
+            let core = (!cores.is_empty()).then(|| cores[index % cores.len()]);
             std::thread::Builder::new().name(format!("sockgate-worker-{index}")).spawn(move || {
                 SLOT.set(index + 1);
+                if let Some(core) = core {
+                    if let Err(e) = pin_to(core) {
+                        tracing::warn!("worker {index} cannot be pinned to core {core}, and runs unpinned: {e}");
+                    }
+                }
                 // Returns when the sender is dropped, too.
                 let _ = runtime.block_on(stopped);
             })?;
@@ -98,6 +126,20 @@ impl Workers {
     }
 }
 
+/// The cores this process may run on.
+fn usable_cores() -> io::Result<Vec<usize>> {
+    let allowed = sched_getaffinity(Pid::from_raw(0))?;
+    Ok((0..CpuSet::count()).filter(|&core| allowed.is_set(core).unwrap_or(false)).collect())
+}
+
+/// Binds the calling thread to `core`.
+fn pin_to(core: usize) -> io::Result<()> {
+    let mut one = CpuSet::new();
+    one.set(core)?;
+    sched_setaffinity(Pid::from_raw(0), &one)?;
+    Ok(())
+}
+
 impl Drop for Workers {
     fn drop(&mut self) {
         self.stops.clear();
@@ -113,7 +155,7 @@ mod tests {
 
     #[test]
     fn tasks_run_on_workers_in_turn_and_know_their_slot() -> Result<(), Box<dyn Error>> {
-        let workers = Workers::start(2)?;
+        let workers = Workers::start(2, Placement::AnyCore)?;
         let (tx, rx) = mpsc::channel();
         for _ in 0..4 {
             let tx = tx.clone();
@@ -135,6 +177,40 @@ mod tests {
     }
 
     #[test]
+    fn pinned_workers_each_run_on_a_core_of_their_own() -> Result<(), Box<dyn Error>> {
+        let usable = usable_cores()?;
+        let workers = Workers::start(usable.len() + 1, Placement::OwnCore)?;
+        let (tx, rx) = mpsc::channel();
+        for _ in 0..workers.len() {
+            let tx = tx.clone();
+            workers.spawn(async move {
+                let allowed = usable_cores().map_err(|e| e.to_string());
+                let _ = tx.send((slot(), allowed));
+            });
+        }
+        let mut seen = Vec::new();
+        for _ in 0..workers.len() {
+            let (slot, allowed) = rx.recv_timeout(Duration::from_secs(5))?;
+            seen.push((slot, allowed?));
+        }
+        seen.sort();
+        // Each on one core, taken in turn from the usable ones; the worker past the last core
+        // starts again at the first.
+        let expected: Vec<(usize, Vec<usize>)> =
+            (0..=usable.len()).map(|i| (i + 1, vec![usable[i % usable.len()]])).collect();
+        assert_eq!(seen, expected);
+        // The process itself, and unpinned workers, may still use every core.
+        assert_eq!(usable_cores()?, usable);
+        let free = Workers::start(1, Placement::AnyCore)?;
+        let (tx, rx) = mpsc::channel();
+        free.spawn(async move {
+            let _ = tx.send(usable_cores().map_err(|e| e.to_string()));
+        });
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5))??, usable);
+        Ok(())
+    }
+
+    #[test]
     fn dropping_the_workers_drops_their_tasks() -> Result<(), Box<dyn Error>> {
         struct Flag(mpsc::Sender<()>);
         impl Drop for Flag {
@@ -142,7 +218,7 @@ mod tests {
                 let _ = self.0.send(());
             }
         }
-        let workers = Workers::start(1)?;
+        let workers = Workers::start(1, Placement::AnyCore)?;
         let (tx, rx) = mpsc::channel();
         let flag = Flag(tx);
         workers.spawn(async move {

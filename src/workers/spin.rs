@@ -153,7 +153,7 @@ mod tests {
 
     /// [`spun`] with the requests spread over `connections` connections being served.
     fn spun_on(budget: Duration, requests: usize, connections: usize) -> Result<(u64, u64), Box<dyn Error>> {
-        let workers = Workers::start(1)?;
+        let workers = Workers::start(1, crate::workers::Placement::AnyCore)?;
         workers.spawn_on_each(move || spin(budget));
         let (tx, rx) = mpsc::channel();
         workers.spawn(async move {
@@ -187,7 +187,7 @@ mod tests {
 
     #[test]
     fn activity_restarts_a_spent_budget() -> Result<(), Box<dyn Error>> {
-        let workers = Workers::start(1)?;
+        let workers = Workers::start(1, crate::workers::Placement::AnyCore)?;
         workers.spawn_on_each(|| spin(Duration::from_millis(5)));
         let (tx, rx) = mpsc::channel();
         workers.spawn(async move {

@@ -259,6 +259,7 @@ impl Gateway {
             header_timeout: Duration::from_secs(30),
             workers: 0,
             spin: Duration::from_micros(sockgate::config::DEFAULT_SPIN_US),
+            pin_workers: false,
             max_body_bytes: 1024 * 1024,
             min_api_version: sockgate::versions::ApiVersion::default_minimum(),
             container_discovery: false,

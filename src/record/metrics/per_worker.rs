@@ -234,7 +234,7 @@ mod tests {
     #[test]
     fn what_two_workers_count_is_shown_added_up_as_one_set_of_metrics() -> Result<(), Box<dyn Error>> {
         let per_request = PerRequest::new();
-        let workers = Workers::start(2)?;
+        let workers = Workers::start(2, crate::workers::Placement::AnyCore)?;
         let (tx, rx) = std::sync::mpsc::channel();
         for (rules, status, seconds, bytes) in
             [("r", StatusCode::OK, 0.0002, 3), ("r", StatusCode::OK, 0.002, 4), ("s", StatusCode::NOT_FOUND, 0.02, 5)]
