@@ -71,10 +71,19 @@ pub fn sockgate_command(bin: &Path, listen: &Path, upstream: &Path, policy: &Pat
         // `--owner` also reads `SOCKGATE_OWNER`: the bench's environment must not turn ownership
         // on where it measures sockgate without.
         .env_remove("SOCKGATE_OWNER");
+    if pinned() {
+        command.arg("--pin-workers");
+    }
     if let Ok(args) = std::env::var("SOCKGATE_BENCH_ARGS") {
         command.args(args.split_whitespace());
     }
     command
+}
+
+/// Whether `SOCKGATE_BENCH_PIN=1` asks for workers pinned to cores: sockgate's with
+/// `--pin-workers`, nginx's with `worker_cpu_affinity auto`, so the two are compared alike.
+pub fn pinned() -> bool {
+    std::env::var("SOCKGATE_BENCH_PIN").is_ok_and(|v| v == "1")
 }
 
 impl Proxy {

@@ -50,7 +50,7 @@ pub fn command(bin: &Path, dir: &Path, listen: &Path, upstream: &Path) -> anyhow
     let conf = home.join("nginx.conf");
     // As many workers as sockgate's runtime has threads: tokio starts one per available core.
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let text = config(&home, listen, upstream, workers, nix::unistd::geteuid().is_root());
+    let text = config(&home, listen, upstream, workers, nix::unistd::geteuid().is_root(), crate::child::pinned());
     std::fs::write(&conf, text).with_context(|| format!("writing `{}`", conf.display()))?;
     let mut command = Command::new(bin);
     // `-p` and `-e`: relative paths resolve in the temp dir, and what nginx logs before it has
@@ -61,14 +61,16 @@ pub fn command(bin: &Path, dir: &Path, listen: &Path, upstream: &Path) -> anyhow
 
 /// The config: a reverse proxy as one would write it for a Docker socket, tuned only where
 /// nginx's defaults would hold it back in this bench. docs/performance.md shows it and says why.
-fn config(home: &Path, listen: &Path, upstream: &Path, workers: usize, root: bool) -> String {
+fn config(home: &Path, listen: &Path, upstream: &Path, workers: usize, root: bool, pinned: bool) -> String {
     let (home, listen, upstream) = (home.display(), listen.display(), upstream.display());
     // As root, nginx runs its workers as `user` (`nobody` unless set), who may not reach the
     // stub's socket, and hands its temp directories to that user.
     let user = if root { "user root;\n" } else { "" };
+    // Only with `SOCKGATE_BENCH_PIN=1`, as sockgate's `--pin-workers`.
+    let affinity = if pinned { "worker_cpu_affinity auto;\n" } else { "" };
     format!(
         r#"{user}worker_processes {workers};
-daemon off;
+{affinity}daemon off;
 error_log stderr warn;
 pid "{home}/nginx.pid";
 events {{
@@ -119,7 +121,7 @@ pub fn check_docs() -> anyhow::Result<()> {
     let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/performance.md");
     let text = std::fs::read_to_string(&docs).with_context(|| format!("reading `{}`", docs.display()))?;
     let dir = Path::new("/tmp/sockgate-benchXXXXXX");
-    let shown = config(&dir.join("nginx"), &dir.join("nginx.sock"), &dir.join("docker.sock"), 2, true);
+    let shown = config(&dir.join("nginx"), &dir.join("nginx.sock"), &dir.join("docker.sock"), 2, true, false);
     if !text.contains(&format!("```nginx\n{shown}```\n")) {
         bail!("`{}` does not show the nginx config the bench writes, which is:\n{shown}", docs.display());
     }
