@@ -29,7 +29,7 @@ use crate::policy::Policy;
 use crate::record::{self, Entry, Recorder};
 use crate::tenancy::{self, Tenant};
 use crate::{amend, resolve};
-pub use caller::Caller;
+pub use caller::{Caller, Judging};
 use owners::{pin_resolved, scoped_df, Owners};
 
 /// How much of an unread request body is read and dropped after a refusal, so the client can
@@ -73,20 +73,14 @@ impl Gateway {
         self.versions.learn(&self.upstream).await;
     }
 
-    /// Answers one request from `caller`, who is `identity` now, under `policy` (chosen for this
-    /// caller, by `profile` if one matched): the engine's response, or sockgate's JSON error.
-    pub async fn handle(
-        &self,
-        caller: &Caller,
-        identity: &Arc<Identity>,
-        profile: Option<&Arc<str>>,
-        policy: &Policy,
-        request: http1::Request,
-    ) -> Response<Body> {
+    /// Answers one request from `caller`, judged as `judging` says: the engine's response, or
+    /// sockgate's JSON error.
+    pub async fn handle(&self, caller: &Caller, judging: &Judging, request: http1::Request) -> Response<Body> {
         let http1::Request { mut parts, fields, body } = request;
         let mut unsent = Unsent { fields, incoming: Some(body) };
-        let mut entry = Entry::begin(identity, caller.name(identity, profile), &parts.method, &parts.uri);
-        match self.route(identity, policy, profile, &mut parts, &mut unsent, &mut entry).await {
+        let Judging { identity, name, profile, policy } = judging;
+        let mut entry = Entry::begin(identity, name.clone(), &parts.method, &parts.uri);
+        match self.route(identity, policy, profile.as_ref(), &mut parts, &mut unsent, &mut entry).await {
             Ok(response) => record::finish(caller.recorder(), entry, response, false),
             Err(e) => {
                 entry.failed(&e);
@@ -108,13 +102,12 @@ impl Gateway {
     pub fn refuse(
         &self,
         caller: &Caller,
-        identity: &Arc<Identity>,
-        profile: Option<&Arc<str>>,
+        judging: &Judging,
         request: &http1::Request,
         refusal: &GatewayError,
     ) -> Response<Body> {
-        let mut entry =
-            Entry::begin(identity, caller.name(identity, profile), &request.parts.method, &request.parts.uri);
+        let (parts, name) = (&request.parts, judging.name.clone());
+        let mut entry = Entry::begin(&judging.identity, name, &parts.method, &parts.uri);
         entry.failed(refusal);
         record::finish(caller.recorder(), entry, error::rescue(refusal), false)
     }

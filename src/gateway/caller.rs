@@ -6,17 +6,16 @@ use std::sync::Arc;
 
 use crate::identify::containers::Directory;
 use crate::identify::Identity;
+use crate::policy::Policy;
 use crate::record::Recorder;
 
-/// Who is asking on one connection, and how messages and logs name them. The name is made once
-/// per identity and profile, not per request. A caller that is a container is identified again
-/// whenever the engine's containers change, so its requests are judged as what it is now, never
-/// on a stale answer kept for the connection's lifetime.
+/// Who is asking on one connection. A caller that is a container is identified again whenever
+/// the engine's containers change, so its requests are judged as what it is now, never on a stale
+/// answer kept for the connection's lifetime.
 pub struct Caller {
     identity: parking_lot::Mutex<Arc<Identity>>,
     /// The directory's generation the identity was resolved under.
     resolved_at: std::sync::atomic::AtomicU64,
-    named: parking_lot::Mutex<(Option<Arc<str>>, Arc<str>)>,
     /// Where this connection's requests are recorded: a handle of its own on the gateway's
     /// recorder, which each request's record holds until its answer is done.
     recorder: Arc<Recorder>,
@@ -26,11 +25,9 @@ impl Caller {
     /// A caller whose identity was resolved when the directory was at `generation`, whose
     /// requests are recorded by `recorder`.
     pub fn new(identity: Arc<Identity>, generation: u64, recorder: &Recorder) -> Caller {
-        let name = Arc::from(identity.to_string());
         Caller {
             identity: parking_lot::Mutex::new(identity),
             resolved_at: std::sync::atomic::AtomicU64::new(generation),
-            named: parking_lot::Mutex::new((None, name)),
             recorder: Arc::new(recorder.clone()),
         }
     }
@@ -63,22 +60,28 @@ impl Caller {
         self.resolved_at.store(now, Ordering::Release);
         if fresh.container != current.container {
             tracing::info!(was = %current, now = %fresh, "the caller's container changed; its next requests are judged as it is now");
-            let name = Arc::from(fresh.to_string());
             *self.identity.lock() = Arc::new(fresh);
-            *self.named.lock() = (None, name);
         }
     }
+}
 
-    /// The caller's name, with the profile that chose its policy.
-    pub(super) fn name(&self, identity: &Identity, profile: Option<&Arc<str>>) -> Arc<str> {
-        let mut named = self.named.lock();
-        if named.0.as_ref() != profile {
-            let name = match profile {
-                Some(profile) => format!("{identity}, profile `{profile}`"),
-                None => identity.to_string(),
-            };
-            *named = (profile.cloned(), Arc::from(name));
-        }
-        named.1.clone()
+/// Who a connection's requests are judged as, and by what: made once per identity and profile,
+/// not per request.
+pub struct Judging {
+    pub identity: Arc<Identity>,
+    /// How messages and logs name the caller: its identity, with the profile that chose its policy.
+    pub name: Arc<str>,
+    /// The profile that chose the policy, if one matched.
+    pub profile: Option<Arc<str>>,
+    pub policy: Arc<Policy>,
+}
+
+impl Judging {
+    pub fn new(identity: Arc<Identity>, profile: Option<Arc<str>>, policy: Arc<Policy>) -> Judging {
+        let name = match &profile {
+            Some(profile) => format!("{identity}, profile `{profile}`"),
+            None => identity.to_string(),
+        };
+        Judging { identity, name: Arc::from(name), profile, policy }
     }
 }

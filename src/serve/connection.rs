@@ -36,12 +36,11 @@ use super::ListenerState;
 use crate::body::Body;
 use crate::config::CallerLimits;
 use crate::error::GatewayError;
-use crate::gateway::{Caller, Gateway};
+use crate::gateway::{Caller, Gateway, Judging};
 use crate::hangup::HangUp;
 use crate::http1;
 use crate::identify::containers::Directory;
 use crate::identify::Identity;
-use crate::policy::Policy;
 use crate::profile::Profiles;
 
 /// The largest request head (request line and headers) accepted, as Go's `DefaultMaxHeaderBytes`.
@@ -129,9 +128,7 @@ struct Chosen {
     /// What it was chosen from, kept so that neither is taken for a later one at the same address.
     /// A reload's old profiles stay until the connection's next request.
     profiles: Arc<Profiles>,
-    identity: Arc<Identity>,
-    profile: Option<Arc<str>>,
-    policy: Arc<Policy>,
+    judging: Judging,
     limits: CallerLimits,
 }
 
@@ -140,7 +137,7 @@ impl Chosen {
     fn new(profiles: Arc<Profiles>, identity: Arc<Identity>, listener: CallerLimits) -> Chosen {
         let (profile, policy) = profiles.select(&identity);
         let limits = profiles.limits(profile.as_deref()).unwrap_or(listener);
-        Chosen { profiles, identity, profile, policy, limits }
+        Chosen { profiles, judging: Judging::new(identity, profile, policy), limits }
     }
 }
 
@@ -152,12 +149,10 @@ impl Served {
         let limit = chosen.limits.requests;
         let Some(permit) = self.holder.take_request(limit) else {
             let refused = GatewayError::CallerBusy { caller: self.holder.key().to_string(), limit };
-            let response =
-                self.gateway.refuse(&self.caller, &chosen.identity, chosen.profile.as_ref(), &request, &refused);
+            let response = self.gateway.refuse(&self.caller, &chosen.judging, &request, &refused);
             return response.map(|body| body.holding(busy));
         };
-        let response =
-            self.gateway.handle(&self.caller, &chosen.identity, chosen.profile.as_ref(), &chosen.policy, request).await;
+        let response = self.gateway.handle(&self.caller, &chosen.judging, request).await;
         response.map(|body| body.holding((busy, permit)))
     }
 
@@ -167,7 +162,7 @@ impl Served {
         let identity = self.caller.identity();
         let profiles = self.state.profiles.load();
         let mut chosen = self.chosen.lock();
-        if !Arc::ptr_eq(&chosen.profiles, &profiles) || !Arc::ptr_eq(&chosen.identity, &identity) {
+        if !Arc::ptr_eq(&chosen.profiles, &profiles) || !Arc::ptr_eq(&chosen.judging.identity, &identity) {
             let listener = self.holder.callers().limits();
             *chosen = Arc::new(Chosen::new(Arc::clone(&profiles), identity, listener));
         }
