@@ -62,6 +62,8 @@ pub(super) struct Link {
     queue: VecDeque<Bytes>,
     /// The request body still being sent.
     sending: Option<Sending>,
+    /// The request being sent until its answer's head is read, kept should it go again.
+    asked: Option<Asked>,
     /// Taken from the pool rather than just opened.
     pub(super) reused: bool,
 }
@@ -73,6 +75,16 @@ struct Sending {
     left: Option<u64>,
     /// A frame was taken from the body: it cannot be sent again.
     started: bool,
+}
+
+/// A request whose answer's head is awaited: its method tells how the answer is framed, and the
+/// rest makes it again should it turn out never to have reached the engine.
+struct Asked {
+    method: Method,
+    uri: http::Uri,
+    fields: crate::http1::Fields,
+    /// The body, when none is sent (see `wire::encode_head`).
+    unused: Option<Body>,
 }
 
 /// Why an exchange failed.
@@ -104,6 +116,7 @@ impl Link {
             sent: false,
             queue: VecDeque::new(),
             sending: None,
+            asked: None,
             reused: false,
         })
     }
@@ -111,6 +124,19 @@ impl Link {
     /// Sends `request` and reads the answer's head; the request's body goes on being sent while
     /// the answer's body is read.
     pub(super) async fn exchange(&mut self, request: Outgoing, host: &[u8]) -> Result<Head, Failed> {
+        // The request waits in the link, not in this future, which every request's future holds.
+        self.start(request, host);
+        match poll_fn(|cx| self.poll_exchange(cx)).await {
+            Ok(head) => {
+                self.asked = None;
+                Ok(head)
+            }
+            Err(failure) => Err(self.failed(failure)),
+        }
+    }
+
+    /// Writes `request`'s head out, to be sent with what its body has ready, and keeps the rest.
+    fn start(&mut self, request: Outgoing, host: &[u8]) {
         let Outgoing { method, uri, fields, body } = request;
         let size = if body.is_end_stream() {
             BodySize::Empty
@@ -130,30 +156,37 @@ impl Link {
             Framing::Empty | Framing::Close => (None, Some(body)),
         };
         self.sending = sending;
-        match poll_fn(|cx| self.poll_exchange(cx, &method)).await {
-            Ok(head) => Ok(head),
-            Err(failure) => {
-                let unsent = match (&failure, self.sending.take(), unused) {
-                    (Failure::Unsent(_), Some(Sending { body, started: false, .. }), _)
-                    | (Failure::Unsent(_), None, Some(body)) => Some(Outgoing { method, uri, fields, body }),
-                    _ => None,
-                };
-                let failure = match (failure, &unsent) {
-                    (Failure::Unsent(e), None) => Failure::Engine(e),
-                    (failure, _) => failure,
-                };
-                Err(Failed { failure, unsent })
-            }
-        }
+        self.asked = Some(Asked { method, uri, fields, unused });
     }
 
-    fn poll_exchange(&mut self, cx: &mut Context<'_>, method: &Method) -> Poll<Result<Head, Failure>> {
+    /// The exchange that failed with `failure`, with the request when it can be sent again.
+    fn failed(&mut self, failure: Failure) -> Failed {
+        let sending = self.sending.take();
+        let unsent = match (&failure, self.asked.take()) {
+            (Failure::Unsent(_), Some(Asked { method, uri, fields, unused })) => {
+                let body = match (sending, unused) {
+                    (Some(Sending { body, started: false, .. }), _) | (None, Some(body)) => Some(body),
+                    _ => None,
+                };
+                body.map(|body| Outgoing { method, uri, fields, body })
+            }
+            _ => None,
+        };
+        let failure = match (failure, &unsent) {
+            (Failure::Unsent(e), None) => Failure::Engine(e),
+            (failure, _) => failure,
+        };
+        Failed { failure, unsent }
+    }
+
+    fn poll_exchange(&mut self, cx: &mut Context<'_>) -> Poll<Result<Head, Failure>> {
         // As much of the request as can go now; the rest goes while the answer is read, as the
         // engine may answer (and wait for its answer to be read) before it has read it all.
         if let Poll::Ready(Err(failure)) = self.poll_send(cx) {
             return Poll::Ready(Err(failure));
         }
         loop {
+            let method = self.asked.as_ref().map_or(&Method::GET, |asked| &asked.method);
             if let Some(head) = wire::parse_head(&mut self.read, method).map_err(Failure::Engine)? {
                 return Poll::Ready(Ok(head));
             }
