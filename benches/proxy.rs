@@ -304,7 +304,8 @@ fn counted_instructions(
     command.args(["--spin-us", "0"]).env("SOCKGATE_LOG", "warn");
     let wrapped = instructions::under_callgrind(valgrind, &command, &out, "sockgate");
     let proxy = Proxy::start("sockgate (callgrind)", wrapped, &listen)?;
-    let sockgate = instructions::per_request(&proxy, control, oha, &out, "sockgate")?;
+    let paths = [stub::PING, stub::LIST];
+    let sockgate = instructions::per_request(&proxy, control, oha, &out, "sockgate", &paths)?;
     drop(proxy);
     let nginx = match &c.nginx {
         Some(bin) => {
@@ -315,21 +316,26 @@ fn counted_instructions(
             command.args(["-g", "master_process off;"]);
             let wrapped = instructions::under_callgrind(valgrind, &command, &out, "nginx");
             let proxy = nginx::started(wrapped, &listen, 0)?;
-            Some(instructions::per_request(&proxy, control, oha, &out, "nginx")?)
+            Some(instructions::per_request(&proxy, control, oha, &out, "nginx", &paths)?)
         }
         None => None,
     };
     println!(
-        "\ninstructions per proxied GET /_ping in user space (callgrind, {} requests by oha on 4 connections \
-         after a warm-up): sockgate {}{}",
+        "\ninstructions per proxied request in user space (callgrind, {} requests by oha on 4 connections \
+         after a warm-up):",
         report::thousands(instructions::REQUESTS as f64),
-        report::thousands(sockgate),
-        nginx.map_or(String::new(), |n| format!(
-            ", nginx {} (sockgate/nginx {:.2}x)",
-            report::thousands(n),
-            sockgate / n
-        )),
     );
+    for (i, path) in paths.iter().enumerate() {
+        println!(
+            "  GET {path}: sockgate {}{}",
+            report::thousands(sockgate[i]),
+            nginx.as_ref().map_or(String::new(), |n| format!(
+                ", nginx {} (sockgate/nginx {:.2}x)",
+                report::thousands(n[i]),
+                sockgate[i] / n[i]
+            )),
+        );
+    }
     Ok(())
 }
 

@@ -1,5 +1,5 @@
-//! The instructions phase: user-space instructions per proxied `/_ping`, counted by callgrind, for
-//! sockgate and nginx in turn, each run under `valgrind --tool=callgrind` in front of the same
+//! The instructions phase: user-space instructions per proxied `/_ping` and 20 KB
+//! `/containers/json`, counted by callgrind, for sockgate and nginx in turn, each run under `valgrind --tool=callgrind` in front of the same
 //! stub and driven by oha on 4 connections after a warm-up. Rates and CPU times move by 10 to 20%
 //! from run to run on a shared machine; this count moves by a few hundred instructions (the
 //! timers that happen to fire), so a change's effect can be read off one run. It runs when
@@ -41,20 +41,36 @@ pub fn under_callgrind(valgrind: &Path, command: &Command, out: &Path, name: &st
     wrapped
 }
 
-/// Instructions per `/_ping` through `proxy`, which runs under callgrind writing to `out` with
-/// files named `name.PID`: the counts of all its processes (nginx's workers with its master),
-/// zeroed after a warm-up and dumped after [`REQUESTS`] requests.
-pub fn per_request(proxy: &Proxy, control: &Path, oha: &Path, out: &Path, name: &str) -> anyhow::Result<f64> {
+/// Instructions per request for each of `paths` through `proxy`, which runs under callgrind
+/// writing to `out` with files named `name.PID`: the counts of all its processes (nginx's workers
+/// with its master), zeroed after a warm-up and dumped after [`REQUESTS`] requests, path by path.
+pub fn per_request(
+    proxy: &Proxy,
+    control: &Path,
+    oha: &Path,
+    out: &Path,
+    name: &str,
+    paths: &[&str],
+) -> anyhow::Result<Vec<f64>> {
     let pids: Vec<String> = proxy.pids().iter().map(u32::to_string).collect();
-    drive(oha, proxy.socket(), WARM_UP)?;
-    run(control, "-z", &pids)?;
-    drive(oha, proxy.socket(), REQUESTS)?;
-    run(control, "-d", &pids)?;
+    let mut counts = Vec::with_capacity(paths.len());
+    for (i, path) in paths.iter().enumerate() {
+        drive(oha, proxy.socket(), path, WARM_UP)?;
+        run(control, "-z", &pids)?;
+        drive(oha, proxy.socket(), path, REQUESTS)?;
+        run(control, "-d", &pids)?;
+        counts.push(dumped(out, name, &pids, i + 1)?);
+    }
+    Ok(counts)
+}
+
+/// Instructions per request in the `dump`th dump of each of `pids`.
+fn dumped(out: &Path, name: &str, pids: &[String], dump: usize) -> anyhow::Result<f64> {
     let mut total = 0u64;
-    for pid in &pids {
-        // The first dump of each process, the counts since it was zeroed. A process that ran no
-        // code meanwhile (nginx's master, asleep) never takes the command and has none.
-        let dump = out.join(format!("{name}.{pid}.1"));
+    for pid in pids {
+        // The process's counts since it was last zeroed. A process that ran no code meanwhile
+        // (nginx's master, asleep) never takes the command and has none.
+        let dump = out.join(format!("{name}.{pid}.{dump}"));
         let Ok(text) = std::fs::read_to_string(&dump) else { continue };
         total += totals(&text).with_context(|| format!("no totals in `{}`", dump.display()))?;
     }
@@ -82,13 +98,13 @@ fn run(control: &Path, flag: &str, pids: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sends `requests` `/_ping`s with oha and fails unless all were answered 200.
-fn drive(oha: &Path, socket: &Path, requests: u64) -> anyhow::Result<()> {
+/// Sends `requests` requests for `path` with oha and fails unless all were answered 200.
+fn drive(oha: &Path, socket: &Path, path: &str, requests: u64) -> anyhow::Result<()> {
     let output = Command::new(oha)
         .args(["--no-tui", "--output-format", "json", "-c", &CONNECTIONS.to_string(), "-n", &requests.to_string()])
         .arg("--unix-socket")
         .arg(socket)
-        .arg("http://docker/_ping")
+        .arg(format!("http://docker{path}"))
         .output()
         .with_context(|| format!("running `{}`", oha.display()))?;
     if !output.status.success() {
