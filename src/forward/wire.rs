@@ -56,8 +56,8 @@ pub(super) fn encode_head(
         match named {
             Named::ContentLength => declared = true,
             Named::TransferEncoding => {}
-            _ => {
-                has_host |= name.len() == 4 && name.eq_ignore_ascii_case(b"host");
+            named => {
+                has_host |= named == Named::Host;
                 put_field(out, name, value);
             }
         }

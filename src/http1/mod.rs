@@ -99,12 +99,15 @@ pub fn declared<'a>(
     }
 }
 
-/// The fields a head's framing and connection depend on, told apart by a name in any case.
+/// The fields a head's framing and connection depend on, and its `Host`, told apart by a name in
+/// any case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Named {
     Connection,
     ContentLength,
     Date,
+    /// `Host`, which a request to the engine must carry (see `crate::forward`).
+    Host,
     TransferEncoding,
     /// Another of the well-known hop-by-hop fields ([`HOP_BY_HOP`]).
     HopByHop,
@@ -130,6 +133,7 @@ impl Named {
         let is = |known: &[u8]| name.eq_ignore_ascii_case(known);
         match name.len() {
             4 if is(b"date") => Named::Date,
+            4 if is(b"host") => Named::Host,
             10 if is(b"connection") => Named::Connection,
             10 if is(b"keep-alive") => Named::HopByHop,
             14 if is(b"content-length") => Named::ContentLength,

@@ -300,4 +300,7 @@ fn names_are_told_apart_in_any_case_and_only_the_hop_by_hop_ones_are_so() {
     }
     assert_eq!(Named::of(b"CONTENT-LENGTH"), Named::ContentLength);
     assert_eq!(Named::of(b"Date"), Named::Date);
+    assert_eq!(Named::of(b"HOST"), Named::Host);
+    assert_eq!(Named::of(b"Hosts"), Named::Other);
+    assert!(!Named::Host.is_hop_by_hop());
 }
