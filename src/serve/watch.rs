@@ -91,9 +91,15 @@ impl Watch {
     /// When a parked connection has been idle for the idle time; `None` when idle connections stay.
     pub(super) fn idle_deadline(&self) -> Option<Instant> {
         match *self.phase.lock() {
-            Phase::Idle(since) if !self.idle.is_zero() => Some(since + self.idle),
+            Phase::Idle(since) => self.idle_until(since),
             _ => None,
         }
+    }
+
+    /// When a connection idle since `since` has been idle for the idle time; `None` when idle
+    /// connections stay.
+    fn idle_until(&self, since: Instant) -> Option<Instant> {
+        (!self.idle.is_zero()).then(|| since + self.idle)
     }
 
     /// Bytes came from the client.
@@ -138,12 +144,11 @@ impl Watch {
             Phase::Busy(_) => Verdict::Until(soon),
             Phase::Head(since) if now >= since + self.header => Verdict::HeaderTimeout,
             Phase::Head(since) => Verdict::Until(since + self.header),
-            Phase::Idle(since) if !self.idle.is_zero() && now >= since + self.idle => Verdict::Idle,
-            Phase::Idle(since) => match self.park {
-                Some(park) if now >= since + park && !self.is_parking() => Verdict::Park,
-                Some(park) if !self.is_parking() => Verdict::Until((since + park).min(soon)),
-                _ if self.idle.is_zero() => Verdict::Until(soon),
-                _ => Verdict::Until((since + self.idle).min(soon)),
+            Phase::Idle(since) => match (self.idle_until(since), self.park) {
+                (Some(idle), _) if now >= idle => Verdict::Idle,
+                (_, Some(park)) if now >= since + park && !self.is_parking() => Verdict::Park,
+                (_, Some(park)) if !self.is_parking() => Verdict::Until((since + park).min(soon)),
+                (idle, _) => Verdict::Until(idle.map_or(soon, |idle| idle.min(soon))),
             },
         }
     }
