@@ -106,8 +106,8 @@ impl Gateway {
         request: &http1::Request,
         refusal: &GatewayError,
     ) -> Response<Body> {
-        let (parts, name) = (&request.parts, judging.name.clone());
-        let mut entry = Entry::begin(&judging.identity, name, &parts.method, &parts.uri);
+        let parts = &request.parts;
+        let mut entry = Entry::begin(&judging.identity, judging.name.clone(), &parts.method, &parts.uri);
         entry.failed(refusal);
         record::finish(caller.recorder(), entry, error::rescue(refusal), false)
     }
