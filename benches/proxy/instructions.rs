@@ -1,9 +1,10 @@
 //! The instructions phase: user-space instructions per proxied `/_ping` and 20 KB
-//! `/containers/json`, counted by callgrind, for sockgate and nginx in turn, each run under `valgrind --tool=callgrind` in front of the same
-//! stub and driven by oha on 4 connections after a warm-up. Rates and CPU times move by 10 to 20%
-//! from run to run on a shared machine; this count moves by a few hundred instructions (the
-//! timers that happen to fire), so a change's effect can be read off one run. It runs when
-//! valgrind, callgrind_control and oha are found, and never in a smoke run.
+//! `/containers/json`, counted by callgrind, for sockgate and nginx in turn, each run under
+//! `valgrind --tool=callgrind` in front of the same stub and driven by oha on 4 connections after a
+//! warm-up. Rates and CPU times move by 10 to 20% from run to run on a shared machine; this count
+//! moves by a few hundred instructions (the timers that happen to fire), so a change's effect can
+//! be read off one run. It runs when valgrind, callgrind_control and oha are found, and never in
+//! a smoke run.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -54,23 +55,35 @@ pub fn per_request(
 ) -> anyhow::Result<Vec<f64>> {
     let pids: Vec<String> = proxy.pids().iter().map(u32::to_string).collect();
     let mut counts = Vec::with_capacity(paths.len());
-    for (i, path) in paths.iter().enumerate() {
+    for path in paths {
         drive(oha, proxy.socket(), path, WARM_UP)?;
         run(control, "-z", &pids)?;
         drive(oha, proxy.socket(), path, REQUESTS)?;
+        let before = pids.iter().map(|pid| dumps(out, name, pid)).collect::<anyhow::Result<Vec<_>>>()?;
         run(control, "-d", &pids)?;
-        counts.push(dumped(out, name, &pids, i + 1)?);
+        counts.push(dumped(out, name, &pids, &before)?);
     }
     Ok(counts)
 }
 
-/// Instructions per request in the `dump`th dump of each of `pids`.
-fn dumped(out: &Path, name: &str, pids: &[String], dump: usize) -> anyhow::Result<f64> {
+/// How many dumps callgrind has written for process `pid` (files `name.PID.N`, N from 1).
+fn dumps(out: &Path, name: &str, pid: &str) -> anyhow::Result<usize> {
+    let prefix = format!("{name}.{pid}.");
+    let entries = std::fs::read_dir(out).with_context(|| format!("reading `{}`", out.display()))?;
+    let mut count = 0;
+    for entry in entries {
+        count += usize::from(entry?.file_name().to_string_lossy().starts_with(&prefix));
+    }
+    Ok(count)
+}
+
+/// Instructions per request in the dump each of `pids` wrote after the `before` it had written.
+fn dumped(out: &Path, name: &str, pids: &[String], before: &[usize]) -> anyhow::Result<f64> {
     let mut total = 0u64;
-    for pid in pids {
+    for (pid, before) in pids.iter().zip(before) {
         // The process's counts since it was last zeroed. A process that ran no code meanwhile
         // (nginx's master, asleep) never takes the command and has none.
-        let dump = out.join(format!("{name}.{pid}.{dump}"));
+        let dump = out.join(format!("{name}.{pid}.{}", before + 1));
         let Ok(text) = std::fs::read_to_string(&dump) else { continue };
         total += totals(&text).with_context(|| format!("no totals in `{}`", dump.display()))?;
     }
