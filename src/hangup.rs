@@ -45,13 +45,13 @@ enum Watched {
 
 impl HangUp {
     /// A dormant watch on a unix socket.
-    pub fn unix(stream: &UnixStream) -> HangUp {
+    pub fn unix(stream: &impl AsFd) -> HangUp {
         let copy = stream.as_fd().try_clone_to_owned().map(std::os::unix::net::UnixStream::from);
         HangUp(copy.map_or(State::None, |copy| State::Dormant(Handle::Unix(copy))))
     }
 
     /// A dormant watch on a TCP socket, as [`HangUp::unix`].
-    pub fn tcp(stream: &TcpStream) -> HangUp {
+    pub fn tcp(stream: &impl AsFd) -> HangUp {
         let copy = stream.as_fd().try_clone_to_owned().map(std::net::TcpStream::from);
         HangUp(copy.map_or(State::None, |copy| State::Dormant(Handle::Tcp(copy))))
     }

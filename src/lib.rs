@@ -29,7 +29,8 @@
 //! [`gateway`] wires all the steps together for one request, and [`error`] is the only place where a
 //! failure becomes an HTTP response. [`serve`] runs the whole server until it is told to stop, as
 //! [`config`] describes it, each connection on one of the [`workers`], a single-threaded runtime
-//! per core, until its client leaves ([`hangup`]); [`tls`] builds its TLS configurations,
+//! per core, until its client leaves ([`hangup`]), client and engine connections alike being
+//! [`socket`]s the runtime watches for reading only; [`tls`] builds its TLS configurations,
 //! [`body`] is the one body type, and [`logging`] sets up sockgate's own log, where [`announce`]
 //! writes the start-up line. [`address`] is how listeners, the engine and networks are written.
 //! Before it serves, [`serve`] gives up root when told to ([`privileges`]), and its drop-in
@@ -74,6 +75,7 @@ pub mod record;
 pub mod references;
 pub mod resolve;
 pub mod serve;
+pub mod socket;
 pub mod tenancy;
 pub mod tls;
 pub mod tools;

@@ -13,6 +13,7 @@ use tokio_rustls::rustls::pki_types::ServerName;
 use tokio_rustls::TlsConnector;
 
 use crate::address::UpstreamAddr;
+use crate::socket::{Socket, TcpSocket, UnixSocket};
 
 /// Opens connections to the engine.
 #[derive(Clone)]
@@ -24,10 +25,12 @@ pub(super) struct Connector {
 impl Connector {
     pub(super) async fn connect(&self) -> io::Result<Stream> {
         match &*self.addr {
-            UpstreamAddr::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
+            // Connected by tokio, then registered for reading only (see `crate::socket`).
+            UpstreamAddr::Unix(path) => Ok(Stream::Unix(Socket::new(UnixStream::connect(path).await?.into_std()?)?)),
             UpstreamAddr::Tcp(hostport) => {
                 let tcp = TcpStream::connect(hostport.as_str()).await?;
                 tcp.set_nodelay(true)?;
+                let tcp = Socket::new(tcp.into_std()?)?;
                 match self.tls.as_deref() {
                     Some((connector, name)) => Ok(Stream::Tls(Box::new(connector.connect(name.clone(), tcp).await?))),
                     None => Ok(Stream::Tcp(tcp)),
@@ -39,9 +42,9 @@ impl Connector {
 
 /// A connection to the engine.
 pub enum Stream {
-    Unix(UnixStream),
-    Tcp(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Unix(UnixSocket),
+    Tcp(TcpSocket),
+    Tls(Box<TlsStream<TcpSocket>>),
 }
 
 impl AsyncRead for Stream {

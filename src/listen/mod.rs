@@ -19,6 +19,7 @@ use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
 use crate::address::ListenAddr;
 use crate::identify::Identity;
+use crate::socket::{Socket, TcpSocket, UnixSocket};
 
 pub use unix::resolve_group;
 
@@ -76,6 +77,12 @@ pub enum Accepted {
     Tcp(TcpStream),
 }
 
+/// An accepted connection taken over by the worker that serves it.
+pub enum Served {
+    Unix(UnixSocket),
+    Tcp(TcpSocket),
+}
+
 /// An accepted connection on its way to the worker that will serve it: detached from the
 /// accepting runtime, not yet registered with another.
 pub enum Handoff {
@@ -94,11 +101,12 @@ impl Accepted {
 }
 
 impl Handoff {
-    /// Registers the socket with the runtime of the calling task.
-    pub fn take_over(self) -> io::Result<Accepted> {
+    /// Registers the socket with the runtime of the calling task, for reading (see
+    /// [`crate::socket`]).
+    pub fn take_over(self) -> io::Result<Served> {
         Ok(match self {
-            Handoff::Unix(stream) => Accepted::Unix(UnixStream::from_std(stream)?),
-            Handoff::Tcp(stream) => Accepted::Tcp(TcpStream::from_std(stream)?),
+            Handoff::Unix(stream) => Served::Unix(Socket::new(stream)?),
+            Handoff::Tcp(stream) => Served::Tcp(Socket::new(stream)?),
         })
     }
 }

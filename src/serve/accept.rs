@@ -6,7 +6,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
@@ -19,7 +18,8 @@ use crate::gateway::Gateway;
 use crate::identify::cert::CertIdentity;
 use crate::identify::containers::Directory;
 use crate::identify::{Identity, Peer};
-use crate::listen::Accepted;
+use crate::listen::Served;
+use crate::socket::TcpSocket;
 use crate::tls::Reloadable;
 use crate::workers::Workers;
 
@@ -94,11 +94,11 @@ pub(super) async fn accept_loop(ctx: Accepting) {
             };
             let state = connection.state.clone();
             match (stream, state.tls.is_some()) {
-                (Accepted::Unix(stream), _) => serve_connection(stream, identity, connection).await,
-                (Accepted::Tcp(stream), false) => serve_connection(stream, identity, connection).await,
+                (Served::Unix(stream), _) => serve_connection(stream, identity, connection).await,
+                (Served::Tcp(stream), false) => serve_connection(stream, identity, connection).await,
                 // Boxed: a handshake's state is large, and every connection's task would be
                 // as large as the largest of these arms for as long as it lives.
-                (Accepted::Tcp(stream), true) => {
+                (Served::Tcp(stream), true) => {
                     Box::pin(async move {
                         let Some(tls) = &state.tls else { return };
                         let Some(tls_stream) = handshake(tls, stream, &identity).await else { return };
@@ -115,7 +115,7 @@ pub(super) async fn accept_loop(ctx: Accepting) {
 
 /// Completes the server side of a TLS handshake within [`HANDSHAKE_TIMEOUT`]; `None` (and a
 /// warning naming `identity`) when it fails or takes too long.
-async fn handshake(tls: &Reloadable, stream: TcpStream, identity: &Identity) -> Option<TlsStream<TcpStream>> {
+async fn handshake(tls: &Reloadable, stream: TcpSocket, identity: &Identity) -> Option<TlsStream<TcpSocket>> {
     let acceptor = TlsAcceptor::from(tls.current());
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
         Ok(Ok(s)) => Some(s),

@@ -24,7 +24,6 @@ use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 
@@ -42,6 +41,7 @@ use crate::http1;
 use crate::identify::containers::Directory;
 use crate::identify::Identity;
 use crate::profile::Profiles;
+use crate::socket::{TcpSocket, UnixSocket};
 
 /// The largest request head (request line and headers) accepted, as Go's `DefaultMaxHeaderBytes`.
 pub const MAX_HEADER_BYTES: usize = crate::http1::request::MAX_HEAD_BYTES;
@@ -70,27 +70,27 @@ pub(super) trait Park: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     fn hang_up(&self) -> HangUp;
 }
 
-impl Park for UnixStream {
+impl Park for UnixSocket {
     fn readable(&mut self) -> impl Future<Output = io::Result<()>> + Send {
-        UnixStream::readable(self)
+        UnixSocket::readable(self)
     }
 
     fn hang_up(&self) -> HangUp {
-        HangUp::unix(self)
+        HangUp::unix(self.get_ref())
     }
 }
 
-impl Park for TcpStream {
+impl Park for TcpSocket {
     fn readable(&mut self) -> impl Future<Output = io::Result<()>> + Send {
-        TcpStream::readable(self)
+        TcpSocket::readable(self)
     }
 
     fn hang_up(&self) -> HangUp {
-        HangUp::tcp(self)
+        HangUp::tcp(self.get_ref())
     }
 }
 
-impl Park for tokio_rustls::server::TlsStream<TcpStream> {
+impl Park for tokio_rustls::server::TlsStream<TcpSocket> {
     /// Parked, the connection keeps the TLS layer's state and lets go of the HTTP layer's buffers.
     /// Bytes the TLS layer has already decrypted, or a close the peer already sent, count as
     /// readable: the socket would say nothing of them. What the layer still has to send (a
@@ -106,7 +106,7 @@ impl Park for tokio_rustls::server::TlsStream<TcpStream> {
     }
 
     fn hang_up(&self) -> HangUp {
-        HangUp::tcp(self.get_ref().0)
+        HangUp::tcp(self.get_ref().0.get_ref())
     }
 }
 

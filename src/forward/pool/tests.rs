@@ -22,7 +22,7 @@ type Outcome = Result<(), Box<dyn std::error::Error>>;
 
 fn pair() -> io::Result<(Box<Link>, UnixStream)> {
     let (ours, engine) = UnixStream::pair()?;
-    Ok((Link::new(Stream::Unix(ours)), engine))
+    Ok((Link::new(Stream::Unix(crate::socket::Socket::new(ours.into_std()?)?)), engine))
 }
 
 fn request(method: Method, target: &'static str, body: Body) -> Outgoing {
