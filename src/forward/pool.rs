@@ -186,9 +186,12 @@ impl Link {
             return Poll::Ready(Err(failure));
         }
         loop {
-            let method = self.asked.as_ref().map_or(&Method::GET, |asked| &asked.method);
-            if let Some(head) = wire::parse_head(&mut self.read, method).map_err(Failure::Engine)? {
-                return Poll::Ready(Ok(head));
+            // Nothing read yet (the usual case when the answer is first waited for): nothing to parse.
+            if !self.read.is_empty() {
+                let method = self.asked.as_ref().map_or(&Method::GET, |asked| &asked.method);
+                if let Some(head) = wire::parse_head(&mut self.read, method).map_err(Failure::Engine)? {
+                    return Poll::Ready(Ok(head));
+                }
             }
             match ready!(self.poll_fill(cx, None)) {
                 Ok(0) => {
