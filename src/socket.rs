@@ -29,8 +29,16 @@ pub type UnixSocket = Socket<std::os::unix::net::UnixStream>;
 pub type TcpSocket = Socket<std::net::TcpStream>;
 
 /// A descriptor owned by its holder for as long as it lives: the same open descriptor, never
-/// replaced nor closed under it, as the runtime requires of what it watches.
-pub trait Owned: AsFd + AsRawFd {}
+/// replaced nor closed under it, as the runtime requires of what it watches. Sealed: only the
+/// standard library's owning types below are.
+pub trait Owned: sealed::Sealed + AsFd + AsRawFd {}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for std::os::unix::net::UnixStream {}
+    impl Sealed for std::net::TcpStream {}
+    impl Sealed for std::os::fd::OwnedFd {}
+}
 
 impl Owned for std::os::unix::net::UnixStream {}
 impl Owned for std::net::TcpStream {}
