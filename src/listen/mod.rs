@@ -78,7 +78,7 @@ pub enum Accepted {
 }
 
 /// An accepted connection taken over by the worker that serves it.
-pub enum Served {
+pub enum TakenOver {
     Unix(UnixSocket),
     Tcp(TcpSocket),
 }
@@ -103,10 +103,10 @@ impl Accepted {
 impl Handoff {
     /// Registers the socket with the runtime of the calling task, for reading (see
     /// [`crate::socket`]).
-    pub fn take_over(self) -> io::Result<Served> {
+    pub fn take_over(self) -> io::Result<TakenOver> {
         Ok(match self {
-            Handoff::Unix(stream) => Served::Unix(Socket::new(stream)?),
-            Handoff::Tcp(stream) => Served::Tcp(Socket::new(stream)?),
+            Handoff::Unix(stream) => TakenOver::Unix(Socket::new(stream)?),
+            Handoff::Tcp(stream) => TakenOver::Tcp(Socket::new(stream)?),
         })
     }
 }

@@ -18,7 +18,7 @@ use crate::gateway::Gateway;
 use crate::identify::cert::CertIdentity;
 use crate::identify::containers::Directory;
 use crate::identify::{Identity, Peer};
-use crate::listen::Served;
+use crate::listen::TakenOver;
 use crate::socket::TcpSocket;
 use crate::tls::Reloadable;
 use crate::workers::Workers;
@@ -94,11 +94,11 @@ pub(super) async fn accept_loop(ctx: Accepting) {
             };
             let state = connection.state.clone();
             match (stream, state.tls.is_some()) {
-                (Served::Unix(stream), _) => serve_connection(stream, identity, connection).await,
-                (Served::Tcp(stream), false) => serve_connection(stream, identity, connection).await,
+                (TakenOver::Unix(stream), _) => serve_connection(stream, identity, connection).await,
+                (TakenOver::Tcp(stream), false) => serve_connection(stream, identity, connection).await,
                 // Boxed: a handshake's state is large, and every connection's task would be
                 // as large as the largest of these arms for as long as it lives.
-                (Served::Tcp(stream), true) => {
+                (TakenOver::Tcp(stream), true) => {
                     Box::pin(async move {
                         let Some(tls) = &state.tls else { return };
                         let Some(tls_stream) = handshake(tls, stream, &identity).await else { return };
