@@ -30,8 +30,10 @@ pub type TcpSocket = Socket<std::net::TcpStream>;
 
 /// A descriptor owned by its holder for as long as it lives: the same open descriptor, never
 /// replaced nor closed under it, as the runtime requires of what it watches. Sealed: only the
-/// standard library's owning types below are.
+/// standard library's owning types listed in `sealed` are.
 pub trait Owned: sealed::Sealed + AsFd + AsRawFd {}
+
+impl<T: sealed::Sealed + AsFd + AsRawFd> Owned for T {}
 
 mod sealed {
     pub trait Sealed {}
@@ -39,10 +41,6 @@ mod sealed {
     impl Sealed for std::net::TcpStream {}
     impl Sealed for std::os::fd::OwnedFd {}
 }
-
-impl Owned for std::os::unix::net::UnixStream {}
-impl Owned for std::net::TcpStream {}
-impl Owned for OwnedFd {}
 
 /// Registers `fd` with the runtime of the calling task for `interest`.
 fn register<T: Owned>(fd: T, interest: Interest) -> io::Result<AsyncFd<T>> {
