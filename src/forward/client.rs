@@ -3,7 +3,10 @@
 //! task drives itself. It sets `Host`; it never judges a request and never retries one that
 //! reached the engine.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 use std::time::Instant;
 
 use http::header::{self, Entry, HeaderValue};
@@ -92,32 +95,25 @@ impl Upstream {
     /// Sends `request` on a pooled connection (or a new one when the pooled one turns out to have
     /// been closed before a byte of the request went out) and answers with a body that drives the
     /// connection and returns it to the pool when read to its end.
-    pub(super) async fn send(&self, mut request: Outgoing) -> Result<Response<Body>, ForwardError> {
-        // Connecting is boxed: it is rare once the pool is warm, and its state would otherwise
-        // make every request's future as large as itself.
-        let mut link = match self.pool.take() {
-            Some(link) => link,
-            None => Box::pin(self.connect()).await?,
-        };
-        let head = loop {
-            match link.exchange(request, self.host.as_bytes()).await {
-                Ok(head) => break head,
-                Err(Failed { unsent: Some(unsent), .. }) if link.reused => {
-                    request = unsent;
-                    link = Box::pin(self.connect()).await?;
-                }
-                Err(Failed { failure, .. }) => {
-                    return Err(match failure {
-                        Failure::Unsent(e) | Failure::Engine(e) => self.unavailable(&e.to_string()),
-                        Failure::Client(message) => ForwardError::ClientBody(message),
-                    })
-                }
+    pub(super) fn send(&self, request: Outgoing) -> Send<'_> {
+        let state = match self.pool.take() {
+            Some(mut link) => {
+                link.start(request, self.host.as_bytes());
+                State::Answer(link)
             }
+            None => State::Connect(self.connect_for(request)),
         };
-        // The thread's own shard: its reference count is this worker's alone.
-        let body = EngineBody::new(link, head.framing, head.keep_alive, self.pool.shard().clone());
-        // Written out as they came by the listeners' server (see `crate::http1::Fields`).
-        Ok(Response::from_parts(head.parts, body::engine(body).with_fields(head.fields)))
+        Send { upstream: self, state }
+    }
+
+    /// A new connection with `request` written out on it. Boxed: rare once the pool is warm, and
+    /// its state would otherwise make every request's future as large as itself.
+    fn connect_for(&self, request: Outgoing) -> Connecting<'_> {
+        Box::pin(async move {
+            let mut link = self.connect().await?;
+            link.start(request, self.host.as_bytes());
+            Ok(link)
+        })
     }
 
     async fn connect(&self) -> Result<Box<Link>, ForwardError> {
@@ -150,5 +146,77 @@ impl Upstream {
 
     pub(super) fn unavailable(&self, reason: &str) -> ForwardError {
         ForwardError::Unavailable { addr: self.addr.clone(), reason: reason.to_owned() }
+    }
+}
+
+/// A new connection being opened for a request.
+type Connecting<'a> = Pin<Box<dyn Future<Output = Result<Box<Link>, ForwardError>> + std::marker::Send + 'a>>;
+
+/// A request on its way to the engine, until its answer's head is read ([`Upstream::send`]).
+///
+/// Written by hand rather than as an `async fn`: the request waits in its connection, so this
+/// holds two words, where an `async fn`'s state would hold the request and the exchange's state
+/// beside it, and every request's future would carry and copy them.
+pub(super) struct Send<'a> {
+    upstream: &'a Upstream,
+    state: State<'a>,
+}
+
+enum State<'a> {
+    /// A connection is being opened, the request to be written out on it.
+    Connect(Connecting<'a>),
+    /// The request is written out on the connection, or being written; its answer is awaited.
+    Answer(Box<Link>),
+    /// The answer was given.
+    Done,
+}
+
+impl Future for Send<'_> {
+    type Output = Result<Response<Body>, ForwardError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let upstream = this.upstream;
+        loop {
+            match &mut this.state {
+                State::Connect(connecting) => {
+                    let link = ready!(connecting.as_mut().poll(cx));
+                    this.state = match link {
+                        Ok(link) => State::Answer(link),
+                        Err(e) => {
+                            this.state = State::Done;
+                            return Poll::Ready(Err(e));
+                        }
+                    };
+                }
+                State::Answer(link) => {
+                    let answered = ready!(link.poll_answer(cx));
+                    let State::Answer(link) = std::mem::replace(&mut this.state, State::Done) else {
+                        return Poll::Ready(Err(upstream.unavailable("the request was sent twice")));
+                    };
+                    match answered {
+                        Ok(head) => {
+                            // The thread's own shard: its reference count is this worker's alone.
+                            let shard = upstream.pool.shard().clone();
+                            let body = EngineBody::new(link, head.framing, head.keep_alive, shard);
+                            // Written out as they came by the listeners' server (see `crate::http1::Fields`).
+                            let body = body::engine(body).with_fields(head.fields);
+                            return Poll::Ready(Ok(Response::from_parts(head.parts, body)));
+                        }
+                        // A pooled connection the engine had closed: the request goes on a new one.
+                        Err(Failed { unsent: Some(unsent), .. }) if link.reused => {
+                            this.state = State::Connect(upstream.connect_for(unsent));
+                        }
+                        Err(Failed { failure, .. }) => {
+                            return Poll::Ready(Err(match failure {
+                                Failure::Unsent(e) | Failure::Engine(e) => upstream.unavailable(&e.to_string()),
+                                Failure::Client(message) => ForwardError::ClientBody(message),
+                            }))
+                        }
+                    }
+                }
+                State::Done => return Poll::Ready(Err(upstream.unavailable("the request's answer was already given"))),
+            }
+        }
     }
 }

@@ -4,7 +4,6 @@
 //! thread's runtime.
 
 use std::collections::VecDeque;
-use std::future::poll_fn;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -121,22 +120,21 @@ impl Link {
         })
     }
 
-    /// Sends `request` and reads the answer's head; the request's body goes on being sent while
-    /// the answer's body is read.
-    pub(super) async fn exchange(&mut self, request: Outgoing, host: &[u8]) -> Result<Head, Failed> {
-        // The request waits in the link, not in this future, which every request's future holds.
-        self.start(request, host);
-        match poll_fn(|cx| self.poll_exchange(cx)).await {
+    /// Reads the answer's head to the request [`Link::start`] wrote out; the request's body goes
+    /// on being sent while the answer's body is read.
+    pub(super) fn poll_answer(&mut self, cx: &mut Context<'_>) -> Poll<Result<Head, Failed>> {
+        Poll::Ready(match ready!(self.poll_exchange(cx)) {
             Ok(head) => {
                 self.asked = None;
                 Ok(head)
             }
             Err(failure) => Err(self.failed(failure)),
-        }
+        })
     }
 
-    /// Writes `request`'s head out, to be sent with what its body has ready, and keeps the rest.
-    fn start(&mut self, request: Outgoing, host: &[u8]) {
+    /// Writes `request`'s head out, to be sent with what its body has ready, and keeps the rest:
+    /// the request waits in the link, not in the future that sends it.
+    pub(super) fn start(&mut self, request: Outgoing, host: &[u8]) {
         let Outgoing { method, uri, fields, body } = request;
         let size = if body.is_end_stream() {
             BodySize::Empty
