@@ -1,5 +1,6 @@
 //! Walks one request through the pipeline: normalize, classify, check the API version, inspect,
-//! resolve what the request refers to, decide, amend, record, then forward or refuse. It owns no logic of its own beyond that order; each step lives in its module.
+//! resolve what the request refers to, decide and amend ([`Gateway::admit`]), record, then
+//! forward or refuse. It owns no logic of its own beyond that order; each step lives in its module.
 //! [`explain`] runs the same steps on a request given as data, for `sockgate policy`.
 
 use std::sync::Arc;
@@ -80,7 +81,23 @@ impl Gateway {
         let mut unsent = Unsent { fields, incoming: Some(body) };
         let Judging { identity, name, profile, policy } = judging;
         let mut entry = Entry::begin(identity, name.clone(), &parts.method, &parts.uri);
-        match self.route(identity, policy, profile.as_ref(), &mut parts, &mut unsent, &mut entry).await {
+        // Admitted first, then forwarded: each step's state takes its turn in this future, rather
+        // than one step's holding the next's.
+        let admitted = self.admit(identity, policy, profile.as_ref(), &mut parts, &mut unsent, &mut entry).await;
+        let answered = match admitted {
+            Ok(Admitted { target, body, upgrade, scope_df }) => {
+                match self.upstream.relay(&parts, &mut unsent.fields, body, &target, upgrade) {
+                    Ok(relay) => match scope_df {
+                        None => relay.await.map_err(GatewayError::from),
+                        // Boxed, as the other rare steps: its state would make every request's larger.
+                        Some(tenant) => Box::pin(async move { scoped_df(relay.await?, &tenant).await }).await,
+                    },
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match answered {
             Ok(response) => record::finish(caller.recorder(), entry, response, false),
             Err(e) => {
                 entry.failed(&e);
@@ -112,7 +129,9 @@ impl Gateway {
         record::finish(caller.recorder(), entry, error::rescue(refusal), false)
     }
 
-    async fn route(
+    /// Judges the request as the engine would read it, and amends what is allowed: what is to be
+    /// forwarded, or why not.
+    async fn admit(
         &self,
         identity: &Identity,
         policy: &Policy,
@@ -120,7 +139,7 @@ impl Gateway {
         parts: &mut Parts,
         unsent: &mut Unsent,
         entry: &mut Entry,
-    ) -> Result<Response<Body>, GatewayError> {
+    ) -> Result<Admitted, GatewayError> {
         let Unsent { fields, incoming } = unsent;
         let (mut target, classified) = recognize(&parts.method, &parts.uri)?;
         // Under ownership the caller has an owner name, and reaches only what carries it.
@@ -244,11 +263,8 @@ impl Gateway {
             }
             (None, None) => body::full(Bytes::new()),
         };
-        let response = self.upstream.forward(parts, fields, outgoing, &target, upgrade).await?;
-        match &tenant {
-            Some(tenant) if operation == Operation::SYSTEM_DF => Ok(Box::pin(scoped_df(response, tenant)).await?),
-            _ => Ok(response),
-        }
+        let scope_df = tenant.filter(|_| operation == Operation::SYSTEM_DF);
+        Ok(Admitted { target, body: outgoing, upgrade, scope_df })
     }
 
     /// Under ownership, a named volume a create would make implicitly is made first, with the
@@ -285,6 +301,17 @@ impl Gateway {
             Err(e) => Err(GatewayError::BodyRead(forward::error_chain(&*e))),
         }
     }
+}
+
+/// A request allowed and amended, as it goes to the engine.
+struct Admitted {
+    /// Where it goes, with what ownership adds to its query.
+    target: crate::normalize::Target,
+    body: Body,
+    /// The client's side of a connection the request asks to hijack.
+    upgrade: Option<OnUpgrade>,
+    /// The caller whose objects alone a `GET /system/df` answer shows.
+    scope_df: Option<Tenant>,
 }
 
 /// What of a request is yet to be forwarded: its header fields and its body, until read.

@@ -22,6 +22,7 @@ pub use body::EngineBody;
 pub use client::Upstream;
 pub use connector::Stream;
 pub use headers::strip_hop_by_hop;
+pub use relay::Relay;
 
 /// Why a request could not be forwarded.
 #[derive(Debug, thiserror::Error)]

@@ -3,11 +3,15 @@
 //! one (a hijack, see [`super::tunnel`]). An engine that switches protocols unasked is refused.
 //! It does not judge the request; that was done before it gets here.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
 use http::header::{self, HeaderValue};
 use http::request::Parts;
 use http::{Request, Response, StatusCode};
 
-use super::client::{Outgoing, Upstream};
+use super::client::{Outgoing, Send, Upstream};
 use super::headers::header_map;
 use super::ForwardError;
 use crate::body::Body;
@@ -15,16 +19,18 @@ use crate::http1::{Fields, OnUpgrade};
 use crate::normalize::Target;
 
 impl Upstream {
-    /// Forwards one request to `target`. With `upgrade`, the request asks to hijack the connection,
-    /// and a `101` from the engine turns both connections into one tunnel.
-    pub async fn forward(
+    /// One request for `target`, made ready to go: its future sends it and answers with the
+    /// engine's answer. With `upgrade`, the request asks to hijack the connection, and a `101`
+    /// from the engine turns both connections into one tunnel. The request's header fields are
+    /// taken from `fields`.
+    pub fn relay(
         &self,
-        parts: &mut Parts,
+        parts: &Parts,
         fields: &mut Fields,
         body: Body,
         target: &Target,
         upgrade: Option<OnUpgrade>,
-    ) -> Result<Response<Body>, ForwardError> {
+    ) -> Result<Relay<'_>, ForwardError> {
         let origin = target.to_origin_form();
         // Most targets are forwarded byte for byte as the client sent them: that target, already
         // parsed, is reused rather than parsed again.
@@ -36,16 +42,7 @@ impl Upstream {
         let Some(client_side) = upgrade else {
             fields.strip_hop_by_hop();
             let outgoing = Outgoing { method, uri, fields: std::mem::take(fields), body };
-            let response = self.send(outgoing).await?;
-            if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-                // The engine switched protocols on a request that did not ask to: refuse to pass that on.
-                return Err(self.unavailable("engine switched protocols on a request that did not ask for it"));
-            }
-            let (parts, mut body) = response.into_parts();
-            if let Some(fields) = body.fields_mut() {
-                fields.strip_hop_by_hop();
-            }
-            return Ok(Response::from_parts(parts, body));
+            return Ok(Relay { upstream: self, relaying: Relaying::Send(self.send(outgoing)) });
         };
         // hyper's client writes a hijack's head: from a header map, framed by the body's size.
         let protocol = fields.get("upgrade").and_then(|value| HeaderValue::from_bytes(value).ok());
@@ -60,6 +57,43 @@ impl Upstream {
         *outgoing.uri_mut() = uri;
         *outgoing.headers_mut() = headers;
         // Boxed: rare, and its state would otherwise make every request's future as large.
-        Box::pin(self.hijack(outgoing, client_side)).await
+        let hijack = Box::pin(self.hijack(outgoing, client_side));
+        Ok(Relay { upstream: self, relaying: Relaying::Hijack(hijack) })
+    }
+}
+
+/// A request relayed to the engine, until the answer's head comes ([`Upstream::relay`]).
+pub struct Relay<'a> {
+    upstream: &'a Upstream,
+    relaying: Relaying<'a>,
+}
+
+type Hijacking<'a> = Pin<Box<dyn Future<Output = Result<Response<Body>, ForwardError>> + std::marker::Send + 'a>>;
+
+enum Relaying<'a> {
+    Send(Send<'a>),
+    Hijack(Hijacking<'a>),
+}
+
+impl Future for Relay<'_> {
+    type Output = Result<Response<Body>, ForwardError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let send = match &mut this.relaying {
+            Relaying::Send(send) => send,
+            Relaying::Hijack(hijack) => return hijack.as_mut().poll(cx),
+        };
+        let response = ready!(Pin::new(send).poll(cx))?;
+        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            // The engine switched protocols on a request that did not ask to: refuse to pass that on.
+            let refused = "engine switched protocols on a request that did not ask for it";
+            return Poll::Ready(Err(this.upstream.unavailable(refused)));
+        }
+        let (parts, mut body) = response.into_parts();
+        if let Some(fields) = body.fields_mut() {
+            fields.strip_hop_by_hop();
+        }
+        Poll::Ready(Ok(Response::from_parts(parts, body)))
     }
 }
