@@ -3,6 +3,7 @@
 //! forward or refuse. It owns no logic of its own beyond that order; each step lives in its module.
 //! [`explain`] runs the same steps on a request given as data, for `sockgate policy`.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ use crate::body::{self, Body};
 use crate::classify::{Classified, Operation};
 use crate::decide::Mode;
 use crate::error::{self, GatewayError};
-use crate::forward::{self, Upstream};
+use crate::forward::{self, Relay, Upstream};
 use crate::http1::{self, Fields, Incoming, OnUpgrade};
 use crate::identify::Identity;
 use crate::inspect::{self, Reads, Resolved};
@@ -76,40 +77,44 @@ impl Gateway {
 
     /// Answers one request from `caller`, judged as `judging` says: the engine's response, or
     /// sockgate's JSON error.
-    pub async fn handle(&self, caller: &Caller, judging: &Judging, request: http1::Request) -> Response<Body> {
+    pub fn handle<'a>(
+        &'a self,
+        caller: &'a Caller,
+        judging: &'a Judging,
+        request: http1::Request,
+    ) -> impl Future<Output = Response<Body>> + Send + 'a {
+        // Taken apart before the future is made: what it holds is the request's parts, not the
+        // request beside a copy of them, as an `async fn`'s arguments would be.
         let http1::Request { mut parts, fields, body } = request;
         let mut unsent = Unsent { fields, incoming: Some(body) };
         let Judging { identity, name, profile, policy } = judging;
         let mut entry = Entry::begin(identity, name.clone(), &parts.method, &parts.uri);
-        // Admitted first, then forwarded: each step's state takes its turn in this future, rather
-        // than one step's holding the next's.
-        let admitted = self.admit(identity, policy, profile.as_ref(), &mut parts, &mut unsent, &mut entry).await;
-        let answered = match admitted {
-            Ok(Admitted { target, body, upgrade, scope_df }) => {
-                match self.upstream.relay(&parts, &mut unsent.fields, body, &target, upgrade) {
-                    Ok(relay) => match scope_df {
-                        None => relay.await.map_err(GatewayError::from),
-                        // Boxed, as the other rare steps: its state would make every request's larger.
-                        Some(tenant) => Box::pin(async move { scoped_df(relay.await?, &tenant).await }).await,
-                    },
-                    Err(e) => Err(e.into()),
+        async move {
+            // Admitted, then relayed: the two steps' states take turns in this future rather than
+            // one holding the other.
+            let answered =
+                match self.admit(identity, policy, profile.as_ref(), &mut parts, &mut unsent, &mut entry).await {
+                    Ok(Admitted { relay, scope_df: None }) => relay.await.map_err(GatewayError::from),
+                    // Boxed, as the other rare steps: its state would make every request's larger.
+                    Ok(Admitted { relay, scope_df: Some(tenant) }) => {
+                        Box::pin(async move { scoped_df(relay.await?, &tenant).await }).await
+                    }
+                    Err(e) => Err(e),
+                };
+            match answered {
+                Ok(response) => record::finish(caller.recorder(), entry, response, false),
+                Err(e) => {
+                    entry.failed(&e);
+                    if let Some(unread) = unsent.incoming {
+                        drain(unread).await;
+                    }
+                    let upstream_failed = matches!(e, GatewayError::Forward(_) | GatewayError::Lookup(_));
+                    if upstream_failed {
+                        // The engine may come back as another version: ask it again.
+                        self.versions.forget();
+                    }
+                    record::finish(caller.recorder(), entry, error::rescue(&e), upstream_failed)
                 }
-            }
-            Err(e) => Err(e),
-        };
-        match answered {
-            Ok(response) => record::finish(caller.recorder(), entry, response, false),
-            Err(e) => {
-                entry.failed(&e);
-                if let Some(unread) = unsent.incoming {
-                    drain(unread).await;
-                }
-                let upstream_failed = matches!(e, GatewayError::Forward(_) | GatewayError::Lookup(_));
-                if upstream_failed {
-                    // The engine may come back as another version: ask it again.
-                    self.versions.forget();
-                }
-                record::finish(caller.recorder(), entry, error::rescue(&e), upstream_failed)
             }
         }
     }
@@ -129,8 +134,8 @@ impl Gateway {
         record::finish(caller.recorder(), entry, error::rescue(refusal), false)
     }
 
-    /// Judges the request as the engine would read it, and amends what is allowed: what is to be
-    /// forwarded, or why not.
+    /// Judges the request as the engine would read it, and amends what is allowed: the request
+    /// made ready to go to the engine, or why not.
     async fn admit(
         &self,
         identity: &Identity,
@@ -139,7 +144,7 @@ impl Gateway {
         parts: &mut Parts,
         unsent: &mut Unsent,
         entry: &mut Entry,
-    ) -> Result<Admitted, GatewayError> {
+    ) -> Result<Admitted<'_>, GatewayError> {
         let Unsent { fields, incoming } = unsent;
         let (mut target, classified) = recognize(&parts.method, &parts.uri)?;
         // Under ownership the caller has an owner name, and reaches only what carries it.
@@ -263,8 +268,9 @@ impl Gateway {
             }
             (None, None) => body::full(Bytes::new()),
         };
+        let relay = self.upstream.relay(parts, fields, outgoing, &target, upgrade)?;
         let scope_df = tenant.filter(|_| operation == Operation::SYSTEM_DF);
-        Ok(Admitted { target, body: outgoing, upgrade, scope_df })
+        Ok(Admitted { relay, scope_df })
     }
 
     /// Under ownership, a named volume a create would make implicitly is made first, with the
@@ -303,13 +309,9 @@ impl Gateway {
     }
 }
 
-/// A request allowed and amended, as it goes to the engine.
-struct Admitted {
-    /// Where it goes, with what ownership adds to its query.
-    target: crate::normalize::Target,
-    body: Body,
-    /// The client's side of a connection the request asks to hijack.
-    upgrade: Option<OnUpgrade>,
+/// A request allowed and amended, made ready to go to the engine.
+struct Admitted<'a> {
+    relay: Relay<'a>,
     /// The caller whose objects alone a `GET /system/df` answer shows.
     scope_df: Option<Tenant>,
 }

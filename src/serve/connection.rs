@@ -143,17 +143,22 @@ impl Chosen {
 
 impl Served {
     /// Answers one request, judged as the caller is now, by the profiles as they are now.
-    async fn answer(self: Arc<Served>, request: http1::Request, busy: Busy) -> http::Response<Body> {
-        self.caller.refresh(&self.directory).await;
-        let chosen = self.chosen();
-        let limit = chosen.limits.requests;
-        let Some(permit) = self.holder.take_request(limit) else {
-            let refused = GatewayError::CallerBusy { caller: self.holder.key().to_string(), limit };
-            let response = self.gateway.refuse(&self.caller, &chosen.judging, &request, &refused);
-            return response.map(|body| body.holding(busy));
-        };
-        let response = self.gateway.handle(&self.caller, &chosen.judging, request).await;
-        response.map(|body| body.holding((busy, permit)))
+    #[allow(clippy::manual_async_fn, reason = "an `async fn` would hold the request twice (see below)")]
+    fn answer(self: Arc<Served>, request: http1::Request, busy: Busy) -> impl Future<Output = http::Response<Body>> {
+        // An `async` block, not an `async fn`: it holds the request once, where an `async fn`
+        // would hold its argument and its own copy.
+        async move {
+            self.caller.refresh(&self.directory).await;
+            let chosen = self.chosen();
+            let limit = chosen.limits.requests;
+            let Some(permit) = self.holder.take_request(limit) else {
+                let refused = GatewayError::CallerBusy { caller: self.holder.key().to_string(), limit };
+                let response = self.gateway.refuse(&self.caller, &chosen.judging, &request, &refused);
+                return response.map(|body| body.holding(busy));
+            };
+            let response = self.gateway.handle(&self.caller, &chosen.judging, request).await;
+            response.map(|body| body.holding((busy, permit)))
+        }
     }
 
     /// What the next request is judged by: as last chosen, unless the listener's profiles were
