@@ -10,6 +10,7 @@
 //! syntax (space, `%`, `?`, `#`, non-ASCII, ...) as a `%XX` escape, so the engine decodes it to
 //! the very string sockgate classified. It does not look at the query.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -30,16 +31,31 @@ impl Target {
     /// its path back to exactly the version prefix and [`Target::path`].
     pub fn to_origin_form(&self) -> String {
         let mut out = String::with_capacity(self.path.len() + 16);
-        if let Some(version) = &self.version {
-            out.push_str("/v");
-            out.push_str(version);
-        }
-        out.extend(utf8_percent_encode(&self.path, NOT_PLAIN));
-        if let Some(query) = &self.query {
-            out.push('?');
-            out.push_str(query);
+        for piece in self.origin_form() {
+            out.push_str(piece);
         }
         out
+    }
+
+    /// Whether `sent` is [`Target::to_origin_form`] already, byte for byte, as most request
+    /// targets are: told without spelling the origin form out.
+    pub fn is_origin_form(&self, sent: &str) -> bool {
+        let mut rest = sent;
+        for piece in self.origin_form() {
+            match rest.strip_prefix(piece) {
+                Some(after) => rest = after,
+                None => return false,
+            }
+        }
+        rest.is_empty()
+    }
+
+    /// The origin form in pieces: the version prefix, the path with what must be escaped
+    /// escaped, and the query.
+    fn origin_form(&self) -> impl Iterator<Item = &str> {
+        let version = self.version.as_deref().map(|version| ["/v", version]).into_iter().flatten();
+        let query = self.query.as_deref().map(|query| ["?", query]).into_iter().flatten();
+        version.chain(utf8_percent_encode(&self.path, NOT_PLAIN)).chain(query)
     }
 }
 
@@ -84,9 +100,9 @@ pub fn target(uri: &http::Uri) -> Result<Target, TargetError> {
 
 /// Decodes `%XX` escapes as Go's `url.PathUnescape` does: every escape is decoded (including `%2F`),
 /// `+` stays `+`, and a `%` not followed by two hex digits is an error.
-fn percent_decode(raw: &str) -> Result<String, TargetError> {
+fn percent_decode(raw: &str) -> Result<Cow<'_, str>, TargetError> {
     if !raw.contains('%') {
-        return Ok(raw.to_string());
+        return Ok(Cow::Borrowed(raw));
     }
     // `percent_decode_str` keeps a malformed escape as it is; Go's `PathUnescape` refuses it.
     let bytes = raw.as_bytes();
@@ -102,7 +118,7 @@ fn percent_decode(raw: &str) -> Result<String, TargetError> {
     // Go keeps any bytes in `req.URL.Path`, but gorilla/mux matches its route patterns as text,
     // each byte of an invalid sequence read as U+FFFD, while the handler gets the bytes: two
     // readings of one name. sockgate, which judges text, refuses them (no Docker name holds one).
-    String::from_utf8(out).map_err(|_| TargetError::NotUtf8(raw.to_string()))
+    String::from_utf8(out).map(Cow::Owned).map_err(|_| TargetError::NotUtf8(raw.to_string()))
 }
 
 /// The plain bytes spelt out, the reference the escaped set is tested against.

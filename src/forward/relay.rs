@@ -31,12 +31,11 @@ impl Upstream {
         target: &Target,
         upgrade: Option<OnUpgrade>,
     ) -> Result<Relay<'_>, ForwardError> {
-        let origin = target.to_origin_form();
         // Most targets are forwarded byte for byte as the client sent them: that target, already
-        // parsed, is reused rather than parsed again.
+        // parsed, is reused rather than spelt out and parsed again.
         let uri = match parts.uri.path_and_query() {
-            Some(sent) if sent.as_str() == origin && parts.uri.scheme().is_none() => parts.uri.clone(),
-            _ => self.uri(&origin)?,
+            Some(sent) if target.is_origin_form(sent.as_str()) && parts.uri.scheme().is_none() => parts.uri.clone(),
+            _ => self.uri(&target.to_origin_form())?,
         };
         let method = parts.method.clone();
         let Some(client_side) = upgrade else {

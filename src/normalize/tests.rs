@@ -92,8 +92,31 @@ fn any_other_byte_is_part_of_a_name_and_is_forwarded_escaped() {
         let t = norm(target).unwrap_or_else(|e| unreachable!("{target}: {e}"));
         assert_eq!(t.path, path, "{target}");
         assert_eq!(t.to_origin_form(), forwarded, "{target}");
+        assert!(t.is_origin_form(forwarded), "{target}");
+        assert_eq!(t.is_origin_form(target), target == forwarded, "{target}");
         assert_eq!(norm(forwarded).as_ref(), Ok(&t), "{target}: the forwarded target reads the same");
     }
+}
+
+#[test]
+fn a_target_is_its_origin_form_only_byte_for_byte() {
+    let t = norm("/v1.41/containers/json?all=1").unwrap_or_else(|e| unreachable!("{e}"));
+    assert!(t.is_origin_form("/v1.41/containers/json?all=1"));
+    for other in [
+        "",
+        "/v1.41/containers/json",
+        "/v1.41/containers/json?all=10",
+        "/v1.41/containers/json?all=",
+        "/containers/json?all=1",
+        "/v1.4/containers/json?all=1",
+        "/v1.41/containers/jso?all=1",
+        "/v1.41/containers/json/?all=1",
+    ] {
+        assert!(!t.is_origin_form(other), "{other}");
+    }
+    let bare = norm("/_ping").unwrap_or_else(|e| unreachable!("{e}"));
+    assert!(bare.is_origin_form("/_ping"));
+    assert!(!bare.is_origin_form("/_ping?"));
 }
 
 #[test]
