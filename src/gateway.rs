@@ -251,19 +251,17 @@ impl Gateway {
                 entry.read_whole_in = bytes.len() as u64;
                 body::full(bytes)
             }
+            // Most requests have no body: nothing to stream or count.
+            (None, Some(streamed)) if http_body::Body::is_end_stream(&streamed) => body::full(Bytes::new()),
             (None, Some(mut streamed)) => {
                 // Its first frame is read before the request goes out, so a body malformed from
                 // its start is refused as the client's error and the engine sees nothing of it.
                 // A later failure cuts the forwarded body short (`ForwardError::ClientBody`).
-                let first = if http_body::Body::is_end_stream(&streamed) {
-                    None
-                } else {
-                    let first = streamed.frame().await.transpose();
-                    // A client's body carries no trailers (see `crate::http1::Incoming`): data only.
-                    first
-                        .map_err(|e| GatewayError::BodyRead(forward::error_chain(&e)))?
-                        .and_then(|frame| frame.into_data().ok())
-                };
+                let first = streamed.frame().await.transpose();
+                // A client's body carries no trailers (see `crate::http1::Incoming`): data only.
+                let first = first
+                    .map_err(|e| GatewayError::BodyRead(forward::error_chain(&e)))?
+                    .and_then(|frame| frame.into_data().ok());
                 body::request(first, streamed).counted(entry.streamed_in())
             }
             (None, None) => body::full(Bytes::new()),
