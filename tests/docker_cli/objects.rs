@@ -159,10 +159,12 @@ fn the_engines_answer_fields_reach_the_client_once_each_as_dockerd_sent_them() -
         return Ok(());
     }
     let gw = full_access()?;
-    // The fields of an answer, but those that say when it was sent.
-    let fields = |answer: &crate::real_binary::http::HttpResponse| {
+    // The fields of an answer, but those that say when it was sent and, for the list, how long
+    // it is: other tests make and remove containers between the two requests.
+    let fields = |answer: &crate::real_binary::http::HttpResponse, path: &str| {
+        let varies = |name: &str| name == "date" || (path.contains("/containers/json") && name == "content-length");
         let mut fields: Vec<(String, String)> =
-            answer.headers.iter().filter(|(name, _)| name != "date").cloned().collect();
+            answer.headers.iter().filter(|(name, _)| !varies(name)).cloned().collect();
         fields.sort();
         fields
     };
@@ -171,7 +173,14 @@ fn the_engines_answer_fields_reach_the_client_once_each_as_dockerd_sent_them() -
         let through = http_request(gw.socket(), "GET", path, None)?;
         ensure!(direct.status == 200 && through.status == 200, "{path}: {} and {}", direct.status, through.status);
         ensure!(
-            fields(&through) == fields(&direct),
+            through.headers.iter().filter(|(name, _)| name == "content-length").count()
+                == direct.headers.iter().filter(|(name, _)| name == "content-length").count(),
+            "{path}: through sockgate {:?}, from dockerd {:?}",
+            through.headers,
+            direct.headers
+        );
+        ensure!(
+            fields(&through, path) == fields(&direct, path),
             "{path}: through sockgate {:?}, from dockerd {:?}",
             through.headers,
             direct.headers
