@@ -155,7 +155,7 @@ type Connecting<'a> = Pin<Box<dyn Future<Output = Result<Box<Link>, ForwardError
 /// A request on its way to the engine, until its answer's head is read ([`Upstream::send`]).
 ///
 /// Written by hand rather than as an `async fn`: the request waits in its connection, so this
-/// holds two words, where an `async fn`'s state would hold the request and the exchange's state
+/// holds four words, where an `async fn`'s state would hold the request and the exchange's state
 /// beside it, and every request's future would carry and copy them.
 pub(super) struct Send<'a> {
     upstream: &'a Upstream,
