@@ -179,16 +179,13 @@ impl Future for Send<'_> {
         let upstream = this.upstream;
         loop {
             match &mut this.state {
-                State::Connect(connecting) => {
-                    let link = ready!(connecting.as_mut().poll(cx));
-                    this.state = match link {
-                        Ok(link) => State::Answer(link),
-                        Err(e) => {
-                            this.state = State::Done;
-                            return Poll::Ready(Err(e));
-                        }
-                    };
-                }
+                State::Connect(connecting) => match ready!(connecting.as_mut().poll(cx)) {
+                    Ok(link) => this.state = State::Answer(link),
+                    Err(e) => {
+                        this.state = State::Done;
+                        return Poll::Ready(Err(e));
+                    }
+                },
                 State::Answer(link) => {
                     let answered = ready!(link.poll_answer(cx));
                     let State::Answer(link) = std::mem::replace(&mut this.state, State::Done) else {
