@@ -76,6 +76,11 @@ impl<S: Owned> Socket<S> {
         self.read.readable().await.map(drop)
     }
 
+    /// Ready once the socket has bytes to read, has ended or has failed; reads nothing.
+    pub fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.read.poll_read_ready(cx).map_ok(drop)
+    }
+
     /// Sends with `send`, trying at once until a send would block, and waiting for room after.
     fn poll_send(
         &mut self,

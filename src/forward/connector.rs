@@ -47,6 +47,18 @@ pub enum Stream {
     Tls(Box<TlsStream<TcpSocket>>),
 }
 
+impl Stream {
+    /// Ready once there may be bytes to read: at once for TLS, whose stream may hold bytes it
+    /// already decrypted.
+    pub(super) fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self {
+            Stream::Unix(s) => s.poll_readable(cx),
+            Stream::Tcp(s) => s.poll_readable(cx),
+            Stream::Tls(_) => Poll::Ready(Ok(())),
+        }
+    }
+}
+
 impl AsyncRead for Stream {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {

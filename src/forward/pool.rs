@@ -325,6 +325,10 @@ impl Link {
     /// `expected`: how many more bytes the answer is known to have, so that one read can take them.
     pub(super) fn poll_fill(&mut self, cx: &mut Context<'_>, expected: Option<u64>) -> Poll<io::Result<usize>> {
         if self.read.capacity() == 0 {
+            // No buffer is taken before the engine has sent something: a worker's requests
+            // waiting for their answers hold none, so the few its answers are read into one at
+            // a time are used again and again.
+            ready!(self.io.poll_readable(cx))?;
             // The buffer this thread's last answer was read into, rather than one this connection
             // used before other answers passed: an answer of tens of kilobytes is copied into
             // memory still in the cache, as a server that takes its buffer when it reads does.

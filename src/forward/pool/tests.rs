@@ -132,10 +132,15 @@ async fn the_read_buffer_of_a_connection_put_back_serves_the_threads_next_answer
     assert_eq!(SPARE.with_borrow(Vec::len), 1);
     let idle = pool.take().ok_or("the connection was not pooled")?;
     assert_eq!(idle.read.capacity(), 0);
-    // Another connection's next read takes it, without making a buffer of its own.
-    let (mut other, _engine) = pair()?;
+    // Another connection waiting for its answer takes no buffer while nothing has come...
+    let (mut other, mut other_engine) = pair()?;
     let mut cx = Context::from_waker(std::task::Waker::noop());
     assert!(other.poll_fill(&mut cx, None).is_pending());
+    assert_eq!((other.read.capacity(), SPARE.with_borrow(Vec::len)), (0, 1));
+    // ...and reads the answer into the spare one, without making a buffer of its own.
+    other_engine.write_all(PING).await?;
+    let read = std::future::poll_fn(|cx| other.poll_fill(cx, None)).await?;
+    assert_eq!(read, PING.len());
     assert!(other.read.capacity() > FIRST_READ / 2 && SPARE.with_borrow(Vec::is_empty));
     // A thread that read no answer between two prunes lets its spare buffers go.
     SPARE.with_borrow_mut(|spare| spare.push(BytesMut::with_capacity(FIRST_READ)));
