@@ -49,6 +49,7 @@ pub mod announce;
 pub mod body;
 pub mod cases;
 pub mod classify;
+pub mod clock;
 pub mod config;
 pub mod decide;
 pub mod diagnostics;

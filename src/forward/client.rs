@@ -7,7 +7,6 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::Instant;
 
 use http::header::{self, Entry, HeaderValue};
 use http::{Method, Request, Response, Uri};
@@ -84,7 +83,7 @@ impl Upstream {
     /// Closes the calling thread's pooled connections that have been idle too long; call it now and
     /// then on every thread that sends requests.
     pub fn prune(&self) {
-        self.pool.prune(Instant::now());
+        self.pool.prune(crate::clock::Coarse::now());
     }
 
     /// The request target in origin form, as HTTP/1.1 sends it to a server.

@@ -8,7 +8,7 @@ use std::io::{self, IoSlice};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::Method;
@@ -20,6 +20,7 @@ use super::client::Outgoing;
 use super::connector::Stream;
 use super::wire::{self, BodySize, Framing, Head};
 use crate::body::Body;
+use crate::clock::Coarse;
 
 /// How long a pooled connection may stay idle: shorter than dockerd keeps idle connections, so
 /// sockgate closes them first.
@@ -394,7 +395,7 @@ pub(super) struct Shard {
 }
 
 /// Idle connections and since when, most recently used last.
-type Idle = VecDeque<(Box<Link>, Instant)>;
+type Idle = VecDeque<(Box<Link>, Coarse)>;
 
 impl Pool {
     /// One shard per worker slot, plus one for every other thread.
@@ -411,7 +412,7 @@ impl Pool {
         self.shard().take()
     }
 
-    pub(super) fn prune(&self, now: Instant) {
+    pub(super) fn prune(&self, now: Coarse) {
         self.shard().prune(now);
     }
 }
@@ -436,7 +437,7 @@ impl Shard {
                 spare.push(read);
             });
         }
-        let now = Instant::now();
+        let now = Coarse::now();
         let mut idle = self.idle.lock();
         idle.push_back((link, now));
         if idle.len() > MAX_IDLE {
@@ -445,23 +446,23 @@ impl Shard {
     }
 
     fn take(&self) -> Option<Box<Link>> {
-        let now = Instant::now();
+        let now = Coarse::now();
         loop {
             let (mut link, since) = self.idle.lock().pop_back()?;
-            if now.duration_since(since) < IDLE_TIMEOUT && link.reusable() {
+            if now.since(since) < IDLE_TIMEOUT && link.reusable() {
                 return Some(link);
             }
         }
     }
 
-    fn prune(&self, now: Instant) {
+    fn prune(&self, now: Coarse) {
         // A thread that read no answer since it last pruned keeps no spare buffer.
         if !SPARE_USED.replace(false) {
             SPARE.with_borrow_mut(Vec::clear);
         }
-        let expired: Vec<(Box<Link>, Instant)> = {
+        let expired: Vec<(Box<Link>, Coarse)> = {
             let mut idle = self.idle.lock();
-            let expired = idle.iter().take_while(|(_, since)| now.duration_since(*since) >= IDLE_TIMEOUT).count();
+            let expired = idle.iter().take_while(|(_, since)| now.since(*since) >= IDLE_TIMEOUT).count();
             idle.drain(..expired).collect()
         };
         drop(expired);

@@ -33,6 +33,7 @@ use super::watch::{Busy, Verdict, Watch, Watched, PARK_AFTER};
 use super::woken::OnWake;
 use super::ListenerState;
 use crate::body::Body;
+use crate::clock::Coarse;
 use crate::config::CallerLimits;
 use crate::error::GatewayError;
 use crate::gateway::{Caller, Gateway, Judging};
@@ -225,7 +226,7 @@ pub(super) async fn serve_connection<I: Park>(mut io: I, mut identity: Box<Ident
         let Ended::Parked(mut stream, rest) = session.await else { return };
         if rest.is_empty() {
             tracing::trace!(client = %identity, "connection parked");
-            let idle = served.watch.idle_deadline();
+            let idle = served.watch.idle_deadline().map(Coarse::to_timer);
             tokio::select! {
                 ready = stream.readable() => if ready.is_err() { return },
                 () = stop.cancelled() => return,
@@ -268,7 +269,7 @@ async fn session<I: Park>(
     let stopping = AtomicBool::new(stop.is_cancelled());
     let connection = super::http::serve(Watched::new(io, unread, watch.clone()), answer, &stopping);
     let mut connection = std::pin::pin!(connection);
-    let mut next_check = watch.first_check();
+    let mut next_check = watch.first_check().to_timer();
     let result = loop {
         // What rarely happens, polled only when one of them woke the task (see `super::woken`),
         // not at each of the wake-ups of every request.
@@ -291,9 +292,9 @@ async fn session<I: Park>(
                 stopping.store(true, Ordering::Relaxed);
                 break connection.as_mut().await;
             }
-            Rare::Check => match watch.check(tokio::time::Instant::now()) {
+            Rare::Check => match watch.check(Coarse::now()) {
                 Verdict::Until(when) => {
-                    next_check = when;
+                    next_check = when.to_timer();
                     // A request in flight at a check may be a long one, a stream: a client that
                     // leaves it must not hold it. Quick requests are never watched (see
                     // `crate::hangup`).

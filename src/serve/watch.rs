@@ -17,10 +17,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::clock::Coarse;
 use bytes::{Buf, Bytes};
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::Instant;
 
 /// How long a connection waits for its next request before it is parked.
 pub(super) const PARK_AFTER: Duration = Duration::from_secs(1);
@@ -29,9 +29,9 @@ pub(super) const PARK_AFTER: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, Copy)]
 enum Phase {
     /// Waiting for the next request since then, no byte of it read.
-    Idle(Instant),
+    Idle(Coarse),
     /// Reading a request head whose first byte came then.
-    Head(Instant),
+    Head(Coarse),
     /// This many requests are being answered.
     Busy(usize),
 }
@@ -40,7 +40,7 @@ enum Phase {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Verdict {
     /// Fine until then at least: look again.
-    Until(Instant),
+    Until(Coarse),
     /// Idle longer than the idle time.
     Idle,
     /// The request head took longer than the header timeout.
@@ -65,7 +65,7 @@ impl Watch {
     /// A fresh connection: its first request head is due within the header timeout.
     pub(super) fn new(idle: Duration, header: Duration, park: Option<Duration>) -> Arc<Watch> {
         Arc::new(Watch {
-            phase: Mutex::new(Phase::Head(Instant::now())),
+            phase: Mutex::new(Phase::Head(Coarse::now())),
             idle,
             header,
             park,
@@ -89,7 +89,7 @@ impl Watch {
     }
 
     /// When a parked connection has been idle for the idle time; `None` when idle connections stay.
-    pub(super) fn idle_deadline(&self) -> Option<Instant> {
+    pub(super) fn idle_deadline(&self) -> Option<Coarse> {
         match *self.phase.lock() {
             Phase::Idle(since) => self.idle_until(since),
             _ => None,
@@ -98,7 +98,7 @@ impl Watch {
 
     /// When a connection idle since `since` has been idle for the idle time; `None` when idle
     /// connections stay.
-    fn idle_until(&self, since: Instant) -> Option<Instant> {
+    fn idle_until(&self, since: Coarse) -> Option<Coarse> {
         (!self.idle.is_zero()).then(|| since + self.idle)
     }
 
@@ -106,7 +106,7 @@ impl Watch {
     fn read(&self) {
         let mut phase = self.phase.lock();
         if let Phase::Idle(_) = *phase {
-            *phase = Phase::Head(Instant::now());
+            *phase = Phase::Head(Coarse::now());
         }
     }
 
@@ -133,12 +133,12 @@ impl Watch {
     }
 
     /// When to ask first.
-    pub(super) fn first_check(&self) -> Instant {
-        Instant::now() + self.interval()
+    pub(super) fn first_check(&self) -> Coarse {
+        Coarse::now() + self.interval()
     }
 
     /// Whether the connection should go at `now`, or when to ask again.
-    pub(super) fn check(&self, now: Instant) -> Verdict {
+    pub(super) fn check(&self, now: Coarse) -> Verdict {
         let soon = now + self.interval();
         match *self.phase.lock() {
             Phase::Busy(_) => Verdict::Until(soon),
@@ -162,7 +162,7 @@ impl Drop for Busy {
         let mut phase = self.0.phase.lock();
         *phase = match *phase {
             Phase::Busy(n) if n > 1 => Phase::Busy(n - 1),
-            _ => Phase::Idle(Instant::now()),
+            _ => Phase::Idle(Coarse::now()),
         };
     }
 }
@@ -248,11 +248,11 @@ mod tests {
     #[test]
     fn a_trickled_head_is_cut_at_its_deadline_however_it_trickles() {
         let watch = Watch::new(IDLE, HEADER, None);
-        let start = Instant::now();
+        let start = Coarse::now();
         watch.read();
         watch.read();
         assert!(
-            matches!(watch.check(start + HEADER - Duration::from_secs(1)), Verdict::Until(t) if t <= start + HEADER)
+            matches!(watch.check(start + (HEADER - Duration::from_secs(1))), Verdict::Until(t) if t <= start + HEADER)
         );
         assert_eq!(watch.check(start + HEADER + Duration::from_millis(10)), Verdict::HeaderTimeout);
     }
@@ -261,15 +261,15 @@ mod tests {
     fn a_request_in_flight_is_never_idle_and_idleness_counts_from_its_end() {
         let watch = Watch::new(IDLE, HEADER, None);
         let busy = watch.request();
-        let later = Instant::now() + 10 * IDLE;
+        let later = Coarse::now() + 10 * IDLE;
         assert!(matches!(watch.check(later), Verdict::Until(_)));
         drop(busy);
-        let done = Instant::now();
-        assert!(matches!(watch.check(done + IDLE - Duration::from_secs(1)), Verdict::Until(_)));
+        let done = Coarse::now();
+        assert!(matches!(watch.check(done + (IDLE - Duration::from_secs(1))), Verdict::Until(_)));
         assert_eq!(watch.check(done + IDLE + Duration::from_millis(10)), Verdict::Idle);
         // A head begun while idle has the header timeout from its first byte, not the idle time.
         watch.read();
-        let first_byte = Instant::now();
+        let first_byte = Coarse::now();
         assert_eq!(watch.check(first_byte + HEADER + Duration::from_millis(10)), Verdict::HeaderTimeout);
     }
 
@@ -277,9 +277,9 @@ mod tests {
     fn an_idle_time_shorter_than_the_header_timeout_is_kept() {
         let watch = Watch::new(Duration::from_secs(1), HEADER, None);
         let first = watch.first_check();
-        assert!(first <= Instant::now() + Duration::from_secs(1));
+        assert!(first <= Coarse::now() + Duration::from_secs(1));
         drop(watch.request());
-        let done = Instant::now();
+        let done = Coarse::now();
         assert!(matches!(watch.check(done), Verdict::Until(t) if t <= done + Duration::from_secs(1)));
     }
 
@@ -287,14 +287,14 @@ mod tests {
     fn zero_idle_time_keeps_idle_connections() {
         let watch = Watch::new(Duration::ZERO, HEADER, None);
         drop(watch.request());
-        assert!(matches!(watch.check(Instant::now() + 100 * HEADER), Verdict::Until(_)));
+        assert!(matches!(watch.check(Coarse::now() + 100 * HEADER), Verdict::Until(_)));
     }
 
     #[test]
     fn a_quiet_connection_is_parked_before_it_is_idle_and_only_once() {
         let watch = Watch::new(IDLE, HEADER, Some(PARK_AFTER));
         drop(watch.request());
-        let done = Instant::now();
+        let done = Coarse::now();
         assert!(matches!(watch.check(done), Verdict::Until(t) if t <= done + PARK_AFTER));
         assert_eq!(watch.check(done + PARK_AFTER + Duration::from_millis(10)), Verdict::Park);
         watch.start_parking();
@@ -304,9 +304,9 @@ mod tests {
         assert!(!watch.take_parking());
         // Busy or mid-head, never parked.
         let busy = watch.request();
-        assert!(matches!(watch.check(Instant::now() + IDLE / 2), Verdict::Until(_)));
+        assert!(matches!(watch.check(Coarse::now() + IDLE / 2), Verdict::Until(_)));
         drop(busy);
         watch.read();
-        assert!(matches!(watch.check(Instant::now() + PARK_AFTER * 2), Verdict::Until(_)));
+        assert!(matches!(watch.check(Coarse::now() + PARK_AFTER * 2), Verdict::Until(_)));
     }
 }
