@@ -101,19 +101,18 @@ impl Body {
     }
 
     /// Runs `hook` once, when the body is dropped (after its last frame was sent, or when the
-    /// connection went away first), with the bytes of data that passed.
-    pub fn on_drop(mut self, hook: impl FnOnce(u64) + Send + 'static) -> Body {
+    /// connection went away first), with the bytes of data that passed. Set in place: an answer
+    /// is not taken apart and made again for it.
+    pub fn on_drop(&mut self, hook: impl FnOnce(u64) + Send + 'static) {
         self.on_drop = Some(Box::new(hook));
-        self
     }
 }
 
 impl Body {
     /// Keeps `guard` until the body is dropped: a request's place among its caller's requests
     /// in flight lasts as long as its answer.
-    pub fn holding(mut self, guard: impl Send + 'static) -> Body {
+    pub fn holding(&mut self, guard: impl Send + 'static) {
         self.held = Some(Box::new(guard));
-        self
     }
 }
 
@@ -194,7 +193,8 @@ mod tests {
         let counter = Arc::new(AtomicU64::new(0));
         let dropped = Arc::new(AtomicU64::new(0));
         let passed = dropped.clone();
-        let body = full("hello").counted(counter.clone()).on_drop(move |n| passed.store(n + 1, Ordering::SeqCst));
+        let mut body = full("hello").counted(counter.clone());
+        body.on_drop(move |n| passed.store(n + 1, Ordering::SeqCst));
         assert_eq!(body.size_hint().exact(), Some(5));
         let collected = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
         assert_eq!(&collected[..], b"hello");

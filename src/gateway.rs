@@ -102,7 +102,10 @@ impl Gateway {
                     Err(e) => Err(e),
                 };
             match answered {
-                Ok(response) => record::finish(caller.recorder(), entry, response, false),
+                Ok(mut response) => {
+                    record::finish(caller.recorder(), entry, &mut response, false);
+                    response
+                }
                 Err(e) => {
                     entry.failed(&e);
                     if let Some(unread) = unsent.incoming {
@@ -113,7 +116,9 @@ impl Gateway {
                         // The engine may come back as another version: ask it again.
                         self.versions.forget();
                     }
-                    record::finish(caller.recorder(), entry, error::rescue(&e), upstream_failed)
+                    let mut response = error::rescue(&e);
+                    record::finish(caller.recorder(), entry, &mut response, upstream_failed);
+                    response
                 }
             }
         }
@@ -131,7 +136,9 @@ impl Gateway {
         let parts = &request.parts;
         let mut entry = Entry::begin(&judging.identity, judging.name.clone(), &parts.method, &parts.uri);
         entry.failed(refusal);
-        record::finish(caller.recorder(), entry, error::rescue(refusal), false)
+        let mut response = error::rescue(refusal);
+        record::finish(caller.recorder(), entry, &mut response, false);
+        response
     }
 
     /// Judges the request as the engine would read it, and amends what is allowed: the request

@@ -83,16 +83,18 @@ impl Future for Relay<'_> {
             Relaying::Send(send) => send,
             Relaying::Hijack(hijack) => return hijack.as_mut().poll(cx),
         };
-        let response = ready!(Pin::new(send).poll(cx))?;
-        if response.status() == StatusCode::SWITCHING_PROTOCOLS {
-            // The engine switched protocols on a request that did not ask to: refuse to pass that on.
-            let refused = "engine switched protocols on a request that did not ask for it";
-            return Poll::Ready(Err(this.upstream.unavailable(refused)));
+        // Amended in place: an answer is a few hundred bytes, not taken apart and made again.
+        let mut answered = ready!(Pin::new(send).poll(cx));
+        if let Ok(response) = &mut answered {
+            if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+                // The engine switched protocols on a request that did not ask to: refuse to pass that on.
+                let refused = "engine switched protocols on a request that did not ask for it";
+                return Poll::Ready(Err(this.upstream.unavailable(refused)));
+            }
+            if let Some(fields) = response.body_mut().fields_mut() {
+                fields.strip_hop_by_hop();
+            }
         }
-        let (parts, mut body) = response.into_parts();
-        if let Some(fields) = body.fields_mut() {
-            fields.strip_hop_by_hop();
-        }
-        Poll::Ready(Ok(Response::from_parts(parts, body)))
+        Poll::Ready(answered)
     }
 }

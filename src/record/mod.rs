@@ -38,22 +38,15 @@ impl Recorder {
     }
 }
 
-/// Attaches the record to a response: it is completed when the response body is done.
-pub fn finish(
-    recorder: &Arc<Recorder>,
-    entry: Entry,
-    response: Response<Body>,
-    upstream_failed: bool,
-) -> Response<Body> {
+/// Attaches the record to a response, in place: it is completed when the response body is done.
+pub fn finish(recorder: &Arc<Recorder>, entry: Entry, response: &mut Response<Body>, upstream_failed: bool) {
     let status = response.status();
     recorder.metrics.observe_head(entry.started.elapsed().as_secs_f64());
     if upstream_failed {
         recorder.metrics.upstream_errors.inc();
     }
-    let (parts, body) = response.into_parts();
     let recorder = recorder.clone();
-    let body = body.on_drop(move |bytes_out| complete(&recorder, &entry, status, bytes_out));
-    Response::from_parts(parts, body)
+    response.body_mut().on_drop(move |bytes_out| complete(&recorder, &entry, status, bytes_out));
 }
 
 fn complete(recorder: &Recorder, entry: &Entry, status: http::StatusCode, bytes_out: u64) {

@@ -154,11 +154,13 @@ impl Served {
             let limit = chosen.limits.requests;
             let Some(permit) = self.holder.take_request(limit) else {
                 let refused = GatewayError::CallerBusy { caller: self.holder.key().to_string(), limit };
-                let response = self.gateway.refuse(&self.caller, &chosen.judging, &request, &refused);
-                return response.map(|body| body.holding(busy));
+                let mut response = self.gateway.refuse(&self.caller, &chosen.judging, &request, &refused);
+                response.body_mut().holding(busy);
+                return response;
             };
-            let response = self.gateway.handle(&self.caller, &chosen.judging, request).await;
-            response.map(|body| body.holding((busy, permit)))
+            let mut response = self.gateway.handle(&self.caller, &chosen.judging, request).await;
+            response.body_mut().holding((busy, permit));
+            response
         }
     }
 
