@@ -3,10 +3,9 @@
 //!
 //! It reads the kernel's coarse monotonic clock (`CLOCK_MONOTONIC_COARSE`), the time as of the
 //! last scheduler tick: a few milliseconds behind at most, and read from memory the kernel
-//! shares, without asking the processor's time counter as the precise clock does. A request
-//! stamps several such deadlines, where the precise clock cost sockgate more than every other
-//! clock read of a request together; request durations, which are measured in microseconds, keep
-//! the precise clock.
+//! shares, without asking the processor's time counter as the precise clock does (about 7 ns a
+//! read against 30 ns on a 2-core virtual machine). A request stamps four such moments; request
+//! durations, which are measured in microseconds, keep the precise clock.
 
 use std::ops::Add;
 use std::time::Duration;

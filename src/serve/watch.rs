@@ -17,10 +17,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::clock::Coarse;
 use bytes::{Buf, Bytes};
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::clock::Coarse;
 
 /// How long a connection waits for its next request before it is parked.
 pub(super) const PARK_AFTER: Duration = Duration::from_secs(1);
